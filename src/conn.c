@@ -1,0 +1,341 @@
+#include "conn.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "stats.h"
+#include "worker.h"
+
+/* Reads per wake-up before a busy connection yields to the others. */
+#define CONN_READ_ROUNDS 16
+/* How long a closing connection waits for the peer's FIN. */
+#define CONN_LINGER_MS 2000
+
+_Static_assert(sizeof(struct conn) <= 192, "keep the connection small");
+
+static struct conn *conn_of_timer(struct timer *t)
+{
+    return (struct conn *)((char *)t - offsetof(struct conn, timer));
+}
+
+static struct conn *conn_of_defer(struct loop_defer *d)
+{
+    return (struct conn *)((char *)d - offsetof(struct conn, defer));
+}
+
+static void on_timer(struct timer *t)
+{
+    struct conn *c = conn_of_timer(t);
+    enum conn_timer_kind kind = (enum conn_timer_kind)c->timer_kind;
+    c->timer_kind = CONN_TIMER_NONE;
+    if (kind == CONN_TIMER_LINGER || kind == CONN_TIMER_SEND) {
+        if (kind == CONN_TIMER_SEND)
+            log_debug("connection %d: send timed out", c->io.fd);
+        conn_close_now(c);
+    } else {
+        c->srv->proto->timeout(c, kind);
+    }
+    conn_run(c);
+}
+
+static void on_defer(struct loop *loop, struct loop_defer *d)
+{
+    (void)loop;
+    conn_run(conn_of_defer(d));
+}
+
+void conn_start(struct conn *c, struct worker *w, int fd, const struct server_rt *srv)
+{
+    c->io.fd = fd;
+    c->io.fn = conn_on_io;
+    c->worker = w;
+    c->srv = srv;
+    c->in = c->out = NULL;
+    timer_init(&c->timer, on_timer);
+    loop_defer_init(&c->defer, on_defer);
+    c->send_timeout = 60000;
+    c->timer_kind = CONN_TIMER_NONE;
+    c->gauge = CONN_GAUGE_NONE;
+    c->readable = true;     /* deferred accept: the request is likely there */
+    c->writable = true;
+    c->eof = c->closing = c->lingering = c->want_room = false;
+    c->draining = w->draining;
+    c->in_use = true;
+    memset(c->proto_state, 0, sizeof c->proto_state);
+    if (loop_add(w->loop, &c->io, LOOP_READ | LOOP_WRITE | LOOP_EDGE) < 0) {
+        log_error("epoll_ctl(add %d): %s", fd, strerror(errno));
+        close(fd);
+        c->io.fd = -1;
+        c->in_use = false;
+        worker_conn_closed(w, c);
+        return;
+    }
+    srv->proto->open(c);
+    conn_run(c);
+}
+
+static struct buf *out_buf(struct conn *c)
+{
+    if (c->out == NULL)
+        c->out = buf_get(&c->worker->out_pool);
+    return c->out;
+}
+
+int conn_write(struct conn *c, const void *data, size_t n)
+{
+    struct buf *b = out_buf(c);
+    if (b == NULL || buf_append(b, data, n) < 0) {
+        conn_close_now(c);
+        return -1;
+    }
+    return 0;
+}
+
+char *conn_reserve(struct conn *c, size_t n)
+{
+    struct buf *b = out_buf(c);
+    if (b == NULL || buf_reserve(b, n) < 0) {
+        conn_close_now(c);
+        return NULL;
+    }
+    return buf_tail(b);
+}
+
+void conn_commit(struct conn *c, size_t n)
+{
+    c->out->end += n;
+}
+
+void conn_close_after_flush(struct conn *c)
+{
+    c->closing = true;
+}
+
+void conn_close_now(struct conn *c)
+{
+    /* Drop pending output: a lingering close with nothing to say is a close. */
+    c->closing = true;
+    c->lingering = true;
+    c->eof = true;
+    if (c->out)
+        c->out->start = c->out->end = 0;
+}
+
+void conn_set_timer(struct conn *c, enum conn_timer_kind kind, int64_t ms)
+{
+    c->timer_kind = (uint8_t)kind;
+    loop_timer_after(c->worker->loop, &c->timer, ms);
+}
+
+void conn_cancel_timer(struct conn *c)
+{
+    c->timer_kind = CONN_TIMER_NONE;
+    loop_timer_cancel(c->worker->loop, &c->timer);
+}
+
+static const enum stats_counter gauge_counter[] = {
+    STAT_COUNTERS, STAT_READING, STAT_WRITING, STAT_IDLE,
+};
+
+void conn_set_gauge(struct conn *c, enum conn_gauge g)
+{
+    if (c->gauge == g)
+        return;
+    struct stats_block *s = c->worker->stats;
+    if (c->gauge != CONN_GAUGE_NONE)
+        stats_sub(s, gauge_counter[c->gauge], 1);
+    if (g != CONN_GAUGE_NONE)
+        stats_add(s, gauge_counter[g], 1);
+    c->gauge = (uint8_t)g;
+}
+
+static void release_buffers(struct conn *c)
+{
+    if (c->in && buf_len(c->in) == 0) {
+        buf_put(&c->worker->in_pool, c->in);
+        c->in = NULL;
+    }
+    if (c->out && buf_len(c->out) == 0) {
+        buf_put(&c->worker->out_pool, c->out);
+        c->out = NULL;
+    }
+}
+
+static void finish(struct conn *c)
+{
+    c->srv->proto->close(c);
+    conn_set_gauge(c, CONN_GAUGE_NONE);
+    loop_timer_cancel(c->worker->loop, &c->timer);
+    close(c->io.fd);
+    c->io.fd = -1;
+    buf_put(&c->worker->in_pool, c->in);
+    buf_put(&c->worker->out_pool, c->out);
+    c->in = c->out = NULL;
+    c->in_use = false;
+    worker_conn_closed(c->worker, c);
+}
+
+/* Write as much output as the socket takes. Returns -1 on a fatal error. */
+static int flush(struct conn *c)
+{
+    struct buf *b = c->out;
+    size_t before = buf_len(b);
+    while (buf_len(b) > 0) {
+        ssize_t n = send(c->io.fd, buf_head(b), buf_len(b), MSG_NOSIGNAL);
+        if (n > 0) {
+            buf_consume(b, (size_t)n);
+            stats_add(c->worker->stats, STAT_BYTES_OUT, (uint64_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN) {
+            c->writable = false;
+            break;
+        }
+        log_debug("connection %d: send: %s", c->io.fd, strerror(errno));
+        return -1;
+    }
+    if (buf_len(b) > 0 && buf_len(b) != before)
+        conn_set_timer(c, CONN_TIMER_SEND, c->send_timeout);
+    else if (buf_len(b) > 0 && c->timer_kind != CONN_TIMER_SEND)
+        conn_set_timer(c, CONN_TIMER_SEND, c->send_timeout);
+    return 0;
+}
+
+/* Read once into c->in. Returns bytes read, 0 at EOF, -1 when nothing more
+ * is to be had now, -2 on a fatal error. */
+static ssize_t read_some(struct conn *c)
+{
+    if (c->in == NULL && (c->in = buf_get(&c->worker->in_pool)) == NULL)
+        return -2;
+    if (buf_room(c->in) == 0)
+        buf_compact(c->in);
+    size_t room = buf_room(c->in);
+    if (room == 0)
+        return -1;      /* the protocol decides what a full buffer means */
+    for (;;) {
+        ssize_t n = read(c->io.fd, buf_tail(c->in), room);
+        if (n > 0) {
+            c->in->end += (size_t)n;
+            stats_add(c->worker->stats, STAT_BYTES_IN, (uint64_t)n);
+            /* A short read emptied the socket: the next byte to arrive will
+             * raise a new edge, so skip the read that would say EAGAIN. */
+            if ((size_t)n < room)
+                c->readable = false;
+            return n;
+        }
+        if (n == 0) {
+            c->readable = false;
+            c->eof = true;
+            return 0;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN) {
+            c->readable = false;
+            return -1;
+        }
+        log_debug("connection %d: read: %s", c->io.fd, strerror(errno));
+        return -2;
+    }
+}
+
+/* A closing connection that has flushed its reply: stop sending and wait for
+ * the peer to finish, discarding what it still sends. */
+static bool linger(struct conn *c)
+{
+    if (!c->lingering) {
+        c->lingering = true;
+        if (c->eof || shutdown(c->io.fd, SHUT_WR) < 0)
+            return true;
+        conn_set_gauge(c, CONN_GAUGE_NONE);
+        conn_set_timer(c, CONN_TIMER_LINGER, CONN_LINGER_MS);
+    }
+    while (!c->eof) {
+        char sink[4096];
+        ssize_t n = read(c->io.fd, sink, sizeof sink);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+            return true;
+        if (n < 0 && errno == EAGAIN)
+            return false;
+    }
+    return true;
+}
+
+void conn_run(struct conn *c)
+{
+    if (!c->in_use)
+        return;
+    for (int rounds = 0;; rounds++) {
+        if (conn_out_len(c) > 0 && c->writable) {
+            size_t before = conn_out_len(c);
+            if (flush(c) < 0) {
+                conn_close_now(c);
+                break;
+            }
+            if (conn_out_len(c) == 0) {
+                if (c->timer_kind == CONN_TIMER_SEND)
+                    conn_cancel_timer(c);
+                if (!c->closing)
+                    c->srv->proto->writable(c);
+            }
+            /* Output made room: requests held back may now be answered. */
+            if (c->want_room && conn_out_len(c) < CONN_OUT_HIGH && before != conn_out_len(c)) {
+                c->want_room = false;
+                c->srv->proto->readable(c);
+                continue;
+            }
+        }
+        if (c->closing || !c->readable || conn_out_len(c) >= CONN_OUT_HIGH)
+            break;
+        if (rounds >= CONN_READ_ROUNDS) {
+            loop_defer(c->worker->loop, &c->defer);
+            break;
+        }
+        ssize_t n = read_some(c);
+        if (n == -2) {
+            conn_close_now(c);
+            break;
+        }
+        if (n == -1 && conn_in_len(c) < c->in->cap)
+            break;
+        /* Data, end of stream, or a full buffer: the protocol decides. */
+        c->srv->proto->readable(c);
+        if (n == -1)
+            break;
+    }
+
+    if (c->closing && conn_out_len(c) == 0) {
+        if (linger(c))
+            finish(c);
+        return;
+    }
+    if (!c->closing && c->eof && conn_out_len(c) == 0 && !c->want_room) {
+        /* The protocol did not close on EOF; nothing more can arrive. */
+        c->closing = true;
+        finish(c);
+        return;
+    }
+    release_buffers(c);
+}
+
+void conn_on_io(struct loop *loop, struct loop_io *io, unsigned events)
+{
+    (void)loop;
+    struct conn *c = (struct conn *)io;
+    if (events & LOOP_READ)
+        c->readable = true;
+    if (events & LOOP_WRITE)
+        c->writable = true;
+    if (c->lingering && c->closing) {
+        if (linger(c))
+            finish(c);
+        return;
+    }
+    conn_run(c);
+}

@@ -1,0 +1,402 @@
+/* Request-head parser.
+ *
+ * The head is scanned strictly left to right and every decision (an error, or
+ * "complete") is taken at one byte position that depends only on the bytes
+ * before it. That is what makes the parser safe to call on any prefix: a
+ * prefix either stops short of the deciding byte (PARTIAL) or contains it
+ * (same answer as the whole). Running out of bytes at position
+ * max_header_size is itself such a decision (431).
+ *
+ * Resuming with last_len: bytes [0, last_len) are known to be a valid
+ * incomplete head. If the request line is complete in them, the field lines
+ * before the last line start are valid too, so only that last line and the
+ * new bytes need scanning, given the number of fields already seen. When that
+ * scan reaches the blank line the head is parsed again from the start to fill
+ * in the pointers, which happens once per request.
+ */
+#include "http/parse.h"
+
+#include <limits.h>
+#include <stdbool.h>
+#include <string.h>
+
+/* Clients sometimes send a CRLF after a request body; RFC 9112 §2.2 lets a
+ * server skip at least one empty line before the request line. */
+#define HTTP_LEADING_EMPTY_LINES 2
+
+enum {
+    HTTP_C_TCHAR = 1,   /* token character (method, field name) */
+    HTTP_C_VALUE = 2,   /* field-value byte: VCHAR, obs-text, SP, HTAB */
+    HTTP_C_VCHAR = 4,   /* visible ASCII (request-target) */
+};
+
+static const unsigned char http_class[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0,  /* 0x00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0x10 */
+    2, 7, 6, 7, 7, 7, 7, 7, 6, 6, 7, 7, 6, 7, 7, 6,  /* 0x20 */
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 6, 6, 6,  /* 0x30 */
+    6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,  /* 0x40 */
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 7, 7,  /* 0x50 */
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,  /* 0x60 */
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 7, 6, 7, 0,  /* 0x70 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,  /* 0x80 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,  /* 0x90 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,  /* 0xa0 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,  /* 0xb0 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,  /* 0xc0 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,  /* 0xd0 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,  /* 0xe0 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,  /* 0xf0 */
+};
+
+/* Sentinel of http_parse_resume: the head is complete, parse it whole. */
+enum { HTTP_RESUME_FULL = 1 };
+
+struct http_scan {
+    const char *buf;
+    size_t end;          /* bytes that may be examined: min(len, max) */
+    size_t max;          /* max_header_size */
+    size_t max_target;
+    size_t max_fields;   /* min(max_headers, capacity) */
+    int *status;
+};
+
+struct http_request_line {
+    const char *method;
+    size_t method_len;
+    const char *target;
+    size_t target_len;
+    int minor_version;
+};
+
+static bool http_is(unsigned char c, int cls)
+{
+    return (http_class[c] & cls) != 0;
+}
+
+static int http_fail(const struct http_scan *s, int status)
+{
+    *s->status = status;
+    return HTTP_PARSE_ERROR;
+}
+
+/* The scan wants byte `end`: either it has not arrived yet, or the head is
+ * already longer than max_header_size. */
+static int http_out_of_bytes(const struct http_scan *s)
+{
+    if (s->end >= s->max)
+        return http_fail(s, 431);
+    return HTTP_PARSE_PARTIAL;
+}
+
+static int http_expect(const struct http_scan *s, size_t *pos, char want)
+{
+    if (*pos == s->end)
+        return http_out_of_bytes(s);
+    if (s->buf[*pos] != want)
+        return http_fail(s, 400);
+    ++*pos;
+    return 0;
+}
+
+static int http_scan_leading_empty_lines(const struct http_scan *s, size_t *pos)
+{
+    for (int n = 0; n < HTTP_LEADING_EMPTY_LINES; n++) {
+        if (*pos == s->end)
+            return http_out_of_bytes(s);
+        if (s->buf[*pos] != '\r')
+            return 0;
+        ++*pos;
+        int rc = http_expect(s, pos, '\n');
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int http_scan_method(const struct http_scan *s, size_t *pos,
+                            struct http_request_line *rl)
+{
+    size_t start = *pos;
+
+    for (;;) {
+        if (*pos == s->end)
+            return http_out_of_bytes(s);
+        unsigned char c = (unsigned char)s->buf[*pos];
+        if (c == ' ')
+            break;
+        if (!http_is(c, HTTP_C_TCHAR))
+            return http_fail(s, 400);
+        ++*pos;
+    }
+    if (*pos == start)
+        return http_fail(s, 400);
+    rl->method = s->buf + start;
+    rl->method_len = *pos - start;
+    ++*pos;
+    return 0;
+}
+
+static int http_scan_target(const struct http_scan *s, size_t *pos,
+                            struct http_request_line *rl)
+{
+    size_t start = *pos;
+
+    for (;;) {
+        if (*pos == s->end)
+            return http_out_of_bytes(s);
+        unsigned char c = (unsigned char)s->buf[*pos];
+        if (c == ' ')
+            break;
+        if (!http_is(c, HTTP_C_VCHAR))
+            return http_fail(s, 400);
+        /* Decided on the first byte beyond the limit, before the head ends,
+         * so a client streaming an endless target gets 414 early. */
+        if (*pos - start == s->max_target)
+            return http_fail(s, 414);
+        ++*pos;
+    }
+    if (*pos == start)
+        return http_fail(s, 400);
+    rl->target = s->buf + start;
+    rl->target_len = *pos - start;
+    ++*pos;
+    return 0;
+}
+
+static int http_expect_digit(const struct http_scan *s, size_t *pos, char *digit)
+{
+    if (*pos == s->end)
+        return http_out_of_bytes(s);
+    char c = s->buf[*pos];
+    if (c < '0' || c > '9')
+        return http_fail(s, 400);
+    *digit = c;
+    ++*pos;
+    return 0;
+}
+
+/* "HTTP/" DIGIT "." DIGIT CRLF. The version is judged only once the whole
+ * line is known to be well formed, so "HTTP/2.0x" is 400, not 505. */
+static int http_scan_version(const struct http_scan *s, size_t *pos,
+                             struct http_request_line *rl)
+{
+    static const char prefix[] = "HTTP/";
+    char major, minor;
+    int rc;
+
+    for (size_t i = 0; i < sizeof(prefix) - 1; i++)
+        if ((rc = http_expect(s, pos, prefix[i])) != 0)
+            return rc;
+    if ((rc = http_expect_digit(s, pos, &major)) != 0 ||
+        (rc = http_expect(s, pos, '.')) != 0 ||
+        (rc = http_expect_digit(s, pos, &minor)) != 0 ||
+        (rc = http_expect(s, pos, '\r')) != 0 ||
+        (rc = http_expect(s, pos, '\n')) != 0)
+        return rc;
+    if (major == '0')
+        return http_fail(s, 400);
+    if (major != '1')
+        return http_fail(s, 505);
+    /* 1.2 and later minors are 1.1-compatible by definition (RFC 9110 §2.5). */
+    rl->minor_version = minor == '0' ? 0 : 1;
+    return 0;
+}
+
+static int http_scan_request_line(const struct http_scan *s, size_t *pos,
+                                  struct http_request_line *rl)
+{
+    int rc;
+
+    if ((rc = http_scan_leading_empty_lines(s, pos)) != 0 ||
+        (rc = http_scan_method(s, pos, rl)) != 0 ||
+        (rc = http_scan_target(s, pos, rl)) != 0 ||
+        (rc = http_scan_version(s, pos, rl)) != 0)
+        return rc;
+    return 0;
+}
+
+static int http_scan_field_name(const struct http_scan *s, size_t *pos,
+                                struct http_header *h)
+{
+    size_t start = *pos;
+
+    for (;;) {
+        if (*pos == s->end)
+            return http_out_of_bytes(s);
+        unsigned char c = (unsigned char)s->buf[*pos];
+        if (c == ':')
+            break;
+        /* Includes whitespace before the colon (RFC 9112 §5.1: must reject). */
+        if (!http_is(c, HTTP_C_TCHAR))
+            return http_fail(s, 400);
+        ++*pos;
+    }
+    if (*pos == start)
+        return http_fail(s, 400);
+    h->name = s->buf + start;
+    h->name_len = *pos - start;
+    ++*pos;
+    return 0;
+}
+
+static int http_scan_field_value(const struct http_scan *s, size_t *pos,
+                                 struct http_header *h)
+{
+    for (;;) {
+        if (*pos == s->end)
+            return http_out_of_bytes(s);
+        char c = s->buf[*pos];
+        if (c != ' ' && c != '\t')
+            break;
+        ++*pos;
+    }
+
+    size_t start = *pos, value_end = *pos;
+    for (;;) {
+        if (*pos == s->end)
+            return http_out_of_bytes(s);
+        unsigned char c = (unsigned char)s->buf[*pos];
+        if (c == '\r')
+            break;
+        /* Rejects NUL, LF (a bare LF would end the line for some peers and
+         * not others) and the other controls. */
+        if (!http_is(c, HTTP_C_VALUE))
+            return http_fail(s, 400);
+        ++*pos;
+        if (c != ' ' && c != '\t')
+            value_end = *pos;
+    }
+    ++*pos;
+    int rc = http_expect(s, pos, '\n');
+    if (rc != 0)
+        return rc;
+    h->value = s->buf + start;
+    h->value_len = value_end - start;
+    return 0;
+}
+
+/* Field lines from *pos through the blank line. *count is the number of
+ * fields before *pos; headers (NULL to validate only) receives the rest.
+ * Returns 0 once the blank line is consumed. */
+static int http_scan_fields(const struct http_scan *s, size_t *pos,
+                            struct http_header *headers, size_t *count)
+{
+    for (;;) {
+        if (*pos == s->end)
+            return http_out_of_bytes(s);
+        char c = s->buf[*pos];
+        if (c == '\r') {
+            ++*pos;
+            return http_expect(s, pos, '\n');
+        }
+        /* obs-fold, or whitespace between the request line and the first
+         * field: both must be rejected by a server (RFC 9112 §2.2, §5.2). */
+        if (c == ' ' || c == '\t')
+            return http_fail(s, 400);
+        if (*count >= s->max_fields)
+            return http_fail(s, 431);
+
+        struct http_header h;
+        int rc = http_scan_field_name(s, pos, &h);
+        if (rc == 0)
+            rc = http_scan_field_value(s, pos, &h);
+        if (rc != 0)
+            return rc;
+        if (headers != NULL)
+            headers[*count] = h;
+        ++*count;
+    }
+}
+
+static int http_parse_full(const struct http_scan *s, struct http_request *req)
+{
+    struct http_request_line rl;
+    size_t pos = 0, count = 0;
+    int rc;
+
+    if ((rc = http_scan_request_line(s, &pos, &rl)) != 0 ||
+        (rc = http_scan_fields(s, &pos, req->headers, &count)) != 0)
+        return rc;
+
+    req->method = rl.method;
+    req->method_len = rl.method_len;
+    req->target = rl.target;
+    req->target_len = rl.target_len;
+    req->minor_version = rl.minor_version;
+    req->num_headers = count;
+    return (int)pos;
+}
+
+static size_t http_count_lf(const char *p, size_t n)
+{
+    size_t count = 0;
+    const char *end = p + n;
+
+    while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        count++;
+        p++;
+    }
+    return count;
+}
+
+static size_t http_leading_empty_lines(const char *buf, size_t len)
+{
+    size_t n = 0;
+
+    while (n < HTTP_LEADING_EMPTY_LINES && 2 * n + 1 < len &&
+           buf[2 * n] == '\r' && buf[2 * n + 1] == '\n')
+        n++;
+    return n;
+}
+
+/* Validate only the unfinished line of bytes [0, last_len) and what follows.
+ * Returns PARTIAL, ERROR, or HTTP_RESUME_FULL when that shortcut does not
+ * apply (request line unfinished) or the head turned out complete. */
+static int http_parse_resume(const struct http_scan *s, size_t last_len)
+{
+    const char *buf = s->buf;
+    size_t lf = last_len;
+
+    while (lf > 0 && buf[lf - 1] != '\n')
+        lf--;
+    if (lf == 0)
+        return HTTP_RESUME_FULL;        /* still in the request line */
+    /* The line ending there is empty: a leading empty line (or, if the
+     * caller misused last_len, the end of a head). */
+    if (lf >= 2 && buf[lf - 2] == '\r' && (lf == 2 || buf[lf - 3] == '\n'))
+        return HTTP_RESUME_FULL;
+
+    size_t lines = http_count_lf(buf, lf);
+    size_t skipped = http_leading_empty_lines(buf, lf) + 1;   /* + request line */
+    if (lines < skipped)
+        return HTTP_RESUME_FULL;
+    size_t count = lines - skipped, pos = lf;
+
+    int rc = http_scan_fields(s, &pos, NULL, &count);
+    return rc == 0 ? HTTP_RESUME_FULL : rc;
+}
+
+int http_parse_request(const char *buf, size_t len, size_t last_len,
+                       struct http_request *req, const struct http_limits *lim,
+                       int *status)
+{
+    /* The head length is returned as an int. */
+    size_t max = lim->max_header_size < INT_MAX ? lim->max_header_size : INT_MAX;
+    struct http_scan s = {
+        .buf = buf,
+        .end = len < max ? len : max,
+        .max = max,
+        .max_target = lim->max_target,
+        .max_fields = lim->max_headers < req->num_headers ? lim->max_headers
+                                                           : req->num_headers,
+        .status = status,
+    };
+
+    if (last_len > 0 && last_len <= s.end) {
+        int rc = http_parse_resume(&s, last_len);
+        if (rc != HTTP_RESUME_FULL)
+            return rc;
+    }
+    return http_parse_full(&s, req);
+}

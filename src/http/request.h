@@ -1,0 +1,52 @@
+/* Semantic checks of a parsed request head: method, message framing
+ * (Content-Length / Transfer-Encoding), Host, Connection, Expect. */
+#ifndef HERD_HTTP_REQUEST_H
+#define HERD_HTTP_REQUEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http/parse.h"
+
+enum http_method {
+    HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_DELETE, HTTP_OPTIONS,
+    HTTP_TRACE, HTTP_CONNECT, HTTP_PATCH, HTTP_METHOD_UNKNOWN
+};
+
+struct http_framing {
+    enum http_method method;
+    uint64_t content_length;  /* valid when has_length */
+    bool has_length;
+    bool chunked;             /* Transfer-Encoding: chunked */
+    bool keep_alive;          /* connection persists after this request */
+    bool expect_continue;     /* Expect: 100-continue (HTTP/1.1 only) */
+    const char *host;         /* Host value, NULL if absent */
+    size_t host_len;
+};
+
+/* Method names are case-sensitive: "get" is HTTP_METHOD_UNKNOWN. */
+enum http_method http_method_from(const char *s, size_t len);
+
+/* "GET" ... "PATCH"; NULL for HTTP_METHOD_UNKNOWN or an out-of-range value. */
+const char *http_method_name(enum http_method m);
+
+/* Case-insensitive ASCII compare of a header name with lower_name. */
+bool http_name_is(const struct http_header *h, const char *lower_name);
+
+/* Strict Content-Length: 1*DIGIT, no sign or spaces, at most 2^63-1.
+ * Returns 0 and sets *out, or -1. */
+int http_parse_content_length(const char *s, size_t len, uint64_t *out);
+
+/* Derive the framing of a parsed request. Returns 0 if acceptable, else the
+ * status to answer: 400 (conflicting or malformed Content-Length /
+ * Transfer-Encoding, Transfer-Encoding in HTTP/1.0, missing, repeated or
+ * malformed Host), 501 (Transfer-Encoding other than "chunked", or unknown
+ * method).
+ *
+ * *f is always filled. For 501 with f->method == HTTP_METHOD_UNKNOWN and
+ * nothing else wrong, the framing is sound, so the caller may skip the body
+ * and keep the connection; for every other error f->keep_alive is false
+ * because the body boundary cannot be trusted. */
+int http_request_check(const struct http_request *req, struct http_framing *f);
+
+#endif

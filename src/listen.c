@@ -1,0 +1,319 @@
+#include "listen.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* Seconds the kernel may hold a connection that has sent nothing before
+ * handing it to accept() anyway. */
+#define DEFER_ACCEPT_SECONDS 10
+
+static int parse_port(const char *s, in_port_t *port)
+{
+    if (*s == '\0')
+        return -1;
+    long v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        v = v * 10 + (*p - '0');
+        if (v > 65535)
+            return -1;
+    }
+    if (v == 0)
+        return -1;
+    *port = htons((in_port_t)v);
+    return 0;
+}
+
+int listen_addr_parse(const char *s, struct listen_addr *out, const char **why)
+{
+    char host[256];
+    const char *port;
+    memset(out, 0, sizeof *out);
+
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+        if (end == NULL || end[1] != ':') {
+            *why = "expected [IPv6]:port";
+            return -1;
+        }
+        size_t n = (size_t)(end - s - 1);
+        if (n >= sizeof host) {
+            *why = "address too long";
+            return -1;
+        }
+        memcpy(host, s + 1, n);
+        host[n] = '\0';
+        port = end + 2;
+    } else {
+        const char *colon = strrchr(s, ':');
+        if (colon == NULL) {
+            strcpy(host, "*");
+            port = s;
+        } else {
+            size_t n = (size_t)(colon - s);
+            if (n >= sizeof host || memchr(s, ':', n)) {
+                *why = "write IPv6 addresses as [address]:port";
+                return -1;
+            }
+            memcpy(host, s, n);
+            host[n] = '\0';
+            port = colon + 1;
+        }
+    }
+
+    in_port_t p;
+    if (parse_port(port, &p) < 0) {
+        *why = "port must be a number from 1 to 65535";
+        return -1;
+    }
+
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&out->ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->ss;
+    if (strcmp(host, "*") == 0 || host[0] == '\0') {
+        v4->sin_family = AF_INET;
+        v4->sin_addr.s_addr = htonl(INADDR_ANY);
+        v4->sin_port = p;
+        out->len = sizeof *v4;
+    } else if (s[0] != '[' && inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = p;
+        out->len = sizeof *v4;
+    } else if (s[0] == '[' && inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = p;
+        out->len = sizeof *v6;
+    } else {
+        *why = "not a numeric IPv4 or [IPv6] address";
+        return -1;
+    }
+
+    char ip[INET6_ADDRSTRLEN];
+    if (out->ss.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof ip);
+        snprintf(out->text, sizeof out->text, "%s:%u", ip, ntohs(p));
+    } else {
+        inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof ip);
+        snprintf(out->text, sizeof out->text, "[%s]:%u", ip, ntohs(p));
+    }
+    return 0;
+}
+
+static bool same_sockaddr(int fd, const struct listen_addr *addr)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 || len != addr->len)
+        return false;
+    return memcmp(&ss, &addr->ss, len) == 0;
+}
+
+/* A socket left by the previous master for this address, if any. */
+static int take_inherited(struct listen_set *set, const struct listen_addr *addr)
+{
+    for (size_t i = 0; i < set->n_inherited; i++) {
+        int fd = set->inherited[i];
+        if (fd >= 0 && same_sockaddr(fd, addr)) {
+            set->inherited[i] = -1;
+            return fd;
+        }
+    }
+    return -1;
+}
+
+static int open_socket(struct listen_set *set, const struct listener *l, char *err,
+                       size_t errcap)
+{
+    int fd = take_inherited(set, &l->addr);
+    if (fd >= 0) {
+        /* Keep the inherited socket but refresh its backlog. */
+        if (listen(fd, l->backlog) < 0)
+            log_warn("listen(%s): %s", l->addr.text, strerror(errno));
+        return fd;
+    }
+
+    const char *what = "socket";
+    int one = 1;
+    fd = socket(l->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto fail;
+    what = "setsockopt(SO_REUSEADDR)";
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+        goto fail;
+    what = "setsockopt(SO_REUSEPORT)";
+    if (l->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+        goto fail;
+    what = "setsockopt(IPV6_V6ONLY)";
+    if (l->addr.ss.ss_family == AF_INET6 &&
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
+        goto fail;
+    if (l->defer_accept) {
+        int secs = DEFER_ACCEPT_SECONDS;
+        what = "setsockopt(TCP_DEFER_ACCEPT)";
+        if (setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs) < 0)
+            goto fail;
+    }
+    what = "bind";
+    if (bind(fd, (const struct sockaddr *)&l->addr.ss, l->addr.len) < 0)
+        goto fail;
+    what = "listen";
+    if (listen(fd, l->backlog) < 0)
+        goto fail;
+    return fd;
+
+fail:
+    snprintf(err, errcap, "%s %s: %s", what, l->addr.text, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+static int grow(struct listen_set *set, struct listener *l, size_t want, char *err,
+                size_t errcap)
+{
+    size_t have = l->n_fds;
+    if (have >= want)
+        return 0;
+    int *fds = realloc(l->fds, want * sizeof *fds);
+    if (fds == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    l->fds = fds;
+    for (size_t i = have; i < want; i++) {
+        int fd = open_socket(set, l, err, errcap);
+        if (fd < 0) {
+            listen_trim(l, have);
+            return -1;
+        }
+        l->fds[l->n_fds++] = fd;
+    }
+    return 0;
+}
+
+struct listener *listen_acquire(struct listen_set *set, const struct listen_addr *addr,
+                                bool reuseport, bool defer_accept, int backlog, size_t slots,
+                                char *err, size_t errcap)
+{
+    size_t want = reuseport ? slots : 1;
+    for (struct listener *l = set->head; l; l = l->next) {
+        if (strcmp(l->addr.text, addr->text) != 0 || l->reuseport != reuseport)
+            continue;
+        if (grow(set, l, want, err, errcap) < 0)
+            return NULL;
+        if (l->backlog != backlog) {
+            l->backlog = backlog;
+            for (size_t i = 0; i < l->n_fds; i++)
+                listen(l->fds[i], backlog);
+        }
+        l->refs++;
+        return l;
+    }
+
+    struct listener *l = calloc(1, sizeof *l);
+    if (l == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    l->addr = *addr;
+    l->reuseport = reuseport;
+    l->defer_accept = defer_accept;
+    l->backlog = backlog;
+    if (grow(set, l, want, err, errcap) < 0) {
+        free(l->fds);
+        free(l);
+        return NULL;
+    }
+    l->refs = 1;
+    l->next = set->head;
+    set->head = l;
+    return l;
+}
+
+void listen_trim(struct listener *l, size_t slots_in_use)
+{
+    size_t keep = l->reuseport ? slots_in_use : (slots_in_use ? 1 : 0);
+    while (l->n_fds > keep)
+        close(l->fds[--l->n_fds]);
+}
+
+void listen_release(struct listen_set *set, struct listener *l)
+{
+    if (--l->refs > 0)
+        return;
+    for (struct listener **pp = &set->head; *pp; pp = &(*pp)->next) {
+        if (*pp == l) {
+            *pp = l->next;
+            break;
+        }
+    }
+    listen_trim(l, 0);
+    free(l->fds);
+    free(l);
+}
+
+int listen_fd_for_slot(const struct listener *l, size_t slot)
+{
+    return l->reuseport ? l->fds[slot] : l->fds[0];
+}
+
+size_t listen_inherit_from_env(struct listen_set *set)
+{
+    const char *pid = getenv("LISTEN_PID");
+    const char *fds = getenv("LISTEN_FDS");
+    if (fds == NULL)
+        return 0;
+    if (pid && atol(pid) != (long)getpid())
+        return 0;
+    long n = atol(fds);
+    if (n <= 0 || n > 65536)
+        return 0;
+    set->inherited = calloc((size_t)n, sizeof *set->inherited);
+    if (set->inherited == NULL)
+        return 0;
+    for (long i = 0; i < n; i++) {
+        int fd = 3 + (int)i;
+        int type = 0;
+        socklen_t len = sizeof type;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
+            continue;
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        set->inherited[set->n_inherited++] = fd;
+    }
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    return set->n_inherited;
+}
+
+void listen_drop_unadopted(struct listen_set *set)
+{
+    for (size_t i = 0; i < set->n_inherited; i++)
+        if (set->inherited[i] >= 0)
+            close(set->inherited[i]);
+    free(set->inherited);
+    set->inherited = NULL;
+    set->n_inherited = 0;
+}
+
+void listen_close_all(struct listen_set *set)
+{
+    while (set->head) {
+        struct listener *l = set->head;
+        set->head = l->next;
+        listen_trim(l, 0);
+        free(l->fds);
+        free(l);
+    }
+    listen_drop_unadopted(set);
+}

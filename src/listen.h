@@ -1,0 +1,64 @@
+/* Listening sockets. The master owns them for as long as their address stays
+ * in the configuration: one SO_REUSEPORT socket per worker slot (a reuseport
+ * group), or one shared socket when reuseport is off. Generations hold
+ * references, so a reload with the same addresses reuses every socket. */
+#ifndef HERD_LISTEN_H
+#define HERD_LISTEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#define LISTEN_ADDR_TEXT 64
+
+struct listen_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char text[LISTEN_ADDR_TEXT];     /* canonical "1.2.3.4:80" / "[::1]:80" */
+};
+
+/* "host:port", "[v6]:port", "*:port" or "port". Returns 0, or -1 with *why. */
+int listen_addr_parse(const char *s, struct listen_addr *out, const char **why);
+
+struct listener {
+    struct listen_addr addr;
+    bool reuseport;
+    bool defer_accept;               /* TCP_DEFER_ACCEPT (clients speak first) */
+    int backlog;
+    int *fds;                        /* fds[slot]; one entry when !reuseport */
+    size_t n_fds;
+    int refs;                        /* generations using it */
+    struct listener *next;
+};
+
+struct listen_set {
+    struct listener *head;
+    /* sockets inherited from a previous master (LISTEN_FDS), not yet adopted */
+    int *inherited;
+    size_t n_inherited;
+};
+
+/* Find or open the listener for addr with at least `slots` sockets. On
+ * success returns it with one more reference. On failure returns NULL with a
+ * message in err, having closed whatever this call opened. */
+struct listener *listen_acquire(struct listen_set *set,
+                                const struct listen_addr *addr, bool reuseport,
+                                bool defer_accept, int backlog, size_t slots,
+                                char *err, size_t errcap);
+/* Drop one reference; a listener nobody uses is closed. `slots_in_use` is the
+ * most slots any remaining user needs: sockets above it are closed. */
+void listen_release(struct listen_set *set, struct listener *l);
+void listen_trim(struct listener *l, size_t slots_in_use);
+
+/* The socket worker `slot` accepts from. */
+int listen_fd_for_slot(const struct listener *l, size_t slot);
+
+/* Adopt sockets passed in LISTEN_FDS/LISTEN_FDNAMES (binary upgrade,
+ * socket activation). Returns the number found. */
+size_t listen_inherit_from_env(struct listen_set *set);
+/* Close inherited sockets that no listener adopted. */
+void listen_drop_unadopted(struct listen_set *set);
+/* Close everything (fast stop, or the child side of a fork). */
+void listen_close_all(struct listen_set *set);
+
+#endif

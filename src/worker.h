@@ -1,0 +1,86 @@
+/* A worker process: its own event loop over its slot's listening sockets.
+ *
+ *   start ─► drop privileges ─► "ready" to the master ─► serving
+ *   serving ─QUIT/channel closed─► draining: stop accepting, finish what is
+ *            in flight, close idle connections after a grace, exit when none
+ *            is left or shutdown_timeout passes
+ *   serving/draining ─TERM/INT─► exit at once
+ */
+#ifndef HERD_WORKER_H
+#define HERD_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "config.h"
+#include "conn.h"
+#include "loop.h"
+#include "stats.h"
+#include "timer.h"
+
+/* Exit statuses a worker reports to the master. */
+enum {
+    WORKER_EXIT_OK = 0,
+    WORKER_EXIT_ERROR = 1,      /* respawn */
+    WORKER_EXIT_FATAL = 2,      /* will fail again: do not respawn */
+};
+
+/* Messages on the master/worker channel (one byte, maybe with a fd). */
+enum {
+    CHANNEL_READY = 'R',        /* worker → master: serving */
+    CHANNEL_REOPEN = 'O',       /* master → worker: new error log fd attached */
+};
+
+struct worker_bind {
+    int fd;                     /* the listening socket for this slot */
+    bool shared;                /* one socket for all workers: EPOLLEXCLUSIVE */
+    size_t server;              /* index into cfg->servers */
+};
+
+struct worker_args {
+    const struct herd_config *cfg;
+    int slot;
+    uint32_t generation;
+    struct stats_page *page;
+    struct stats_block *stats;
+    int channel;
+    pid_t master;
+    const struct worker_bind *binds;
+    size_t n_binds;
+};
+
+struct worker_listener;
+
+struct worker {
+    struct loop *loop;
+    const struct herd_config *cfg;
+    int slot;
+    uint32_t generation;
+    struct stats_page *page;
+    struct stats_block *stats;
+    struct buf_pool in_pool, out_pool;
+    struct server_rt *servers;
+    size_t n_servers;
+    struct conn *conns;             /* worker_connections of them */
+    struct conn *free_conns;
+    struct conn *open_conns;        /* doubly linked through prev/next */
+    size_t n_open;
+    struct worker_listener *listeners;
+    size_t n_listeners;
+    bool draining;
+    bool accept_paused;
+    bool conns_exhausted;
+    struct timer accept_timer;      /* resume after EMFILE */
+    struct timer stop_timer;        /* shutdown_timeout */
+    int64_t last_limit_log;
+};
+
+/* Run a worker in a freshly forked child; returns the exit status. */
+int worker_main(const struct worker_args *args);
+
+/* The connection layer hands a closed connection back. */
+void worker_conn_closed(struct worker *w, struct conn *c);
+
+#endif
