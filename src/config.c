@@ -580,6 +580,12 @@ static int validate_top(struct cfg_ctx *ctx, const config_setting_t *group, void
                                         x.text, cfg->servers[j].where.line);
                 }
         }
+    if (cfg->pid_file[0] != '/')
+        return cfg_fail(ctx, config_setting_get_member(group, "pid_file"),
+                        "'pid_file' must be an absolute path");
+    if (strcmp(cfg->error_log, "stderr") != 0 && cfg->error_log[0] != '/')
+        return cfg_fail(ctx, config_setting_get_member(group, "error_log"),
+                        "'error_log' must be \"stderr\" or an absolute path");
     if (cfg->user && cfg->user[0] == '\0')
         return cfg_fail(ctx, config_setting_get_member(group, "user"), "'user' is empty");
     return 0;

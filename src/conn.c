@@ -170,6 +170,7 @@ static void finish(struct conn *c)
     c->srv->proto->close(c);
     conn_set_gauge(c, CONN_GAUGE_NONE);
     loop_timer_cancel(c->worker->loop, &c->timer);
+    loop_forget(c->worker->loop, &c->io);
     close(c->io.fd);
     c->io.fd = -1;
     buf_put(&c->worker->in_pool, c->in);
@@ -302,11 +303,13 @@ void conn_run(struct conn *c)
             conn_close_now(c);
             break;
         }
-        if (n == -1 && conn_in_len(c) < c->in->cap)
+        bool full = n == -1 && buf_room(c->in) == 0;
+        if (n == -1 && !full)
             break;
-        /* Data, end of stream, or a full buffer: the protocol decides. */
+        /* Data, end of stream, or a full buffer: the protocol decides (it
+         * may consume, grow the buffer, or answer and close). */
         c->srv->proto->readable(c);
-        if (n == -1)
+        if (full && c->in && buf_room(c->in) == 0 && c->in->start == 0)
             break;
     }
 

@@ -32,7 +32,7 @@ struct server_rt {
 
 enum conn_gauge { CONN_GAUGE_NONE, CONN_GAUGE_READING, CONN_GAUGE_WRITING, CONN_GAUGE_IDLE };
 
-#define CONN_PROTO_STATE 48
+#define CONN_PROTO_STATE 64
 
 struct conn {
     struct loop_io io;

@@ -17,6 +17,7 @@ struct loop {
     time_t wall;
     struct timer_heap timers;
     struct loop_defer *deferred;    /* LIFO is fine: order carries no meaning */
+    int batch_pos, batch_len;       /* the batch being dispatched */
     struct epoll_event events[LOOP_BATCH];
 };
 
@@ -63,8 +64,18 @@ int loop_add(struct loop *loop, struct loop_io *io, unsigned flags)
     return epoll_ctl(loop->epfd, EPOLL_CTL_ADD, io->fd, &ev);
 }
 
+void loop_forget(struct loop *loop, struct loop_io *io)
+{
+    /* An io freed while its batch is dispatched must not get the events
+     * still queued for it in that batch. */
+    for (int i = loop->batch_pos + 1; i < loop->batch_len; i++)
+        if (loop->events[i].data.ptr == io)
+            loop->events[i].data.ptr = NULL;
+}
+
 int loop_del(struct loop *loop, struct loop_io *io)
 {
+    loop_forget(loop, io);
     return epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
 }
 
@@ -167,9 +178,13 @@ int loop_run(struct loop *loop)
             return -1;
         }
         loop_update_time(loop);
+        loop->batch_len = n;
         for (int i = 0; i < n; i++) {
             struct loop_io *io = loop->events[i].data.ptr;
             uint32_t e = loop->events[i].events;
+            loop->batch_pos = i;
+            if (io == NULL)
+                continue;
             unsigned ev = 0;
             if (e & EPOLLIN)
                 ev |= LOOP_READ;
@@ -179,6 +194,7 @@ int loop_run(struct loop *loop)
                 ev |= LOOP_HANGUP | LOOP_READ;
             io->fn(loop, io, ev);
         }
+        loop->batch_len = 0;
         run_timers(loop);
         run_deferred(loop);
     }

@@ -45,7 +45,12 @@ void loop_free(struct loop *loop);
 
 /* Watch io->fd for `flags` (LOOP_READ|LOOP_WRITE|LOOP_EDGE|LOOP_EXCLUSIVE). */
 int loop_add(struct loop *loop, struct loop_io *io, unsigned flags);
+/* Stop watching io->fd. Events of the current batch not yet dispatched to
+ * io are dropped, so io may be freed right after. */
 int loop_del(struct loop *loop, struct loop_io *io);
+/* Drop pending events of io without epoll_ctl (its fd is about to be
+ * closed, which removes it from epoll). */
+void loop_forget(struct loop *loop, struct loop_io *io);
 
 /* Milliseconds on CLOCK_MONOTONIC and the wall clock, read once per loop
  * iteration (and by loop_update_time). */

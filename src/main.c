@@ -1,0 +1,199 @@
+/* herd: command line. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "control.h"
+#include "log.h"
+#include "master.h"
+
+#ifndef HERD_SYSCONFDIR
+#define HERD_SYSCONFDIR "/etc"
+#endif
+
+#define DEFAULT_CONF HERD_SYSCONFDIR "/herd/herd.conf"
+#define RELOAD_WAIT_MS 60000
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: herd [-c FILE] [-F] [-t | -T] [-s SIGNAL] [-v | -V] [-h]\n"
+            "\n"
+            "  -c FILE    configuration file (default " DEFAULT_CONF ";\n"
+            "             without it, the embedded default)\n"
+            "  -F         stay in the foreground (no daemonising)\n"
+            "  -t         test the configuration and exit\n"
+            "  -T         test the configuration, print it with every default, exit\n"
+            "  -s SIGNAL  tell the running master: reload, stop, quit, reopen, upgrade\n"
+            "  -v         print the version\n"
+            "  -V         print the version and build settings\n"
+            "  -h         this help\n");
+}
+
+/* The configuration file to read: -c, else the installed default if it
+ * exists, else NULL (the embedded default). */
+static int choose_conf(const char *given, char **out)
+{
+    *out = NULL;
+    if (given == NULL) {
+        if (access(DEFAULT_CONF, F_OK) != 0)
+            return 0;
+        given = DEFAULT_CONF;
+    }
+    /* Absolute, so reloads find it after the daemon has left the directory. */
+    char *abs = realpath(given, NULL);
+    *out = abs ? abs : strdup(given);
+    return *out ? 0 : -1;
+}
+
+static int read_master_pid(const char *pid_file, pid_t *pid)
+{
+    int fd = open(pid_file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "herd: cannot open %s: %s (is herd running?)\n", pid_file,
+                strerror(errno));
+        return -1;
+    }
+    /* The master holds an exclusive lock for its whole life. */
+    if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+        fprintf(stderr, "herd: no master is running (%s is not locked)\n", pid_file);
+        close(fd);
+        return -1;
+    }
+    char buf[32] = "";
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    long v = strtol(buf, NULL, 10);
+    if (v <= 0) {
+        fprintf(stderr, "herd: %s holds no pid\n", pid_file);
+        return -1;
+    }
+    *pid = (pid_t)v;
+    return 0;
+}
+
+static int send_command(const struct herd_config *cfg, const char *what)
+{
+    static const struct {
+        const char *name;
+        int sig;
+    } sigs[] = {
+        { "stop", SIGTERM }, { "quit", SIGQUIT }, { "reopen", SIGUSR1 },
+        { "upgrade", SIGUSR2 }, { "reload", SIGHUP },
+    };
+    int sig = 0;
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        if (strcmp(what, sigs[i].name) == 0)
+            sig = sigs[i].sig;
+    if (sig == 0) {
+        fprintf(stderr, "herd: unknown signal '%s' (reload, stop, quit, reopen, upgrade)\n",
+                what);
+        return 2;
+    }
+    pid_t pid;
+    if (read_master_pid(cfg->pid_file, &pid) < 0)
+        return 1;
+    if (sig != SIGHUP) {
+        if (kill(pid, sig) < 0) {
+            fprintf(stderr, "herd: kill(%d): %s\n", (int)pid, strerror(errno));
+            return 1;
+        }
+        return 0;
+    }
+    /* A reload answers through the control socket once the new generation
+     * serves, or with the reason it could not. */
+    char path[4096], reply[1024];
+    if (control_path(cfg->pid_file, path, sizeof path) < 0 ||
+        control_request(path, "reload", reply, sizeof reply, RELOAD_WAIT_MS) < 0) {
+        fprintf(stderr, "herd: cannot reach the master (pid %d) at %s: %s\n", (int)pid, path,
+                strerror(errno));
+        return 1;
+    }
+    if (strncmp(reply, "ok ", 3) == 0) {
+        printf("herd: reloaded: %s\n", reply + 3);
+        return 0;
+    }
+    fprintf(stderr, "herd: reload failed: %s\n",
+            strncmp(reply, "error ", 6) == 0 ? reply + 6 : reply);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *conf_arg = NULL, *signal_arg = NULL;
+    bool foreground = false, test = false, dump = false;
+    int opt;
+
+    while ((opt = getopt(argc, argv, "c:Fts:TvVh")) != -1) {
+        switch (opt) {
+        case 'c': conf_arg = optarg; break;
+        case 'F': foreground = true; break;
+        case 't': test = true; break;
+        case 'T': test = dump = true; break;
+        case 's': signal_arg = optarg; break;
+        case 'v':
+            printf("herd %s\n", PACKAGE_VERSION);
+            return 0;
+        case 'V':
+            printf("herd %s\nlibconfig %d.%d.%d\nconfiguration: %s\npid file default: %s\n",
+                   PACKAGE_VERSION, LIBCONFIG_VER_MAJOR, LIBCONFIG_VER_MINOR,
+                   LIBCONFIG_VER_REVISION, DEFAULT_CONF, HERD_RUNSTATEDIR "/herd.pid");
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "herd: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+
+    char *conf = NULL;
+    if (choose_conf(conf_arg, &conf) < 0) {
+        fprintf(stderr, "herd: out of memory\n");
+        return 1;
+    }
+    char err[1024];
+    struct herd_config *cfg = config_load(conf, err, sizeof err);
+    if (cfg == NULL) {
+        fprintf(stderr, "%s\n", err);
+        if (test)
+            fprintf(stderr, "herd: configuration test failed\n");
+        free(conf);
+        return 1;
+    }
+
+    int status;
+    if (test) {
+        if (dump)
+            config_print(cfg, stdout);
+        else
+            fprintf(stderr, "herd: configuration %s is ok\n", conf ? conf : "(embedded default)");
+        status = 0;
+        config_free(cfg);
+    } else if (signal_arg) {
+        status = send_command(cfg, signal_arg);
+        config_free(cfg);
+    } else {
+        struct master_options mo = { .conf_path = conf, .foreground = foreground,
+                                     .argv0 = argv[0], .argv = argv };
+        status = master_main(&mo, cfg);
+    }
+    free(conf);
+    return status;
+}

@@ -1,0 +1,956 @@
+/* The master's cycle.
+ *
+ * Generations: every (re)load is one.
+ *
+ *   reload ─► STARTING ─all workers ready─► ACTIVE (current) ─next one active─► DRAINING ─► gone
+ *                │
+ *                └─a worker died or stayed silent─► FAILED (its workers are stopped;
+ *                                                    the current generation keeps serving)
+ *
+ * A generation holds references on its listeners, so sockets of addresses
+ * that left the configuration close only when the last generation using them
+ * has exited. Workers of the current generation that die are respawned in
+ * their slot, at once the first time and with exponential back-off when a
+ * slot keeps crashing.
+ *
+ * Stopping: QUIT drains every worker and exits when all are gone; TERM/INT
+ * stop them at once and escalate to SIGKILL after a short grace. WINCH drains
+ * the workers but keeps the master (HUP brings workers back). */
+#include "master.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "listen.h"
+#include "log.h"
+#include "loop.h"
+#include "stats.h"
+#include "worker.h"
+
+#define READY_TIMEOUT_MS 10000
+#define KILL_GRACE_MS 3000
+#define RESPAWN_MIN_MS 100
+#define RESPAWN_MAX_MS 30000
+#define RESPAWN_STABLE_MS 5000
+
+enum gen_state { GEN_STARTING, GEN_ACTIVE, GEN_DRAINING, GEN_FAILED };
+
+struct gen_listener {
+    struct listener *l;
+    size_t server;
+};
+
+struct master;
+
+struct slot {
+    struct timer respawn;
+    struct master *m;
+    struct gen *gen;
+    int index;
+    int64_t started;            /* when its last worker was forked */
+    int64_t backoff;            /* delay before the next respawn */
+    bool given_up;              /* worker exited with WORKER_EXIT_FATAL */
+};
+
+struct gen {
+    uint32_t id;
+    enum gen_state state;
+    struct herd_config *cfg;
+    int workers;
+    struct gen_listener *ls;
+    size_t n_ls;
+    struct slot *slots;
+    int alive;
+    int ready;
+    bool stopped;               /* WINCH: do not respawn */
+    struct gen *next;
+};
+
+struct child {
+    struct loop_io io;          /* channel to the worker */
+    pid_t pid;
+    int slot;
+    struct gen *gen;
+    bool ready;
+    struct stats_block *stats;
+    struct child *next;
+};
+
+struct waiter {
+    struct control_client *cl;
+    struct waiter *next;
+};
+
+struct master {
+    const struct master_options *opts;
+    struct loop *loop;
+    struct listen_set listeners;
+    struct stats_page *page;
+    struct control *ctl;
+    struct loop_io sig_io;
+    int pid_fd;
+    char pid_path[4096];
+    struct gen *gens;           /* newest first */
+    struct gen *current;
+    struct gen *pending;        /* STARTING, if a reload is under way */
+    struct child *children;
+    uint32_t next_id;
+    bool reload_again;          /* HUP arrived while a reload was pending */
+    struct waiter *waiters;     /* control clients awaiting the pending reload */
+    struct waiter *next_waiters;
+    bool quitting, terminating;
+    struct timer ready_timer, kill_timer;
+    int startup_pipe;           /* daemonising parent waits on it; -1 */
+    int exit_status;
+};
+
+static void gen_maybe_free(struct master *m, struct gen *g);
+static void on_respawn(struct timer *t);
+static void start_reload(struct master *m);
+
+/* ------------------------------------------------------------------ */
+/* Pid file */
+
+static int pid_file_lock(struct master *m, const char *path)
+{
+    snprintf(m->pid_path, sizeof m->pid_path, "%s", path);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == ENOENT) {
+        /* Create the missing directories, as for /run/herd on a fresh boot. */
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", path);
+        for (char *p = dir + 1; (p = strchr(p, '/')) != NULL; p++) {
+            *p = '\0';
+            mkdir(dir, 0755);
+            *p = '/';
+        }
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    }
+    if (fd < 0) {
+        log_error("cannot open pid file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        char buf[32] = "";
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        buf[n > 0 ? n : 0] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        log_error("another herd master (pid %s) is running with pid file %s",
+                  buf[0] ? buf : "?", path);
+        close(fd);
+        return -1;
+    }
+    m->pid_fd = fd;
+    return 0;
+}
+
+static int pid_file_write(struct master *m)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+    if (ftruncate(m->pid_fd, 0) < 0 || pwrite(m->pid_fd, buf, (size_t)n, 0) != n) {
+        log_error("cannot write pid file %s: %s", m->pid_path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void pid_file_remove(struct master *m)
+{
+    if (m->pid_fd < 0)
+        return;
+    /* Only if the file there is still ours (an upgrade may have moved it). */
+    struct stat a, b;
+    if (fstat(m->pid_fd, &a) == 0 && stat(m->pid_path, &b) == 0 && a.st_ino == b.st_ino &&
+        a.st_dev == b.st_dev)
+        unlink(m->pid_path);
+    close(m->pid_fd);
+    m->pid_fd = -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Replies to `herd -s reload` */
+
+static void answer_waiters(struct master *m, const char *line)
+{
+    while (m->waiters) {
+        struct waiter *w = m->waiters;
+        m->waiters = w->next;
+        control_reply(m->ctl, w->cl, line);
+        free(w);
+    }
+}
+
+static void reload_failed(struct master *m, const char *why)
+{
+    char line[1200];
+    log_error("reload failed: %s; generation %u keeps serving", why,
+              m->current ? m->current->id : 0);
+    snprintf(line, sizeof line, "error %s", why);
+    answer_waiters(m, line);
+}
+
+/* ------------------------------------------------------------------ */
+/* Children */
+
+static void on_channel(struct loop *loop, struct loop_io *io, unsigned events);
+
+static struct child *child_by_pid(struct master *m, pid_t pid)
+{
+    for (struct child *c = m->children; c; c = c->next)
+        if (c->pid == pid)
+            return c;
+    return NULL;
+}
+
+static void signal_gen(struct master *m, struct gen *g, int sig)
+{
+    for (struct child *c = m->children; c; c = c->next)
+        if (c->gen == g)
+            kill(c->pid, sig);
+}
+
+static int spawn(struct master *m, struct gen *g, int slot)
+{
+    int sv[2];
+    struct worker_bind *binds = NULL;
+    struct child *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return -1;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        log_error("socketpair: %s", strerror(errno));
+        free(c);
+        return -1;
+    }
+    binds = calloc(g->n_ls ? g->n_ls : 1, sizeof *binds);
+    c->stats = stats_claim(m->page, slot, g->id);
+    if (binds == NULL || c->stats == NULL) {
+        log_error("cannot start a worker: out of memory or stats blocks");
+        goto fail;
+    }
+    for (size_t i = 0; i < g->n_ls; i++) {
+        binds[i].fd = listen_fd_for_slot(g->ls[i].l, (size_t)slot);
+        binds[i].shared = !g->ls[i].l->reuseport;
+        binds[i].server = g->ls[i].server;
+    }
+
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("fork: %s", strerror(errno));
+        goto fail;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        struct worker_args a = {
+            .cfg = g->cfg, .slot = slot, .generation = g->id, .page = m->page,
+            .stats = c->stats, .channel = sv[1], .master = getppid(),
+            .binds = binds, .n_binds = g->n_ls,
+        };
+        c->stats->pid = getpid();
+        _exit(worker_main(&a));
+    }
+    close(sv[1]);
+    free(binds);
+    c->stats->pid = pid;
+    c->pid = pid;
+    c->slot = slot;
+    c->gen = g;
+    c->io.fd = sv[0];
+    c->io.fn = on_channel;
+    fcntl(sv[0], F_SETFL, O_NONBLOCK);
+    loop_add(m->loop, &c->io, LOOP_READ);
+    c->next = m->children;
+    m->children = c;
+    g->alive++;
+    g->slots[slot].started = loop_now(m->loop);
+    log_info("started worker %d (slot %d, generation %u)", (int)pid, slot, g->id);
+    return 0;
+fail:
+    if (c->stats)
+        stats_retire(m->page, c->stats);
+    free(binds);
+    close(sv[0]);
+    close(sv[1]);
+    free(c);
+    return -1;
+}
+
+static void remove_child(struct master *m, struct child *dead)
+{
+    for (struct child **pp = &m->children; *pp; pp = &(*pp)->next)
+        if (*pp == dead) {
+            *pp = dead->next;
+            break;
+        }
+    if (dead->io.fd >= 0) {
+        loop_del(m->loop, &dead->io);
+        close(dead->io.fd);
+    }
+    stats_retire(m->page, dead->stats);
+    free(dead);
+}
+
+/* ------------------------------------------------------------------ */
+/* Generations */
+
+static struct gen *gen_new(struct master *m, struct herd_config *cfg, char *err, size_t errcap)
+{
+    struct gen *g = calloc(1, sizeof *g);
+    if (g == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    g->cfg = cfg;
+    g->workers = config_workers(cfg);
+    g->id = m->next_id;
+    g->slots = calloc((size_t)g->workers, sizeof *g->slots);
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->n_servers; i++)
+        n += cfg->servers[i].listen.n;
+    g->ls = calloc(n ? n : 1, sizeof *g->ls);
+    if (g->slots == NULL || g->ls == NULL) {
+        snprintf(err, errcap, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->n_servers; i++) {
+        const struct cfg_server *s = &cfg->servers[i];
+        for (size_t j = 0; j < s->listen.n; j++) {
+            struct listen_addr a;
+            const char *why;
+            if (listen_addr_parse(s->listen.v[j], &a, &why) < 0) {
+                snprintf(err, errcap, "%s:%d: listen \"%s\": %s", s->where.file, s->where.line,
+                         s->listen.v[j], why);
+                goto fail;
+            }
+            char why2[512];
+            struct listener *l = listen_acquire(&m->listeners, &a, s->reuseport,
+                                                s->protocol == PROTO_HTTP, (int)s->backlog,
+                                                (size_t)g->workers, why2, sizeof why2);
+            if (l == NULL) {
+                snprintf(err, errcap, "%s:%d: %s", s->where.file, s->where.line, why2);
+                goto fail;
+            }
+            g->ls[g->n_ls].l = l;
+            g->ls[g->n_ls].server = i;
+            g->n_ls++;
+        }
+    }
+    for (int i = 0; i < g->workers; i++) {
+        timer_init(&g->slots[i].respawn, on_respawn);
+        g->slots[i].m = m;
+        g->slots[i].gen = g;
+        g->slots[i].index = i;
+    }
+    m->next_id++;
+    g->next = m->gens;
+    m->gens = g;
+    return g;
+fail:
+    for (size_t i = 0; i < g->n_ls; i++)
+        listen_release(&m->listeners, g->ls[i].l);
+    /* Sockets opened only for this attempt are closed; grown groups shrink
+     * back to what the running generations use. */
+    for (struct gen *o = m->gens; o; o = o->next)
+        for (size_t i = 0; i < o->n_ls; i++) {
+            size_t most = 0;
+            for (struct gen *p = m->gens; p; p = p->next)
+                for (size_t k = 0; k < p->n_ls; k++)
+                    if (p->ls[k].l == o->ls[i].l && (size_t)p->workers > most)
+                        most = (size_t)p->workers;
+            listen_trim(o->ls[i].l, most);
+        }
+    free(g->slots);
+    free(g->ls);
+    free(g);
+    return NULL;
+}
+
+/* Close sockets nobody needs any more: a listener's sockets beyond the
+ * largest worker count among the generations still using it. */
+static void trim_listeners(struct master *m)
+{
+    for (struct listener *l = m->listeners.head; l; l = l->next) {
+        size_t most = 0;
+        for (struct gen *g = m->gens; g; g = g->next)
+            for (size_t i = 0; i < g->n_ls; i++)
+                if (g->ls[i].l == l && (size_t)g->workers > most)
+                    most = (size_t)g->workers;
+        listen_trim(l, most);
+    }
+}
+
+static void gen_maybe_free(struct master *m, struct gen *g)
+{
+    if (g->alive > 0 || g == m->current || g == m->pending)
+        return;
+    for (struct gen **pp = &m->gens; *pp; pp = &(*pp)->next)
+        if (*pp == g) {
+            *pp = g->next;
+            break;
+        }
+    for (int i = 0; i < g->workers; i++)
+        loop_timer_cancel(m->loop, &g->slots[i].respawn);
+    for (size_t i = 0; i < g->n_ls; i++)
+        listen_release(&m->listeners, g->ls[i].l);
+    trim_listeners(m);
+    log_info("generation %u finished", g->id);
+    config_free(g->cfg);
+    free(g->slots);
+    free(g->ls);
+    free(g);
+}
+
+static int gen_start_workers(struct master *m, struct gen *g)
+{
+    for (int i = 0; i < g->workers; i++)
+        if (spawn(m, g, i) < 0)
+            return -1;
+    return 0;
+}
+
+static void maybe_exit(struct master *m)
+{
+    if ((m->quitting || m->terminating) && m->children == NULL)
+        loop_stop(m->loop);
+}
+
+/* Every worker of the pending generation is ready: it takes over. */
+static void commit_pending(struct master *m)
+{
+    struct gen *g = m->pending;
+    struct gen *old = m->current;
+    m->pending = NULL;
+    loop_timer_cancel(m->loop, &m->ready_timer);
+    g->state = GEN_ACTIVE;
+    m->current = g;
+    m->page->generation = g->id;
+    if (old) {
+        old->state = GEN_DRAINING;
+        for (int i = 0; i < old->workers; i++)
+            loop_timer_cancel(m->loop, &old->slots[i].respawn);
+        signal_gen(m, old, SIGQUIT);
+        log_info("generation %u serving; generation %u draining", g->id, old->id);
+        gen_maybe_free(m, old);
+    } else {
+        log_info("generation %u serving with %d workers", g->id, g->workers);
+    }
+    if (m->startup_pipe >= 0) {
+        char ok = 0;
+        ssize_t unused = write(m->startup_pipe, &ok, 1);
+        (void)unused;
+        close(m->startup_pipe);
+        m->startup_pipe = -1;
+    }
+    char line[64];
+    snprintf(line, sizeof line, "ok generation %u", g->id);
+    answer_waiters(m, line);
+    if (m->reload_again) {
+        m->reload_again = false;
+        m->waiters = m->next_waiters;
+        m->next_waiters = NULL;
+        start_reload(m);
+    }
+}
+
+static void abort_pending(struct master *m, const char *why)
+{
+    struct gen *g = m->pending;
+    m->pending = NULL;
+    loop_timer_cancel(m->loop, &m->ready_timer);
+    g->state = GEN_FAILED;
+    signal_gen(m, g, SIGTERM);
+    if (m->current == NULL) {
+        /* The first generation could not start: nothing to keep serving. */
+        log_error("cannot start: %s", why);
+        if (m->startup_pipe >= 0) {
+            char bad = 1;
+            ssize_t unused = write(m->startup_pipe, &bad, 1);
+            (void)unused;
+        }
+        m->exit_status = 1;
+        m->terminating = true;
+        answer_waiters(m, "error cannot start");
+    } else {
+        reload_failed(m, why);
+    }
+    gen_maybe_free(m, g);
+    maybe_exit(m);
+    if (m->reload_again && !m->terminating) {
+        m->reload_again = false;
+        m->waiters = m->next_waiters;
+        m->next_waiters = NULL;
+        start_reload(m);
+    }
+}
+
+static void on_ready_timeout(struct timer *t)
+{
+    struct master *m = (struct master *)((char *)t - offsetof(struct master, ready_timer));
+    if (m->pending)
+        abort_pending(m, "new workers did not report ready in time");
+}
+
+/* ------------------------------------------------------------------ */
+/* Reload */
+
+static void start_reload(struct master *m)
+{
+    if (m->quitting || m->terminating) {
+        answer_waiters(m, "error the master is stopping");
+        return;
+    }
+    char err[1024];
+    struct herd_config *cfg = config_load(m->opts->conf_path, err, sizeof err);
+    if (cfg == NULL) {
+        reload_failed(m, err);
+        return;
+    }
+    log_set_level((enum log_level)cfg->log_level);
+    struct gen *g = gen_new(m, cfg, err, sizeof err);
+    if (g == NULL) {
+        config_free(cfg);
+        reload_failed(m, err);
+        return;
+    }
+    g->state = GEN_STARTING;
+    m->pending = g;
+    log_info("reloading: starting generation %u (%d workers)", g->id, g->workers);
+    loop_timer_after(m->loop, &m->ready_timer, READY_TIMEOUT_MS);
+    if (gen_start_workers(m, g) < 0)
+        abort_pending(m, "cannot start the new workers");
+}
+
+static void request_reload(struct master *m, struct control_client *cl)
+{
+    struct waiter *w = NULL;
+    if (cl) {
+        w = malloc(sizeof *w);
+        if (w == NULL) {
+            control_reply(m->ctl, cl, "error out of memory");
+            return;
+        }
+        w->cl = cl;
+    }
+    if (m->pending) {
+        /* One more reload after this one: it will read the file as it is then. */
+        m->reload_again = true;
+        if (w) {
+            w->next = m->next_waiters;
+            m->next_waiters = w;
+        }
+        return;
+    }
+    if (w) {
+        w->next = m->waiters;
+        m->waiters = w;
+    }
+    start_reload(m);
+}
+
+/* ------------------------------------------------------------------ */
+/* Events */
+
+static void on_control(void *arg, struct control_client *cl, const char *cmd)
+{
+    struct master *m = arg;
+    if (strcmp(cmd, "reload") == 0) {
+        request_reload(m, cl);
+    } else if (strcmp(cmd, "generation") == 0) {
+        char line[64];
+        snprintf(line, sizeof line, "ok generation %u", m->current ? m->current->id : 0);
+        control_reply(m->ctl, cl, line);
+    } else {
+        control_reply(m->ctl, cl, "error unknown command");
+    }
+}
+
+static void on_channel(struct loop *loop, struct loop_io *io, unsigned events)
+{
+    (void)loop;
+    (void)events;
+    struct child *c = (struct child *)io;
+    for (;;) {
+        char byte;
+        ssize_t n = recv(io->fd, &byte, 1, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;     /* EOF: the exit arrives through SIGCHLD */
+        if (byte != CHANNEL_READY || c->ready)
+            continue;
+        c->ready = true;
+        struct gen *g = c->gen;
+        g->ready++;
+        struct master *m = g->slots[c->slot].m;
+        if (g == m->pending && g->ready == g->workers)
+            commit_pending(m);
+    }
+}
+
+static void on_respawn(struct timer *t)
+{
+    struct slot *s = (struct slot *)((char *)t - offsetof(struct slot, respawn));
+    struct master *m = s->m;
+    struct gen *g = s->gen;
+    if (g != m->current || m->quitting || m->terminating || g->stopped)
+        return;
+    spawn(m, g, s->index);
+}
+
+static void describe_exit(int status, char *out, size_t cap)
+{
+    if (WIFEXITED(status))
+        snprintf(out, cap, "exited with status %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(out, cap, "killed by signal %d (%s)%s", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)), WCOREDUMP(status) ? ", core dumped" : "");
+    else
+        snprintf(out, cap, "ended with wait status %d", status);
+}
+
+static void child_exited(struct master *m, struct child *c, int status)
+{
+    struct gen *g = c->gen;
+    int slot = c->slot;
+    bool was_ready = c->ready;
+    char how[128];
+    describe_exit(status, how, sizeof how);
+    bool clean = WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_OK;
+    bool expected = g->state == GEN_DRAINING || g->state == GEN_FAILED || g->stopped ||
+                    m->quitting || m->terminating;
+    enum log_level lv = expected && clean ? LOG_INFO : LOG_WARN;
+    log_msg(lv, "worker %d (slot %d, generation %u) %s", (int)c->pid, slot, g->id, how);
+
+    remove_child(m, c);
+    g->alive--;
+    if (was_ready)
+        g->ready--;
+
+    if (g == m->pending) {
+        char why[256];
+        snprintf(why, sizeof why, "a new worker (slot %d) %s before it was ready", slot, how);
+        abort_pending(m, why);
+    } else if (g == m->current && !expected) {
+        struct slot *s = &g->slots[slot];
+        if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_FATAL) {
+            s->given_up = true;
+            log_error("worker slot %d cannot start (see above); not respawning it until a reload",
+                      slot);
+        } else {
+            /* At once after a stable run; then 100 ms, doubling to 30 s
+             * while the slot keeps failing. */
+            if (loop_now(m->loop) - s->started >= RESPAWN_STABLE_MS)
+                s->backoff = 0;
+            if (s->backoff == 0) {
+                s->backoff = RESPAWN_MIN_MS;
+                spawn(m, g, slot);
+            } else {
+                log_warn("slot %d keeps failing; respawning in %lld ms", slot,
+                         (long long)s->backoff);
+                loop_timer_after(m->loop, &s->respawn, s->backoff);
+                s->backoff = s->backoff * 2 > RESPAWN_MAX_MS ? RESPAWN_MAX_MS : s->backoff * 2;
+            }
+        }
+    }
+    gen_maybe_free(m, g);
+    maybe_exit(m);
+}
+
+static void reap(struct master *m)
+{
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0)
+            return;
+        struct child *c = child_by_pid(m, pid);
+        if (c)
+            child_exited(m, c, status);
+    }
+}
+
+static void on_kill_timer(struct timer *t)
+{
+    struct master *m = (struct master *)((char *)t - offsetof(struct master, kill_timer));
+    for (struct child *c = m->children; c; c = c->next) {
+        log_warn("worker %d did not stop; killing it", (int)c->pid);
+        kill(c->pid, SIGKILL);
+    }
+}
+
+static void reopen_logs(struct master *m)
+{
+    const struct herd_config *cfg = m->current ? m->current->cfg : NULL;
+    if (cfg == NULL || strcmp(cfg->error_log, "stderr") == 0)
+        return;
+    if (log_open(cfg->error_log) < 0) {
+        log_error("cannot reopen %s: %s", cfg->error_log, strerror(errno));
+        return;
+    }
+    log_info("reopened log files");
+    int fd = log_fd();
+    for (struct child *c = m->children; c; c = c->next) {
+        char byte = CHANNEL_REOPEN;
+        char control[CMSG_SPACE(sizeof(int))] = { 0 };
+        struct iovec iov = { &byte, 1 };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                              .msg_controllen = sizeof control };
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+        if (sendmsg(c->io.fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+            log_warn("cannot pass the log to worker %d: %s", (int)c->pid, strerror(errno));
+    }
+}
+
+static void begin_quit(struct master *m)
+{
+    if (m->quitting || m->terminating)
+        return;
+    m->quitting = true;
+    log_info("graceful stop: draining the workers");
+    if (m->pending)
+        abort_pending(m, "the master is stopping");
+    for (struct child *c = m->children; c; c = c->next)
+        kill(c->pid, SIGQUIT);
+    /* Workers exit by shutdown_timeout; this is only the safety net. */
+    int64_t most = 0;
+    for (struct gen *g = m->gens; g; g = g->next)
+        if (g->cfg->shutdown_timeout > most)
+            most = g->cfg->shutdown_timeout;
+    loop_timer_after(m->loop, &m->kill_timer, most + KILL_GRACE_MS);
+    maybe_exit(m);
+}
+
+static void begin_terminate(struct master *m)
+{
+    if (m->terminating)
+        return;
+    m->terminating = true;
+    log_info("fast stop");
+    for (struct child *c = m->children; c; c = c->next)
+        kill(c->pid, SIGTERM);
+    loop_timer_after(m->loop, &m->kill_timer, KILL_GRACE_MS);
+    maybe_exit(m);
+}
+
+static void stop_workers(struct master *m)
+{
+    struct gen *g = m->current;
+    if (g == NULL || g->stopped)
+        return;
+    g->stopped = true;
+    log_info("WINCH: stopping the workers of generation %u gracefully", g->id);
+    signal_gen(m, g, SIGQUIT);
+}
+
+static void on_signal(struct loop *loop, struct loop_io *io, unsigned events)
+{
+    (void)loop;
+    (void)events;
+    struct master *m = (struct master *)((char *)io - offsetof(struct master, sig_io));
+    struct signalfd_siginfo si;
+    while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        switch (si.ssi_signo) {
+        case SIGCHLD:
+            reap(m);
+            break;
+        case SIGHUP:
+            log_info("SIGHUP: reloading %s", m->opts->conf_path ? m->opts->conf_path
+                                                                : "the embedded default");
+            request_reload(m, NULL);
+            break;
+        case SIGQUIT:
+            begin_quit(m);
+            break;
+        case SIGTERM:
+        case SIGINT:
+            begin_terminate(m);
+            break;
+        case SIGUSR1:
+            reopen_logs(m);
+            break;
+        case SIGWINCH:
+            stop_workers(m);
+            break;
+        case SIGUSR2:
+            log_warn("SIGUSR2 (binary upgrade) is not supported yet; ignored");
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Start-up */
+
+static void raise_fd_limit(const struct herd_config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    rlim_t want = (rlim_t)cfg->worker_connections + 1024;
+    if (rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+    if (rl.rlim_cur < want && geteuid() == 0)
+        rl.rlim_max = rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+        log_warn("open file limit %llu is below worker_connections + 1024",
+                 (unsigned long long)rl.rlim_cur);
+}
+
+/* Fork into the background; the parent exits once the first generation is
+ * serving (status 0) or failed (status 1), so init scripts see the truth. */
+static int daemonize(struct master *m)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        log_error("pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid > 0) {
+        close(p[1]);
+        char status = 1;
+        ssize_t n;
+        do
+            n = read(p[0], &status, 1);
+        while (n < 0 && errno == EINTR);
+        _exit(n == 1 && status == 0 ? 0 : 1);
+    }
+    close(p[0]);
+    m->startup_pipe = p[1];
+    setsid();
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        if (log_fd() != STDERR_FILENO)
+            dup2(null, STDERR_FILENO);
+        close(null);
+    }
+    if (chdir("/") < 0)
+        log_warn("chdir(/): %s", strerror(errno));
+    return 0;
+}
+
+static int setup_signals(struct master *m)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    int sigs[] = { SIGHUP, SIGQUIT, SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD };
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaddset(&set, sigs[i]);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+        return -1;
+    signal(SIGPIPE, SIG_IGN);
+    m->sig_io.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    m->sig_io.fn = on_signal;
+    if (m->sig_io.fd < 0)
+        return -1;
+    return loop_add(m->loop, &m->sig_io, LOOP_READ);
+}
+
+int master_main(const struct master_options *opts, struct herd_config *cfg)
+{
+    struct master m = { .opts = opts, .pid_fd = -1, .startup_pipe = -1, .next_id = 1 };
+    char err[1024];
+    struct gen *g = NULL;
+
+    if (cfg->embedded)
+        log_warn("no configuration file; running on the embedded default "
+                 "(HTTP on 127.0.0.1:8080, echo on 127.0.0.1:7007)");
+    if (strcmp(cfg->error_log, "stderr") != 0 && log_open(cfg->error_log) < 0) {
+        log_error("cannot open error_log %s: %s", cfg->error_log, strerror(errno));
+        config_free(cfg);
+        return 1;
+    }
+    log_set_level((enum log_level)cfg->log_level);
+    if (pid_file_lock(&m, cfg->pid_file) < 0) {
+        config_free(cfg);
+        return 1;
+    }
+    raise_fd_limit(cfg);
+    m.loop = loop_new(256);
+    m.page = stats_map();
+    if (m.loop == NULL || m.page == NULL) {
+        log_error("cannot start: %s", strerror(errno));
+        goto fail;
+    }
+    timer_init(&m.ready_timer, on_ready_timeout);
+    timer_init(&m.kill_timer, on_kill_timer);
+    listen_inherit_from_env(&m.listeners);
+    g = gen_new(&m, cfg, err, sizeof err);
+    if (g == NULL) {
+        log_error("%s", err);
+        goto fail;
+    }
+    cfg = NULL;
+    listen_drop_unadopted(&m.listeners);
+    if (!opts->foreground && daemonize(&m) < 0)
+        goto fail;
+    if (pid_file_write(&m) < 0 || setup_signals(&m) < 0)
+        goto fail;
+    char path[4096];
+    if (control_path(g->cfg->pid_file, path, sizeof path) < 0 ||
+        (m.ctl = control_open(m.loop, path, on_control, &m, err, sizeof err)) == NULL) {
+        log_error("%s", err[0] ? err : "control socket path too long");
+        goto fail;
+    }
+    log_info("herd %s master %d starting", PACKAGE_VERSION, (int)getpid());
+    g->state = GEN_STARTING;
+    m.pending = g;
+    loop_timer_after(m.loop, &m.ready_timer, READY_TIMEOUT_MS);
+    if (gen_start_workers(&m, g) < 0)
+        abort_pending(&m, "cannot start the workers");
+
+    loop_run(m.loop);
+
+    log_info("master %d exiting", (int)getpid());
+    control_close(m.ctl, 1);
+    pid_file_remove(&m);
+    while (m.gens) {
+        struct gen *x = m.gens;
+        m.gens = x->next;
+        config_free(x->cfg);
+        free(x->slots);
+        free(x->ls);
+        free(x);
+    }
+    listen_close_all(&m.listeners);
+    stats_unmap(m.page);
+    loop_free(m.loop);
+    close(m.sig_io.fd);
+    return m.exit_status;
+
+fail:
+    if (m.startup_pipe >= 0) {
+        char bad = 1;
+        ssize_t unused = write(m.startup_pipe, &bad, 1);
+        (void)unused;
+    }
+    config_free(cfg);
+    pid_file_remove(&m);
+    listen_close_all(&m.listeners);
+    return 1;
+}

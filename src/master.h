@@ -1,0 +1,21 @@
+/* The master process: owns the listening sockets, forks and supervises the
+ * workers, and turns signals into generations. */
+#ifndef HERD_MASTER_H
+#define HERD_MASTER_H
+
+#include <stdbool.h>
+
+#include "config.h"
+
+struct master_options {
+    const char *conf_path;      /* NULL: the embedded default */
+    bool foreground;
+    const char *argv0;          /* for the binary upgrade */
+    char *const *argv;
+};
+
+/* Run a master with an already loaded configuration (ownership passes to
+ * the master). Returns the process exit status. */
+int master_main(const struct master_options *opts, struct herd_config *cfg);
+
+#endif

@@ -1,0 +1,468 @@
+#include "worker.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proto.h"
+
+/* Accepts per wake-up of one listener before yielding to the connections. */
+#define ACCEPT_BATCH 128
+/* Pause after EMFILE/ENFILE before trying accept() again. */
+#define ACCEPT_PAUSE_MS 100
+
+struct worker_listener {
+    struct loop_io io;
+    struct worker *worker;
+    const struct server_rt *srv;
+    bool shared;
+    struct loop_defer more;     /* the batch limit stopped before EAGAIN */
+};
+
+struct worker_signals {
+    struct loop_io io;
+    struct worker *worker;
+};
+
+struct worker_channel {
+    struct loop_io io;
+    struct worker *worker;
+};
+
+static void begin_drain(struct worker *w);
+
+/* ------------------------------------------------------------------ */
+/* Connections */
+
+static struct conn *conn_get(struct worker *w)
+{
+    struct conn *c = w->free_conns;
+    if (c == NULL)
+        return NULL;
+    w->free_conns = c->next;
+    c->prev = NULL;
+    c->next = w->open_conns;
+    if (w->open_conns)
+        w->open_conns->prev = c;
+    w->open_conns = c;
+    w->n_open++;
+    return c;
+}
+
+static void accept_all(struct worker *w, struct worker_listener *wl);
+
+void worker_conn_closed(struct worker *w, struct conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->open_conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = NULL;
+    c->next = w->free_conns;
+    w->free_conns = c;
+    w->n_open--;
+    stats_sub(w->stats, STAT_ACTIVE, 1);
+    stats_add(w->stats, STAT_HANDLED, 1);
+
+    if (w->draining && w->n_open == 0) {
+        loop_stop(w->loop);
+        return;
+    }
+    if (w->conns_exhausted) {
+        /* Connections waited in the backlog for a free slot. */
+        w->conns_exhausted = false;
+        for (size_t i = 0; i < w->n_listeners; i++)
+            loop_defer(w->loop, &w->listeners[i].more);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Accepting */
+
+static void on_accept_resume(struct timer *t)
+{
+    struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, accept_timer));
+    w->accept_paused = false;
+    for (size_t i = 0; i < w->n_listeners; i++)
+        accept_all(w, &w->listeners[i]);
+}
+
+static void accept_all(struct worker *w, struct worker_listener *wl)
+{
+    static const int one = 1;
+    for (int n = 0; !w->draining && !w->accept_paused; n++) {
+        if (n == ACCEPT_BATCH) {
+            loop_defer(w->loop, &wl->more);
+            return;
+        }
+        if (w->free_conns == NULL) {
+            /* Leave the rest in the backlog until a connection closes. */
+            w->conns_exhausted = true;
+            if (loop_now(w->loop) - w->last_limit_log > 60000) {
+                w->last_limit_log = loop_now(w->loop);
+                log_warn("worker_connections (%lld) reached; new connections wait",
+                         (long long)w->cfg->worker_connections);
+            }
+            return;
+        }
+        int fd = accept4(wl->io.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            switch (errno) {
+            case EAGAIN:
+                return;
+            case EINTR:
+            case ECONNABORTED:
+            case EPROTO:
+            case EPERM:
+                continue;
+            case EMFILE:
+            case ENFILE:
+            case ENOBUFS:
+            case ENOMEM:
+                log_error("accept4: %s; pausing accepts for %d ms", strerror(errno),
+                          ACCEPT_PAUSE_MS);
+                w->accept_paused = true;
+                loop_timer_after(w->loop, &w->accept_timer, ACCEPT_PAUSE_MS);
+                return;
+            default:
+                log_error("accept4: %s", strerror(errno));
+                return;
+            }
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        struct conn *c = conn_get(w);
+        stats_add(w->stats, STAT_ACCEPTED, 1);
+        stats_add(w->stats, STAT_ACTIVE, 1);
+        conn_start(c, w, fd, wl->srv);
+    }
+}
+
+static void on_listener(struct loop *loop, struct loop_io *io, unsigned events)
+{
+    (void)loop;
+    (void)events;
+    struct worker_listener *wl = (struct worker_listener *)io;
+    accept_all(wl->worker, wl);
+}
+
+static void on_listener_more(struct loop *loop, struct loop_defer *d)
+{
+    (void)loop;
+    struct worker_listener *wl =
+        (struct worker_listener *)((char *)d - offsetof(struct worker_listener, more));
+    accept_all(wl->worker, wl);
+}
+
+/* ------------------------------------------------------------------ */
+/* Stopping */
+
+static void on_stop_timer(struct timer *t)
+{
+    struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, stop_timer));
+    log_info("worker %d: shutdown_timeout passed with %zu connections open; exiting",
+             w->slot, w->n_open);
+    loop_stop(w->loop);
+}
+
+static void begin_drain(struct worker *w)
+{
+    if (w->draining)
+        return;
+    w->draining = true;
+    log_debug("worker %d: draining %zu connections", w->slot, w->n_open);
+    /* Stop accepting; the sockets stay open (the master owns them). */
+    for (size_t i = 0; i < w->n_listeners; i++)
+        loop_del(w->loop, &w->listeners[i].io);
+    if (w->n_open == 0) {
+        loop_stop(w->loop);
+        return;
+    }
+    loop_timer_after(w->loop, &w->stop_timer, w->cfg->shutdown_timeout);
+    struct conn *c = w->open_conns;
+    while (c) {
+        /* conn_run may close c: read the link first. A closed connection
+         * goes to the free list, never ahead of `next` in the open list. */
+        struct conn *next = c->next;
+        c->draining = true;
+        c->srv->proto->drain(c);
+        conn_run(c);
+        c = next;
+    }
+}
+
+static void on_signal(struct loop *loop, struct loop_io *io, unsigned events)
+{
+    (void)loop;
+    (void)events;
+    struct worker *w = ((struct worker_signals *)io)->worker;
+    struct signalfd_siginfo si;
+    while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        switch (si.ssi_signo) {
+        case SIGQUIT:
+            begin_drain(w);
+            break;
+        case SIGTERM:
+        case SIGINT:
+            log_debug("worker %d: fast stop", w->slot);
+            _exit(WORKER_EXIT_OK);
+        default:
+            break;      /* HUP, USR1, USR2, WINCH are the master's */
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* The channel to the master */
+
+static void on_channel(struct loop *loop, struct loop_io *io, unsigned events)
+{
+    (void)loop;
+    (void)events;
+    struct worker *w = ((struct worker_channel *)io)->worker;
+    for (;;) {
+        char byte;
+        char control[CMSG_SPACE(sizeof(int))];
+        struct iovec iov = { &byte, 1 };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+                              .msg_control = control, .msg_controllen = sizeof control };
+        ssize_t n = recvmsg(io->fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            /* The master is gone: finish what we have and leave. */
+            log_warn("worker %d: master went away; draining", w->slot);
+            loop_del(w->loop, io);
+            begin_drain(w);
+            return;
+        }
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+        int fd = -1;
+        if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+            memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+        if (byte == CHANNEL_REOPEN && fd >= 0)
+            log_use_fd(fd);
+        else if (fd >= 0)
+            close(fd);
+    }
+}
+
+static int send_ready(int channel)
+{
+    char byte = CHANNEL_READY;
+    for (;;) {
+        ssize_t n = send(channel, &byte, 1, MSG_NOSIGNAL);
+        if (n == 1)
+            return 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        return -1;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Start-up */
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* A forked worker inherits every descriptor of the master: other slots'
+ * sockets, other workers' channels, sockets the master is about to close.
+ * Keeping them would keep removed addresses bound, so close all but ours. */
+static void close_inherited(const struct worker_args *a)
+{
+    size_t n = 0, cap = a->n_binds + 2;
+    int *keep = calloc(cap, sizeof *keep);
+    if (keep == NULL)
+        return;
+    keep[n++] = a->channel;
+    if (log_fd() > 2)
+        keep[n++] = log_fd();
+    for (size_t i = 0; i < a->n_binds; i++)
+        keep[n++] = a->binds[i].fd;
+    qsort(keep, n, sizeof *keep, cmp_int);
+    unsigned int from = 3;
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned)keep[i] > from)
+            close_range(from, (unsigned)keep[i] - 1, 0);
+        if ((unsigned)keep[i] + 1 > from)
+            from = (unsigned)keep[i] + 1;
+    }
+    close_range(from, ~0U, 0);
+    free(keep);
+}
+
+static int drop_privileges(const struct herd_config *cfg)
+{
+    if (geteuid() != 0)
+        return 0;
+    struct passwd *pw = getpwnam(cfg->user);
+    if (pw == NULL) {
+        log_error("user \"%s\" not found", cfg->user);
+        return -1;
+    }
+    gid_t gid = pw->pw_gid;
+    if (cfg->group) {
+        struct group *gr = getgrnam(cfg->group);
+        if (gr == NULL) {
+            log_error("group \"%s\" not found", cfg->group);
+            return -1;
+        }
+        gid = gr->gr_gid;
+    }
+    if (setgroups(1, &gid) < 0 || setgid(gid) < 0) {
+        log_error("setgid(%u): %s", (unsigned)gid, strerror(errno));
+        return -1;
+    }
+    if (setuid(pw->pw_uid) < 0) {
+        log_error("setuid(%u): %s", (unsigned)pw->pw_uid, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int setup_signals(struct worker_signals *ws)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGQUIT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGWINCH);
+    sigaddset(&set, SIGCHLD);
+    ws->io.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    ws->io.fn = on_signal;
+    return ws->io.fd < 0 ? -1 : 0;
+}
+
+static int build_servers(struct worker *w)
+{
+    w->n_servers = w->cfg->n_servers;
+    w->servers = calloc(w->n_servers, sizeof *w->servers);
+    if (w->servers == NULL)
+        return -1;
+    for (size_t i = 0; i < w->n_servers; i++) {
+        const struct cfg_server *s = &w->cfg->servers[i];
+        char err[256];
+        w->servers[i].cfg = s;
+        w->servers[i].proto = proto_for((enum cfg_protocol)s->protocol);
+        w->servers[i].data = w->servers[i].proto->server_new(s, err, sizeof err);
+        if (w->servers[i].data == NULL) {
+            log_error("%s:%d: %s", s->where.file, s->where.line, err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int build_conns(struct worker *w)
+{
+    size_t n = (size_t)w->cfg->worker_connections;
+    w->conns = calloc(n, sizeof *w->conns);
+    if (w->conns == NULL)
+        return -1;
+    for (size_t i = n; i-- > 0;) {
+        w->conns[i].next = w->free_conns;
+        w->free_conns = &w->conns[i];
+    }
+    return 0;
+}
+
+int worker_main(const struct worker_args *a)
+{
+    struct worker w = { 0 };
+    struct worker_signals sig = { .worker = &w };
+    struct worker_channel chan = { .worker = &w };
+    int status = WORKER_EXIT_ERROR;
+
+    prctl(PR_SET_PDEATHSIG, SIGQUIT);
+    if (getppid() != a->master)
+        return WORKER_EXIT_OK;     /* the master died before we got here */
+    close_inherited(a);
+    signal(SIGPIPE, SIG_IGN);
+
+    w.cfg = a->cfg;
+    w.slot = a->slot;
+    w.generation = a->generation;
+    w.page = a->page;
+    w.stats = a->stats;
+    buf_pool_init(&w.in_pool, 16 * 1024, 1024);
+    buf_pool_init(&w.out_pool, 16 * 1024, 1024);
+    timer_init(&w.accept_timer, on_accept_resume);
+    timer_init(&w.stop_timer, on_stop_timer);
+    w.last_limit_log = -120000;
+
+    if (drop_privileges(a->cfg) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+        status = WORKER_EXIT_FATAL;
+        goto out;
+    }
+    if (build_servers(&w) < 0) {
+        status = WORKER_EXIT_FATAL;
+        goto out;
+    }
+    if (build_conns(&w) < 0)
+        goto out;
+    w.loop = loop_new((size_t)a->cfg->worker_connections + 16);
+    if (w.loop == NULL || setup_signals(&sig) < 0) {
+        log_error("worker %d: cannot set up its loop: %s", a->slot, strerror(errno));
+        goto out;
+    }
+    if (loop_add(w.loop, &sig.io, LOOP_READ) < 0)
+        goto out;
+    chan.io.fd = a->channel;
+    chan.io.fn = on_channel;
+    if (loop_add(w.loop, &chan.io, LOOP_READ) < 0)
+        goto out;
+
+    w.listeners = calloc(a->n_binds ? a->n_binds : 1, sizeof *w.listeners);
+    if (w.listeners == NULL)
+        goto out;
+    for (size_t i = 0; i < a->n_binds; i++) {
+        struct worker_listener *wl = &w.listeners[w.n_listeners++];
+        wl->io.fd = a->binds[i].fd;
+        wl->io.fn = on_listener;
+        wl->worker = &w;
+        wl->srv = &w.servers[a->binds[i].server];
+        wl->shared = a->binds[i].shared;
+        loop_defer_init(&wl->more, on_listener_more);
+        unsigned flags = LOOP_READ | LOOP_EDGE | (wl->shared ? LOOP_EXCLUSIVE : 0);
+        if (loop_add(w.loop, &wl->io, flags) < 0) {
+            log_error("worker %d: epoll_ctl(listener): %s", a->slot, strerror(errno));
+            goto out;
+        }
+        /* Connections may have queued while this slot was empty. */
+        loop_defer(w.loop, &wl->more);
+    }
+
+    if (send_ready(a->channel) < 0) {
+        log_error("worker %d: cannot reach the master: %s", a->slot, strerror(errno));
+        goto out;
+    }
+    log_debug("worker %d (generation %u) serving", a->slot, a->generation);
+    status = loop_run(w.loop) < 0 ? WORKER_EXIT_ERROR : WORKER_EXIT_OK;
+
+out:
+    /* The process is about to exit: the kernel reclaims memory and sockets.
+     * Only state visible outside (none yet) would need flushing here. */
+    return status;
+}
