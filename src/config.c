@@ -79,6 +79,8 @@ struct cfg_ctx {
     size_t errcap;
     const char *main_file;      /* the name to report for the main file */
     const char *main_text;      /* its text, for the integer range check */
+    const char *include_dir;    /* where relative @include names resolve */
+    char resolved[4096];        /* scratch for a resolved include name */
 };
 
 #define KEY(st, field) offsetof(struct st, field)
@@ -88,10 +90,17 @@ static const char *const protocol_names[] = { "http", "echo", NULL };
 
 /* ------------------------------------------------------------------ */
 
-static const char *setting_file(const struct cfg_ctx *ctx, const config_setting_t *s)
+/* The file a setting came from, as a path the user can open: libconfig
+ * reports an @include name as written. */
+static const char *setting_file(struct cfg_ctx *ctx, const config_setting_t *s)
 {
     const char *f = s ? config_setting_source_file(s) : NULL;
-    return f ? f : ctx->main_file;
+    if (f == NULL || strcmp(f, ctx->main_file) == 0)
+        return ctx->main_file;
+    if (f[0] == '/' || ctx->include_dir == NULL)
+        return f;
+    snprintf(ctx->resolved, sizeof ctx->resolved, "%s/%s", ctx->include_dir, f);
+    return ctx->resolved;
 }
 
 static int cfg_fail(struct cfg_ctx *ctx, const config_setting_t *s,
@@ -150,7 +159,7 @@ static char *source_line(const struct cfg_ctx *ctx, const char *file, int line)
     return text;
 }
 
-static int literal_matches(const struct cfg_ctx *ctx, const config_setting_t *s,
+static int literal_matches(struct cfg_ctx *ctx, const config_setting_t *s,
                            long long value)
 {
     const char *name = config_setting_name(s);
@@ -661,21 +670,25 @@ void config_free(struct herd_config *cfg)
 
 struct herd_config *config_load(const char *path, char *err, size_t errcap)
 {
-    struct cfg_ctx ctx = { err, errcap, path ? path : "(embedded)",
-                           path ? NULL : config_embedded_text };
+    struct cfg_ctx ctx = { .err = err, .errcap = errcap,
+                           .main_file = path ? path : "(embedded)",
+                           .main_text = path ? NULL : config_embedded_text };
     struct herd_config *cfg = NULL;
     config_t lc;
     config_init(&lc);
     err[0] = '\0';
 
+    char *dir = NULL;
     if (path) {
-        char *dir = strdup(path);
+        dir = strdup(path);
         char *slash = dir ? strrchr(dir, '/') : NULL;
         if (slash) {
             *slash = '\0';
-            config_set_include_dir(&lc, dir[0] ? dir : "/");
+            if (dir[0] == '\0')
+                strcpy(dir, "/");
+            config_set_include_dir(&lc, dir);
+            ctx.include_dir = dir;
         }
-        free(dir);
         FILE *f = fopen(path, "r");
         if (f == NULL) {
             snprintf(err, errcap, "%s: cannot read: %s", path, strerror(errno));
@@ -685,8 +698,12 @@ struct herd_config *config_load(const char *path, char *err, size_t errcap)
         fclose(f);
         if (ok != CONFIG_TRUE) {
             const char *ef = config_error_file(&lc);
-            snprintf(err, errcap, "%s:%d: %s", ef ? ef : path, config_error_line(&lc),
-                     config_error_text(&lc));
+            if (ef && ef[0] != '/' && strcmp(ef, path) != 0 && ctx.include_dir)
+                snprintf(err, errcap, "%s/%s:%d: %s", ctx.include_dir, ef,
+                         config_error_line(&lc), config_error_text(&lc));
+            else
+                snprintf(err, errcap, "%s:%d: %s", ef ? ef : path, config_error_line(&lc),
+                         config_error_text(&lc));
             goto fail;
         }
     } else if (config_read_string(&lc, config_embedded_text) != CONFIG_TRUE) {
@@ -704,11 +721,13 @@ struct herd_config *config_load(const char *path, char *err, size_t errcap)
     if (read_section(&ctx, &top_section, config_root_setting(&lc), cfg) < 0)
         goto fail;
     config_destroy(&lc);
+    free(dir);
     return cfg;
 
 fail:
     config_free(cfg);
     config_destroy(&lc);
+    free(dir);
     return NULL;
 }
 

@@ -1,0 +1,401 @@
+/* Configuration: reading, defaults, every kind of error with its line, units,
+ * and the -T round trip. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "units.h"
+
+static char dir[] = "/tmp/herd-check-config-XXXXXX";
+static char path[256];
+
+static void setup(void)
+{
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/herd.conf", dir);
+}
+
+static void teardown(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    strcpy(dir, "/tmp/herd-check-config-XXXXXX");
+}
+
+static void write_file(const char *p, const char *text)
+{
+    FILE *f = fopen(p, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static struct herd_config *load(const char *text, char *err, size_t cap)
+{
+    write_file(path, text);
+    return config_load(path, err, cap);
+}
+
+#define BASE "pid_file = \"/tmp/x.pid\";\n"
+#define ECHO_SERVER "servers = ( { listen = [ \"127.0.0.1:7007\" ]; protocol = \"echo\"; } );\n"
+
+/* ------------------------------------------------------------------ */
+
+START_TEST(good_file)
+{
+    char err[512];
+    struct herd_config *cfg = load(
+        "workers = 3;\n"
+        "user = \"daemon\"; group = \"daemon\";\n"
+        "pid_file = \"/run/h.pid\";\n"
+        "error_log = \"/var/log/h.log\";\n"
+        "log_level = \"debug\";\n"
+        "worker_connections = 512;\n"
+        "shutdown_timeout = \"1500ms\";\n"
+        "servers = (\n"
+        "  { listen = [ \"0.0.0.0:80\", \"[::1]:8080\" ];\n"
+        "    keepalive_timeout = 5; max_body = \"2m\";\n"
+        "    routes = ( { path = \"/a\"; exact = true;\n"
+        "                 return = { status = 201; body = \"x\"; }; },\n"
+        "               { path = \"/r\"; return = { location = \"/b\"; }; } ); },\n"
+        "  { listen = \"7007\"; protocol = \"echo\"; idle_timeout = 2.5; }\n"
+        ");\n",
+        err, sizeof err);
+    ck_assert_msg(cfg != NULL, "%s", err);
+    ck_assert_int_eq(cfg->workers, 3);
+    ck_assert_int_eq(config_workers(cfg), 3);
+    ck_assert_str_eq(cfg->user, "daemon");
+    ck_assert_str_eq(cfg->group, "daemon");
+    ck_assert_int_eq(cfg->worker_connections, 512);
+    ck_assert_int_eq(cfg->shutdown_timeout, 1500);
+    ck_assert_int_eq(cfg->n_servers, 2);
+    const struct cfg_server *h = &cfg->servers[0];
+    ck_assert_int_eq(h->protocol, PROTO_HTTP);
+    ck_assert_int_eq(h->listen.n, 2);
+    ck_assert_str_eq(h->listen.v[1], "[::1]:8080");
+    ck_assert_int_eq(h->keepalive_timeout, 5000);
+    ck_assert_int_eq(h->max_body, 2 * 1024 * 1024);
+    ck_assert_int_eq(h->header_timeout, 60000);     /* default */
+    ck_assert_int_eq(h->n_routes, 2);
+    ck_assert(h->routes[0].exact);
+    ck_assert_int_eq(h->routes[0].ret->status, 201);
+    ck_assert_str_eq(h->routes[0].ret->type, "text/plain");     /* default with a body */
+    ck_assert_int_eq(h->routes[1].ret->status, 302);            /* default with location */
+    ck_assert_int_eq(h->routes[0].where.line, 11);
+    const struct cfg_server *e = &cfg->servers[1];
+    ck_assert_int_eq(e->protocol, PROTO_ECHO);
+    ck_assert_int_eq(e->idle_timeout, 2500);
+    ck_assert_str_eq(e->listen.v[0], "7007");
+    config_free(cfg);
+}
+END_TEST
+
+START_TEST(defaults)
+{
+    char err[512];
+    struct herd_config *cfg = load(BASE ECHO_SERVER, err, sizeof err);
+    ck_assert_msg(cfg != NULL, "%s", err);
+    ck_assert_int_eq(cfg->workers, 0);              /* auto */
+    ck_assert_int_ge(config_workers(cfg), 1);
+    ck_assert_str_eq(cfg->user, "nobody");
+    ck_assert_ptr_null(cfg->group);
+    ck_assert_str_eq(cfg->error_log, "stderr");
+    ck_assert_int_eq(cfg->worker_connections, 10000);
+    ck_assert_int_eq(cfg->shutdown_timeout, 30000);
+    ck_assert(cfg->servers[0].reuseport);
+    ck_assert_int_eq(cfg->servers[0].backlog, 511);
+    ck_assert_int_eq(cfg->servers[0].idle_timeout, 60000);
+    config_free(cfg);
+}
+END_TEST
+
+START_TEST(embedded_default)
+{
+    char err[512];
+    struct herd_config *cfg = config_load(NULL, err, sizeof err);
+    ck_assert_msg(cfg != NULL, "%s", err);
+    ck_assert(cfg->embedded);
+    ck_assert_int_eq(cfg->n_servers, 2);
+    ck_assert_str_eq(cfg->servers[0].listen.v[0], "127.0.0.1:8080");
+    ck_assert_ptr_nonnull(strstr(cfg->servers[0].routes[0].ret->body, "Hello"));
+    ck_assert_str_eq(cfg->servers[1].listen.v[0], "127.0.0.1:7007");
+    config_free(cfg);
+}
+END_TEST
+
+START_TEST(include_relative)
+{
+    char err[512], inc[300];
+    snprintf(inc, sizeof inc, "%s/servers.inc", dir);
+    write_file(inc, ECHO_SERVER);
+    struct herd_config *cfg = load(BASE "@include \"servers.inc\"\n", err, sizeof err);
+    ck_assert_msg(cfg != NULL, "%s", err);
+    ck_assert_int_eq(cfg->n_servers, 1);
+    ck_assert_str_eq(cfg->servers[0].where.file, inc);
+    config_free(cfg);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Each error: the text and the line it points at. */
+
+struct bad {
+    const char *text;
+    int line;
+    const char *says;
+};
+
+static const struct bad bad_files[] = {
+    /* syntax */
+    { BASE "workers = = 2;\n" ECHO_SERVER, 2, "syntax error" },
+    { BASE "servers = ( { listen = [\"1\"]; protocol = \"echo\"; }\n", 3, "syntax error" },
+    /* unknown keys at each level */
+    { BASE "wokers = 2;\n" ECHO_SERVER, 2, "unknown key 'wokers'" },
+    { BASE "servers = ( { listen = [\"1\"];\n protocol = \"echo\"; colour = 1; } );\n", 3,
+      "unknown key 'colour' in server" },
+    { BASE "servers = ( { listen = [\"1\"];\n routes = (\n { path = \"/\"; size = 1;\n"
+           " return = { status = 200; }; } ); } );\n", 4, "unknown key 'size' in route" },
+    { BASE "servers = ( { listen = [\"1\"];\n routes = ( { path = \"/\";\n"
+           " return = { status = 200;\n code = 1; }; } ); } );\n", 5,
+      "unknown key 'code' in return" },
+    /* wrong types */
+    { BASE "workers = \"many\";\n" ECHO_SERVER, 2, "'workers' must be \"auto\" or a number" },
+    { BASE "worker_connections = \"lots\";\n" ECHO_SERVER, 2, "'worker_connections' must be an integer" },
+    { BASE "servers = ( { listen = [\"1\"]; protocol = \"echo\";\n reuseport = 1; } );\n", 3,
+      "'reuseport' must be true or false" },
+    { BASE "user = 5;\n" ECHO_SERVER, 2, "'user' must be a string" },
+    { BASE "servers = { listen = 1; };\n", 2, "'servers' must be a list" },
+    { BASE "servers = ( { listen = [ 1 ]; protocol = \"echo\"; } );\n", 2,
+      "'listen' must hold strings" },
+    /* impossible values */
+    { BASE "workers = 0;\n" ECHO_SERVER, 2, "'workers' must be between 1 and" },
+    { BASE "workers = 100000;\n" ECHO_SERVER, 2, "'workers' must be between 1 and" },
+    { BASE "worker_connections = 4294967297;\n" ECHO_SERVER, 2, "out of range" },
+    { BASE "servers = ( { listen = [ \"127.0.0.1:70000\" ]; protocol = \"echo\"; } );\n", 2,
+      "port must be a number from 1 to 65535" },
+    { BASE "servers = ( { listen = [ \"localhost:80\" ]; protocol = \"echo\"; } );\n", 2,
+      "not a numeric IPv4" },
+    { BASE "servers = ( { listen = [ \"::1:80\" ]; protocol = \"echo\"; } );\n", 2,
+      "write IPv6 addresses as [address]:port" },
+    { BASE "shutdown_timeout = \"10 parsecs\";\n" ECHO_SERVER, 2, "must be a duration" },
+    { BASE "shutdown_timeout = -1;\n" ECHO_SERVER, 2, "invalid duration" },
+    { BASE "servers = ( { listen = [\"1\"];\n max_body = \"12q\";\n routes = ( { path = \"/\"; "
+           "return = { status = 200; }; } ); } );\n", 3, "must be a size" },
+    { BASE "servers = ( { listen = [\"1\"];\n max_target = 2;\n routes = ( { path = \"/\"; "
+           "return = { status = 200; }; } ); } );\n", 3, "'max_target' must be between 16 and 1m" },
+    { BASE "log_level = \"loud\";\n" ECHO_SERVER, 2, "'log_level' must be one of" },
+    { BASE "servers = ( { listen = [\"1\"]; protocol = \"gopher\"; } );\n", 2,
+      "'protocol' must be one of \"http\", \"echo\"" },
+    { "pid_file = \"run/h.pid\";\n" ECHO_SERVER, 1, "'pid_file' must be an absolute path" },
+    { BASE "error_log = \"log.txt\";\n" ECHO_SERVER, 2, "'error_log' must be" },
+    /* structure */
+    { BASE "workers = 1;\n", 0, "no 'servers' configured" },
+    { BASE "servers = ( { protocol = \"echo\"; } );\n", 2, "has no 'listen'" },
+    { BASE "servers = ( { listen = [ ] ; protocol = \"echo\"; } );\n", 2, "must not be empty" },
+    { BASE "servers = ( { listen = [\"1\"]; } );\n", 2, "http server has no 'routes'" },
+    { BASE "servers = ( { listen = [\"1\"]; protocol = \"echo\";\n keepalive_timeout = 5; } );\n",
+      3, "'keepalive_timeout' does not apply to protocol \"echo\"" },
+    { BASE "servers = ( { listen = [\"1\"];\n idle_timeout = 5;\n routes = ( { path = \"/\"; "
+           "return = { status = 200; }; } ); } );\n", 3, "'idle_timeout' does not apply to protocol \"http\"" },
+    { BASE "servers = ( { listen = [\"1\"];\n routes = ( { path = \"/\"; } ); } );\n", 3,
+      "has no handler" },
+    { BASE "servers = ( { listen = [\"1\"];\n routes = ( { return = { status = 200; }; } ); } );\n",
+      3, "route has no 'path'" },
+    { BASE "servers = ( { listen = [\"1\"];\n routes = ( { path = \"x\"; return = { status = 200; }; } ); } );\n",
+      3, "must start with '/'" },
+    { BASE "servers = ( { listen = [\"1\"];\n routes = ( { path = \"/\";\n"
+           " return = { status = 200; location = \"/x\"; }; } ); } );\n", 4, "needs a 3xx status" },
+    { BASE "servers = ( { listen = [\"1\"];\n routes = ( { path = \"/\";\n"
+           " return = { status = 700; }; } ); } );\n", 4, "'status' must be between 100 and 599" },
+    { BASE "servers = ( { listen = [\"1\"];\n routes = ( { path = \"/\";\n"
+           " return = { status = 204; body = \"x\"; }; } ); } );\n", 4, "cannot have a body" },
+    { BASE "servers = ( { listen = [\"1\"];\n routes = ( { path = \"/\"; return = { status = 200; }; },\n"
+           " { path = \"/\"; return = { status = 201; }; } ); } );\n", 4, "duplicate route '/'" },
+    { BASE "servers = ( { listen = [\"127.0.0.1:1\"]; protocol = \"echo\"; },\n"
+           " { listen = [\"127.0.0.1:1\"]; protocol = \"echo\"; } );\n", 3,
+      "address 127.0.0.1:1 is already used by the server at line 2" },
+};
+
+START_TEST(bad_file)
+{
+    const struct bad *b = &bad_files[_i];
+    char err[512], want[400];
+    struct herd_config *cfg = load(b->text, err, sizeof err);
+    ck_assert_msg(cfg == NULL, "case %d accepted: %s", _i, b->text);
+    snprintf(want, sizeof want, "%s:%d: ", path, b->line);
+    ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "case %d: '%s' does not start with '%s'",
+                  _i, err, want);
+    ck_assert_msg(strstr(err, b->says) != NULL, "case %d: '%s' does not say '%s'", _i, err,
+                  b->says);
+}
+END_TEST
+
+START_TEST(missing_file)
+{
+    char err[512];
+    struct herd_config *cfg = config_load("/nonexistent/herd.conf", err, sizeof err);
+    ck_assert_ptr_null(cfg);
+    ck_assert_ptr_nonnull(strstr(err, "/nonexistent/herd.conf"));
+    ck_assert_ptr_nonnull(strstr(err, "No such file"));
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+
+START_TEST(durations)
+{
+    int64_t ms;
+    ck_assert_int_eq(units_parse_duration("500ms", &ms), 0);
+    ck_assert_int_eq(ms, 500);
+    ck_assert_int_eq(units_parse_duration("10s", &ms), 0);
+    ck_assert_int_eq(ms, 10000);
+    ck_assert_int_eq(units_parse_duration("5m", &ms), 0);
+    ck_assert_int_eq(ms, 300000);
+    ck_assert_int_eq(units_parse_duration("2h", &ms), 0);
+    ck_assert_int_eq(ms, 7200000);
+    ck_assert_int_eq(units_parse_duration("1d", &ms), 0);
+    ck_assert_int_eq(ms, 86400000);
+    ck_assert_int_eq(units_parse_duration("30", &ms), 0);
+    ck_assert_int_eq(ms, 30000);
+    ck_assert_int_eq(units_parse_duration("1.5", &ms), 0);
+    ck_assert_int_eq(ms, 1500);
+    ck_assert_int_eq(units_parse_duration("", &ms), -1);
+    ck_assert_int_eq(units_parse_duration("s", &ms), -1);
+    ck_assert_int_eq(units_parse_duration("-1s", &ms), -1);
+    ck_assert_int_eq(units_parse_duration("10 s", &ms), -1);
+    ck_assert_int_eq(units_parse_duration("10sec", &ms), -1);
+    ck_assert_int_eq(units_parse_duration("99999999999d", &ms), -1);
+
+    char out[32];
+    units_format_duration(1500, out, sizeof out);
+    ck_assert_str_eq(out, "1500ms");
+    units_format_duration(60000, out, sizeof out);
+    ck_assert_str_eq(out, "1m");
+    units_format_duration(0, out, sizeof out);
+    ck_assert_str_eq(out, "0s");
+    units_format_duration(90000, out, sizeof out);
+    ck_assert_str_eq(out, "90s");
+}
+END_TEST
+
+START_TEST(sizes)
+{
+    int64_t n;
+    ck_assert_int_eq(units_parse_size("512", &n), 0);
+    ck_assert_int_eq(n, 512);
+    ck_assert_int_eq(units_parse_size("64k", &n), 0);
+    ck_assert_int_eq(n, 65536);
+    ck_assert_int_eq(units_parse_size("1M", &n), 0);
+    ck_assert_int_eq(n, 1048576);
+    ck_assert_int_eq(units_parse_size("2g", &n), 0);
+    ck_assert_int_eq(n, 2147483648LL);
+    ck_assert_int_eq(units_parse_size("1.5k", &n), -1);
+    ck_assert_int_eq(units_parse_size("k", &n), -1);
+    ck_assert_int_eq(units_parse_size("12kb", &n), -1);
+    ck_assert_int_eq(units_parse_size("99999999999999999999", &n), -1);
+    ck_assert_int_eq(units_parse_size("9999999999999g", &n), -1);
+
+    char out[32];
+    units_format_size(65536, out, sizeof out);
+    ck_assert_str_eq(out, "64k");
+    units_format_size(1000, out, sizeof out);
+    ck_assert_str_eq(out, "1000");
+    units_format_size(3 * 1024 * 1024, out, sizeof out);
+    ck_assert_str_eq(out, "3m");
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+
+static char *print_to_string(const struct herd_config *cfg)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(config_print(cfg, f), 0);
+    fclose(f);
+    return text;
+}
+
+/* herd -T prints what it read; reading that back gives the same thing. */
+static void round_trip(const char *text)
+{
+    char err[512];
+    struct herd_config *a = text ? load(text, err, sizeof err) : config_load(NULL, err, sizeof err);
+    ck_assert_msg(a != NULL, "%s", err);
+    char *first = print_to_string(a);
+    write_file(path, first);
+    struct herd_config *b = config_load(path, err, sizeof err);
+    ck_assert_msg(b != NULL, "printed config does not parse: %s\n%s", err, first);
+    char *second = print_to_string(b);
+    /* Only the comment line naming the source differs. */
+    ck_assert_str_eq(strchr(first, '\n'), strchr(second, '\n'));
+    ck_assert_int_eq(a->n_servers, b->n_servers);
+    ck_assert_int_eq(a->shutdown_timeout, b->shutdown_timeout);
+    free(first);
+    free(second);
+    config_free(a);
+    config_free(b);
+}
+
+START_TEST(print_round_trip)
+{
+    round_trip(NULL);
+    round_trip(BASE "workers = 7; shutdown_timeout = 0.25; log_level = \"warn\";\n"
+               "servers = ( { listen = [\"[::]:81\", \"82\"]; max_body = 1000;\n"
+               " routes = ( { path = \"/q\\\"uote\\\\\"; exact = true;\n"
+               " return = { status = 418; type = \"text/x\"; body = \"tab\\there\\nnl\"; }; },\n"
+               " { path = \"/r\"; return = { status = 308; location = \"https://x/\"; }; } ); },\n"
+               " { listen = \"9\"; protocol = \"echo\"; idle_timeout = \"90s\"; reuseport = false; } );\n");
+}
+END_TEST
+
+static void count_key(const char *section, const char *key, void *arg)
+{
+    (void)section;
+    (void)key;
+    (*(int *)arg)++;
+}
+
+START_TEST(key_list)
+{
+    int n = 0;
+    config_each_key(count_key, &n);
+    /* 9 top-level, 15 server, 3 route, 4 return */
+    ck_assert_int_eq(n, 31);
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("config");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, good_file);
+    tcase_add_test(tc, defaults);
+    tcase_add_test(tc, embedded_default);
+    tcase_add_test(tc, include_relative);
+    tcase_add_loop_test(tc, bad_file, 0, (int)(sizeof bad_files / sizeof bad_files[0]));
+    tcase_add_test(tc, missing_file);
+    tcase_add_test(tc, durations);
+    tcase_add_test(tc, sizes);
+    tcase_add_test(tc, print_round_trip);
+    tcase_add_test(tc, key_list);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(config_suite());
+    srunner_set_tap(sr, "-");
+    srunner_run_all(sr, CK_SILENT);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
