@@ -31,6 +31,7 @@ struct control {
     control_cmd_fn *fn;
     void *arg;
     struct control_client *clients;
+    ino_t ino;                  /* the socket file we bound, to unlink only it */
 };
 
 int control_path(const char *pid_file, char *out, size_t cap)
@@ -152,6 +153,9 @@ struct control *control_open(struct loop *loop, const char *path, control_cmd_fn
     umask(old);
     if (rc < 0 || listen(ctl->io.fd, 16) < 0 || loop_add(loop, &ctl->io, LOOP_READ | LOOP_EDGE) < 0)
         goto fail;
+    struct stat st;
+    if (stat(path, &st) == 0)
+        ctl->ino = st.st_ino;
     return ctl;
 fail:
     snprintf(err, errcap, "control socket %s: %s", path, strerror(errno));
@@ -181,7 +185,9 @@ void control_close(struct control *ctl, int unlink_path)
     while (ctl->clients)
         drop_client(ctl, ctl->clients);
     close(ctl->io.fd);
-    if (unlink_path)
+    /* After a binary upgrade the path belongs to the new master. */
+    struct stat st;
+    if (unlink_path && stat(ctl->path, &st) == 0 && st.st_ino == ctl->ino)
         unlink(ctl->path);
     free(ctl);
 }

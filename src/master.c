@@ -114,10 +114,13 @@ struct master {
     struct timer ready_timer, kill_timer;
     int startup_pipe;           /* daemonising parent waits on it; -1 */
     int exit_status;
+    char exe[4096];             /* this binary's path, resolved at start */
+    pid_t new_master;           /* binary upgrade under way: the new master */
 };
 
 static void gen_maybe_free(struct master *m, struct gen *g);
 static void on_respawn(struct timer *t);
+static void upgrade_ended(struct master *m, int status);
 static void start_reload(struct master *m);
 
 /* ------------------------------------------------------------------ */
@@ -167,15 +170,30 @@ static int pid_file_write(struct master *m)
     return 0;
 }
 
+static bool pid_file_is_ours(struct master *m, const char *path)
+{
+    struct stat a, b;
+    return fstat(m->pid_fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
+           a.st_dev == b.st_dev;
+}
+
+static void oldbin_path(const struct master *m, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s.oldbin", m->pid_path);
+}
+
 static void pid_file_remove(struct master *m)
 {
     if (m->pid_fd < 0)
         return;
-    /* Only if the file there is still ours (an upgrade may have moved it). */
-    struct stat a, b;
-    if (fstat(m->pid_fd, &a) == 0 && stat(m->pid_path, &b) == 0 && a.st_ino == b.st_ino &&
-        a.st_dev == b.st_dev)
+    /* Only the file that is still ours: after an upgrade it is PIDFILE.oldbin
+     * and PIDFILE belongs to the new master. */
+    char old[sizeof m->pid_path + 8];
+    oldbin_path(m, old, sizeof old);
+    if (pid_file_is_ours(m, m->pid_path))
         unlink(m->pid_path);
+    else if (pid_file_is_ours(m, old))
+        unlink(old);
     close(m->pid_fd);
     m->pid_fd = -1;
 }
@@ -678,6 +696,8 @@ static void reap(struct master *m)
         struct child *c = child_by_pid(m, pid);
         if (c)
             child_exited(m, c, status);
+        else if (pid == m->new_master)
+            upgrade_ended(m, status);
     }
 }
 
@@ -758,6 +778,99 @@ static void stop_workers(struct master *m)
     signal_gen(m, g, SIGQUIT);
 }
 
+/* ------------------------------------------------------------------ */
+/* Binary upgrade (USR2): start the binary installed at our path as a new
+ * master that inherits every listening socket, the way systemd passes them
+ * (LISTEN_FDS from fd 3, LISTEN_PID, LISTEN_FDNAMES). Both masters serve
+ * until the operator stops the old one (WINCH, then QUIT) or the new one
+ * (rollback: HUP to the old master brings its workers back). */
+
+static void exec_new_master(struct master *m, const int *fds, size_t n)
+{
+    /* Move the sockets to 3..3+n-1 without clobbering one another: first
+     * above the target range, then down; dup2 clears FD_CLOEXEC. */
+    int *high = calloc(n ? n : 1, sizeof *high);
+    if (high == NULL)
+        _exit(127);
+    for (size_t i = 0; i < n; i++)
+        high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, (int)(3 + n));
+    for (size_t i = 0; i < n; i++)
+        if (high[i] < 0 || dup2(high[i], (int)(3 + i)) < 0)
+            _exit(127);
+    char num[32], pid[32], from[32];
+    snprintf(num, sizeof num, "%zu", n);
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    snprintf(from, sizeof from, "%d", (int)getppid());
+    size_t cap = n * 5 + 1;
+    char *names = calloc(cap, 1);
+    for (size_t i = 0; names && i < n; i++)
+        strcat(strcat(names, i ? ":" : ""), "herd");
+    setenv("LISTEN_FDS", num, 1);
+    setenv("LISTEN_PID", pid, 1);
+    setenv("LISTEN_FDNAMES", names ? names : "", 1);
+    setenv("HERD_UPGRADE_FROM", from, 1);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execv(m->exe, m->opts->argv);
+    log_error("upgrade: cannot execute %s: %s", m->exe, strerror(errno));
+    _exit(127);
+}
+
+static void begin_upgrade(struct master *m)
+{
+    if (m->new_master > 0) {
+        log_warn("upgrade: new master %d is already running", (int)m->new_master);
+        return;
+    }
+    if (m->quitting || m->terminating || m->exe[0] == '\0')
+        return;
+    char old[sizeof m->pid_path + 8];
+    oldbin_path(m, old, sizeof old);
+    if (rename(m->pid_path, old) < 0) {
+        log_error("upgrade: cannot rename %s: %s", m->pid_path, strerror(errno));
+        return;
+    }
+    size_t n = 0;
+    for (struct listener *l = m->listeners.head; l; l = l->next)
+        n += l->n_fds;
+    int *fds = calloc(n ? n : 1, sizeof *fds);
+    if (fds == NULL)
+        goto undo;
+    n = 0;
+    for (struct listener *l = m->listeners.head; l; l = l->next)
+        for (size_t i = 0; i < l->n_fds; i++)
+            fds[n++] = l->fds[i];
+    pid_t pid = fork();
+    if (pid == 0)
+        exec_new_master(m, fds, n);
+    free(fds);
+    if (pid < 0) {
+        log_error("upgrade: fork: %s", strerror(errno));
+        goto undo;
+    }
+    m->new_master = pid;
+    log_info("upgrade: started new master %d from %s with %zu sockets; pid file is now %s",
+             (int)pid, m->exe, n, old);
+    return;
+undo:
+    if (rename(old, m->pid_path) < 0)
+        log_error("upgrade: cannot restore %s: %s", m->pid_path, strerror(errno));
+}
+
+/* The new master is gone: this one is the master again. */
+static void upgrade_ended(struct master *m, int status)
+{
+    char how[128], old[sizeof m->pid_path + 8];
+    describe_exit(status, how, sizeof how);
+    m->new_master = 0;
+    oldbin_path(m, old, sizeof old);
+    if (pid_file_is_ours(m, old) && rename(old, m->pid_path) < 0)
+        log_error("upgrade: cannot restore %s: %s", m->pid_path, strerror(errno));
+    log_warn("upgrade: new master %s; this master (%d) takes its pid file back%s", how,
+             (int)getpid(), m->current && m->current->stopped ? " (send HUP to restart workers)" : "");
+}
+
 static void on_signal(struct loop *loop, struct loop_io *io, unsigned events)
 {
     (void)loop;
@@ -788,7 +901,7 @@ static void on_signal(struct loop *loop, struct loop_io *io, unsigned events)
             stop_workers(m);
             break;
         case SIGUSR2:
-            log_warn("SIGUSR2 (binary upgrade) is not supported yet; ignored");
+            begin_upgrade(m);
             break;
         default:
             break;
@@ -897,6 +1010,8 @@ int master_main(const struct master_options *opts, struct herd_config *cfg)
         log_error("cannot start: %s", strerror(errno));
         goto fail;
     }
+    ssize_t len = readlink("/proc/self/exe", m.exe, sizeof m.exe - 1);
+    m.exe[len > 0 ? len : 0] = '\0';
     timer_init(&m.ready_timer, on_ready_timeout);
     timer_init(&m.kill_timer, on_kill_timer);
     listen_inherit_from_env(&m.listeners);
@@ -907,7 +1022,11 @@ int master_main(const struct master_options *opts, struct herd_config *cfg)
     }
     cfg = NULL;
     listen_drop_unadopted(&m.listeners);
-    if (!opts->foreground && daemonize(&m) < 0)
+    /* A master started by a binary upgrade is the old master's child and
+     * must stay so (the old one watches it); it does not fork again. */
+    bool upgraded = getenv("HERD_UPGRADE_FROM") != NULL;
+    unsetenv("HERD_UPGRADE_FROM");
+    if (!opts->foreground && !upgraded && daemonize(&m) < 0)
         goto fail;
     if (pid_file_write(&m) < 0 || setup_signals(&m) < 0)
         goto fail;
