@@ -11,8 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "cidr.h"
+#include "http/access_log.h"
 #include "listen.h"
 #include "log.h"
 #include "units.h"
@@ -87,6 +91,9 @@ struct cfg_ctx {
 #define NKEYS(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *const protocol_names[] = { "http", "echo", NULL };
+
+#define MS(x) ((int64_t)(x) * 1000)
+#define DAY MS(86400)
 
 /* ------------------------------------------------------------------ */
 
@@ -471,6 +478,97 @@ static const struct cfg_section return_section = {
     "return", sizeof(struct cfg_return), return_keys, NKEYS(return_keys), validate_return,
 };
 
+static const char *const method_names[] = {
+    "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH", NULL,
+};
+
+static const char *const status_formats[] = { "json", "text", "prometheus", NULL };
+
+static int validate_cache(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
+{
+    struct cfg_cache *c = obj;
+    if (c->max_file > c->size)
+        return cfg_fail(ctx, group, "'max_file' is larger than the cache 'size'");
+    return 0;
+}
+
+static const struct cfg_key cache_keys[] = {
+    { "valid", CT_DURATION, KEY(cfg_cache, valid), "1s", 0, MS(3600), 0, 0, 0, 0 },
+    { "max_file", CT_SIZE, KEY(cfg_cache, max_file), "64k", 0, 64 * 1024 * 1024, 0, 0, 0, 0 },
+    { "size", CT_SIZE, KEY(cfg_cache, size), "16m", 0, 1024LL * 1024 * 1024, 0, 0, 0, 0 },
+};
+
+static const struct cfg_section cache_section = {
+    "cache", sizeof(struct cfg_cache), cache_keys, NKEYS(cache_keys), validate_cache,
+};
+
+static int validate_static(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
+{
+    struct cfg_static *st = obj;
+    if (st->root == NULL)
+        return cfg_fail(ctx, group, "static handler has no 'root'");
+    if (st->root[0] != '/')
+        return cfg_fail(ctx, group, "static 'root' must be an absolute path");
+    struct stat sb;
+    if (stat(st->root, &sb) < 0)
+        return cfg_fail(ctx, config_setting_get_member(group, "root"), "static root %s: %s",
+                        st->root, strerror(errno));
+    if (!S_ISDIR(sb.st_mode))
+        return cfg_fail(ctx, config_setting_get_member(group, "root"),
+                        "static root %s is not a directory", st->root);
+    for (size_t i = 0; i < st->index.n; i++)
+        if (st->index.v[i][0] == '\0' || strchr(st->index.v[i], '/'))
+            return cfg_fail(ctx, config_setting_get_member(group, "index"),
+                            "index name '%s' must be a plain file name", st->index.v[i]);
+    if (st->cache == NULL) {
+        /* Defaults of the cache group, read by the same table. */
+        config_t tmp;
+        config_init(&tmp);
+        st->cache = calloc(1, sizeof *st->cache);
+        int rc = st->cache ? read_section(ctx, &cache_section, config_root_setting(&tmp),
+                                          st->cache) : -1;
+        config_destroy(&tmp);
+        free(st->cache->where.file);
+        st->cache->where.file = strdup(st->where.file);
+        st->cache->where.line = st->where.line;
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static const struct cfg_key static_keys[] = {
+    { "root", CT_STRING, KEY(cfg_static, root), NULL, 0, 0, 0, 0, 0, 0 },
+    { "index", CT_STRINGS, KEY(cfg_static, index), "index.html", 0, 0, 0, 0, 0, 0 },
+    { "autoindex", CT_BOOL, KEY(cfg_static, autoindex), "false", 0, 0, 0, 0, 0, 0 },
+    { "cache", CT_GROUP, KEY(cfg_static, cache), NULL, 0, 0, 0, 0, &cache_section, 0 },
+};
+
+static const struct cfg_section static_section = {
+    "static", sizeof(struct cfg_static), static_keys, NKEYS(static_keys), validate_static,
+};
+
+static const struct cfg_key status_keys[] = {
+    { "format", CT_ENUM, KEY(cfg_status, format), "json", 0, 0, status_formats, 0, 0, 0 },
+};
+
+static const struct cfg_section status_section = {
+    "status", sizeof(struct cfg_status), status_keys, NKEYS(status_keys), NULL,
+};
+
+static int check_ranges(struct cfg_ctx *ctx, const config_setting_t *group, const char *key,
+                        const struct cfg_strings *list)
+{
+    for (size_t i = 0; i < list->n; i++) {
+        struct cidr c;
+        if (cidr_parse(list->v[i], &c) < 0)
+            return cfg_fail(ctx, config_setting_get_member(group, key),
+                            "'%s': \"%s\" is not an address, a range such as 10.0.0.0/8, or \"all\"",
+                            key, list->v[i]);
+    }
+    return 0;
+}
+
 static int validate_route(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
 {
     struct cfg_route *r = obj;
@@ -478,25 +576,68 @@ static int validate_route(struct cfg_ctx *ctx, const config_setting_t *group, vo
         return cfg_fail(ctx, group, "route has no 'path'");
     if (r->path[0] != '/')
         return cfg_fail(ctx, group, "route path '%s' must start with '/'", r->path);
-    if (r->ret == NULL)
-        return cfg_fail(ctx, group, "route '%s' has no handler (add 'return')", r->path);
+    int handlers = (r->ret != NULL) + (r->stat != NULL) + (r->status != NULL);
+    if (handlers == 0)
+        return cfg_fail(ctx, group, "route '%s' has no handler (add 'return', 'static' or 'status')",
+                        r->path);
+    if (handlers > 1)
+        return cfg_fail(ctx, group, "route '%s' has more than one handler", r->path);
+    for (size_t i = 0; i < r->methods.n; i++) {
+        bool known = false;
+        for (int k = 0; method_names[k]; k++)
+            known = known || strcmp(r->methods.v[i], method_names[k]) == 0;
+        if (!known)
+            return cfg_fail(ctx, config_setting_get_member(group, "methods"),
+                            "unknown method '%s' (methods are upper case: GET, HEAD, POST, ...)",
+                            r->methods.v[i]);
+    }
+    if (check_ranges(ctx, group, "allow", &r->allow) < 0 ||
+        check_ranges(ctx, group, "deny", &r->deny) < 0)
+        return -1;
     return 0;
 }
 
 static const struct cfg_key route_keys[] = {
     { "path", CT_STRING, KEY(cfg_route, path), NULL, 0, 0, 0, 0, 0, 0 },
     { "exact", CT_BOOL, KEY(cfg_route, exact), "false", 0, 0, 0, 0, 0, 0 },
+    { "methods", CT_STRINGS, KEY(cfg_route, methods), NULL, 0, 0, 0, 0, 0, 0 },
+    { "allow", CT_STRINGS, KEY(cfg_route, allow), NULL, 0, 0, 0, 0, 0, 0 },
+    { "deny", CT_STRINGS, KEY(cfg_route, deny), NULL, 0, 0, 0, 0, 0, 0 },
     { "return", CT_GROUP, KEY(cfg_route, ret), NULL, 0, 0, 0, 0, &return_section, 0 },
+    { "static", CT_GROUP, KEY(cfg_route, stat), NULL, 0, 0, 0, 0, &static_section, 0 },
+    { "status", CT_GROUP, KEY(cfg_route, status), NULL, 0, 0, 0, 0, &status_section, 0 },
 };
 
 static const struct cfg_section route_section = {
     "route", sizeof(struct cfg_route), route_keys, NKEYS(route_keys), validate_route,
 };
 
+static int validate_error_page(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
+{
+    struct cfg_error_page *e = obj;
+    if (e->status == 0 || e->file == NULL)
+        return cfg_fail(ctx, group, "an error page needs 'status' and 'file'");
+    if (e->file[0] != '/')
+        return cfg_fail(ctx, group, "error page 'file' must be an absolute path");
+    FILE *f = fopen(e->file, "r");
+    if (f == NULL)
+        return cfg_fail(ctx, group, "error page %s: %s", e->file, strerror(errno));
+    fclose(f);
+    return 0;
+}
+
+static const struct cfg_key error_page_keys[] = {
+    { "status", CT_INT, KEY(cfg_error_page, status), "0", 400, 599, 0, 0, 0, 0 },
+    { "file", CT_STRING, KEY(cfg_error_page, file), NULL, 0, 0, 0, 0, 0, 0 },
+};
+
+static const struct cfg_section error_page_section = {
+    "error page", sizeof(struct cfg_error_page), error_page_keys, NKEYS(error_page_keys),
+    validate_error_page,
+};
+
 #define HTTP_ONLY (1u << PROTO_HTTP)
 #define ECHO_ONLY (1u << PROTO_ECHO)
-#define MS(x) ((int64_t)(x) * 1000)
-#define DAY MS(86400)
 
 static const struct cfg_key server_keys[] = {
     { "listen", CT_STRINGS, KEY(cfg_server, listen), NULL, 0, 0, 0, 0, 0, 0 },
@@ -522,6 +663,12 @@ static const struct cfg_key server_keys[] = {
     { "max_headers", CT_INT, KEY(cfg_server, max_headers), "100", 1, 1000, 0, HTTP_ONLY, 0, 0 },
     { "max_body", CT_SIZE, KEY(cfg_server, max_body), "1m", 0, INT64_MAX / 2, 0,
       HTTP_ONLY, 0, 0 },
+    { "server_names", CT_STRINGS, KEY(cfg_server, server_names), NULL, 0, 0, 0, HTTP_ONLY, 0, 0 },
+    { "access_log", CT_STRING, KEY(cfg_server, access_log), NULL, 0, 0, 0, HTTP_ONLY, 0, 0 },
+    { "access_log_format", CT_STRING, KEY(cfg_server, access_log_format), "combined", 0, 0, 0,
+      HTTP_ONLY, 0, 0 },
+    { "error_pages", CT_LIST, KEY(cfg_server, error_pages), NULL, 0, 0, 0, HTTP_ONLY,
+      &error_page_section, KEY(cfg_server, n_error_pages) },
     { "routes", CT_LIST, KEY(cfg_server, routes), NULL, 0, 0, 0, HTTP_ONLY, &route_section,
       KEY(cfg_server, n_routes) },
 };
@@ -551,6 +698,30 @@ static int validate_server(struct cfg_ctx *ctx, const config_setting_t *group, v
     }
     if (srv->protocol == PROTO_HTTP && srv->n_routes == 0)
         return cfg_fail(ctx, group, "http server has no 'routes'");
+    if (srv->access_log && srv->access_log[0] != '/')
+        return cfg_fail(ctx, config_setting_get_member(group, "access_log"),
+                        "'access_log' must be an absolute path");
+    char why[200];
+    if (srv->access_log_format && access_log_format_check(srv->access_log_format, why,
+                                                          sizeof why) < 0)
+        return cfg_fail(ctx, config_setting_get_member(group, "access_log_format"),
+                        "'access_log_format': %s", why);
+    for (size_t i = 0; i < srv->server_names.n; i++) {
+        const char *name = srv->server_names.v[i];
+        bool ok = name[0] != '\0' && strncmp(name, "*.", 2) == 0 ? name[2] != '\0' : name[0] != '\0';
+        for (const char *p = name[0] == '*' ? name + 1 : name; *p && ok; p++)
+            ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                 (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_';
+        if (!ok)
+            return cfg_fail(ctx, config_setting_get_member(group, "server_names"),
+                            "server name '%s' must be a host name or *.suffix", name);
+    }
+    for (size_t i = 0; i < srv->n_error_pages; i++)
+        for (size_t j = 0; j < i; j++)
+            if (srv->error_pages[i].status == srv->error_pages[j].status)
+                return cfg_fail(ctx, config_setting_get_member(group, "error_pages"),
+                                "two error pages for status %lld",
+                                (long long)srv->error_pages[i].status);
     for (size_t i = 0; i < srv->n_routes; i++)
         for (size_t j = 0; j < i; j++)
             if (strcmp(srv->routes[i].path, srv->routes[j].path) == 0 &&
@@ -567,28 +738,50 @@ static const struct cfg_section server_section = {
     "server", sizeof(struct cfg_server), server_keys, NKEYS(server_keys), validate_server,
 };
 
+/* Servers i and j (j before i) both listen on an address: that is allowed
+ * only for HTTP virtual hosts that Host can tell apart. */
+static int check_shared_address(struct cfg_ctx *ctx, const config_setting_t *where,
+                                const struct herd_config *cfg, size_t i, size_t a, size_t j,
+                                size_t b)
+{
+    const struct cfg_server *si = &cfg->servers[i], *sj = &cfg->servers[j];
+    struct listen_addr x, y;
+    const char *why;
+    listen_addr_parse(si->listen.v[a], &x, &why);
+    listen_addr_parse(sj->listen.v[b], &y, &why);
+    if (strcmp(x.text, y.text) != 0)
+        return 0;
+    if (i == j || si->protocol != PROTO_HTTP || sj->protocol != PROTO_HTTP)
+        return cfg_fail(ctx, where, "address %s is already used by the server at line %d",
+                        x.text, sj->where.line);
+    if (si->reuseport != sj->reuseport)
+        return cfg_fail(ctx, where, "servers sharing %s must agree on 'reuseport'", x.text);
+    if (si->server_names.n == 0)
+        return cfg_fail(ctx, where,
+                        "this server shares %s with the server at line %d but has no "
+                        "'server_names', so no request could reach it", x.text, sj->where.line);
+    for (size_t n = 0; n < si->server_names.n; n++)
+        for (size_t m = 0; m < sj->server_names.n; m++)
+            if (strcasecmp(si->server_names.v[n], sj->server_names.v[m]) == 0)
+                return cfg_fail(ctx, where,
+                                "server name '%s' on %s is already used by the server at line %d",
+                                si->server_names.v[n], x.text, sj->where.line);
+    return 0;
+}
+
 static int validate_top(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
 {
     struct herd_config *cfg = obj;
     if (cfg->n_servers == 0)
         return cfg_fail(ctx, group, "no 'servers' configured");
-    /* One address belongs to one server; two would split its traffic. */
     const config_setting_t *ss = config_setting_get_member(group, "servers");
     for (size_t i = 0; i < cfg->n_servers; i++)
-        for (size_t a = 0; a < cfg->servers[i].listen.n; a++) {
-            struct listen_addr x;
-            const char *why;
-            listen_addr_parse(cfg->servers[i].listen.v[a], &x, &why);
+        for (size_t a = 0; a < cfg->servers[i].listen.n; a++)
             for (size_t j = 0; j <= i; j++)
-                for (size_t b = 0; b < cfg->servers[j].listen.n && (j < i || b < a); b++) {
-                    struct listen_addr y;
-                    listen_addr_parse(cfg->servers[j].listen.v[b], &y, &why);
-                    if (strcmp(x.text, y.text) == 0)
-                        return cfg_fail(ctx, config_setting_get_elem(ss, (unsigned)i),
-                                        "address %s is already used by the server at line %d",
-                                        x.text, cfg->servers[j].where.line);
-                }
-        }
+                for (size_t b = 0; b < cfg->servers[j].listen.n && (j < i || b < a); b++)
+                    if (check_shared_address(ctx, config_setting_get_elem(ss, (unsigned)i), cfg,
+                                             i, a, j, b) < 0)
+                        return -1;
     if (cfg->pid_file[0] != '/')
         return cfg_fail(ctx, config_setting_get_member(group, "pid_file"),
                         "'pid_file' must be an absolute path");
@@ -779,6 +972,8 @@ static void print_key(FILE *out, const struct cfg_key *k, const void *obj, int d
     if (k->type == CT_STRING && *(char *const *)field == NULL)
         return;
     if (k->type == CT_GROUP && *(void *const *)field == NULL)
+        return;
+    if (k->type == CT_STRINGS && ((const struct cfg_strings *)field)->n == 0)
         return;
     fprintf(out, "%*s%s = ", depth * 2, "", k->name);
     switch (k->type) {

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,8 +16,10 @@
 #define CONN_READ_ROUNDS 16
 /* How long a closing connection waits for the peer's FIN. */
 #define CONN_LINGER_MS 2000
+/* Bytes per sendfile call, so one large file does not hold the worker. */
+#define CONN_SENDFILE_CHUNK (512 * 1024)
 
-_Static_assert(sizeof(struct conn) <= 192, "keep the connection small");
+_Static_assert(sizeof(struct conn) <= 256, "keep the connection within four cache lines");
 
 static struct conn *conn_of_timer(struct timer *t)
 {
@@ -48,12 +52,51 @@ static void on_defer(struct loop *loop, struct loop_defer *d)
     conn_run(conn_of_defer(d));
 }
 
-void conn_start(struct conn *c, struct worker *w, int fd, const struct server_rt *srv)
+static void set_peer(struct conn *c, const struct sockaddr *sa)
 {
+    memset(&c->peer, 0, sizeof c->peer);
+    if (sa == NULL)
+        return;
+    c->peer.family = sa->sa_family;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)sa;
+        c->peer.port = v4->sin_port;
+        memcpy(c->peer.addr, &v4->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)sa;
+        c->peer.port = v6->sin6_port;
+        memcpy(c->peer.addr, &v6->sin6_addr, 16);
+    }
+}
+
+void conn_peer_sockaddr(const struct conn *c, struct sockaddr_storage *out)
+{
+    memset(out, 0, sizeof *out);
+    out->ss_family = c->peer.family;
+    if (c->peer.family == AF_INET) {
+        struct sockaddr_in *v4 = (struct sockaddr_in *)out;
+        v4->sin_port = c->peer.port;
+        memcpy(&v4->sin_addr, c->peer.addr, 4);
+    } else if (c->peer.family == AF_INET6) {
+        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
+        v6->sin6_port = c->peer.port;
+        memcpy(&v6->sin6_addr, c->peer.addr, 16);
+    }
+}
+
+void conn_start(struct conn *c, struct worker *w, int fd, const struct server_rt *const *vhosts,
+                size_t n_vhosts, const struct sockaddr *peer)
+{
+    const struct server_rt *srv = vhosts[0];
     c->io.fd = fd;
     c->io.fn = conn_on_io;
     c->worker = w;
     c->srv = srv;
+    c->vhosts = vhosts;
+    c->n_vhosts = (uint16_t)n_vhosts;
+    c->file_fd = -1;
+    c->file_off = c->file_end = 0;
+    set_peer(c, peer);
     c->in = c->out = NULL;
     timer_init(&c->timer, on_timer);
     loop_defer_init(&c->defer, on_defer);
@@ -110,6 +153,20 @@ void conn_commit(struct conn *c, size_t n)
     c->out->end += n;
 }
 
+void conn_send_file(struct conn *c, int fd, int64_t off, int64_t end)
+{
+    c->file_fd = fd;
+    c->file_off = off;
+    c->file_end = end;
+}
+
+static void drop_file(struct conn *c)
+{
+    if (c->file_fd >= 0)
+        close(c->file_fd);
+    c->file_fd = -1;
+}
+
 void conn_close_after_flush(struct conn *c)
 {
     c->closing = true;
@@ -123,6 +180,7 @@ void conn_close_now(struct conn *c)
     c->eof = true;
     if (c->out)
         c->out->start = c->out->end = 0;
+    drop_file(c);
 }
 
 void conn_set_timer(struct conn *c, enum conn_timer_kind kind, int64_t ms)
@@ -173,6 +231,7 @@ static void finish(struct conn *c)
     loop_forget(c->worker->loop, &c->io);
     close(c->io.fd);
     c->io.fd = -1;
+    drop_file(c);
     buf_put(&c->worker->in_pool, c->in);
     buf_put(&c->worker->out_pool, c->out);
     c->in = c->out = NULL;
@@ -180,32 +239,71 @@ static void finish(struct conn *c)
     worker_conn_closed(c->worker, c);
 }
 
-/* Write as much output as the socket takes. Returns -1 on a fatal error. */
+static bool output_pending(const struct conn *c)
+{
+    return conn_out_len(c) > 0 || c->file_fd >= 0;
+}
+
+/* Write as much output as the socket takes: the buffer, then the file
+ * segment. Returns 1 if something was sent, 0 if not, -1 on a fatal error. */
 static int flush(struct conn *c)
 {
     struct buf *b = c->out;
-    size_t before = buf_len(b);
-    while (buf_len(b) > 0) {
-        ssize_t n = send(c->io.fd, buf_head(b), buf_len(b), MSG_NOSIGNAL);
+    bool progress = false;
+    while (b && buf_len(b) > 0) {
+        int more = c->file_fd >= 0 ? MSG_MORE : 0;
+        ssize_t n = send(c->io.fd, buf_head(b), buf_len(b), MSG_NOSIGNAL | more);
         if (n > 0) {
             buf_consume(b, (size_t)n);
             stats_add(c->worker->stats, STAT_BYTES_OUT, (uint64_t)n);
+            progress = true;
             continue;
         }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN) {
             c->writable = false;
-            break;
+            goto wait;
         }
         log_debug("connection %d: send: %s", c->io.fd, strerror(errno));
         return -1;
     }
-    if (buf_len(b) > 0 && buf_len(b) != before)
+    while (c->file_fd >= 0) {
+        if (c->file_off >= c->file_end) {
+            drop_file(c);
+            break;
+        }
+        int64_t left = c->file_end - c->file_off;
+        off_t off = (off_t)c->file_off;
+        ssize_t n = sendfile(c->io.fd, c->file_fd, &off,
+                             (size_t)(left < CONN_SENDFILE_CHUNK ? left : CONN_SENDFILE_CHUNK));
+        if (n > 0) {
+            c->file_off = off;
+            stats_add(c->worker->stats, STAT_BYTES_OUT, (uint64_t)n);
+            progress = true;
+            if (n == CONN_SENDFILE_CHUNK && c->file_off < c->file_end) {
+                /* Let the other connections have a turn. */
+                loop_defer(c->worker->loop, &c->defer);
+                goto wait;
+            }
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN) {
+            c->writable = false;
+            goto wait;
+        }
+        /* The file shrank under us (n == 0) or an I/O error: the length we
+         * announced can no longer be kept, so the connection must end. */
+        log_warn("connection %d: sendfile: %s", c->io.fd, n < 0 ? strerror(errno) : "file shrank");
+        return -1;
+    }
+    return progress;
+wait:
+    if (progress || c->timer_kind != CONN_TIMER_SEND)
         conn_set_timer(c, CONN_TIMER_SEND, c->send_timeout);
-    else if (buf_len(b) > 0 && c->timer_kind != CONN_TIMER_SEND)
-        conn_set_timer(c, CONN_TIMER_SEND, c->send_timeout);
-    return 0;
+    return progress;
 }
 
 /* Read once into c->in. Returns bytes read, 0 at EOF, -1 when nothing more
@@ -273,26 +371,27 @@ void conn_run(struct conn *c)
     if (!c->in_use)
         return;
     for (int rounds = 0;; rounds++) {
-        if (conn_out_len(c) > 0 && c->writable) {
-            size_t before = conn_out_len(c);
-            if (flush(c) < 0) {
+        if (output_pending(c) && c->writable) {
+            int sent = flush(c);
+            if (sent < 0) {
                 conn_close_now(c);
                 break;
             }
-            if (conn_out_len(c) == 0) {
+            if (!output_pending(c)) {
                 if (c->timer_kind == CONN_TIMER_SEND)
                     conn_cancel_timer(c);
                 if (!c->closing)
                     c->srv->proto->writable(c);
             }
             /* Output made room: requests held back may now be answered. */
-            if (c->want_room && conn_out_len(c) < CONN_OUT_HIGH && before != conn_out_len(c)) {
+            if (c->want_room && sent > 0 && conn_out_len(c) < CONN_OUT_HIGH &&
+                c->file_fd < 0) {
                 c->want_room = false;
                 c->srv->proto->readable(c);
                 continue;
             }
         }
-        if (c->closing || !c->readable || conn_out_len(c) >= CONN_OUT_HIGH)
+        if (c->closing || !c->readable || conn_out_len(c) >= CONN_OUT_HIGH || c->file_fd >= 0)
             break;
         if (rounds >= CONN_READ_ROUNDS) {
             loop_defer(c->worker->loop, &c->defer);
@@ -313,12 +412,12 @@ void conn_run(struct conn *c)
             break;
     }
 
-    if (c->closing && conn_out_len(c) == 0) {
+    if (c->closing && !output_pending(c)) {
         if (linger(c))
             finish(c);
         return;
     }
-    if (!c->closing && c->eof && conn_out_len(c) == 0 && !c->want_room) {
+    if (!c->closing && c->eof && !output_pending(c) && !c->want_room) {
         /* The protocol did not close on EOF; nothing more can arrive. */
         c->closing = true;
         finish(c);

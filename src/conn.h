@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "buf.h"
 #include "loop.h"
@@ -34,6 +35,13 @@ enum conn_gauge { CONN_GAUGE_NONE, CONN_GAUGE_READING, CONN_GAUGE_WRITING, CONN_
 
 #define CONN_PROTO_STATE 64
 
+/* The client's address, kept compact (accept4 fills it for free). */
+struct conn_peer {
+    uint16_t family;
+    uint16_t port;              /* network order */
+    uint8_t addr[16];
+};
+
 struct conn {
     struct loop_io io;
     struct worker *worker;
@@ -43,7 +51,12 @@ struct conn {
     struct timer timer;
     struct loop_defer defer;
     struct conn *prev, *next;   /* the worker's list of open connections */
+    const struct server_rt *const *vhosts;  /* servers sharing the listener */
     int64_t send_timeout;       /* ms */
+    int64_t file_off, file_end; /* file segment sent after the output buffer */
+    int file_fd;                /* -1: none */
+    uint16_t n_vhosts;
+    struct conn_peer peer;
     uint8_t timer_kind;         /* enum conn_timer_kind */
     uint8_t gauge;              /* enum conn_gauge */
     bool readable : 1;          /* a read may return data */
@@ -60,14 +73,23 @@ struct conn {
 /* The output high-water mark: protocols stop producing above it. */
 #define CONN_OUT_HIGH (64 * 1024)
 
-/* Start serving an accepted socket. */
-void conn_start(struct conn *c, struct worker *w, int fd, const struct server_rt *srv);
+/* Start serving an accepted socket: srv is vhosts[0]. */
+void conn_start(struct conn *c, struct worker *w, int fd, const struct server_rt *const *vhosts,
+                size_t n_vhosts, const struct sockaddr *peer);
+
+/* The peer as a sockaddr (for allow/deny and logs); out holds 28 bytes. */
+void conn_peer_sockaddr(const struct conn *c, struct sockaddr_storage *out);
 
 int conn_write(struct conn *c, const void *data, size_t n);
 /* Room for n bytes at the end of the output; commit with conn_commit. */
 char *conn_reserve(struct conn *c, size_t n);
 void conn_commit(struct conn *c, size_t n);
 static inline size_t conn_out_len(const struct conn *c) { return c->out ? buf_len(c->out) : 0; }
+/* Send fd's bytes [off, end) after the output queued so far (sendfile); the
+ * connection closes fd when done. Only one file at a time: a protocol waits
+ * for writable() before queueing more. */
+void conn_send_file(struct conn *c, int fd, int64_t off, int64_t end);
+static inline bool conn_file_pending(const struct conn *c) { return c->file_fd >= 0; }
 static inline size_t conn_in_len(const struct conn *c) { return c->in ? buf_len(c->in) : 0; }
 
 void conn_close_after_flush(struct conn *c);

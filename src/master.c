@@ -49,7 +49,8 @@ enum gen_state { GEN_STARTING, GEN_ACTIVE, GEN_DRAINING, GEN_FAILED };
 
 struct gen_listener {
     struct listener *l;
-    size_t server;
+    size_t *servers;            /* virtual hosts on it; the first is the default */
+    size_t n_servers;
 };
 
 struct master;
@@ -71,6 +72,7 @@ struct gen {
     int workers;
     struct gen_listener *ls;
     size_t n_ls;
+    int *access_logs;           /* per server, -1 when it has none */
     struct slot *slots;
     int alive;
     int ready;
@@ -119,6 +121,7 @@ struct master {
 };
 
 static void gen_maybe_free(struct master *m, struct gen *g);
+static void trim_listeners(struct master *m);
 static void on_respawn(struct timer *t);
 static void upgrade_ended(struct master *m, int status);
 static void start_reload(struct master *m);
@@ -261,7 +264,8 @@ static int spawn(struct master *m, struct gen *g, int slot)
     for (size_t i = 0; i < g->n_ls; i++) {
         binds[i].fd = listen_fd_for_slot(g->ls[i].l, (size_t)slot);
         binds[i].shared = !g->ls[i].l->reuseport;
-        binds[i].server = g->ls[i].server;
+        binds[i].servers = g->ls[i].servers;
+        binds[i].n_servers = g->ls[i].n_servers;
     }
 
     pid_t pid = fork();
@@ -274,7 +278,7 @@ static int spawn(struct master *m, struct gen *g, int slot)
         struct worker_args a = {
             .cfg = g->cfg, .slot = slot, .generation = g->id, .page = m->page,
             .stats = c->stats, .channel = sv[1], .master = getppid(),
-            .binds = binds, .n_binds = g->n_ls,
+            .binds = binds, .n_binds = g->n_ls, .access_logs = g->access_logs,
         };
         c->stats->pid = getpid();
         _exit(worker_main(&a));
@@ -323,6 +327,65 @@ static void remove_child(struct master *m, struct child *dead)
 /* ------------------------------------------------------------------ */
 /* Generations */
 
+static void gen_release(struct master *m, struct gen *g)
+{
+    for (size_t i = 0; i < g->n_ls; i++) {
+        listen_release(&m->listeners, g->ls[i].l);
+        free(g->ls[i].servers);
+    }
+    for (size_t i = 0; g->access_logs && i < g->cfg->n_servers; i++)
+        if (g->access_logs[i] >= 0)
+            close(g->access_logs[i]);
+    free(g->access_logs);
+    free(g->slots);
+    free(g->ls);
+}
+
+static int open_access_log(const char *path)
+{
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
+
+/* Attach server `server` to the listener for addr, opening it if needed. */
+static int gen_listen(struct master *m, struct gen *g, const struct cfg_server *s,
+                      size_t server, const char *addr, char *err, size_t errcap)
+{
+    struct listen_addr a;
+    const char *why;
+    if (listen_addr_parse(addr, &a, &why) < 0) {
+        snprintf(err, errcap, "%s:%d: listen \"%s\": %s", s->where.file, s->where.line, addr,
+                 why);
+        return -1;
+    }
+    char why2[512];
+    struct listener *l = listen_acquire(&m->listeners, &a, s->reuseport,
+                                        s->protocol == PROTO_HTTP, (int)s->backlog,
+                                        (size_t)g->workers, why2, sizeof why2);
+    if (l == NULL) {
+        snprintf(err, errcap, "%s:%d: %s", s->where.file, s->where.line, why2);
+        return -1;
+    }
+    struct gen_listener *gl = NULL;
+    for (size_t i = 0; i < g->n_ls; i++)
+        if (g->ls[i].l == l) {
+            gl = &g->ls[i];
+            listen_release(&m->listeners, l);   /* one reference per generation */
+            break;
+        }
+    if (gl == NULL) {
+        gl = &g->ls[g->n_ls++];
+        gl->l = l;
+    }
+    size_t *v = realloc(gl->servers, (gl->n_servers + 1) * sizeof *v);
+    if (v == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    gl->servers = v;
+    gl->servers[gl->n_servers++] = server;
+    return 0;
+}
+
 static struct gen *gen_new(struct master *m, struct herd_config *cfg, char *err, size_t errcap)
 {
     struct gen *g = calloc(1, sizeof *g);
@@ -334,36 +397,27 @@ static struct gen *gen_new(struct master *m, struct herd_config *cfg, char *err,
     g->workers = config_workers(cfg);
     g->id = m->next_id;
     g->slots = calloc((size_t)g->workers, sizeof *g->slots);
+    g->access_logs = calloc(cfg->n_servers, sizeof *g->access_logs);
     size_t n = 0;
     for (size_t i = 0; i < cfg->n_servers; i++)
         n += cfg->servers[i].listen.n;
     g->ls = calloc(n ? n : 1, sizeof *g->ls);
-    if (g->slots == NULL || g->ls == NULL) {
+    if (g->slots == NULL || g->ls == NULL || g->access_logs == NULL) {
         snprintf(err, errcap, "out of memory");
         goto fail;
     }
+    for (size_t i = 0; i < cfg->n_servers; i++)
+        g->access_logs[i] = -1;
     for (size_t i = 0; i < cfg->n_servers; i++) {
         const struct cfg_server *s = &cfg->servers[i];
-        for (size_t j = 0; j < s->listen.n; j++) {
-            struct listen_addr a;
-            const char *why;
-            if (listen_addr_parse(s->listen.v[j], &a, &why) < 0) {
-                snprintf(err, errcap, "%s:%d: listen \"%s\": %s", s->where.file, s->where.line,
-                         s->listen.v[j], why);
-                goto fail;
-            }
-            char why2[512];
-            struct listener *l = listen_acquire(&m->listeners, &a, s->reuseport,
-                                                s->protocol == PROTO_HTTP, (int)s->backlog,
-                                                (size_t)g->workers, why2, sizeof why2);
-            if (l == NULL) {
-                snprintf(err, errcap, "%s:%d: %s", s->where.file, s->where.line, why2);
-                goto fail;
-            }
-            g->ls[g->n_ls].l = l;
-            g->ls[g->n_ls].server = i;
-            g->n_ls++;
+        if (s->access_log && (g->access_logs[i] = open_access_log(s->access_log)) < 0) {
+            snprintf(err, errcap, "%s:%d: cannot open access_log %s: %s", s->where.file,
+                     s->where.line, s->access_log, strerror(errno));
+            goto fail;
         }
+        for (size_t j = 0; j < s->listen.n; j++)
+            if (gen_listen(m, g, s, i, s->listen.v[j], err, errcap) < 0)
+                goto fail;
     }
     for (int i = 0; i < g->workers; i++) {
         timer_init(&g->slots[i].respawn, on_respawn);
@@ -376,21 +430,10 @@ static struct gen *gen_new(struct master *m, struct herd_config *cfg, char *err,
     m->gens = g;
     return g;
 fail:
-    for (size_t i = 0; i < g->n_ls; i++)
-        listen_release(&m->listeners, g->ls[i].l);
+    gen_release(m, g);
     /* Sockets opened only for this attempt are closed; grown groups shrink
      * back to what the running generations use. */
-    for (struct gen *o = m->gens; o; o = o->next)
-        for (size_t i = 0; i < o->n_ls; i++) {
-            size_t most = 0;
-            for (struct gen *p = m->gens; p; p = p->next)
-                for (size_t k = 0; k < p->n_ls; k++)
-                    if (p->ls[k].l == o->ls[i].l && (size_t)p->workers > most)
-                        most = (size_t)p->workers;
-            listen_trim(o->ls[i].l, most);
-        }
-    free(g->slots);
-    free(g->ls);
+    trim_listeners(m);
     free(g);
     return NULL;
 }
@@ -420,13 +463,10 @@ static void gen_maybe_free(struct master *m, struct gen *g)
         }
     for (int i = 0; i < g->workers; i++)
         loop_timer_cancel(m->loop, &g->slots[i].respawn);
-    for (size_t i = 0; i < g->n_ls; i++)
-        listen_release(&m->listeners, g->ls[i].l);
+    gen_release(m, g);
     trim_listeners(m);
     log_info("generation %u finished", g->id);
     config_free(g->cfg);
-    free(g->slots);
-    free(g->ls);
     free(g);
 }
 
@@ -710,31 +750,54 @@ static void on_kill_timer(struct timer *t)
     }
 }
 
+static void pass_fd(struct child *c, const unsigned char *msg, size_t len, int fd)
+{
+    char control[CMSG_SPACE(sizeof(int))] = { 0 };
+    struct iovec iov = { (void *)msg, len };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                         .msg_controllen = sizeof control };
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+    if (sendmsg(c->io.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        log_warn("cannot pass a reopened log to worker %d: %s", (int)c->pid, strerror(errno));
+}
+
+/* USR1: reopen the error log and every access log (the master opens them,
+ * as root, and passes them to the workers, which run as an unprivileged user). */
 static void reopen_logs(struct master *m)
 {
     const struct herd_config *cfg = m->current ? m->current->cfg : NULL;
-    if (cfg == NULL || strcmp(cfg->error_log, "stderr") == 0)
-        return;
-    if (log_open(cfg->error_log) < 0) {
-        log_error("cannot reopen %s: %s", cfg->error_log, strerror(errno));
-        return;
+    if (cfg && strcmp(cfg->error_log, "stderr") != 0) {
+        if (log_open(cfg->error_log) < 0) {
+            log_error("cannot reopen %s: %s", cfg->error_log, strerror(errno));
+        } else {
+            unsigned char msg = CHANNEL_REOPEN;
+            for (struct child *c = m->children; c; c = c->next)
+                pass_fd(c, &msg, 1, log_fd());
+        }
     }
+    for (struct gen *g = m->gens; g; g = g->next)
+        for (uint32_t i = 0; i < g->cfg->n_servers; i++) {
+            const char *path = g->cfg->servers[i].access_log;
+            if (g->access_logs[i] < 0 || path == NULL)
+                continue;
+            int fd = open_access_log(path);
+            if (fd < 0) {
+                log_error("cannot reopen access_log %s: %s", path, strerror(errno));
+                continue;
+            }
+            close(g->access_logs[i]);
+            g->access_logs[i] = fd;
+            unsigned char msg[5] = { CHANNEL_ACCESS_LOG };
+            memcpy(msg + 1, &i, sizeof i);
+            for (struct child *c = m->children; c; c = c->next)
+                if (c->gen == g)
+                    pass_fd(c, msg, sizeof msg, fd);
+        }
     log_info("reopened log files");
-    int fd = log_fd();
-    for (struct child *c = m->children; c; c = c->next) {
-        char byte = CHANNEL_REOPEN;
-        char control[CMSG_SPACE(sizeof(int))] = { 0 };
-        struct iovec iov = { &byte, 1 };
-        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-                              .msg_controllen = sizeof control };
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &fd, sizeof fd);
-        if (sendmsg(c->io.fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-            log_warn("cannot pass the log to worker %d: %s", (int)c->pid, strerror(errno));
-    }
 }
 
 static void begin_quit(struct master *m)
@@ -1051,9 +1114,8 @@ int master_main(const struct master_options *opts, struct herd_config *cfg)
     while (m.gens) {
         struct gen *x = m.gens;
         m.gens = x->next;
+        gen_release(&m, x);
         config_free(x->cfg);
-        free(x->slots);
-        free(x->ls);
         free(x);
     }
     listen_close_all(&m.listeners);

@@ -24,9 +24,15 @@ enum conn_timer_kind {
 struct proto {
     const char *name;
     /* Per-server state built once per worker (prebuilt responses, routes).
+     * log_fd is the server's open access log or -1 (the server owns it).
      * Returns NULL with a message in err on failure. */
-    void *(*server_new)(const struct cfg_server *cfg, char *err, size_t errcap);
+    void *(*server_new)(const struct cfg_server *cfg, int log_fd, char *err, size_t errcap);
+    /* Flushes what the server buffers (logs) and frees it. */
     void (*server_free)(void *server);
+    /* Once a second: flush buffered logs. */
+    void (*tick)(void *server, int64_t now_ms);
+    /* USR1: continue the access log in a reopened file (takes fd). */
+    void (*reopen_log)(void *server, int fd);
 
     void (*open)(struct conn *c);
     /* Bytes arrived in c->in, or c->eof became true. */

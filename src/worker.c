@@ -25,7 +25,8 @@
 struct worker_listener {
     struct loop_io io;
     struct worker *worker;
-    const struct server_rt *srv;
+    const struct server_rt **vhosts;
+    size_t n_vhosts;
     bool shared;
     struct loop_defer more;     /* the batch limit stopped before EAGAIN */
 };
@@ -118,7 +119,10 @@ static void accept_all(struct worker *w, struct worker_listener *wl)
             }
             return;
         }
-        int fd = accept4(wl->io.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t peer_len = sizeof peer;
+        int fd = accept4(wl->io.fd, (struct sockaddr *)&peer, &peer_len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             switch (errno) {
             case EAGAIN:
@@ -146,7 +150,7 @@ static void accept_all(struct worker *w, struct worker_listener *wl)
         struct conn *c = conn_get(w);
         stats_add(w->stats, STAT_ACCEPTED, 1);
         stats_add(w->stats, STAT_ACTIVE, 1);
-        conn_start(c, w, fd, wl->srv);
+        conn_start(c, w, fd, wl->vhosts, wl->n_vhosts, (struct sockaddr *)&peer);
     }
 }
 
@@ -168,6 +172,25 @@ static void on_listener_more(struct loop *loop, struct loop_defer *d)
 
 /* ------------------------------------------------------------------ */
 /* Stopping */
+
+static void on_tick(struct timer *t)
+{
+    struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, tick_timer));
+    for (size_t i = 0; i < w->n_servers; i++)
+        w->servers[i].proto->tick(w->servers[i].data, loop_now(w->loop));
+    loop_timer_after(w->loop, &w->tick_timer, 1000);
+}
+
+/* Flush what the servers buffer (access logs); the process ends next. */
+static void free_servers(struct worker *w)
+{
+    for (size_t i = 0; i < w->n_servers; i++)
+        if (w->servers[i].data)
+            w->servers[i].proto->server_free(w->servers[i].data);
+    free(w->servers);
+    w->servers = NULL;
+    w->n_servers = 0;
+}
 
 static void on_stop_timer(struct timer *t)
 {
@@ -217,6 +240,7 @@ static void on_signal(struct loop *loop, struct loop_io *io, unsigned events)
         case SIGTERM:
         case SIGINT:
             log_debug("worker %d: fast stop", w->slot);
+            free_servers(w);
             _exit(WORKER_EXIT_OK);
         default:
             break;      /* HUP, USR1, USR2, WINCH are the master's */
@@ -233,9 +257,9 @@ static void on_channel(struct loop *loop, struct loop_io *io, unsigned events)
     (void)events;
     struct worker *w = ((struct worker_channel *)io)->worker;
     for (;;) {
-        char byte;
+        unsigned char msgbuf[8];
         char control[CMSG_SPACE(sizeof(int))];
-        struct iovec iov = { &byte, 1 };
+        struct iovec iov = { msgbuf, sizeof msgbuf };
         struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
                               .msg_control = control, .msg_controllen = sizeof control };
         ssize_t n = recvmsg(io->fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
@@ -254,8 +278,13 @@ static void on_channel(struct loop *loop, struct loop_io *io, unsigned events)
         int fd = -1;
         if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
             memcpy(&fd, CMSG_DATA(cm), sizeof fd);
-        if (byte == CHANNEL_REOPEN && fd >= 0)
+        uint32_t server = 0;
+        if (n >= 5)
+            memcpy(&server, msgbuf + 1, sizeof server);
+        if (msgbuf[0] == CHANNEL_REOPEN && fd >= 0)
             log_use_fd(fd);
+        else if (msgbuf[0] == CHANNEL_ACCESS_LOG && fd >= 0 && n >= 5 && server < w->n_servers)
+            w->servers[server].proto->reopen_log(w->servers[server].data, fd);
         else if (fd >= 0)
             close(fd);
     }
@@ -288,7 +317,7 @@ static int cmp_int(const void *a, const void *b)
  * Keeping them would keep removed addresses bound, so close all but ours. */
 static void close_inherited(const struct worker_args *a)
 {
-    size_t n = 0, cap = a->n_binds + 2;
+    size_t n = 0, cap = a->n_binds + 2 + a->cfg->n_servers;
     int *keep = calloc(cap, sizeof *keep);
     if (keep == NULL)
         return;
@@ -297,6 +326,9 @@ static void close_inherited(const struct worker_args *a)
         keep[n++] = log_fd();
     for (size_t i = 0; i < a->n_binds; i++)
         keep[n++] = a->binds[i].fd;
+    for (size_t i = 0; i < a->cfg->n_servers; i++)
+        if (a->access_logs[i] >= 0)
+            keep[n++] = a->access_logs[i];
     qsort(keep, n, sizeof *keep, cmp_int);
     unsigned int from = 3;
     for (size_t i = 0; i < n; i++) {
@@ -355,7 +387,7 @@ static int setup_signals(struct worker_signals *ws)
     return ws->io.fd < 0 ? -1 : 0;
 }
 
-static int build_servers(struct worker *w)
+static int build_servers(struct worker *w, const int *access_logs)
 {
     w->n_servers = w->cfg->n_servers;
     w->servers = calloc(w->n_servers, sizeof *w->servers);
@@ -366,7 +398,7 @@ static int build_servers(struct worker *w)
         char err[256];
         w->servers[i].cfg = s;
         w->servers[i].proto = proto_for((enum cfg_protocol)s->protocol);
-        w->servers[i].data = w->servers[i].proto->server_new(s, err, sizeof err);
+        w->servers[i].data = w->servers[i].proto->server_new(s, access_logs[i], err, sizeof err);
         if (w->servers[i].data == NULL) {
             log_error("%s:%d: %s", s->where.file, s->where.line, err);
             return -1;
@@ -410,13 +442,14 @@ int worker_main(const struct worker_args *a)
     buf_pool_init(&w.out_pool, 16 * 1024, 1024);
     timer_init(&w.accept_timer, on_accept_resume);
     timer_init(&w.stop_timer, on_stop_timer);
+    timer_init(&w.tick_timer, on_tick);
     w.last_limit_log = -120000;
 
     if (drop_privileges(a->cfg) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
         status = WORKER_EXIT_FATAL;
         goto out;
     }
-    if (build_servers(&w) < 0) {
+    if (build_servers(&w, a->access_logs) < 0) {
         status = WORKER_EXIT_FATAL;
         goto out;
     }
@@ -442,7 +475,12 @@ int worker_main(const struct worker_args *a)
         wl->io.fd = a->binds[i].fd;
         wl->io.fn = on_listener;
         wl->worker = &w;
-        wl->srv = &w.servers[a->binds[i].server];
+        wl->n_vhosts = a->binds[i].n_servers;
+        wl->vhosts = calloc(wl->n_vhosts, sizeof *wl->vhosts);
+        if (wl->vhosts == NULL)
+            goto out;
+        for (size_t k = 0; k < wl->n_vhosts; k++)
+            wl->vhosts[k] = &w.servers[a->binds[i].servers[k]];
         wl->shared = a->binds[i].shared;
         loop_defer_init(&wl->more, on_listener_more);
         unsigned flags = LOOP_READ | LOOP_EDGE | (wl->shared ? LOOP_EXCLUSIVE : 0);
@@ -459,10 +497,12 @@ int worker_main(const struct worker_args *a)
         goto out;
     }
     log_debug("worker %d (generation %u) serving", a->slot, a->generation);
+    loop_timer_after(w.loop, &w.tick_timer, 1000);
     status = loop_run(w.loop) < 0 ? WORKER_EXIT_ERROR : WORKER_EXIT_OK;
 
 out:
-    /* The process is about to exit: the kernel reclaims memory and sockets.
-     * Only state visible outside (none yet) would need flushing here. */
+    /* The process is about to exit: the kernel reclaims memory and sockets;
+     * what is visible outside (buffered log lines) is flushed here. */
+    free_servers(&w);
     return status;
 }

@@ -31,12 +31,14 @@ enum {
 enum {
     CHANNEL_READY = 'R',        /* worker → master: serving */
     CHANNEL_REOPEN = 'O',       /* master → worker: new error log fd attached */
+    CHANNEL_ACCESS_LOG = 'A',   /* master → worker: reopened access log of server N */
 };
 
 struct worker_bind {
     int fd;                     /* the listening socket for this slot */
     bool shared;                /* one socket for all workers: EPOLLEXCLUSIVE */
-    size_t server;              /* index into cfg->servers */
+    const size_t *servers;      /* indexes into cfg->servers; the first is the default */
+    size_t n_servers;
 };
 
 struct worker_args {
@@ -49,6 +51,7 @@ struct worker_args {
     pid_t master;
     const struct worker_bind *binds;
     size_t n_binds;
+    const int *access_logs;     /* per server: an open access log, or -1 */
 };
 
 struct worker_listener;
@@ -74,6 +77,7 @@ struct worker {
     bool conns_exhausted;
     struct timer accept_timer;      /* resume after EMFILE */
     struct timer stop_timer;        /* shutdown_timeout */
+    struct timer tick_timer;        /* once a second: flush logs */
     int64_t last_limit_log;
 };
 

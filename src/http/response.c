@@ -42,11 +42,11 @@ const char *http_reason(int status)
 }
 
 int http_fixed_build(struct http_fixed *f, int status, const char *type, const char *body,
-                     size_t body_len, const char *location)
+                     size_t body_len, const char *extra)
 {
     memset(f, 0, sizeof *f);
     f->status = status;
-    size_t cap = 256 + (type ? strlen(type) : 0) + (location ? strlen(location) : 0);
+    size_t cap = 256 + (type ? strlen(type) : 0) + (extra ? strlen(extra) : 0);
     f->head = malloc(cap);
     if (f->head == NULL)
         return -1;
@@ -59,8 +59,8 @@ int http_fixed_build(struct http_fixed *f, int status, const char *type, const c
     n += snprintf(f->head + n, cap - (size_t)n, "%s\r\n", date_placeholder);
     if (type)
         n += snprintf(f->head + n, cap - (size_t)n, "Content-Type: %s\r\n", type);
-    if (location)
-        n += snprintf(f->head + n, cap - (size_t)n, "Location: %s\r\n", location);
+    if (extra)
+        n += snprintf(f->head + n, cap - (size_t)n, "%s", extra);
     n += snprintf(f->head + n, cap - (size_t)n, "Content-Length: %zu\r\n", body_len);
     f->head_len = (size_t)n;
     if (body_len) {
@@ -94,6 +94,16 @@ void http_fixed_free(struct http_fixed *f)
 
 static const char conn_close[] = "Connection: close\r\n";
 static const char conn_keep[] = "Connection: keep-alive\r\n";
+
+const char *http_conn_header_line(enum http_conn_header ch)
+{
+    return ch == HTTP_CONN_CLOSE ? conn_close : ch == HTTP_CONN_KEEP_ALIVE ? conn_keep : "";
+}
+
+size_t http_fixed_size(const struct http_fixed *f, bool with_body, enum http_conn_header ch)
+{
+    return f->head_len + strlen(http_conn_header_line(ch)) + 2 + (with_body ? f->body_len : 0);
+}
 
 int http_fixed_send(struct conn *c, const struct http_fixed *f, bool with_body,
                     enum http_conn_header ch, const char *date)

@@ -21,12 +21,17 @@ struct http_fixed {
 enum http_conn_header { HTTP_CONN_NONE, HTTP_CONN_CLOSE, HTTP_CONN_KEEP_ALIVE };
 
 const char *http_reason(int status);
+/* "Connection: close\r\n", "Connection: keep-alive\r\n" or "". */
+const char *http_conn_header_line(enum http_conn_header ch);
 
-/* Build a response; location may be NULL. Returns 0 or -1 (out of memory). */
+/* Build a response; extra is more header lines ("Name: value\r\n"...) or
+ * NULL. Returns 0 or -1 (out of memory). */
 int http_fixed_build(struct http_fixed *f, int status, const char *type,
-                     const char *body, size_t body_len, const char *location);
+                     const char *body, size_t body_len, const char *extra);
 /* The small HTML page herd answers errors with. */
 int http_fixed_build_error(struct http_fixed *f, int status);
+/* Length of what http_fixed_send writes. */
+size_t http_fixed_size(const struct http_fixed *f, bool with_body, enum http_conn_header ch);
 void http_fixed_free(struct http_fixed *f);
 
 /* Append f to c's output, the body only when with_body. Returns 0 or -1. */

@@ -1,7 +1,10 @@
 #include "http/route.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "http/static.h"
 
 static int more_specific_first(const void *a, const void *b)
 {
@@ -11,24 +14,100 @@ static int more_specific_first(const void *a, const void *b)
     return (int)y->exact - (int)x->exact;
 }
 
-int http_routes_build(struct http_routes *rt, const struct cfg_server *cfg)
+static int build_ranges(const struct cfg_strings *list, struct cidr **out, size_t *n)
+{
+    *n = 0;
+    *out = calloc(list->n ? list->n : 1, sizeof **out);
+    if (*out == NULL)
+        return -1;
+    for (size_t i = 0; i < list->n; i++)
+        if (cidr_parse(list->v[i], &(*out)[(*n)++]) < 0)
+            return -1;      /* validated at load; cannot happen */
+    return 0;
+}
+
+/* The methods a route takes: as configured, GET and HEAD for static files
+ * and status pages, anything for a fixed reply. GET always brings HEAD. */
+static uint32_t route_methods(const struct cfg_route *cr)
+{
+    uint32_t m = 0;
+    for (size_t i = 0; i < cr->methods.n; i++)
+        m |= 1u << http_method_from(cr->methods.v[i], strlen(cr->methods.v[i]));
+    if (m == 0 && cr->ret == NULL)
+        m = 1u << HTTP_GET;
+    if (m & (1u << HTTP_GET))
+        m |= 1u << HTTP_HEAD;
+    return m;
+}
+
+static int build_not_allowed(struct http_route *r, const struct http_fixed *error_405)
+{
+    char allow[160] = "Allow: ";
+    for (int m = 0; m < HTTP_METHOD_UNKNOWN; m++)
+        if (r->methods & (1u << m)) {
+            if (allow[7] != '\0')
+                strcat(allow, ", ");
+            strcat(allow, http_method_name((enum http_method)m));
+        }
+    strcat(allow, "\r\n");
+    return http_fixed_build(&r->not_allowed, 405, "text/html", error_405->body,
+                            error_405->body_len, r->methods ? allow : NULL);
+}
+
+static int build_route(struct http_route *r, const struct cfg_route *cr,
+                       const struct mime_table *mime, const struct http_fixed *error_405,
+                       char *err, size_t errcap)
+{
+    r->path = cr->path;
+    r->len = strlen(cr->path);
+    r->exact = cr->exact;
+    r->methods = route_methods(cr);
+    if (build_ranges(&cr->allow, &r->allow, &r->n_allow) < 0 ||
+        build_ranges(&cr->deny, &r->deny, &r->n_deny) < 0 ||
+        build_not_allowed(r, error_405) < 0) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    if (cr->ret) {
+        const struct cfg_return *ret = cr->ret;
+        char *extra = NULL;
+        if (ret->location && asprintf(&extra, "Location: %s\r\n", ret->location) < 0)
+            extra = NULL;
+        r->handler = HTTP_HANDLER_RETURN;
+        int rc = http_fixed_build(&r->ret, (int)ret->status, ret->type, ret->body,
+                                  ret->body ? strlen(ret->body) : 0, extra);
+        free(extra);
+        if (rc < 0) {
+            snprintf(err, errcap, "out of memory");
+            return -1;
+        }
+    } else if (cr->stat) {
+        r->handler = HTTP_HANDLER_STATIC;
+        r->stat = http_static_new(cr->stat, mime, err, errcap);
+        if (r->stat == NULL)
+            return -1;
+    } else {
+        r->handler = HTTP_HANDLER_STATUS;
+        r->status_format = cr->status->format;
+    }
+    return 0;
+}
+
+int http_routes_build(struct http_routes *rt, const struct cfg_server *cfg,
+                      const struct mime_table *mime, const struct http_fixed *error_405,
+                      char *err, size_t errcap)
 {
     rt->n = 0;
     rt->v = calloc(cfg->n_routes ? cfg->n_routes : 1, sizeof *rt->v);
-    if (rt->v == NULL)
+    if (rt->v == NULL) {
+        snprintf(err, errcap, "out of memory");
         return -1;
+    }
     for (size_t i = 0; i < cfg->n_routes; i++) {
-        const struct cfg_route *cr = &cfg->routes[i];
-        struct http_route *r = &rt->v[rt->n];
-        r->path = cr->path;
-        r->len = strlen(cr->path);
-        r->exact = cr->exact;
-        r->handler = HTTP_HANDLER_RETURN;
-        const struct cfg_return *ret = cr->ret;
-        if (http_fixed_build(&r->ret, (int)ret->status, ret->type, ret->body,
-                             ret->body ? strlen(ret->body) : 0, ret->location) < 0)
-            return -1;
+        /* Counted first so that a half-built route is freed too. */
         rt->n++;
+        if (build_route(&rt->v[i], &cfg->routes[i], mime, error_405, err, errcap) < 0)
+            return -1;
     }
     qsort(rt->v, rt->n, sizeof *rt->v, more_specific_first);
     return 0;
@@ -36,8 +115,14 @@ int http_routes_build(struct http_routes *rt, const struct cfg_server *cfg)
 
 void http_routes_free(struct http_routes *rt)
 {
-    for (size_t i = 0; i < rt->n; i++)
-        http_fixed_free(&rt->v[i].ret);
+    for (size_t i = 0; i < rt->n; i++) {
+        struct http_route *r = &rt->v[i];
+        http_fixed_free(&r->ret);
+        http_fixed_free(&r->not_allowed);
+        http_static_free(r->stat);
+        free(r->allow);
+        free(r->deny);
+    }
     free(rt->v);
     rt->v = NULL;
     rt->n = 0;
@@ -53,4 +138,17 @@ const struct http_route *http_route_find(const struct http_routes *rt, const cha
             return r;
     }
     return NULL;
+}
+
+bool http_route_permits(const struct http_route *r, const struct sockaddr *peer)
+{
+    for (size_t i = 0; i < r->n_deny; i++)
+        if (cidr_match(&r->deny[i], peer))
+            return false;
+    if (r->n_allow == 0)
+        return true;
+    for (size_t i = 0; i < r->n_allow; i++)
+        if (cidr_match(&r->allow[i], peer))
+            return true;
+    return false;
 }

@@ -1,15 +1,23 @@
 /* Routes of one server: longest prefix wins; an exact route matches only its
- * own path and beats a prefix of the same length. */
+ * own path and beats a prefix of the same length. Each route carries its
+ * handler, the methods it allows and who may use it. */
 #ifndef HERD_HTTP_ROUTE_H
 #define HERD_HTTP_ROUTE_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
 
+#include "cidr.h"
 #include "config.h"
+#include "http/request.h"
 #include "http/response.h"
 
-enum http_handler { HTTP_HANDLER_RETURN };
+struct http_static;
+struct mime_table;
+
+enum http_handler { HTTP_HANDLER_RETURN, HTTP_HANDLER_STATIC, HTTP_HANDLER_STATUS };
 
 struct http_route {
     const char *path;
@@ -17,6 +25,12 @@ struct http_route {
     bool exact;
     enum http_handler handler;
     struct http_fixed ret;          /* HTTP_HANDLER_RETURN */
+    struct http_static *stat;       /* HTTP_HANDLER_STATIC */
+    int status_format;              /* HTTP_HANDLER_STATUS */
+    uint32_t methods;               /* bit per enum http_method; 0: any */
+    struct http_fixed not_allowed;  /* 405 with its Allow header */
+    struct cidr *allow, *deny;
+    size_t n_allow, n_deny;
 };
 
 struct http_routes {
@@ -24,9 +38,18 @@ struct http_routes {
     size_t n;
 };
 
-int http_routes_build(struct http_routes *rt, const struct cfg_server *cfg);
+/* error_405 is the body to use for 405 answers (the server's error page). */
+int http_routes_build(struct http_routes *rt, const struct cfg_server *cfg,
+                      const struct mime_table *mime, const struct http_fixed *error_405,
+                      char *err, size_t errcap);
 void http_routes_free(struct http_routes *rt);
 const struct http_route *http_route_find(const struct http_routes *rt, const char *path,
                                          size_t len);
+/* deny wins over allow; an empty allow list allows everyone. */
+bool http_route_permits(const struct http_route *r, const struct sockaddr *peer);
+static inline bool http_route_allows_method(const struct http_route *r, enum http_method m)
+{
+    return r->methods == 0 || (r->methods & (1u << m));
+}
 
 #endif

@@ -7,21 +7,33 @@
  *
  * Every complete request already in the input is answered before the
  * connection layer flushes, so pipelined requests leave in one write. Parsing
- * stops while the output is above its high-water mark. Errors are answered
- * with Connection: close. While the worker drains, every answer carries
- * Connection: close and a connection idle at that moment gets a short grace
- * before it is closed, so a request already on the wire is still answered. */
+ * stops while the output is above its high-water mark or a file is being
+ * sent. Parse errors are answered with Connection: close. While the worker
+ * drains, every answer carries Connection: close and a connection idle at
+ * that moment gets a short grace before it is closed, so a request already
+ * on the wire is still answered.
+ *
+ * A request goes: framing checks → virtual host by Host → normalised path →
+ * route → access list → method → handler (return, static, status) → log. */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "conn.h"
+#include "http/access_log.h"
 #include "http/chunked.h"
 #include "http/date.h"
+#include "http/mime.h"
 #include "http/parse.h"
 #include "http/path.h"
 #include "http/request.h"
 #include "http/response.h"
 #include "http/route.h"
+#include "http/static.h"
+#include "http/status.h"
 #include "log.h"
 #include "proto.h"
 #include "stats.h"
@@ -44,7 +56,8 @@ struct http_conn {
 
 _Static_assert(sizeof(struct http_conn) <= CONN_PROTO_STATE, "fits in the connection");
 
-static const int error_statuses[] = { 400, 404, 408, 413, 414, 431, 500, 501, 505 };
+static const int error_statuses[] = { 400, 403, 404, 405, 408, 413, 414, 416,
+                                      431, 500, 501, 505 };
 #define N_ERRORS (sizeof error_statuses / sizeof error_statuses[0])
 
 struct http_server {
@@ -55,6 +68,18 @@ struct http_server {
     struct http_header *headers;
     char *path;                     /* scratch for the normalised path */
     size_t path_cap;
+    struct mime_table *mime;
+    struct access_log *log;         /* NULL when off */
+};
+
+/* What one request was, for the access log. */
+struct http_exchange {
+    const struct http_request *req; /* NULL when no head was understood */
+    const struct http_framing *f;
+    int status;
+    uint64_t body_bytes;
+    size_t out_before;
+    int64_t started;
 };
 
 static struct http_conn *state(struct conn *c)
@@ -71,6 +96,7 @@ static const struct http_fixed *error_response(const struct http_server *s, int 
 }
 
 /* ------------------------------------------------------------------ */
+/* Per-server state */
 
 static void http_server_free(void *p)
 {
@@ -80,38 +106,165 @@ static void http_server_free(void *p)
     http_routes_free(&s->routes);
     for (size_t i = 0; i < N_ERRORS; i++)
         http_fixed_free(&s->errors[i]);
+    access_log_free(s->log);
+    mime_free(s->mime);
     free(s->headers);
     free(s->path);
     free(s);
 }
 
-static void *http_server_new(const struct cfg_server *cfg, char *err, size_t errcap)
+static char *read_whole(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return NULL;
+    char *data = NULL;
+    size_t cap = 0;
+    FILE *m = open_memstream(&data, &cap);
+    char chunk[4096];
+    size_t n;
+    while (m && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        fwrite(chunk, 1, n, m);
+    fclose(f);
+    if (m == NULL)
+        return NULL;
+    fclose(m);
+    *len = cap;
+    return data;
+}
+
+static int build_errors(struct http_server *s, char *err, size_t errcap)
+{
+    for (size_t i = 0; i < N_ERRORS; i++) {
+        const struct cfg_error_page *page = NULL;
+        for (size_t k = 0; k < s->cfg->n_error_pages; k++)
+            if (s->cfg->error_pages[k].status == error_statuses[i])
+                page = &s->cfg->error_pages[k];
+        int rc;
+        if (page) {
+            size_t len = 0;
+            char *body = read_whole(page->file, &len);
+            if (body == NULL) {
+                snprintf(err, errcap, "error page %s: %s", page->file, strerror(errno));
+                return -1;
+            }
+            rc = http_fixed_build(&s->errors[i], error_statuses[i], "text/html", body, len, NULL);
+            free(body);
+        } else {
+            rc = http_fixed_build_error(&s->errors[i], error_statuses[i]);
+        }
+        if (rc < 0) {
+            snprintf(err, errcap, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void *http_server_new(const struct cfg_server *cfg, int log_fd, char *err, size_t errcap)
 {
     struct http_server *s = calloc(1, sizeof *s);
-    if (s == NULL)
-        goto fail;
+    if (s == NULL) {
+        if (log_fd >= 0)
+            close(log_fd);
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
     s->cfg = cfg;
+    if (log_fd >= 0 &&
+        (s->log = access_log_new(log_fd, cfg->access_log, cfg->access_log_format)) == NULL) {
+        close(log_fd);
+        goto oom;
+    }
     s->lim.max_target = (size_t)cfg->max_target;
     s->lim.max_header_size = (size_t)cfg->max_header_size;
     s->lim.max_headers = (size_t)cfg->max_headers;
     s->headers = calloc(s->lim.max_headers, sizeof *s->headers);
     s->path_cap = s->lim.max_target + 1;
     s->path = malloc(s->path_cap);
-    if (s->headers == NULL || s->path == NULL)
+    s->mime = mime_load(NULL);
+    if (s->headers == NULL || s->path == NULL || s->mime == NULL)
+        goto oom;
+    if (build_errors(s, err, errcap) < 0 ||
+        http_routes_build(&s->routes, cfg, s->mime, error_response(s, 405), err, errcap) < 0)
         goto fail;
-    if (http_routes_build(&s->routes, cfg) < 0)
-        goto fail;
-    for (size_t i = 0; i < N_ERRORS; i++)
-        if (http_fixed_build_error(&s->errors[i], error_statuses[i]) < 0)
-            goto fail;
     return s;
-fail:
+oom:
     snprintf(err, errcap, "out of memory building the http server");
+fail:
     http_server_free(s);
     return NULL;
 }
 
+static void http_tick(void *p, int64_t now_ms)
+{
+    struct http_server *s = p;
+    if (s->log)
+        access_log_flush(s->log, now_ms);
+}
+
+static void http_reopen_log(void *p, int fd)
+{
+    struct http_server *s = p;
+    if (s->log)
+        access_log_set_fd(s->log, fd);
+    else
+        close(fd);
+}
+
 /* ------------------------------------------------------------------ */
+/* Logging */
+
+static const struct http_header *find_header(const struct http_request *req, const char *name)
+{
+    for (size_t i = 0; req && i < req->num_headers; i++)
+        if (http_name_is(&req->headers[i], name))
+            return &req->headers[i];
+    return NULL;
+}
+
+static void log_exchange(struct conn *c, const struct http_server *s,
+                         const struct http_exchange *x)
+{
+    if (s->log == NULL)
+        return;
+    struct sockaddr_storage peer;
+    conn_peer_sockaddr(c, &peer);
+    const struct http_request *req = x->req;
+    const struct http_header *ref = find_header(req, "referer");
+    const struct http_header *ua = find_header(req, "user-agent");
+    int64_t now = loop_now(c->worker->loop);
+    struct access_log_entry e = {
+        .peer = (const struct sockaddr *)&peer,
+        .now = loop_wall(c->worker->loop),
+        .msec = (int64_t)loop_wall(c->worker->loop) * 1000 + now % 1000,
+        .method = req ? req->method : NULL,
+        .method_len = req ? req->method_len : 0,
+        .target = req ? req->target : NULL,
+        .target_len = req ? req->target_len : 0,
+        .minor_version = req ? req->minor_version : -1,
+        .status = x->status,
+        .body_bytes = x->body_bytes,
+        .bytes_sent = conn_out_len(c) - x->out_before +
+                      (c->file_fd >= 0 ? (uint64_t)(c->file_end - c->file_off) : 0),
+        .referer = ref ? ref->value : NULL,
+        .referer_len = ref ? ref->value_len : 0,
+        .user_agent = ua ? ua->value : NULL,
+        .user_agent_len = ua ? ua->value_len : 0,
+        .host = x->f && x->f->host ? x->f->host : NULL,
+        .host_len = x->f && x->f->host ? x->f->host_len : 0,
+        .request_time_ms = now - x->started,
+    };
+    access_log_write(s->log, &e);
+}
+
+/* ------------------------------------------------------------------ */
+/* Answers */
+
+static const char *date_now(struct conn *c)
+{
+    return http_date(loop_wall(c->worker->loop));
+}
 
 static void start_head(struct conn *c, struct http_conn *hc)
 {
@@ -122,14 +275,11 @@ static void start_head(struct conn *c, struct http_conn *hc)
     conn_set_timer(c, CONN_TIMER_HEADER, cfg->header_timeout);
 }
 
-static void send_error(struct conn *c, const struct http_server *s, int status)
+static int64_t request_started(struct conn *c)
 {
     struct http_conn *hc = state(c);
-    http_fixed_send(c, error_response(s, status), true, HTTP_CONN_CLOSE,
-                    http_date(loop_wall(c->worker->loop)));
-    hc->phase = HP_IDLE;
-    conn_set_gauge(c, CONN_GAUGE_WRITING);
-    conn_close_after_flush(c);
+    return hc->phase == HP_HEAD ? hc->u.header_deadline - c->srv->cfg->header_timeout
+                                : loop_now(c->worker->loop);
 }
 
 static void count_request(struct conn *c)
@@ -138,46 +288,160 @@ static void count_request(struct conn *c)
     stats_add(c->worker->stats, STAT_REQUESTS, 1);
 }
 
+/* An error that ends the connection (the request could not be trusted). */
+static void fail_request(struct conn *c, const struct http_server *s, int status,
+                         struct http_exchange *x)
+{
+    const struct http_fixed *f = error_response(s, status);
+    x->status = status;
+    x->body_bytes = f->body_len;
+    x->out_before = conn_out_len(c);
+    http_fixed_send(c, f, true, HTTP_CONN_CLOSE, date_now(c));
+    log_exchange(c, s, x);
+    state(c)->phase = HP_IDLE;
+    conn_set_gauge(c, CONN_GAUGE_WRITING);
+    conn_close_after_flush(c);
+}
+
+static void send_fixed(struct conn *c, struct http_exchange *x, const struct http_fixed *f,
+                       bool with_body, enum http_conn_header ch)
+{
+    x->status = f->status;
+    x->body_bytes = with_body ? f->body_len : 0;
+    http_fixed_send(c, f, with_body, ch, date_now(c));
+}
+
+static void send_status_page(struct conn *c, struct http_exchange *x, const struct http_route *r,
+                             bool with_body, enum http_conn_header ch)
+{
+    char *body = NULL;
+    size_t len = http_status_render(c->worker->page, (enum cfg_status_format)r->status_format,
+                                    loop_wall(c->worker->loop), &body);
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 200 OK\r\nServer: herd\r\nDate: %s\r\nContent-Type: %s\r\n"
+                     "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
+                     date_now(c), http_status_type((enum cfg_status_format)r->status_format), len,
+                     http_conn_header_line(ch));
+    conn_write(c, head, (size_t)n);
+    if (with_body && body)
+        conn_write(c, body, len);
+    free(body);
+    x->status = 200;
+    x->body_bytes = with_body ? len : 0;
+}
+
+/* The server of the connection's listener whose server_names match host. */
+static const struct server_rt *choose_vhost(const struct conn *c, const char *host, size_t len)
+{
+    if (c->n_vhosts <= 1 || host == NULL)
+        return c->vhosts[0];
+    /* Compare without a port and a trailing dot. */
+    const char *colon = len && host[0] != '[' ? memchr(host, ':', len) : NULL;
+    if (colon)
+        len = (size_t)(colon - host);
+    if (len && host[len - 1] == '.')
+        len--;
+    const struct server_rt *suffix_match = NULL;
+    size_t best = 0;
+    for (size_t i = 0; i < c->n_vhosts; i++) {
+        const struct cfg_strings *names = &c->vhosts[i]->cfg->server_names;
+        for (size_t k = 0; k < names->n; k++) {
+            const char *name = names->v[k];
+            size_t nl = strlen(name);
+            if (name[0] == '*') {
+                /* "*.example.com" matches "a.example.com", not "example.com". */
+                const char *suffix = name + 1;
+                size_t sl = nl - 1;
+                if (len > sl && strncasecmp(host + len - sl, suffix, sl) == 0 && sl > best) {
+                    suffix_match = c->vhosts[i];
+                    best = sl;
+                }
+            } else if (nl == len && strncasecmp(name, host, len) == 0) {
+                return c->vhosts[i];
+            }
+        }
+    }
+    return suffix_match ? suffix_match : c->vhosts[0];
+}
+
 /* A complete head of head_len bytes is at the front of c->in. */
-static void answer(struct conn *c, struct http_server *s, const struct http_request *req,
-                   size_t head_len)
+static void answer(struct conn *c, const struct http_request *req, size_t head_len)
 {
     struct http_conn *hc = state(c);
-    const struct cfg_server *cfg = s->cfg;
     struct http_framing f;
+    struct http_exchange x = { .req = req, .f = &f, .started = request_started(c) };
+    const struct http_server *first = c->srv->data;
 
     count_request(c);
     int status = http_request_check(req, &f);
     if (status != 0) {
-        send_error(c, s, status);
+        fail_request(c, first, status, &x);
         return;
     }
-    if ((f.has_length && f.content_length > (uint64_t)cfg->max_body)) {
-        send_error(c, s, 413);
+    /* From here on the chosen server's settings apply. */
+    c->srv = choose_vhost(c, f.host, f.host_len);
+    struct http_server *s = c->srv->data;
+    const struct cfg_server *cfg = s->cfg;
+    if (f.has_length && f.content_length > (uint64_t)cfg->max_body) {
+        fail_request(c, s, 413, &x);
         return;
     }
     size_t path_len;
-    int rc = http_path_normalize(req->target, req->target_len, s->path, s->path_cap,
-                                 &path_len, NULL, NULL);
+    int rc = http_path_normalize(req->target, req->target_len, s->path, s->path_cap, &path_len,
+                                 NULL, NULL);
     if (rc < 0) {
-        send_error(c, s, rc == -2 ? 414 : 400);
+        fail_request(c, s, rc == -2 ? 414 : 400, &x);
         return;
     }
 
     bool has_body = f.chunked || (f.has_length && f.content_length > 0);
     bool keep = f.keep_alive && !c->draining && cfg->keepalive_timeout > 0 &&
                 hc->requests < (uint64_t)cfg->keepalive_requests;
-    const struct http_route *route = http_route_find(&s->routes, s->path, path_len);
-    const struct http_fixed *resp = route ? &route->ret : error_response(s, 404);
+    enum http_conn_header ch = !keep ? HTTP_CONN_CLOSE
+                             : req->minor_version == 0 ? HTTP_CONN_KEEP_ALIVE
+                             : HTTP_CONN_NONE;
+    bool with_body = f.method != HTTP_HEAD;
 
     if (keep && has_body && f.expect_continue) {
         static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
         conn_write(c, go_on, sizeof go_on - 1);
     }
-    enum http_conn_header ch = !keep ? HTTP_CONN_CLOSE
-                             : req->minor_version == 0 ? HTTP_CONN_KEEP_ALIVE
-                             : HTTP_CONN_NONE;
-    http_fixed_send(c, resp, f.method != HTTP_HEAD, ch, http_date(loop_wall(c->worker->loop)));
+    x.out_before = conn_out_len(c);
+
+    const struct http_route *route = http_route_find(&s->routes, s->path, path_len);
+    struct sockaddr_storage peer;
+    if (route && (route->n_allow || route->n_deny))
+        conn_peer_sockaddr(c, &peer);
+    if (route == NULL) {
+        send_fixed(c, &x, error_response(s, 404), with_body, ch);
+    } else if ((route->n_allow || route->n_deny) &&
+               !http_route_permits(route, (const struct sockaddr *)&peer)) {
+        send_fixed(c, &x, error_response(s, 403), with_body, ch);
+    } else if (!http_route_allows_method(route, f.method)) {
+        send_fixed(c, &x, &route->not_allowed, with_body, ch);
+    } else if (route->handler == HTTP_HANDLER_RETURN) {
+        send_fixed(c, &x, &route->ret, with_body, ch);
+    } else if (route->handler == HTTP_HANDLER_STATUS) {
+        send_status_page(c, &x, route, with_body, ch);
+    } else {
+        const char *q = memchr(req->target, '?', req->target_len);
+        struct http_static_request sr = {
+            .method = f.method, .path = s->path, .path_len = path_len,
+            .query = q ? q + 1 : NULL,
+            .query_len = q ? req->target_len - (size_t)(q + 1 - req->target) : 0,
+            .req = req, .now_ms = loop_now(c->worker->loop), .date = date_now(c),
+            .conn_header = ch,
+        };
+        struct http_static_result res;
+        http_static_serve(route->stat, c, &sr, &res);
+        x.status = res.status;
+        x.body_bytes = res.body_bytes;
+        if (conn_out_len(c) == x.out_before)     /* an error for the error page */
+            send_fixed(c, &x, res.status == 405 ? &route->not_allowed
+                                                : error_response(s, res.status), with_body, ch);
+    }
+    log_exchange(c, s, &x);
     conn_set_gauge(c, CONN_GAUGE_WRITING);
     buf_consume(c->in, head_len);
 
@@ -203,7 +467,7 @@ static void answer(struct conn *c, struct http_server *s, const struct http_requ
 
 /* Discard the body bytes in c->in. Returns 1 when the body is complete, 0
  * when more is needed, -1 after an error answer. */
-static int skip_body(struct conn *c, struct http_server *s)
+static int skip_body(struct conn *c, const struct http_server *s)
 {
     struct http_conn *hc = state(c);
     size_t avail = conn_in_len(c);
@@ -222,19 +486,15 @@ static int skip_body(struct conn *c, struct http_server *s)
     size_t used = 0;
     int rc = http_chunked_decode(&hc->chunked, buf_head(c->in), avail, &used, NULL, NULL);
     buf_consume(c->in, used);
-    switch (rc) {
-    case HTTP_CHUNKED_MORE:
+    if (rc == HTTP_CHUNKED_MORE)
         return 0;
-    case HTTP_CHUNKED_DONE:
+    if (rc == HTTP_CHUNKED_DONE) {
         hc->phase = HP_IDLE;
         return 1;
-    case HTTP_CHUNKED_TOO_LARGE:
-        send_error(c, s, 413);
-        return -1;
-    default:
-        send_error(c, s, 400);
-        return -1;
     }
+    struct http_exchange x = { .started = loop_now(c->worker->loop) };
+    fail_request(c, s, rc == HTTP_CHUNKED_TOO_LARGE ? 413 : 400, &x);
+    return -1;
 }
 
 /* Let an incomplete head grow up to max_header_size. */
@@ -264,7 +524,7 @@ static void settle(struct conn *c)
     struct http_conn *hc = state(c);
     if (c->closing)
         return;
-    if (conn_out_len(c) > 0) {
+    if (conn_out_len(c) > 0 || conn_file_pending(c)) {
         conn_set_gauge(c, CONN_GAUGE_WRITING);
         return;             /* the connection layer runs the send deadline */
     }
@@ -292,9 +552,11 @@ static void settle(struct conn *c)
 static void http_readable(struct conn *c)
 {
     struct http_conn *hc = state(c);
-    struct http_server *s = c->srv->data;
 
     while (!c->closing) {
+        /* Settings (limits, timeouts) are those of the connection's default
+         * server until a request names its host. */
+        const struct http_server *s = c->srv->data;
         if (hc->phase == HP_BODY || hc->phase == HP_CHUNKED) {
             if (skip_body(c, s) <= 0)
                 break;
@@ -303,7 +565,7 @@ static void http_readable(struct conn *c)
         size_t len = conn_in_len(c);
         if (len == 0)
             break;
-        if (conn_out_len(c) >= CONN_OUT_HIGH) {
+        if (conn_out_len(c) >= CONN_OUT_HIGH || conn_file_pending(c)) {
             c->want_room = true;
             return;
         }
@@ -317,17 +579,19 @@ static void http_readable(struct conn *c)
         if (n == HTTP_PARSE_PARTIAL) {
             hc->parsed_len = (uint32_t)len;
             if (make_room(c, s) < 0) {
+                struct http_exchange x = { .started = request_started(c) };
                 count_request(c);
-                send_error(c, s, 500);
+                fail_request(c, s, 500, &x);
             }
             break;
         }
         if (n == HTTP_PARSE_ERROR) {
+            struct http_exchange x = { .started = request_started(c) };
             count_request(c);
-            send_error(c, s, status);
+            fail_request(c, s, status, &x);
             break;
         }
-        answer(c, s, &req, (size_t)n);
+        answer(c, &req, (size_t)n);
     }
     if (c->eof && !c->closing)
         conn_close_after_flush(c);
@@ -350,7 +614,8 @@ static void http_timeout(struct conn *c, enum conn_timer_kind kind)
 {
     struct http_conn *hc = state(c);
     if (kind == CONN_TIMER_HEADER && hc->phase == HP_HEAD && conn_in_len(c) > 0) {
-        send_error(c, c->srv->data, 408);
+        struct http_exchange x = { .started = request_started(c) };
+        fail_request(c, c->srv->data, 408, &x);
         return;
     }
     conn_close_now(c);
@@ -359,7 +624,7 @@ static void http_timeout(struct conn *c, enum conn_timer_kind kind)
 static void http_drain(struct conn *c)
 {
     struct http_conn *hc = state(c);
-    bool idle = conn_in_len(c) == 0 && conn_out_len(c) == 0 &&
+    bool idle = conn_in_len(c) == 0 && conn_out_len(c) == 0 && !conn_file_pending(c) &&
                 (hc->phase == HP_IDLE || hc->phase == HP_HEAD);
     if (idle && !c->closing)
         conn_set_timer(c, CONN_TIMER_GRACE, HTTP_GRACE_MS);
@@ -367,13 +632,16 @@ static void http_drain(struct conn *c)
 
 static void http_close(struct conn *c)
 {
-    (void)c;
+    /* A connection goes back to its listener's default server. */
+    c->srv = c->vhosts[0];
 }
 
 const struct proto proto_http = {
     .name = "http",
     .server_new = http_server_new,
     .server_free = http_server_free,
+    .tick = http_tick,
+    .reopen_log = http_reopen_log,
     .open = http_open,
     .readable = http_readable,
     .writable = http_writable,

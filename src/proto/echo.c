@@ -4,14 +4,17 @@
  * much memory. A connection idle (no bytes either way) for idle_timeout is
  * closed; when the worker drains, idle connections get a short grace. */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "conn.h"
 #include "proto.h"
 
 #define ECHO_GRACE_MS 1000
 
-static void *echo_server_new(const struct cfg_server *cfg, char *err, size_t errcap)
+static void *echo_server_new(const struct cfg_server *cfg, int log_fd, char *err,
+                             size_t errcap)
 {
+    (void)log_fd;
     (void)err;
     (void)errcap;
     return (void *)cfg;     /* nothing to build; non-NULL means success */
@@ -20,6 +23,18 @@ static void *echo_server_new(const struct cfg_server *cfg, char *err, size_t err
 static void echo_server_free(void *server)
 {
     (void)server;
+}
+
+static void echo_tick(void *server, int64_t now_ms)
+{
+    (void)server;
+    (void)now_ms;
+}
+
+static void echo_reopen_log(void *server, int fd)
+{
+    (void)server;
+    close(fd);
 }
 
 static void arm_idle(struct conn *c)
@@ -78,6 +93,8 @@ const struct proto proto_echo = {
     .name = "echo",
     .server_new = echo_server_new,
     .server_free = echo_server_free,
+    .tick = echo_tick,
+    .reopen_log = echo_reopen_log,
     .open = echo_open,
     .readable = echo_readable,
     .writable = echo_writable,

@@ -1,0 +1,65 @@
+#include "cidr.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cidr_parse(const char *s, struct cidr *out)
+{
+    memset(out, 0, sizeof *out);
+    if (strcmp(s, "all") == 0) {
+        out->family = AF_UNSPEC;
+        return 0;
+    }
+    char host[INET6_ADDRSTRLEN + 1];
+    const char *slash = strchr(s, '/');
+    size_t n = slash ? (size_t)(slash - s) : strlen(s);
+    if (n == 0 || n >= sizeof host)
+        return -1;
+    memcpy(host, s, n);
+    host[n] = '\0';
+    int max;
+    if (inet_pton(AF_INET, host, out->addr) == 1) {
+        out->family = AF_INET;
+        max = 32;
+    } else if (inet_pton(AF_INET6, host, out->addr) == 1) {
+        out->family = AF_INET6;
+        max = 128;
+    } else {
+        return -1;
+    }
+    int bits = max;
+    if (slash) {
+        char *end;
+        if (slash[1] < '0' || slash[1] > '9')
+            return -1;
+        long v = strtol(slash + 1, &end, 10);
+        if (*end != '\0' || v < 0 || v > max)
+            return -1;
+        bits = (int)v;
+    }
+    out->bits = (uint8_t)bits;
+    /* Clear host bits so that matching compares whole bytes. */
+    for (int i = bits; i < max; i++)
+        out->addr[i / 8] &= (uint8_t)~(0x80u >> (i % 8));
+    return 0;
+}
+
+bool cidr_match(const struct cidr *c, const struct sockaddr *sa)
+{
+    if (c->family == AF_UNSPEC)
+        return true;
+    if (sa->sa_family != c->family)
+        return false;
+    const uint8_t *a = c->family == AF_INET
+        ? (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr
+        : (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+    int full = c->bits / 8, rest = c->bits % 8;
+    if (memcmp(a, c->addr, (size_t)full) != 0)
+        return false;
+    if (rest == 0)
+        return true;
+    uint8_t mask = (uint8_t)(0xffu << (8 - rest));
+    return (a[full] & mask) == c->addr[full];
+}

@@ -1,0 +1,791 @@
+/* Static files.
+ *
+ * Safety: the path reaching here is already decoded and normalised (no "..",
+ * no NUL). It is opened relative to the root directory with openat2 and
+ * RESOLVE_BENEATH, so neither ".." nor a symlink can lead outside the root
+ * (the kernel refuses with EXDEV); where openat2 is missing, each component
+ * is opened with O_NOFOLLOW instead, which refuses every symlink.
+ *
+ * Cache: files up to cache.max_file live in memory (per worker, LRU within
+ * cache.size) with their headers' ingredients; an entry older than
+ * cache.valid is checked with open+fstat before it is served again, so a
+ * changed file is never served stale for longer than that. */
+#include "http/static.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "http/date.h"
+#include "http/mime.h"
+#include "log.h"
+
+#define CACHE_BUCKETS 4096
+#define PATH_SCRATCH 4096
+
+struct file_info {
+    int64_t size;
+    struct timespec mtime;
+    dev_t dev;
+    ino_t ino;
+    const char *type;
+    char etag[48];
+    char last_modified[HTTP_DATE_LEN + 1];
+};
+
+struct cache_entry {
+    struct cache_entry *hnext;          /* hash chain */
+    struct cache_entry *prev, *next;    /* LRU list, most recent first */
+    uint32_t hash;
+    char *key;                          /* path relative to the root */
+    char *data;
+    int64_t checked;                    /* ms when last confirmed fresh */
+    struct file_info info;
+};
+
+struct http_static {
+    const struct cfg_static *cfg;
+    const struct mime_table *mime;
+    int root_fd;
+    struct cache_entry *buckets[CACHE_BUCKETS];
+    struct cache_entry *lru_head, *lru_tail;
+    int64_t bytes;
+    char key[PATH_SCRATCH];
+};
+
+/* ------------------------------------------------------------------ */
+/* Opening beneath the root */
+
+static int open_beneath_slow(int root, const char *rel)
+{
+    /* One component at a time, refusing every symlink. */
+    int dir = dup(root);
+    if (dir < 0)
+        return -errno;
+    char part[NAME_MAX + 1];
+    const char *p = rel;
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (n > NAME_MAX) {
+            close(dir);
+            return -ENAMETOOLONG;
+        }
+        memcpy(part, p, n);
+        part[n] = '\0';
+        int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+                    (slash && slash[1] ? O_DIRECTORY : 0);
+        int fd = openat(dir, n ? part : ".", flags);
+        int saved = errno;
+        close(dir);
+        if (fd < 0)
+            return -saved;
+        if (slash == NULL || slash[1] == '\0')
+            return fd;
+        dir = fd;
+        p = slash + 1;
+    }
+}
+
+static int open_beneath(int root, const char *rel)
+{
+    static int have_openat2 = 1;
+    if (rel[0] == '\0')
+        rel = ".";
+    if (have_openat2) {
+        struct open_how how = {
+            .flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
+            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+        };
+        long fd = syscall(SYS_openat2, root, rel, &how, sizeof how);
+        if (fd >= 0)
+            return (int)fd;
+        if (errno != ENOSYS)
+            return -errno;
+        have_openat2 = 0;   /* an old kernel: fall back for good */
+    }
+    return open_beneath_slow(root, rel);
+}
+
+static int status_for_errno(int err, const char *key)
+{
+    switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+    case ENAMETOOLONG:
+        return 404;
+    case EACCES:
+    case EPERM:
+    case EXDEV:         /* RESOLVE_BENEATH: the path tried to leave the root */
+    case ELOOP:
+        return 403;
+    default:
+        log_error("static: cannot open '%s': %s", key, strerror(err));
+        return 500;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* File metadata */
+
+static void fill_info(const struct http_static *st, struct file_info *fi, const struct stat *s,
+                      const char *name)
+{
+    fi->size = s->st_size;
+    fi->mtime = s->st_mtim;
+    fi->dev = s->st_dev;
+    fi->ino = s->st_ino;
+    fi->type = mime_type(st->mime, name);
+    snprintf(fi->etag, sizeof fi->etag, "\"%llx-%llx\"", (unsigned long long)s->st_mtim.tv_sec,
+             (unsigned long long)s->st_size);
+    http_date_format(s->st_mtim.tv_sec, fi->last_modified);
+}
+
+static bool same_file(const struct file_info *fi, const struct stat *s)
+{
+    return fi->size == s->st_size && fi->dev == s->st_dev && fi->ino == s->st_ino &&
+           fi->mtime.tv_sec == s->st_mtim.tv_sec && fi->mtime.tv_nsec == s->st_mtim.tv_nsec;
+}
+
+/* ------------------------------------------------------------------ */
+/* The cache */
+
+static uint32_t hash_key(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+static void lru_unlink(struct http_static *st, struct cache_entry *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        st->lru_head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        st->lru_tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void lru_push(struct http_static *st, struct cache_entry *e)
+{
+    e->prev = NULL;
+    e->next = st->lru_head;
+    if (st->lru_head)
+        st->lru_head->prev = e;
+    st->lru_head = e;
+    if (st->lru_tail == NULL)
+        st->lru_tail = e;
+}
+
+static void cache_evict(struct http_static *st, struct cache_entry *e)
+{
+    struct cache_entry **pp = &st->buckets[e->hash % CACHE_BUCKETS];
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    lru_unlink(st, e);
+    st->bytes -= e->info.size;
+    free(e->key);
+    free(e->data);
+    free(e);
+}
+
+static struct cache_entry *cache_find(struct http_static *st, const char *key, uint32_t h)
+{
+    for (struct cache_entry *e = st->buckets[h % CACHE_BUCKETS]; e; e = e->hnext)
+        if (e->hash == h && strcmp(e->key, key) == 0)
+            return e;
+    return NULL;
+}
+
+/* A fresh entry for key, or NULL (not cached, or it changed and was dropped). */
+static struct cache_entry *cache_lookup(struct http_static *st, const char *key, int64_t now)
+{
+    uint32_t h = hash_key(key);
+    struct cache_entry *e = cache_find(st, key, h);
+    if (e == NULL)
+        return NULL;
+    if (now - e->checked >= st->cfg->cache->valid) {
+        int fd = open_beneath(st->root_fd, key);
+        struct stat s;
+        bool fresh = fd >= 0 && fstat(fd, &s) == 0 && S_ISREG(s.st_mode) && same_file(&e->info, &s);
+        if (fd >= 0)
+            close(fd);
+        if (!fresh) {
+            cache_evict(st, e);
+            return NULL;
+        }
+        e->checked = now;
+    }
+    lru_unlink(st, e);
+    lru_push(st, e);
+    return e;
+}
+
+static bool cacheable(const struct http_static *st, int64_t size)
+{
+    const struct cfg_cache *c = st->cfg->cache;
+    return c->size > 0 && size <= c->max_file && size <= c->size;
+}
+
+/* Read the whole file into a new entry. NULL on failure (serve from fd). */
+static struct cache_entry *cache_insert(struct http_static *st, const char *key, int fd,
+                                        const struct file_info *fi, int64_t now)
+{
+    struct cache_entry *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return NULL;
+    e->data = malloc(fi->size ? (size_t)fi->size : 1);
+    e->key = strdup(key);
+    if (e->data == NULL || e->key == NULL)
+        goto fail;
+    for (int64_t got = 0; got < fi->size;) {
+        ssize_t n = pread(fd, e->data + got, (size_t)(fi->size - got), got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            goto fail;  /* changed under us: let the fd path decide */
+        got += n;
+    }
+    while (st->lru_tail && st->bytes + fi->size > st->cfg->cache->size)
+        cache_evict(st, st->lru_tail);
+    e->info = *fi;
+    e->checked = now;
+    e->hash = hash_key(key);
+    e->hnext = st->buckets[e->hash % CACHE_BUCKETS];
+    st->buckets[e->hash % CACHE_BUCKETS] = e;
+    lru_push(st, e);
+    st->bytes += fi->size;
+    return e;
+fail:
+    free(e->data);
+    free(e->key);
+    free(e);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Conditional requests and ranges */
+
+static const struct http_header *find_header(const struct http_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->num_headers; i++)
+        if (http_name_is(&req->headers[i], name))
+            return &req->headers[i];
+    return NULL;
+}
+
+static bool parse_http_date(const char *s, size_t len, time_t *out)
+{
+    static const char *const formats[] = {
+        "%a, %d %b %Y %H:%M:%S GMT",    /* IMF-fixdate */
+        "%A, %d-%b-%y %H:%M:%S GMT",    /* RFC 850 */
+        "%a %b %e %H:%M:%S %Y",         /* asctime */
+    };
+    char buf[64];
+    if (len >= sizeof buf)
+        return false;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+        struct tm tm = { 0 };
+        const char *end = strptime(buf, formats[i], &tm);
+        if (end && *end == '\0') {
+            *out = timegm(&tm);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Does the comma-separated entity-tag list match etag (weak comparison)? */
+static bool etag_list_matches(const char *v, size_t len, const char *etag)
+{
+    size_t elen = strlen(etag);
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        if (i < len && v[i] == '*')
+            return true;
+        if (i + 2 <= len && v[i] == 'W' && v[i + 1] == '/')
+            i += 2;
+        size_t start = i;
+        while (i < len && v[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+            end--;
+        if (end - start == elen && memcmp(v + start, etag, elen) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool not_modified(const struct http_request *req, const struct file_info *fi)
+{
+    const struct http_header *inm = find_header(req, "if-none-match");
+    if (inm)
+        return etag_list_matches(inm->value, inm->value_len, fi->etag);
+    const struct http_header *ims = find_header(req, "if-modified-since");
+    time_t t;
+    if (ims && parse_http_date(ims->value, ims->value_len, &t))
+        return fi->mtime.tv_sec <= t;
+    return false;
+}
+
+enum range_result { RANGE_NONE, RANGE_OK, RANGE_UNSATISFIABLE };
+
+static bool parse_u64(const char *s, size_t len, uint64_t *out)
+{
+    if (len == 0 || len > 18)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* One "bytes=first-last", "bytes=first-" or "bytes=-suffix". Anything else
+ * (several ranges, other units, junk) is ignored: the whole file is sent. */
+static enum range_result parse_range(const char *v, size_t len, int64_t size, int64_t *off,
+                                     int64_t *end)
+{
+    if (len < 7 || strncasecmp(v, "bytes=", 6) != 0 || memchr(v, ',', len))
+        return RANGE_NONE;
+    const char *spec = v + 6;
+    size_t n = len - 6;
+    const char *dash = memchr(spec, '-', n);
+    if (dash == NULL)
+        return RANGE_NONE;
+    size_t a_len = (size_t)(dash - spec), b_len = n - a_len - 1;
+    uint64_t a, b;
+    if (a_len == 0) {
+        if (!parse_u64(dash + 1, b_len, &b))
+            return RANGE_NONE;
+        if (b == 0)
+            return RANGE_UNSATISFIABLE;
+        *off = (int64_t)b >= size ? 0 : size - (int64_t)b;
+        *end = size;
+        return size > 0 ? RANGE_OK : RANGE_UNSATISFIABLE;
+    }
+    if (!parse_u64(spec, a_len, &a))
+        return RANGE_NONE;
+    if (b_len == 0) {
+        b = UINT64_MAX;
+    } else if (!parse_u64(dash + 1, b_len, &b) || b < a) {
+        return RANGE_NONE;
+    }
+    if ((int64_t)a >= size)
+        return RANGE_UNSATISFIABLE;
+    *off = (int64_t)a;
+    *end = b >= (uint64_t)size ? size : (int64_t)b + 1;
+    return RANGE_OK;
+}
+
+static bool if_range_allows(const struct http_request *req, const struct file_info *fi)
+{
+    const struct http_header *h = find_header(req, "if-range");
+    if (h == NULL)
+        return true;
+    if (h->value_len > 0 && (h->value[0] == '"' || h->value[0] == 'W'))
+        return h->value_len == strlen(fi->etag) && memcmp(h->value, fi->etag, h->value_len) == 0;
+    return h->value_len == HTTP_DATE_LEN && memcmp(h->value, fi->last_modified, HTTP_DATE_LEN) == 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Responses */
+
+static size_t head_common(char *out, size_t cap, int status, const struct http_static_request *r)
+{
+    int n = snprintf(out, cap, "HTTP/1.1 %d %s\r\nServer: herd\r\nDate: %s\r\n", status,
+                     http_reason(status), r->date);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+static void send_file(struct http_static *st, struct conn *c, const struct http_static_request *r,
+                      const struct file_info *fi, const char *data, int fd,
+                      struct http_static_result *res)
+{
+    (void)st;
+    char head[1024];
+    size_t n;
+    int64_t off = 0, end = fi->size;
+    int status = 200;
+
+    if (not_modified(r->req, fi)) {
+        n = head_common(head, sizeof head, 304, r);
+        n += (size_t)snprintf(head + n, sizeof head - n, "Last-Modified: %s\r\nETag: %s\r\n%s\r\n",
+                              fi->last_modified, fi->etag, http_conn_header_line(r->conn_header));
+        conn_write(c, head, n);
+        res->status = 304;
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    const struct http_header *range = r->method == HTTP_GET ? find_header(r->req, "range") : NULL;
+    if (range && if_range_allows(r->req, fi)) {
+        switch (parse_range(range->value, range->value_len, fi->size, &off, &end)) {
+        case RANGE_OK:
+            status = 206;
+            break;
+        case RANGE_UNSATISFIABLE:
+            n = head_common(head, sizeof head, 416, r);
+            n += (size_t)snprintf(head + n, sizeof head - n,
+                                  "Content-Range: bytes */%lld\r\nContent-Length: 0\r\n%s\r\n",
+                                  (long long)fi->size, http_conn_header_line(r->conn_header));
+            conn_write(c, head, n);
+            res->status = 416;
+            if (fd >= 0)
+                close(fd);
+            return;
+        default:
+            break;
+        }
+    }
+    n = head_common(head, sizeof head, status, r);
+    n += (size_t)snprintf(head + n, sizeof head - n,
+                          "Content-Type: %s\r\nContent-Length: %lld\r\nLast-Modified: %s\r\n"
+                          "ETag: %s\r\nAccept-Ranges: bytes\r\n",
+                          fi->type, (long long)(end - off), fi->last_modified, fi->etag);
+    if (status == 206)
+        n += (size_t)snprintf(head + n, sizeof head - n, "Content-Range: bytes %lld-%lld/%lld\r\n",
+                              (long long)off, (long long)end - 1, (long long)fi->size);
+    n += (size_t)snprintf(head + n, sizeof head - n, "%s\r\n", http_conn_header_line(r->conn_header));
+    res->status = status;
+    if (r->method == HTTP_HEAD || end == off) {
+        conn_write(c, head, n);
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    res->body_bytes = (uint64_t)(end - off);
+    if (data) {
+        /* Small: headers and body leave in one send. */
+        char *p = conn_reserve(c, n + (size_t)(end - off));
+        if (p == NULL)
+            return;
+        memcpy(p, head, n);
+        memcpy(p + n, data + off, (size_t)(end - off));
+        conn_commit(c, n + (size_t)(end - off));
+        return;
+    }
+    conn_write(c, head, n);
+    conn_send_file(c, fd, off, end);
+}
+
+static size_t url_encode_path(char *out, size_t cap, const char *p, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 4 < cap; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            strchr("-._~/!$&'()*+,;=:@", ch)) {
+            out[o++] = (char)ch;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[ch >> 4];
+            out[o++] = hex[ch & 15];
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static void redirect_to_dir(struct conn *c, const struct http_static_request *r,
+                            struct http_static_result *res)
+{
+    char loc[PATH_SCRATCH * 3 + 8];
+    size_t n = url_encode_path(loc, sizeof loc - 2, r->path, r->path_len);
+    loc[n++] = '/';
+    loc[n] = '\0';
+    char head[sizeof loc + 512];
+    static const char body[] = "<!DOCTYPE html>\n<html><head><title>301 Moved Permanently</title>"
+                               "</head>\n<body><h1>301 Moved Permanently</h1></body></html>\n";
+    size_t h = head_common(head, sizeof head, 301, r);
+    int q = r->query && r->query_len < 2048 ? (int)r->query_len : -1;
+    h += (size_t)snprintf(head + h, sizeof head - h,
+                          "Location: %s%s%.*s\r\nContent-Type: text/html\r\nContent-Length: %zu\r\n%s\r\n",
+                          loc, q >= 0 ? "?" : "", q >= 0 ? q : 0, q >= 0 ? r->query : "",
+                          sizeof body - 1, http_conn_header_line(r->conn_header));
+    conn_write(c, head, h);
+    if (r->method != HTTP_HEAD) {
+        conn_write(c, body, sizeof body - 1);
+        res->body_bytes = sizeof body - 1;
+    }
+    res->status = 301;
+}
+
+/* ------------------------------------------------------------------ */
+/* Directory listings */
+
+struct listing {
+    char *buf;
+    size_t len, cap;
+};
+
+static void lput(struct listing *l, const char *s, size_t n)
+{
+    if (l->len + n + 1 > l->cap) {
+        size_t cap = l->cap ? l->cap : 4096;
+        while (l->len + n + 1 > cap)
+            cap *= 2;
+        char *b = realloc(l->buf, cap);
+        if (b == NULL)
+            return;
+        l->buf = b;
+        l->cap = cap;
+    }
+    memcpy(l->buf + l->len, s, n);
+    l->len += n;
+}
+
+static void lput_html(struct listing *l, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': lput(l, "&amp;", 5); break;
+        case '<': lput(l, "&lt;", 4); break;
+        case '>': lput(l, "&gt;", 4); break;
+        case '"': lput(l, "&quot;", 6); break;
+        case '\'': lput(l, "&#39;", 5); break;
+        default: lput(l, s, 1);
+        }
+    }
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void send_listing(struct conn *c, const struct http_static_request *r, int dirfd,
+                         struct http_static_result *res)
+{
+    int fd = dup(dirfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        res->status = 500;
+        return;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        struct stat s;
+        if (fstatat(dirfd, de->d_name, &s, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **v = realloc(names, cap * sizeof *v);
+            if (v == NULL)
+                break;
+            names = v;
+        }
+        size_t len = strlen(de->d_name);
+        names[n] = malloc(len + 2);
+        if (names[n] == NULL)
+            break;
+        memcpy(names[n], de->d_name, len);
+        names[n][len] = S_ISDIR(s.st_mode) ? '/' : '\0';
+        names[n][len + 1] = '\0';
+        n++;
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, by_name);
+
+    struct listing l = { 0 };
+    char path[PATH_SCRATCH];
+    snprintf(path, sizeof path, "%.*s", (int)r->path_len, r->path);
+    lput(&l, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of ", 66);
+    lput_html(&l, path);
+    lput(&l, "</title></head>\n<body><h1>Index of ", 35);
+    lput_html(&l, path);
+    lput(&l, "</h1><hr><pre>\n", 15);
+    if (r->path_len > 1)
+        lput(&l, "<a href=\"../\">../</a>\n", 22);
+    for (size_t i = 0; i < n; i++) {
+        char href[NAME_MAX * 3 + 8];
+        url_encode_path(href, sizeof href, names[i], strlen(names[i]));
+        lput(&l, "<a href=\"", 9);
+        lput_html(&l, href);
+        lput(&l, "\">", 2);
+        lput_html(&l, names[i]);
+        lput(&l, "</a>\n", 5);
+        free(names[i]);
+    }
+    free(names);
+    lput(&l, "</pre><hr></body></html>\n", 25);
+
+    char head[512];
+    size_t h = head_common(head, sizeof head, 200, r);
+    h += (size_t)snprintf(head + h, sizeof head - h,
+                          "Content-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n%s\r\n",
+                          l.len, http_conn_header_line(r->conn_header));
+    conn_write(c, head, h);
+    if (r->method != HTTP_HEAD && l.buf) {
+        conn_write(c, l.buf, l.len);
+        res->body_bytes = l.len;
+    }
+    free(l.buf);
+    res->status = 200;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void serve_regular(struct http_static *st, struct conn *c,
+                          const struct http_static_request *r, const char *key, int fd,
+                          const struct stat *s, struct http_static_result *res)
+{
+    struct file_info fi;
+    fill_info(st, &fi, s, key);
+    if (cacheable(st, fi.size)) {
+        struct cache_entry *e = cache_insert(st, key, fd, &fi, r->now_ms);
+        if (e) {
+            close(fd);
+            send_file(st, c, r, &e->info, e->data, -1, res);
+            return;
+        }
+    }
+    send_file(st, c, r, &fi, NULL, fd, res);
+}
+
+static void serve_directory(struct http_static *st, struct conn *c,
+                            const struct http_static_request *r, int dirfd, size_t key_len,
+                            struct http_static_result *res)
+{
+    const struct cfg_static *cfg = st->cfg;
+    for (size_t i = 0; i < cfg->index.n; i++) {
+        int n = snprintf(st->key + key_len, sizeof st->key - key_len, "%s", cfg->index.v[i]);
+        if (n < 0 || (size_t)n >= sizeof st->key - key_len)
+            continue;
+        struct cache_entry *e = cache_lookup(st, st->key, r->now_ms);
+        if (e) {
+            send_file(st, c, r, &e->info, e->data, -1, res);
+            return;
+        }
+        int fd = open_beneath(st->root_fd, st->key);
+        if (fd == -ENOENT)
+            continue;
+        if (fd < 0) {
+            res->status = status_for_errno(-fd, st->key);
+            return;
+        }
+        struct stat s;
+        if (fstat(fd, &s) == 0 && S_ISREG(s.st_mode)) {
+            serve_regular(st, c, r, st->key, fd, &s, res);
+            return;
+        }
+        close(fd);
+    }
+    st->key[key_len] = '\0';
+    if (cfg->autoindex)
+        send_listing(c, r, dirfd, res);
+    else
+        res->status = 403;
+}
+
+void http_static_serve(struct http_static *st, struct conn *c,
+                       const struct http_static_request *r, struct http_static_result *res)
+{
+    res->status = 0;
+    res->body_bytes = 0;
+    if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
+        res->status = 405;
+        return;
+    }
+    /* The key is the path below the root, without its leading slash. */
+    size_t key_len = r->path_len - 1;
+    if (key_len + NAME_MAX + 2 > sizeof st->key) {
+        res->status = 414;
+        return;
+    }
+    memcpy(st->key, r->path + 1, key_len);
+    st->key[key_len] = '\0';
+    bool wants_dir = key_len == 0 || st->key[key_len - 1] == '/';
+
+    if (!wants_dir) {
+        struct cache_entry *e = cache_lookup(st, st->key, r->now_ms);
+        if (e) {
+            send_file(st, c, r, &e->info, e->data, -1, res);
+            return;
+        }
+    }
+    int fd = open_beneath(st->root_fd, st->key);
+    if (fd < 0) {
+        res->status = status_for_errno(-fd, st->key);
+        return;
+    }
+    struct stat s;
+    if (fstat(fd, &s) < 0) {
+        res->status = status_for_errno(errno, st->key);
+        close(fd);
+        return;
+    }
+    if (S_ISDIR(s.st_mode)) {
+        if (!wants_dir)
+            redirect_to_dir(c, r, res);
+        else
+            serve_directory(st, c, r, fd, key_len, res);
+        close(fd);
+        return;
+    }
+    if (!S_ISREG(s.st_mode) || wants_dir) {
+        close(fd);
+        res->status = wants_dir ? 404 : 403;
+        return;
+    }
+    serve_regular(st, c, r, st->key, fd, &s, res);
+}
+
+struct http_static *http_static_new(const struct cfg_static *cfg, const struct mime_table *mime,
+                                    char *err, size_t errcap)
+{
+    struct http_static *st = calloc(1, sizeof *st);
+    if (st == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    st->cfg = cfg;
+    st->mime = mime;
+    st->root_fd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (st->root_fd < 0) {
+        snprintf(err, errcap, "static root %s: %s", cfg->root, strerror(errno));
+        free(st);
+        return NULL;
+    }
+    return st;
+}
+
+void http_static_free(struct http_static *st)
+{
+    if (st == NULL)
+        return;
+    while (st->lru_head)
+        cache_evict(st, st->lru_head);
+    close(st->root_fd);
+    free(st);
+}
