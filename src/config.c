@@ -487,8 +487,10 @@ static const char *const status_formats[] = { "json", "text", "prometheus", NULL
 static int validate_cache(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
 {
     struct cfg_cache *c = obj;
-    if (c->max_file > c->size)
-        return cfg_fail(ctx, group, "'max_file' is larger than the cache 'size'");
+    if (c->max_file > c->size) {
+        const config_setting_t *at = config_setting_get_member(group, "max_file");
+        return cfg_fail(ctx, at ? at : group, "'max_file' is larger than the cache 'size'");
+    }
     return 0;
 }
 

@@ -215,6 +215,48 @@ static const struct bad bad_files[] = {
            " return = { status = 204; body = \"x\"; }; } ); } );\n", 4, "cannot have a body" },
     { BASE "servers = ( { listen = [\"1\"];\n routes = ( { path = \"/\"; return = { status = 200; }; },\n"
            " { path = \"/\"; return = { status = 201; }; } ); } );\n", 4, "duplicate route '/'" },
+    /* routes: handlers, methods, access lists */
+    { BASE "servers = ( { listen = [\"1\"];\n routes = ( { path = \"/\";\n"
+           " return = { status = 200; }; status = { }; } ); } );\n", 3, "more than one handler" },
+    { BASE "servers = ( { listen = [\"1\"];\n routes = ( { path = \"/\";\n methods = [ \"get\" ];"
+           " return = { status = 200; }; } ); } );\n", 4, "unknown method 'get'" },
+    { BASE "servers = ( { listen = [\"1\"];\n routes = ( { path = \"/\";\n allow = [ \"10.0.0.0/33\" ];"
+           " return = { status = 200; }; } ); } );\n", 4, "is not an address" },
+    { BASE "servers = ( { listen = [\"1\"];\n routes = ( { path = \"/\";\n deny = [ \"example.com\" ];"
+           " return = { status = 200; }; } ); } );\n", 4, "is not an address" },
+    { BASE "servers = ( { listen = [\"1\"];\n routes = ( { path = \"/\";\n"
+           " static = { index = [ \"i.html\" ]; }; } ); } );\n", 4, "static handler has no 'root'" },
+    { BASE "servers = ( { listen = [\"1\"];\n routes = ( { path = \"/\";\n"
+           " static = {\n root = \"/nonexistent/www\"; }; } ); } );\n", 5, "No such file or directory" },
+    { BASE "servers = ( { listen = [\"1\"];\n routes = ( { path = \"/\";\n"
+           " static = { root = \"www\"; }; } ); } );\n", 4, "must be an absolute path" },
+    { BASE "servers = ( { listen = [\"1\"];\n routes = ( { path = \"/\";\n"
+           " static = { root = \"/tmp\"; cache = {\n max_file = \"2m\"; size = \"1m\"; }; }; } ); } );\n",
+      5, "'max_file' is larger than the cache 'size'" },
+    { BASE "servers = ( { listen = [\"1\"];\n routes = ( { path = \"/\";\n"
+           " status = { format = \"xml\"; }; } ); } );\n", 4, "'format' must be one of" },
+    /* servers: logs, error pages, virtual hosts */
+    { BASE "servers = ( { listen = [\"1\"];\n access_log = \"access.log\";\n"
+           " routes = ( { path = \"/\"; return = { status = 200; }; } ); } );\n", 3,
+      "'access_log' must be an absolute path" },
+    { BASE "servers = ( { listen = [\"1\"];\n access_log_format = \"$remote_addr $colour\";\n"
+           " routes = ( { path = \"/\"; return = { status = 200; }; } ); } );\n", 3,
+      "unknown variable '$colour'" },
+    { BASE "servers = ( { listen = [\"1\"];\n error_pages = (\n { status = 404; file = \"/nonexistent/404.html\"; } );\n"
+           " routes = ( { path = \"/\"; return = { status = 200; }; } ); } );\n", 4,
+      "error page /nonexistent/404.html" },
+    { BASE "servers = ( { listen = [\"1\"];\n server_names = [ \"bad name\" ];\n"
+           " routes = ( { path = \"/\"; return = { status = 200; }; } ); } );\n", 3,
+      "must be a host name" },
+    { BASE "servers = ( { listen = [\"127.0.0.1:1\"]; routes = ( { path = \"/\"; return = { status = 200; }; } ); },\n"
+           " { listen = [\"127.0.0.1:1\"]; routes = ( { path = \"/\"; return = { status = 200; }; } ); } );\n", 3,
+      "has no 'server_names'" },
+    { BASE "servers = ( { listen = [\"127.0.0.1:1\"]; server_names = [\"a\"]; routes = ( { path = \"/\"; return = { status = 200; }; } ); },\n"
+           " { listen = [\"127.0.0.1:1\"]; server_names = [\"A\"]; routes = ( { path = \"/\"; return = { status = 200; }; } ); } );\n", 3,
+      "server name 'A' on 127.0.0.1:1 is already used" },
+    { BASE "servers = ( { listen = [\"127.0.0.1:1\"]; routes = ( { path = \"/\"; return = { status = 200; }; } ); },\n"
+           " { listen = [\"127.0.0.1:1\"]; protocol = \"echo\"; } );\n", 3,
+      "address 127.0.0.1:1 is already used" },
     { BASE "servers = ( { listen = [\"127.0.0.1:1\"]; protocol = \"echo\"; },\n"
            " { listen = [\"127.0.0.1:1\"]; protocol = \"echo\"; } );\n", 3,
       "address 127.0.0.1:1 is already used by the server at line 2" },
@@ -352,6 +394,16 @@ START_TEST(print_round_trip)
                " return = { status = 418; type = \"text/x\"; body = \"tab\\there\\nnl\"; }; },\n"
                " { path = \"/r\"; return = { status = 308; location = \"https://x/\"; }; } ); },\n"
                " { listen = \"9\"; protocol = \"echo\"; idle_timeout = \"90s\"; reuseport = false; } );\n");
+    round_trip(BASE "servers = ( { listen = [\"127.0.0.1:81\"]; access_log = \"/tmp/a.log\";\n"
+               " access_log_format = \"$remote_addr $status\"; server_names = [ \"a.test\", \"*.b.test\" ];\n"
+               " error_pages = ( { status = 404; file = \"/etc/passwd\"; } );\n"
+               " routes = ( { path = \"/s\"; status = { format = \"prometheus\"; };\n"
+               "   allow = [ \"127.0.0.1\", \"::1\" ]; deny = [ \"all\" ]; },\n"
+               " { path = \"/\"; methods = [ \"GET\", \"POST\" ];\n"
+               "   static = { root = \"/tmp\"; index = [ \"a.html\", \"b.html\" ]; autoindex = true;\n"
+               "   cache = { valid = \"250ms\"; max_file = 0; size = \"8m\"; }; }; } ); },\n"
+               " { listen = [\"127.0.0.1:81\"]; server_names = [ \"c.test\" ];\n"
+               "   routes = ( { path = \"/\"; static = { root = \"/\"; }; } ); } );\n");
 }
 END_TEST
 
@@ -366,8 +418,9 @@ START_TEST(key_list)
 {
     int n = 0;
     config_each_key(count_key, &n);
-    /* 9 top-level, 15 server, 3 route, 4 return */
-    ck_assert_int_eq(n, 31);
+    /* 9 top-level, 19 server, 2 error page, 8 route, 4 return, 4 static,
+     * 3 cache, 1 status */
+    ck_assert_int_eq(n, 50);
 }
 END_TEST
 
