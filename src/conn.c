@@ -105,7 +105,7 @@ void conn_start(struct conn *c, struct worker *w, int fd, const struct server_rt
     c->gauge = CONN_GAUGE_NONE;
     c->readable = true;     /* deferred accept: the request is likely there */
     c->writable = true;
-    c->eof = c->closing = c->lingering = c->want_room = false;
+    c->eof = c->closing = c->lingering = c->want_room = c->linger_wanted = false;
     c->draining = w->draining;
     c->in_use = true;
     memset(c->proto_state, 0, sizeof c->proto_state);
@@ -170,6 +170,12 @@ static void drop_file(struct conn *c)
 void conn_close_after_flush(struct conn *c)
 {
     c->closing = true;
+}
+
+void conn_linger(struct conn *c)
+{
+    c->closing = true;
+    c->linger_wanted = true;
 }
 
 void conn_close_now(struct conn *c)
@@ -350,7 +356,10 @@ static bool linger(struct conn *c)
 {
     if (!c->lingering) {
         c->lingering = true;
-        if (c->eof || shutdown(c->io.fd, SHUT_WR) < 0)
+        /* Nothing unread and nothing announced: a plain close sends FIN,
+         * not RST, so the reply is safe without waiting. */
+        bool more = c->linger_wanted || conn_in_len(c) > 0 || c->readable;
+        if (c->eof || !more || shutdown(c->io.fd, SHUT_WR) < 0)
             return true;
         conn_set_gauge(c, CONN_GAUGE_NONE);
         conn_set_timer(c, CONN_TIMER_LINGER, CONN_LINGER_MS);

@@ -4,8 +4,9 @@
  *   accepted ──► open ──► [ read ─► proto.readable ─► conn_write ] ─► flush
  *                              ▲                                      │
  *                              └──────── output below high water ◄────┘
- *   conn_close_after_flush: stop reading, flush, shut down writing, linger
- *   until the peer's FIN (so it is not reset before reading the reply), close.
+ *   conn_close_after_flush: stop reading, flush, close. If the peer may still
+ *   be sending (unread input, or conn_linger), shut down writing first and
+ *   read until its FIN, so that our reply is not lost to a reset.
  *   conn_close_now: close at once.
  *
  * Registered once with epoll (read, write, edge-triggered). `readable` and
@@ -67,6 +68,7 @@ struct conn {
     bool want_room : 1;         /* protocol stopped for back-pressure */
     bool draining : 1;          /* the worker is stopping gracefully */
     bool in_use : 1;
+    bool linger_wanted : 1;     /* the peer may still be sending */
     _Alignas(8) unsigned char proto_state[CONN_PROTO_STATE];
 };
 
@@ -93,6 +95,9 @@ static inline bool conn_file_pending(const struct conn *c) { return c->file_fd >
 static inline size_t conn_in_len(const struct conn *c) { return c->in ? buf_len(c->in) : 0; }
 
 void conn_close_after_flush(struct conn *c);
+/* The same, and the peer may still be sending (an unread body, a request we
+ * refused): always linger. */
+void conn_linger(struct conn *c);
 void conn_close_now(struct conn *c);
 
 void conn_set_timer(struct conn *c, enum conn_timer_kind kind, int64_t ms);

@@ -300,7 +300,7 @@ static void fail_request(struct conn *c, const struct http_server *s, int status
     log_exchange(c, s, x);
     state(c)->phase = HP_IDLE;
     conn_set_gauge(c, CONN_GAUGE_WRITING);
-    conn_close_after_flush(c);
+    conn_linger(c);
 }
 
 static void send_fixed(struct conn *c, struct http_exchange *x, const struct http_fixed *f,
@@ -449,7 +449,10 @@ static void answer(struct conn *c, const struct http_request *req, size_t head_l
         /* Whatever follows (a body, more requests) is read and dropped by
          * the lingering close. */
         hc->phase = HP_IDLE;
-        conn_close_after_flush(c);
+        if (has_body)
+            conn_linger(c);
+        else
+            conn_close_after_flush(c);
         return;
     }
     if (f.chunked) {
