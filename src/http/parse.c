@@ -8,11 +8,13 @@
  * max_header_size is itself such a decision (431).
  *
  * Resuming with last_len: bytes [0, last_len) are known to be a valid
- * incomplete head. If the request line is complete in them, the field lines
- * before the last line start are valid too, so only that last line and the
- * new bytes need scanning, given the number of fields already seen. When that
- * scan reaches the blank line the head is parsed again from the start to fill
- * in the pointers, which happens once per request.
+ * incomplete head, so the scan can go on from last_len once it knows where it
+ * was: in the method, target or version (from the spaces of the request
+ * line), or in a field line's name or value (from its first colon), and how
+ * many fields came before. All of that comes from memchr over the old bytes,
+ * so a head trickling in costs little per call. When the
+ * scan reaches the blank line the head is parsed again from the start to
+ * fill in the pointers, which happens once per request.
  */
 #include "http/parse.h"
 
@@ -114,11 +116,10 @@ static int http_scan_leading_empty_lines(const struct http_scan *s, size_t *pos)
     return 0;
 }
 
-static int http_scan_method(const struct http_scan *s, size_t *pos,
+/* The method that began at `start`, scanned on from *pos. */
+static int http_scan_method(const struct http_scan *s, size_t start, size_t *pos,
                             struct http_request_line *rl)
 {
-    size_t start = *pos;
-
     for (;;) {
         if (*pos == s->end)
             return http_out_of_bytes(s);
@@ -137,11 +138,10 @@ static int http_scan_method(const struct http_scan *s, size_t *pos,
     return 0;
 }
 
-static int http_scan_target(const struct http_scan *s, size_t *pos,
+/* The target that began at `start`, scanned on from *pos. */
+static int http_scan_target(const struct http_scan *s, size_t start, size_t *pos,
                             struct http_request_line *rl)
 {
-    size_t start = *pos;
-
     for (;;) {
         if (*pos == s->end)
             return http_out_of_bytes(s);
@@ -209,18 +209,17 @@ static int http_scan_request_line(const struct http_scan *s, size_t *pos,
     int rc;
 
     if ((rc = http_scan_leading_empty_lines(s, pos)) != 0 ||
-        (rc = http_scan_method(s, pos, rl)) != 0 ||
-        (rc = http_scan_target(s, pos, rl)) != 0 ||
+        (rc = http_scan_method(s, *pos, pos, rl)) != 0 ||
+        (rc = http_scan_target(s, *pos, pos, rl)) != 0 ||
         (rc = http_scan_version(s, pos, rl)) != 0)
         return rc;
     return 0;
 }
 
-static int http_scan_field_name(const struct http_scan *s, size_t *pos,
+/* The field name that began at `start`, scanned on from *pos. */
+static int http_scan_field_name(const struct http_scan *s, size_t start, size_t *pos,
                                 struct http_header *h)
 {
-    size_t start = *pos;
-
     for (;;) {
         if (*pos == s->end)
             return http_out_of_bytes(s);
@@ -298,7 +297,7 @@ static int http_scan_fields(const struct http_scan *s, size_t *pos,
             return http_fail(s, 431);
 
         struct http_header h;
-        int rc = http_scan_field_name(s, pos, &h);
+        int rc = http_scan_field_name(s, *pos, pos, &h);
         if (rc == 0)
             rc = http_scan_field_value(s, pos, &h);
         if (rc != 0)
@@ -328,14 +327,18 @@ static int http_parse_full(const struct http_scan *s, struct http_request *req)
     return (int)pos;
 }
 
-static size_t http_count_lf(const char *p, size_t n)
+/* Number of LFs in buf[0, n), and where the line after the last one starts
+ * (0 if none). memchr, because this runs over the old bytes on every call. */
+static size_t http_count_lines(const char *buf, size_t n, size_t *last_line)
 {
+    const char *p = buf, *end = buf + n;
     size_t count = 0;
-    const char *end = p + n;
 
+    *last_line = 0;
     while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
         count++;
         p++;
+        *last_line = (size_t)(p - buf);
     }
     return count;
 }
@@ -350,30 +353,91 @@ static size_t http_leading_empty_lines(const char *buf, size_t len)
     return n;
 }
 
-/* Validate only the unfinished line of bytes [0, last_len) and what follows.
- * Returns PARTIAL, ERROR, or HTTP_RESUME_FULL when that shortcut does not
- * apply (request line unfinished) or the head turned out complete. */
+/* Finish the request line begun in the old bytes, scanning the method or
+ * the target on from last_len (the spaces seen tell which); the version is
+ * short and scanned whole. HTTP_RESUME_FULL while the old bytes may still
+ * be leading empty lines. */
+static int http_finish_request_line(const struct http_scan *s, size_t last_len, size_t *pos)
+{
+    const char *buf = s->buf;
+    struct http_request_line scratch;
+    size_t start = 2 * http_leading_empty_lines(buf, last_len);
+
+    if (start >= last_len || buf[start] == '\r')
+        return HTTP_RESUME_FULL;
+    *pos = last_len;
+
+    const char *sp = memchr(buf + start, ' ', last_len - start);
+    if (sp == NULL) {
+        int rc = http_scan_method(s, start, pos, &scratch);
+        if (rc == 0)
+            rc = http_scan_target(s, *pos, pos, &scratch);
+        if (rc != 0)
+            return rc;
+    } else {
+        size_t target = (size_t)(sp - buf) + 1;
+        sp = memchr(buf + target, ' ', last_len - target);
+        if (sp != NULL) {
+            *pos = (size_t)(sp - buf) + 1;
+        } else {
+            int rc = http_scan_target(s, target, pos, &scratch);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return http_scan_version(s, pos, &scratch);
+}
+
+/* Finish the field line that began at `line` in the old bytes, scanning
+ * only from last_len: bytes before it passed already, and the first colon
+ * tells whether the name or the value was being read. */
+static int http_finish_field_line(const struct http_scan *s, size_t line, size_t last_len,
+                                  size_t *pos)
+{
+    const char *buf = s->buf;
+    struct http_header scratch;
+    int rc = 0;
+
+    if (memchr(buf + line, ':', last_len - line) == NULL) {
+        *pos = last_len;
+        rc = http_scan_field_name(s, line, pos, &scratch);
+    } else {
+        /* A CR already seen must still be followed by LF. */
+        *pos = buf[last_len - 1] == '\r' ? last_len - 1 : last_len;
+    }
+    if (rc == 0)
+        rc = http_scan_field_value(s, pos, &scratch);
+    return rc;
+}
+
+/* Validate only what follows bytes [0, last_len), which are known to be a
+ * valid incomplete head. Returns PARTIAL, ERROR, or HTTP_RESUME_FULL when
+ * that shortcut does not apply or the head turned out complete. */
 static int http_parse_resume(const struct http_scan *s, size_t last_len)
 {
     const char *buf = s->buf;
-    size_t lf = last_len;
+    size_t line;
+    size_t lines = http_count_lines(buf, last_len, &line);
+    size_t skipped = http_leading_empty_lines(buf, last_len) + 1;  /* + request line */
 
-    while (lf > 0 && buf[lf - 1] != '\n')
-        lf--;
-    if (lf == 0)
-        return HTTP_RESUME_FULL;        /* still in the request line */
-    /* The line ending there is empty: a leading empty line (or, if the
-     * caller misused last_len, the end of a head). */
-    if (lf >= 2 && buf[lf - 2] == '\r' && (lf == 2 || buf[lf - 3] == '\n'))
-        return HTTP_RESUME_FULL;
+    size_t count = 0, pos = line;
+    int rc = 0;
 
-    size_t lines = http_count_lf(buf, lf);
-    size_t skipped = http_leading_empty_lines(buf, lf) + 1;   /* + request line */
-    if (lines < skipped)
-        return HTTP_RESUME_FULL;
-    size_t count = lines - skipped, pos = lf;
-
-    int rc = http_scan_fields(s, &pos, NULL, &count);
+    if (lines < skipped) {
+        rc = http_finish_request_line(s, last_len, &pos);
+    } else {
+        /* The last line was empty: only possible if the caller passed the
+         * last_len of a complete head. */
+        if (line >= 2 && buf[line - 2] == '\r' && (line == 2 || buf[line - 3] == '\n'))
+            return HTTP_RESUME_FULL;
+        count = lines - skipped;
+        if (line < last_len && buf[line] != '\r') {
+            rc = http_finish_field_line(s, line, last_len, &pos);
+            count++;
+        }
+    }
+    if (rc == 0)
+        rc = http_scan_fields(s, &pos, NULL, &count);
     return rc == 0 ? HTTP_RESUME_FULL : rc;
 }
 

@@ -36,11 +36,13 @@ struct http_request {
  *
  * last_len: how many bytes of buf the caller already offered in a previous
  * call that returned HTTP_PARSE_PARTIAL (0 the first time). The parser then
- * re-examines only the line that was incomplete and the new bytes, so a head
- * trickling in costs little per call; the answer is the same as with 0.
+ * scans only the new bytes (plus a memchr pass over the old ones), so a head
+ * trickling in costs little per call; the answer is the same as with 0. A
+ * complete head is parsed once more from the start to fill in *req.
  *
  * Returns the head length (> 0: bytes up to and including the blank line,
- * leading empty lines included), HTTP_PARSE_PARTIAL if more bytes are needed,
+ * leading empty lines included; max_header_size is capped at INT_MAX so that
+ * it fits), HTTP_PARSE_PARTIAL if more bytes are needed,
  * or HTTP_PARSE_ERROR with *status set to 400, 414, 431 or 505.
  *
  * Errors are reported as soon as they are certain, so a prefix of a bad head
