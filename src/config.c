@@ -24,6 +24,9 @@
 #ifndef HERD_RUNSTATEDIR
 #define HERD_RUNSTATEDIR "/run"
 #endif
+#ifndef HERD_SYSCONFDIR
+#define HERD_SYSCONFDIR "/etc"
+#endif
 
 const char config_embedded_text[] =
     "# herd's embedded default: used when no configuration file exists.\n"
@@ -116,8 +119,10 @@ static int cfg_fail(struct cfg_ctx *ctx, const config_setting_t *s,
 static int cfg_fail(struct cfg_ctx *ctx, const config_setting_t *s,
                     const char *fmt, ...)
 {
-    int n = snprintf(ctx->err, ctx->errcap, "%s:%d: ", setting_file(ctx, s),
-                     s ? (int)config_setting_source_line(s) : 0);
+    int line = s ? (int)config_setting_source_line(s) : 0;
+    /* The top level has no line of its own: name the file alone. */
+    int n = line > 0 ? snprintf(ctx->err, ctx->errcap, "%s:%d: ", setting_file(ctx, s), line)
+                     : snprintf(ctx->err, ctx->errcap, "%s: ", setting_file(ctx, s));
     if (n < 0 || (size_t)n >= ctx->errcap)
         return -1;
     va_list ap;
@@ -619,6 +624,14 @@ static int validate_error_page(struct cfg_ctx *ctx, const config_setting_t *grou
     struct cfg_error_page *e = obj;
     if (e->status == 0 || e->file == NULL)
         return cfg_fail(ctx, group, "an error page needs 'status' and 'file'");
+    static const int produced[] = { 400, 403, 404, 405, 408, 413, 414, 416, 431, 500, 501, 505 };
+    bool known = false;
+    for (size_t i = 0; i < sizeof produced / sizeof produced[0]; i++)
+        known = known || produced[i] == e->status;
+    if (!known)
+        return cfg_fail(ctx, group, "herd never answers %lld; error pages exist for 400, 403, "
+                        "404, 405, 408, 413, 414, 416, 431, 500, 501 and 505",
+                        (long long)e->status);
     if (e->file[0] != '/')
         return cfg_fail(ctx, group, "error page 'file' must be an absolute path");
     FILE *f = fopen(e->file, "r");
@@ -926,6 +939,25 @@ fail:
     return NULL;
 }
 
+const char *config_default_path(void)
+{
+    return HERD_SYSCONFDIR "/herd/herd.conf";
+}
+
+int config_choose_path(const char *given, char **out)
+{
+    *out = NULL;
+    if (given == NULL) {
+        if (access(config_default_path(), F_OK) != 0)
+            return 0;
+        given = config_default_path();
+    }
+    /* Absolute, so reloads find it after the daemon has left the directory. */
+    char *abs = realpath(given, NULL);
+    *out = abs ? abs : strdup(given);
+    return *out ? 0 : -1;
+}
+
 int config_workers(const struct herd_config *cfg)
 {
     if (cfg->workers > 0)
@@ -976,6 +1008,8 @@ static void print_key(FILE *out, const struct cfg_key *k, const void *obj, int d
     if (k->type == CT_GROUP && *(void *const *)field == NULL)
         return;
     if (k->type == CT_STRINGS && ((const struct cfg_strings *)field)->n == 0)
+        return;
+    if (k->type == CT_LIST && *(const size_t *)((const char *)obj + k->count_offset) == 0)
         return;
     fprintf(out, "%*s%s = ", depth * 2, "", k->name);
     switch (k->type) {

@@ -125,6 +125,13 @@ void config_free(struct herd_config *cfg);
 /* Print the effective configuration in libconfig syntax. Returns 0 or -1. */
 int config_print(const struct herd_config *cfg, FILE *out);
 
+/* The file to read: `given` (-c) made absolute, else the installed default
+ * when it exists, else NULL (the embedded default). *out is malloc'ed.
+ * Returns 0, or -1 when out of memory. */
+int config_choose_path(const char *given, char **out);
+/* The installed default: $(sysconfdir)/herd/herd.conf. */
+const char *config_default_path(void);
+
 /* Worker count with "auto" resolved to the online CPUs. */
 int config_workers(const struct herd_config *cfg);
 

@@ -39,22 +39,6 @@ static void usage(FILE *out)
             "  -h         this help\n");
 }
 
-/* The configuration file to read: -c, else the installed default if it
- * exists, else NULL (the embedded default). */
-static int choose_conf(const char *given, char **out)
-{
-    *out = NULL;
-    if (given == NULL) {
-        if (access(DEFAULT_CONF, F_OK) != 0)
-            return 0;
-        given = DEFAULT_CONF;
-    }
-    /* Absolute, so reloads find it after the daemon has left the directory. */
-    char *abs = realpath(given, NULL);
-    *out = abs ? abs : strdup(given);
-    return *out ? 0 : -1;
-}
-
 static int read_master_pid(const char *pid_file, pid_t *pid)
 {
     int fd = open(pid_file, O_RDONLY | O_CLOEXEC);
@@ -164,7 +148,7 @@ int main(int argc, char **argv)
     }
 
     char *conf = NULL;
-    if (choose_conf(conf_arg, &conf) < 0) {
+    if (config_choose_path(conf_arg, &conf) < 0) {
         fprintf(stderr, "herd: out of memory\n");
         return 1;
     }
@@ -190,8 +174,8 @@ int main(int argc, char **argv)
         status = send_command(cfg, signal_arg);
         config_free(cfg);
     } else {
-        struct master_options mo = { .conf_path = conf, .foreground = foreground,
-                                     .argv0 = argv[0], .argv = argv };
+        struct master_options mo = { .conf_path = conf, .conf_given = conf_arg != NULL,
+                                     .foreground = foreground };
         status = master_main(&mo, cfg);
     }
     free(conf);

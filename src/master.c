@@ -570,10 +570,35 @@ static void start_reload(struct master *m)
         return;
     }
     char err[1024];
-    struct herd_config *cfg = config_load(m->opts->conf_path, err, sizeof err);
+    /* Without -c, the installed file may have appeared (or gone) since. */
+    char *path = NULL;
+    if (m->opts->conf_given)
+        path = strdup(m->opts->conf_path);
+    else if (config_choose_path(NULL, &path) < 0)
+        path = NULL;
+    struct herd_config *cfg = config_load(path, err, sizeof err);
+    free(path);
     if (cfg == NULL) {
         reload_failed(m, err);
         return;
+    }
+    if (m->current && strcmp(cfg->pid_file, m->current->cfg->pid_file) != 0) {
+        snprintf(err, sizeof err, "%s:%d: pid_file cannot change on reload (it is %s; restart "
+                 "herd to move it)", cfg->where.file, cfg->where.line, m->current->cfg->pid_file);
+        config_free(cfg);
+        reload_failed(m, err);
+        return;
+    }
+    if (m->current && strcmp(cfg->error_log, m->current->cfg->error_log) != 0) {
+        /* New workers inherit the master's log when they are forked. */
+        if (log_open(strcmp(cfg->error_log, "stderr") == 0 ? NULL : cfg->error_log) < 0) {
+            snprintf(err, sizeof err, "%s: cannot open error_log %s: %s", cfg->where.file,
+                     cfg->error_log, strerror(errno));
+            config_free(cfg);
+            reload_failed(m, err);
+            return;
+        }
+        log_info("error log is now %s", cfg->error_log);
     }
     log_set_level((enum log_level)cfg->log_level);
     struct gen *g = gen_new(m, cfg, err, sizeof err);
@@ -875,7 +900,19 @@ static void exec_new_master(struct master *m, const int *fds, size_t n)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    execv(m->exe, m->opts->argv);
+    /* The same configuration by its absolute path: the daemon's working
+     * directory is "/" by now. */
+    char *argv[5];
+    int argc = 0;
+    argv[argc++] = m->exe;
+    if (m->opts->conf_given) {
+        argv[argc++] = "-c";
+        argv[argc++] = (char *)m->opts->conf_path;
+    }
+    if (m->opts->foreground)
+        argv[argc++] = "-F";
+    argv[argc] = NULL;
+    execv(m->exe, argv);
     log_error("upgrade: cannot execute %s: %s", m->exe, strerror(errno));
     _exit(127);
 }
@@ -946,8 +983,7 @@ static void on_signal(struct loop *loop, struct loop_io *io, unsigned events)
             reap(m);
             break;
         case SIGHUP:
-            log_info("SIGHUP: reloading %s", m->opts->conf_path ? m->opts->conf_path
-                                                                : "the embedded default");
+            log_info("SIGHUP: reloading");
             request_reload(m, NULL);
             break;
         case SIGQUIT:

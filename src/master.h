@@ -8,10 +8,10 @@
 #include "config.h"
 
 struct master_options {
-    const char *conf_path;      /* NULL: the embedded default */
+    const char *conf_path;      /* absolute; NULL: the embedded default */
+    bool conf_given;            /* -c: reloads read this file; otherwise they
+                                   look for the installed default again */
     bool foreground;
-    const char *argv0;          /* for the binary upgrade */
-    char *const *argv;
 };
 
 /* Run a master with an already loaded configuration (ownership passes to

@@ -383,7 +383,9 @@ static void answer(struct conn *c, const struct http_request *req, size_t head_l
     c->srv = choose_vhost(c, f.host, f.host_len);
     struct http_server *s = c->srv->data;
     const struct cfg_server *cfg = s->cfg;
-    if (f.has_length && f.content_length > (uint64_t)cfg->max_body) {
+    /* max_body 0 forbids bodies; the chunked decoder's 0 would mean no limit. */
+    if ((f.has_length && f.content_length > (uint64_t)cfg->max_body) ||
+        (f.chunked && cfg->max_body == 0)) {
         fail_request(c, s, 413, &x);
         return;
     }
