@@ -165,14 +165,15 @@ fail:
     return NULL;
 }
 
-void control_reply(struct control *ctl, struct control_client *cl, const char *line)
+void control_reply(struct control *ctl, struct control_client *cl, const char *text)
 {
     if (cl->asked != 2) {
-        char out[1024];
-        int n = snprintf(out, sizeof out, "%s\n", line);
-        if (n > (int)sizeof out - 1)
-            n = (int)sizeof out - 1;
-        ssize_t unused = send(cl->io.fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        /* Small answers fit the socket buffer; a client that went away
+         * costs nothing. */
+        size_t len = strlen(text);
+        ssize_t unused = send(cl->io.fd, text, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (len == 0 || text[len - 1] != '\n')
+            unused = send(cl->io.fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)unused;
     }
     drop_client(ctl, cl);
@@ -229,13 +230,12 @@ int control_request(const char *path, const char *cmd, char *reply, size_t cap, 
         if (got <= 0)
             break;
         len += (size_t)got;
-        if (memchr(reply, '\n', len))
-            break;
     }
     close(fd);
     reply[len] = '\0';
+    /* One-line answers lose their newline; longer texts stay whole. */
     char *nl = strchr(reply, '\n');
-    if (nl)
+    if (nl && nl[1] == '\0')
         *nl = '\0';
     if (len == 0) {
         errno = ECONNRESET;

@@ -19,13 +19,14 @@ int control_path(const char *pid_file, char *out, size_t cap);
 
 struct control *control_open(struct loop *loop, const char *path, control_cmd_fn *fn,
                              void *arg, char *err, size_t errcap);
-/* Answer and close the client. */
-void control_reply(struct control *ctl, struct control_client *cl, const char *line);
+/* Answer (a line, or a text ending in a newline) and close the client. */
+void control_reply(struct control *ctl, struct control_client *cl, const char *text);
 /* Close the socket (unlinking it when `unlink_path`) and every client. */
 void control_close(struct control *ctl, int unlink_path);
 
-/* Client side: send cmd, wait up to timeout_ms for the answer line.
- * Returns 0 with the line (no newline) in reply, or -1 with errno set. */
+/* Client side: send cmd, wait up to timeout_ms for the answer, which ends
+ * when the master closes. Returns 0 with the answer in reply (a one-line
+ * answer without its newline), or -1 with errno set. */
 int control_request(const char *path, const char *cmd, char *reply, size_t cap,
                     int timeout_ms);
 

@@ -5,6 +5,7 @@
 #include <libconfig.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,8 @@ static void usage(FILE *out)
             "  -F         stay in the foreground (no daemonising)\n"
             "  -t         test the configuration and exit\n"
             "  -T         test the configuration, print it with every default, exit\n"
-            "  -s SIGNAL  tell the running master: reload, stop, quit, reopen, upgrade\n"
+            "  -s SIGNAL  tell the running master: reload, stop, quit, reopen, upgrade;\n"
+            "             status prints its counters\n"
             "  -v         print the version\n"
             "  -V         print the version and build settings\n"
             "  -h         this help\n");
@@ -79,15 +81,16 @@ static int send_command(const struct herd_config *cfg, const char *what)
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
         if (strcmp(what, sigs[i].name) == 0)
             sig = sigs[i].sig;
-    if (sig == 0) {
-        fprintf(stderr, "herd: unknown signal '%s' (reload, stop, quit, reopen, upgrade)\n",
-                what);
+    bool status = strcmp(what, "status") == 0;
+    if (sig == 0 && !status) {
+        fprintf(stderr, "herd: unknown signal '%s' (reload, stop, quit, reopen, upgrade, "
+                "status)\n", what);
         return 2;
     }
     pid_t pid;
     if (read_master_pid(cfg->pid_file, &pid) < 0)
         return 1;
-    if (sig != SIGHUP) {
+    if (sig != SIGHUP && !status) {
         if (kill(pid, sig) < 0) {
             fprintf(stderr, "herd: kill(%d): %s\n", (int)pid, strerror(errno));
             return 1;
@@ -95,13 +98,18 @@ static int send_command(const struct herd_config *cfg, const char *what)
         return 0;
     }
     /* A reload answers through the control socket once the new generation
-     * serves, or with the reason it could not. */
-    char path[4096], reply[1024];
+     * serves, or with the reason it could not; status answers at once. */
+    char path[4096], reply[65536];
     if (control_path(cfg->pid_file, path, sizeof path) < 0 ||
-        control_request(path, "reload", reply, sizeof reply, RELOAD_WAIT_MS) < 0) {
+        control_request(path, status ? "status" : "reload", reply, sizeof reply,
+                        RELOAD_WAIT_MS) < 0) {
         fprintf(stderr, "herd: cannot reach the master (pid %d) at %s: %s\n", (int)pid, path,
                 strerror(errno));
         return 1;
+    }
+    if (status && strncmp(reply, "error ", 6) != 0) {
+        fputs(reply, stdout);
+        return 0;
     }
     if (strncmp(reply, "ok ", 3) == 0) {
         printf("herd: reloaded: %s\n", reply + 3);

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "http/status.h"
 #include "listen.h"
 #include "log.h"
 #include "loop.h"
@@ -650,6 +651,11 @@ static void on_control(void *arg, struct control_client *cl, const char *cmd)
     struct master *m = arg;
     if (strcmp(cmd, "reload") == 0) {
         request_reload(m, cl);
+    } else if (strcmp(cmd, "status") == 0) {
+        char *text = NULL;
+        http_status_render(m->page, STATUS_TEXT, time(NULL), &text);
+        control_reply(m->ctl, cl, text ? text : "error out of memory");
+        free(text);
     } else if (strcmp(cmd, "generation") == 0) {
         char line[64];
         snprintf(line, sizeof line, "ok generation %u", m->current ? m->current->id : 0);
