@@ -136,8 +136,12 @@ static void accept_all(struct worker *w, struct worker_listener *wl)
             case ENFILE:
             case ENOBUFS:
             case ENOMEM:
-                log_error("accept4: %s; pausing accepts for %d ms", strerror(errno),
-                          ACCEPT_PAUSE_MS);
+                /* Retrying at once would spin: wait, and say so once a minute. */
+                if (loop_now(w->loop) - w->last_emfile_log > 60000) {
+                    w->last_emfile_log = loop_now(w->loop);
+                    log_error("accept4: %s; pausing accepts for %d ms at a time",
+                              strerror(errno), ACCEPT_PAUSE_MS);
+                }
                 w->accept_paused = true;
                 loop_timer_after(w->loop, &w->accept_timer, ACCEPT_PAUSE_MS);
                 return;
@@ -445,6 +449,7 @@ int worker_main(const struct worker_args *a)
     timer_init(&w.stop_timer, on_stop_timer);
     timer_init(&w.tick_timer, on_tick);
     w.last_limit_log = -120000;
+    w.last_emfile_log = -120000;
 
     if (drop_privileges(a->cfg) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
         status = WORKER_EXIT_FATAL;

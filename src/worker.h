@@ -79,6 +79,7 @@ struct worker {
     struct timer stop_timer;        /* shutdown_timeout */
     struct timer tick_timer;        /* once a second: flush logs */
     int64_t last_limit_log;
+    int64_t last_emfile_log;
 };
 
 /* Run a worker in a freshly forked child; returns the exit status. */
