@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "tap.h"
 
 START_TEST(get_put_reuses)
 {
@@ -96,10 +97,5 @@ int main(void)
     tcase_add_test(tc, append_consume_compact);
     tcase_add_test(tc, grows_and_shrinks_back);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite_tap(s);
 }

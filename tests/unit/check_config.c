@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "units.h"
+#include "tap.h"
 
 static char dir[] = "/tmp/herd-check-config-XXXXXX";
 static char path[256];
@@ -451,10 +452,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(config_suite());
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite_tap(config_suite());
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "tap.h"
 
 struct key {
     char section[32];
@@ -91,10 +92,5 @@ int main(void)
     tcase_add_loop_test(tc, man_page_documents_key, 0, n_keys);
     tcase_add_loop_test(tc, readme_names_key, 0, n_keys);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite_tap(s);
 }

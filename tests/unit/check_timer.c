@@ -4,6 +4,7 @@
 
 #include "loop.h"
 #include "timer.h"
+#include "tap.h"
 
 static int fired_order[64];
 static int n_fired;
@@ -211,10 +212,5 @@ int main(void)
     tcase_add_test(tl, loop_fires_timers);
     tcase_add_test(tl, loop_cancelled_timer_does_not_fire);
     suite_add_tcase(s, tl);
-    SRunner *sr = srunner_create(s);
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite_tap(s);
 }
