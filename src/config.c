@@ -902,6 +902,15 @@ struct herd_config *config_load(const char *path, char *err, size_t errcap)
             snprintf(err, errcap, "%s: cannot read: %s", path, strerror(errno));
             goto fail;
         }
+        /* libconfig's scanner exits the process on a read error (a
+         * directory, say): only hand it regular files. */
+        struct stat sb;
+        if (fstat(fileno(f), &sb) < 0 || !S_ISREG(sb.st_mode)) {
+            snprintf(err, errcap, "%s: cannot read: %s", path,
+                     S_ISDIR(sb.st_mode) ? "Is a directory" : "not a regular file");
+            fclose(f);
+            goto fail;
+        }
         int ok = config_read(&lc, f);
         fclose(f);
         if (ok != CONFIG_TRUE) {
