@@ -13,8 +13,9 @@
 #include "log.h"
 
 /* Seconds the kernel may hold a connection that has sent nothing before
- * handing it to accept() anyway. */
-#define DEFER_ACCEPT_SECONDS 10
+ * handing it to accept() anyway. Short, so that header_timeout still decides
+ * when a silent client is dropped. */
+#define DEFER_ACCEPT_SECONDS 1
 
 static int parse_port(const char *s, in_port_t *port)
 {

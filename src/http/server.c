@@ -41,6 +41,10 @@
 
 #define HTTP_GRACE_MS 1000
 
+/* HP_BODY discards a Content-Length body after the answer (its size was
+ * checked from the head). HP_CHUNKED reads a chunked body before answering,
+ * keeping the head in front of it: only the body can tell whether it is too
+ * large or malformed, and that must be the one answer. */
 enum http_phase { HP_IDLE, HP_HEAD, HP_BODY, HP_CHUNKED };
 
 struct http_conn {
@@ -51,6 +55,7 @@ struct http_conn {
     } u;
     uint32_t requests;
     uint32_t parsed_len;            /* resume point for the head parser */
+    uint32_t head_len;              /* HP_CHUNKED: the head waiting before the body */
     uint8_t phase;
 };
 
@@ -268,6 +273,8 @@ static const char *date_now(struct conn *c)
 
 static void start_head(struct conn *c, struct http_conn *hc)
 {
+    /* Until a request names its host, the default server's limits apply. */
+    c->srv = c->vhosts[0];
     const struct cfg_server *cfg = c->srv->cfg;
     hc->phase = HP_HEAD;
     hc->parsed_len = 0;
@@ -365,15 +372,18 @@ static const struct server_rt *choose_vhost(const struct conn *c, const char *ho
     return suffix_match ? suffix_match : c->vhosts[0];
 }
 
-/* A complete head of head_len bytes is at the front of c->in. */
-static void answer(struct conn *c, const struct http_request *req, size_t head_len)
+/* A complete head of head_len bytes is at the front of c->in; body_read
+ * when its chunked body has been read already (see HP_CHUNKED). */
+static void answer(struct conn *c, const struct http_request *req, size_t head_len,
+                   bool body_read)
 {
     struct http_conn *hc = state(c);
     struct http_framing f;
     struct http_exchange x = { .req = req, .f = &f, .started = request_started(c) };
     const struct http_server *first = c->srv->data;
 
-    count_request(c);
+    if (!body_read)
+        count_request(c);
     int status = http_request_check(req, &f);
     if (status != 0) {
         fail_request(c, first, status, &x);
@@ -397,7 +407,18 @@ static void answer(struct conn *c, const struct http_request *req, size_t head_l
         return;
     }
 
-    bool has_body = f.chunked || (f.has_length && f.content_length > 0);
+    static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (f.chunked && !body_read) {
+        if (f.expect_continue)
+            conn_write(c, go_on, sizeof go_on - 1);
+        hc->phase = HP_CHUNKED;
+        hc->head_len = (uint32_t)head_len;
+        http_chunked_init(&hc->chunked, (uint64_t)cfg->max_body);
+        conn_set_timer(c, CONN_TIMER_BODY, cfg->body_timeout);
+        conn_set_gauge(c, CONN_GAUGE_READING);
+        return;
+    }
+    bool has_body = !body_read && f.has_length && f.content_length > 0;
     bool keep = f.keep_alive && !c->draining && cfg->keepalive_timeout > 0 &&
                 hc->requests < (uint64_t)cfg->keepalive_requests;
     enum http_conn_header ch = !keep ? HTTP_CONN_CLOSE
@@ -405,10 +426,8 @@ static void answer(struct conn *c, const struct http_request *req, size_t head_l
                              : HTTP_CONN_NONE;
     bool with_body = f.method != HTTP_HEAD;
 
-    if (keep && has_body && f.expect_continue) {
-        static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (keep && has_body && f.expect_continue)
         conn_write(c, go_on, sizeof go_on - 1);
-    }
     x.out_before = conn_out_len(c);
 
     const struct http_route *route = http_route_find(&s->routes, s->path, path_len);
@@ -457,11 +476,7 @@ static void answer(struct conn *c, const struct http_request *req, size_t head_l
             conn_close_after_flush(c);
         return;
     }
-    if (f.chunked) {
-        hc->phase = HP_CHUNKED;
-        http_chunked_init(&hc->chunked, (uint64_t)cfg->max_body);
-        conn_set_timer(c, CONN_TIMER_BODY, cfg->body_timeout);
-    } else if (has_body) {
+    if (has_body) {
         hc->phase = HP_BODY;
         hc->u.body_left = f.content_length;
         conn_set_timer(c, CONN_TIMER_BODY, cfg->body_timeout);
@@ -476,7 +491,7 @@ static int skip_body(struct conn *c, const struct http_server *s)
 {
     struct http_conn *hc = state(c);
     size_t avail = conn_in_len(c);
-    if (avail == 0)
+    if (avail == 0 || (hc->phase == HP_CHUNKED && avail <= hc->head_len))
         return 0;
     conn_set_timer(c, CONN_TIMER_BODY, s->cfg->body_timeout);
     if (hc->phase == HP_BODY) {
@@ -488,13 +503,40 @@ static int skip_body(struct conn *c, const struct http_server *s)
         hc->phase = HP_IDLE;
         return 1;
     }
-    size_t used = 0;
-    int rc = http_chunked_decode(&hc->chunked, buf_head(c->in), avail, &used, NULL, NULL);
-    buf_consume(c->in, used);
-    if (rc == HTTP_CHUNKED_MORE)
+    /* Chunked: decode what follows the head and squeeze the consumed bytes
+     * out, so the head stays whole in front for the answer. */
+    char *body = buf_head(c->in) + hc->head_len;
+    size_t left = avail - hc->head_len, used = 0;
+    if (left == 0)
         return 0;
+    int rc = http_chunked_decode(&hc->chunked, body, left, &used, NULL, NULL);
+    memmove(body, body + used, left - used);
+    c->in->end -= used;
+    if (rc == HTTP_CHUNKED_MORE) {
+        /* A partial chunk line may need room beyond a full buffer. */
+        if (buf_room(c->in) == 0 && c->in->start == 0 && buf_reserve(c->in, 8192) < 0) {
+            struct http_exchange x = { .started = loop_now(c->worker->loop) };
+            fail_request(c, s, 500, &x);
+            return -1;
+        }
+        return 0;
+    }
     if (rc == HTTP_CHUNKED_DONE) {
+        /* Parse the kept head again (with the limits it passed before) and
+         * answer it now that the body is known to be sound. */
+        const struct http_server *first = c->vhosts[0]->data;
+        struct http_request req = { .headers = first->headers,
+                                    .num_headers = first->lim.max_headers };
+        int status = 0;
+        size_t head_len = hc->head_len;
+        if (http_parse_request(buf_head(c->in), head_len, 0, &req, &first->lim, &status) !=
+            (int)head_len) {
+            struct http_exchange x = { .started = loop_now(c->worker->loop) };
+            fail_request(c, s, 500, &x);
+            return -1;
+        }
         hc->phase = HP_IDLE;
+        answer(c, &req, head_len, true);
         return 1;
     }
     struct http_exchange x = { .started = loop_now(c->worker->loop) };
@@ -574,8 +616,10 @@ static void http_readable(struct conn *c)
             c->want_room = true;
             return;
         }
-        if (hc->phase == HP_IDLE)
+        if (hc->phase == HP_IDLE) {
             start_head(c, hc);
+            s = c->srv->data;
+        }
 
         struct http_request req = { .headers = s->headers, .num_headers = s->lim.max_headers };
         int status = 0;
@@ -596,7 +640,7 @@ static void http_readable(struct conn *c)
             fail_request(c, s, status, &x);
             break;
         }
-        answer(c, &req, (size_t)n);
+        answer(c, &req, (size_t)n, false);
     }
     if (c->eof && !c->closing)
         conn_close_after_flush(c);

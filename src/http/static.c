@@ -145,8 +145,10 @@ static void fill_info(const struct http_static *st, struct file_info *fi, const 
     fi->dev = s->st_dev;
     fi->ino = s->st_ino;
     fi->type = mime_type(st->mime, name);
-    snprintf(fi->etag, sizeof fi->etag, "\"%llx-%llx\"", (unsigned long long)s->st_mtim.tv_sec,
-             (unsigned long long)s->st_size);
+    /* Nanoseconds too: a rewrite of the same size within one second must
+     * not keep a strong validator. */
+    snprintf(fi->etag, sizeof fi->etag, "\"%llx.%lx-%llx\"", (unsigned long long)s->st_mtim.tv_sec,
+             (unsigned long)s->st_mtim.tv_nsec, (unsigned long long)s->st_size);
     http_date_format(s->st_mtim.tv_sec, fi->last_modified);
 }
 
