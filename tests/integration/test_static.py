@@ -403,6 +403,10 @@ class ConditionalTest(StaticBase):
         httpkit.write_file(path, b"version-2\n")
         os.utime(path, ns=(sec * 10**9 + 600000000, sec * 10**9 + 600000000))
 
+        # Each worker has its own cache: only after cache.valid (1 s) has
+        # passed can every one of them be expected to have noticed.
+        time.sleep(1.3)
+
         def fresh():
             r = self.get("/same.txt")
             return r if r.body == b"version-2\n" else None
