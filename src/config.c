@@ -5,6 +5,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <libconfig.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -805,6 +807,14 @@ static int validate_top(struct cfg_ctx *ctx, const config_setting_t *group, void
                         "'error_log' must be \"stderr\" or an absolute path");
     if (cfg->user && cfg->user[0] == '\0')
         return cfg_fail(ctx, config_setting_get_member(group, "user"), "'user' is empty");
+    /* Workers started by root switch to them: find out now, not at fork. */
+    if (getpwnam(cfg->user) == NULL) {
+        const config_setting_t *at = config_setting_get_member(group, "user");
+        return cfg_fail(ctx, at ? at : group, "user \"%s\" does not exist", cfg->user);
+    }
+    if (cfg->group && getgrnam(cfg->group) == NULL)
+        return cfg_fail(ctx, config_setting_get_member(group, "group"),
+                        "group \"%s\" does not exist", cfg->group);
     return 0;
 }
 

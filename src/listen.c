@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -198,6 +199,19 @@ static int grow(struct listen_set *set, struct listener *l, size_t want, char *e
         }
         l->fds[l->n_fds++] = fd;
     }
+    /* After a binary upgrade, keep the old master's parked sockets of this
+     * group too, in their order: the group's order is what steering counts
+     * on, and closing them would reorder it. */
+    int fd;
+    while (l->reuseport && (fd = take_inherited(set, &l->addr)) >= 0) {
+        int *more = realloc(l->fds, (l->n_fds + 1) * sizeof *more);
+        if (more == NULL) {
+            close(fd);
+            break;
+        }
+        l->fds = more;
+        l->fds[l->n_fds++] = fd;
+    }
     return 0;
 }
 
@@ -242,6 +256,9 @@ struct listener *listen_acquire(struct listen_set *set, const struct listen_addr
 
 void listen_trim(struct listener *l, size_t slots_in_use)
 {
+    /* A steered group keeps its sockets (see listen_steer) until unused. */
+    if (l->steered && slots_in_use > 0)
+        return;
     size_t keep = l->reuseport ? slots_in_use : (slots_in_use ? 1 : 0);
     while (l->n_fds > keep)
         close(l->fds[--l->n_fds]);
@@ -260,6 +277,38 @@ void listen_release(struct listen_set *set, struct listener *l)
     listen_trim(l, 0);
     free(l->fds);
     free(l);
+}
+
+int listen_steer(struct listener *l, size_t n)
+{
+    if (!l->reuseport || l->n_fds == 0 || n == 0) {
+        l->active = n;
+        return 0;
+    }
+    /* A classic BPF program picks the socket: a random index below n. The
+     * group's order is the order the sockets joined, which is slot order:
+     * sockets are opened for slots 0, 1, ... and closed from the top. */
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_RANDOM)),
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, (uint32_t)n),
+        BPF_STMT(BPF_RET | BPF_A, 0),
+    };
+    struct sock_fprog prog = { .len = sizeof code / sizeof code[0], .filter = code };
+    if (setsockopt(l->fds[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) < 0) {
+        log_warn("%s: cannot steer connections (SO_ATTACH_REUSEPORT_CBPF): %s", l->addr.text,
+                 strerror(errno));
+        return -1;
+    }
+    l->active = n;
+    l->steered = true;
+    return 0;
+}
+
+bool listen_slot_released(const struct listener *l, size_t slot)
+{
+    if (l->n_fds == 0)
+        return true;
+    return l->reuseport && (slot >= l->active || slot >= l->n_fds);
 }
 
 int listen_fd_for_slot(const struct listener *l, size_t slot)

@@ -27,6 +27,8 @@ struct listener {
     int backlog;
     int *fds;                        /* fds[slot]; one entry when !reuseport */
     size_t n_fds;
+    size_t active;                   /* slots new connections are steered to */
+    bool steered;                    /* a steering program is attached */
     int refs;                        /* generations using it */
     struct listener *next;
 };
@@ -49,6 +51,15 @@ struct listener *listen_acquire(struct listen_set *set,
  * most slots any remaining user needs: sockets above it are closed. */
 void listen_release(struct listen_set *set, struct listener *l);
 void listen_trim(struct listener *l, size_t slots_in_use);
+
+/* Send new connections of a reuseport group only to its first n sockets
+ * (slots 0..n-1). Sockets above stay open and idle ("parked") instead of
+ * being closed: closing one reorders the group and resets the handshakes
+ * in flight on it. Returns 0, or -1 when the kernel cannot steer (then the
+ * caller closes the sockets above n instead). */
+int listen_steer(struct listener *l, size_t n);
+/* Has worker `slot` lost this socket (no longer steered to, or closed)? */
+bool listen_slot_released(const struct listener *l, size_t slot);
 
 /* The socket worker `slot` accepts from. */
 int listen_fd_for_slot(const struct listener *l, size_t slot);

@@ -125,6 +125,7 @@ static void gen_maybe_free(struct master *m, struct gen *g);
 static void trim_listeners(struct master *m);
 static void on_respawn(struct timer *t);
 static void upgrade_ended(struct master *m, int status);
+static void on_control(void *arg, struct control_client *cl, const char *cmd);
 static void start_reload(struct master *m);
 
 /* ------------------------------------------------------------------ */
@@ -439,6 +440,40 @@ fail:
     return NULL;
 }
 
+/* Tell g's workers to drain, and which of their sockets no longer get new
+ * connections (parked or closed): those they empty before leaving. */
+static void drain_gen(struct master *m, struct gen *g)
+{
+    for (struct child *c = m->children; c; c = c->next) {
+        if (c->gen != g)
+            continue;
+        unsigned char msg[256] = { CHANNEL_DRAIN };
+        size_t n = g->n_ls < sizeof msg - 1 ? g->n_ls : sizeof msg - 1;
+        for (size_t i = 0; i < n; i++) {
+            msg[i + 1] = listen_slot_released(g->ls[i].l, (size_t)c->slot);
+        }
+        if (send(c->io.fd, msg, n + 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+            kill(c->pid, SIGQUIT);
+    }
+}
+
+/* Point every listener at generation g's slots: steer new connections to
+ * them, park the sockets above (or close them where steering is
+ * unavailable), close the sockets of addresses g does not have. */
+static void trim_for(struct master *m, const struct gen *g)
+{
+    for (struct listener *l = m->listeners.head; l; l = l->next) {
+        size_t need = 0;
+        for (size_t i = 0; i < g->n_ls; i++)
+            if (g->ls[i].l == l)
+                need = (size_t)g->workers;
+        if (need == 0 || listen_steer(l, need) < 0) {
+            listen_trim(l, need);
+            l->active = need;
+        }
+    }
+}
+
 /* Close sockets nobody needs any more: a listener's sockets beyond the
  * largest worker count among the generations still using it. */
 static void trim_listeners(struct master *m)
@@ -496,13 +531,20 @@ static void commit_pending(struct master *m)
     m->current = g;
     m->page->generation = g->id;
     if (old) {
+        /* Sockets the new generation does not use (removed addresses, slots
+         * beyond its worker count) lose the master's copy now: the draining
+         * workers accept what is queued on them and close theirs, so they
+         * leave their reuseport groups instead of collecting connections
+         * that nobody would accept. */
+        trim_for(m, g);
         old->state = GEN_DRAINING;
         for (int i = 0; i < old->workers; i++)
             loop_timer_cancel(m->loop, &old->slots[i].respawn);
-        signal_gen(m, old, SIGQUIT);
+        drain_gen(m, old);
         log_info("generation %u serving; generation %u draining", g->id, old->id);
         gen_maybe_free(m, old);
     } else {
+        trim_for(m, g);
         log_info("generation %u serving with %d workers", g->id, g->workers);
     }
     if (m->startup_pipe >= 0) {
@@ -973,6 +1015,14 @@ static void upgrade_ended(struct master *m, int status)
     oldbin_path(m, old, sizeof old);
     if (pid_file_is_ours(m, old) && rename(old, m->pid_path) < 0)
         log_error("upgrade: cannot restore %s: %s", m->pid_path, strerror(errno));
+    /* The new master removed our control socket when it took the path. */
+    char path[4096], err[512];
+    control_close(m->ctl, 0);
+    m->ctl = NULL;
+    if (control_path(m->pid_path, path, sizeof path) == 0)
+        m->ctl = control_open(m->loop, path, on_control, m, err, sizeof err);
+    if (m->ctl == NULL)
+        log_error("upgrade: cannot restore the control socket: %s", err);
     log_warn("upgrade: new master %s; this master (%d) takes its pid file back%s", how,
              (int)getpid(), m->current && m->current->stopped ? " (send HUP to restart workers)" : "");
 }

@@ -21,6 +21,9 @@
 #define ACCEPT_BATCH 128
 /* Pause after EMFILE/ENFILE before trying accept() again. */
 #define ACCEPT_PAUSE_MS 100
+/* How long a draining worker keeps accepting on a socket the master dropped:
+ * new connections no longer go there, but handshakes in flight still may. */
+#define RELEASE_GRACE_MS 1000
 
 struct worker_listener {
     struct loop_io io;
@@ -28,6 +31,7 @@ struct worker_listener {
     const struct server_rt **vhosts;
     size_t n_vhosts;
     bool shared;
+    bool released;              /* the master no longer keeps this socket */
     struct loop_defer more;     /* the batch limit stopped before EAGAIN */
 };
 
@@ -61,7 +65,7 @@ static struct conn *conn_get(struct worker *w)
     return c;
 }
 
-static void accept_all(struct worker *w, struct worker_listener *wl);
+static void accept_all(struct worker *w, struct worker_listener *wl, int limit);
 
 void worker_conn_closed(struct worker *w, struct conn *c)
 {
@@ -78,7 +82,7 @@ void worker_conn_closed(struct worker *w, struct conn *c)
     stats_sub(w->stats, STAT_ACTIVE, 1);
     stats_add(w->stats, STAT_HANDLED, 1);
 
-    if (w->draining && w->n_open == 0) {
+    if (w->draining && w->n_open == 0 && w->n_released == 0) {
         loop_stop(w->loop);
         return;
     }
@@ -98,14 +102,15 @@ static void on_accept_resume(struct timer *t)
     struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, accept_timer));
     w->accept_paused = false;
     for (size_t i = 0; i < w->n_listeners; i++)
-        accept_all(w, &w->listeners[i]);
+        accept_all(w, &w->listeners[i], ACCEPT_BATCH);
 }
 
-static void accept_all(struct worker *w, struct worker_listener *wl)
+/* Accept until EAGAIN, or `limit` connections (then come back later). */
+static void accept_all(struct worker *w, struct worker_listener *wl, int limit)
 {
     static const int one = 1;
-    for (int n = 0; !w->draining && !w->accept_paused; n++) {
-        if (n == ACCEPT_BATCH) {
+    for (int n = 0; (!w->draining || wl->released) && !w->accept_paused; n++) {
+        if (n == limit) {
             loop_defer(w->loop, &wl->more);
             return;
         }
@@ -126,6 +131,7 @@ static void accept_all(struct worker *w, struct worker_listener *wl)
         if (fd < 0) {
             switch (errno) {
             case EAGAIN:
+            case EBADF:     /* a released socket already closed */
                 return;
             case EINTR:
             case ECONNABORTED:
@@ -163,7 +169,7 @@ static void on_listener(struct loop *loop, struct loop_io *io, unsigned events)
     (void)loop;
     (void)events;
     struct worker_listener *wl = (struct worker_listener *)io;
-    accept_all(wl->worker, wl);
+    accept_all(wl->worker, wl, ACCEPT_BATCH);
 }
 
 static void on_listener_more(struct loop *loop, struct loop_defer *d)
@@ -171,7 +177,7 @@ static void on_listener_more(struct loop *loop, struct loop_defer *d)
     (void)loop;
     struct worker_listener *wl =
         (struct worker_listener *)((char *)d - offsetof(struct worker_listener, more));
-    accept_all(wl->worker, wl);
+    accept_all(wl->worker, wl, ACCEPT_BATCH);
 }
 
 /* ------------------------------------------------------------------ */
@@ -204,16 +210,49 @@ static void on_stop_timer(struct timer *t)
     loop_stop(w->loop);
 }
 
+static void on_release_timer(struct timer *t)
+{
+    struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, release_timer));
+    for (size_t i = 0; i < w->n_listeners; i++) {
+        struct worker_listener *wl = &w->listeners[i];
+        if (!wl->released || wl->io.fd < 0)
+            continue;
+        accept_all(w, wl, -1);
+        loop_del(w->loop, &wl->io);
+        close(wl->io.fd);
+        wl->io.fd = -1;
+    }
+    w->n_released = 0;
+    if (w->n_open == 0)
+        loop_stop(w->loop);
+}
+
 static void begin_drain(struct worker *w)
 {
     if (w->draining)
         return;
-    w->draining = true;
     log_debug("worker %d: draining %zu connections", w->slot, w->n_open);
-    /* Stop accepting; the sockets stay open (the master owns them). */
-    for (size_t i = 0; i < w->n_listeners; i++)
-        loop_del(w->loop, &w->listeners[i].io);
-    if (w->n_open == 0) {
+    /* Stop accepting and close this process's descriptors. Sockets the
+     * new generation uses live on in the master and its workers take what
+     * is queued. One the master dropped (a removed address, a slot beyond
+     * the new worker count) no longer receives new connections, but
+     * handshakes in flight may still land there: keep accepting on it for a
+     * grace, then empty it and close, so that it leaves its reuseport group
+     * with nothing queued. */
+    for (size_t i = 0; i < w->n_listeners; i++) {
+        struct worker_listener *wl = &w->listeners[i];
+        if (wl->released) {
+            w->n_released++;
+            continue;
+        }
+        loop_del(w->loop, &wl->io);
+        close(wl->io.fd);
+        wl->io.fd = -1;
+    }
+    if (w->n_released)
+        loop_timer_after(w->loop, &w->release_timer, RELEASE_GRACE_MS);
+    w->draining = true;
+    if (w->n_open == 0 && w->n_released == 0) {
         loop_stop(w->loop);
         return;
     }
@@ -261,7 +300,7 @@ static void on_channel(struct loop *loop, struct loop_io *io, unsigned events)
     (void)events;
     struct worker *w = ((struct worker_channel *)io)->worker;
     for (;;) {
-        unsigned char msgbuf[8];
+        unsigned char msgbuf[256];
         char control[CMSG_SPACE(sizeof(int))];
         struct iovec iov = { msgbuf, sizeof msgbuf };
         struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
@@ -285,7 +324,11 @@ static void on_channel(struct loop *loop, struct loop_io *io, unsigned events)
         uint32_t server = 0;
         if (n >= 5)
             memcpy(&server, msgbuf + 1, sizeof server);
-        if (msgbuf[0] == CHANNEL_REOPEN && fd >= 0)
+        if (msgbuf[0] == CHANNEL_DRAIN) {
+            for (size_t i = 0; i < w->n_listeners && (ssize_t)(i + 1) < n; i++)
+                w->listeners[i].released = msgbuf[i + 1] != 0;
+            begin_drain(w);
+        } else if (msgbuf[0] == CHANNEL_REOPEN && fd >= 0)
             log_use_fd(fd);
         else if (msgbuf[0] == CHANNEL_ACCESS_LOG && fd >= 0 && n >= 5 && server < w->n_servers)
             w->servers[server].proto->reopen_log(w->servers[server].data, fd);
@@ -448,6 +491,7 @@ int worker_main(const struct worker_args *a)
     timer_init(&w.accept_timer, on_accept_resume);
     timer_init(&w.stop_timer, on_stop_timer);
     timer_init(&w.tick_timer, on_tick);
+    timer_init(&w.release_timer, on_release_timer);
     w.last_limit_log = -120000;
     w.last_emfile_log = -120000;
 

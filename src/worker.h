@@ -32,6 +32,8 @@ enum {
     CHANNEL_READY = 'R',        /* worker → master: serving */
     CHANNEL_REOPEN = 'O',       /* master → worker: new error log fd attached */
     CHANNEL_ACCESS_LOG = 'A',   /* master → worker: reopened access log of server N */
+    CHANNEL_DRAIN = 'D',        /* master → worker: drain; then one byte per
+                                   listener, 1 if the master dropped its socket */
 };
 
 struct worker_bind {
@@ -78,6 +80,8 @@ struct worker {
     struct timer accept_timer;      /* resume after EMFILE */
     struct timer stop_timer;        /* shutdown_timeout */
     struct timer tick_timer;        /* once a second: flush logs */
+    struct timer release_timer;     /* draining: close the released sockets */
+    size_t n_released;              /* released sockets still being emptied */
     int64_t last_limit_log;
     int64_t last_emfile_log;
 };

@@ -109,5 +109,56 @@ class ReloadUnderLoadTest(HerdTestCase):
         self.run_load(["-H", "Connection: close"])
 
 
+def resize_conf(workers):
+    return herdtest.top(workers) + CONF[len(herdtest.top(2)):]
+
+
+class ResizeUnderLoadTest(HerdTestCase):
+    """Reloads that change the worker count (3 -> 1 -> 3 ...) under a load of
+    new connections lose none: the sockets of removed slots are steered away
+    from and emptied, not closed with connections queued on them."""
+
+    def test_resize_costs_nothing(self):
+        h = self.herd(resize_conf(3))
+        port = h.port()
+        counts = {"ok": 0, "failed": 0}
+        failures = []
+        stop = [False]
+
+        def client():
+            while not stop[0]:
+                try:
+                    status, _, body = herdtest.get(port, "/hello",
+                                                   headers={"Connection": "close"})
+                    if (status, body) == (200, b"Hello, world!\n"):
+                        counts["ok"] += 1
+                        continue
+                    failures.append("status %s" % status)
+                except Exception as e:  # noqa: BLE001 - every failure counts
+                    failures.append(repr(e))
+                counts["failed"] += 1
+
+        import threading
+        threads = [threading.Thread(target=client) for _ in range(6)]
+        for t in threads:
+            t.start()
+        try:
+            for i in range(10):
+                time.sleep(0.3)
+                h.rewrite_config(resize_conf(1 if i % 2 == 0 else 3))
+                rc, out, err = h.reload_via_cli()
+                self.assertEqual(rc, 0, err)
+            time.sleep(0.3)
+        finally:
+            stop[0] = True
+            for t in threads:
+                t.join()
+        herdtest.diag("resizing reloads: %d requests answered, %d failed %s"
+                      % (counts["ok"], counts["failed"], failures[:5]))
+        self.assertGreater(counts["ok"], 100, "the load made too few requests")
+        self.assertEqual(counts["failed"], 0, failures[:10])
+        h.wait_workers(3, timeout=5.0)
+
+
 if __name__ == "__main__":
     herdtest.main()

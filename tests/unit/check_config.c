@@ -193,6 +193,9 @@ static const struct bad bad_files[] = {
       "'protocol' must be one of \"http\", \"echo\"" },
     { "pid_file = \"run/h.pid\";\n" ECHO_SERVER, 1, "'pid_file' must be an absolute path" },
     { BASE "error_log = \"log.txt\";\n" ECHO_SERVER, 2, "'error_log' must be" },
+    { BASE "user = \"no-such-user-here\";\n" ECHO_SERVER, 2, "user \"no-such-user-here\" does not exist" },
+    { BASE "group = \"no-such-group-here\";\n" ECHO_SERVER, 2, "group \"no-such-group-here\" does not exist" },
+
     /* structure */
     { BASE "workers = 1;\n", 0, "no 'servers' configured" },
     { BASE "servers = ( { protocol = \"echo\"; } );\n", 2, "has no 'listen'" },
