@@ -34,6 +34,13 @@ static struct conn *conn_of_defer(struct loop_defer *d)
 static void on_timer(struct timer *t)
 {
     struct conn *c = conn_of_timer(t);
+    if (c->timer_kind == CONN_TIMER_NONE)
+        return;                 /* cancelled lazily */
+    if (c->deadline > loop_now(c->worker->loop)) {
+        /* Postponed since the entry was placed: move it now. */
+        loop_timer_at(c->worker->loop, &c->timer, c->deadline);
+        return;
+    }
     enum conn_timer_kind kind = (enum conn_timer_kind)c->timer_kind;
     c->timer_kind = CONN_TIMER_NONE;
     if (kind == CONN_TIMER_LINGER || kind == CONN_TIMER_SEND) {
@@ -99,6 +106,7 @@ void conn_start(struct conn *c, struct worker *w, int fd, const struct server_rt
     set_peer(c, peer);
     c->in = c->out = NULL;
     timer_init(&c->timer, on_timer);
+    c->deadline = 0;
     loop_defer_init(&c->defer, on_defer);
     c->send_timeout = 60000;
     c->timer_kind = CONN_TIMER_NONE;
@@ -189,16 +197,24 @@ void conn_close_now(struct conn *c)
     drop_file(c);
 }
 
+/* Deadlines move on every request of a keep-alive connection, almost
+ * always later. A later deadline only updates c->deadline; the heap entry
+ * stays where it is and, when it comes due, moves itself (on_timer). So the
+ * heap is touched about once per timeout period, not once per request. */
 void conn_set_timer(struct conn *c, enum conn_timer_kind kind, int64_t ms)
 {
+    int64_t when = loop_now(c->worker->loop) + ms;
     c->timer_kind = (uint8_t)kind;
-    loop_timer_after(c->worker->loop, &c->timer, ms);
+    c->deadline = when;
+    if (timer_armed(&c->timer) && c->timer.when <= when)
+        return;
+    loop_timer_at(c->worker->loop, &c->timer, when);
 }
 
 void conn_cancel_timer(struct conn *c)
 {
+    /* The heap entry, if any, finds no kind and does nothing. */
     c->timer_kind = CONN_TIMER_NONE;
-    loop_timer_cancel(c->worker->loop, &c->timer);
 }
 
 static const enum stats_counter gauge_counter[] = {
@@ -302,7 +318,11 @@ static int flush(struct conn *c)
         }
         /* The file shrank under us (n == 0) or an I/O error: the length we
          * announced can no longer be kept, so the connection must end. */
-        log_warn("connection %d: sendfile: %s", c->io.fd, n < 0 ? strerror(errno) : "file shrank");
+        if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+            log_debug("connection %d: sendfile: %s", c->io.fd, strerror(errno));
+        else
+            log_warn("connection %d: sendfile: %s", c->io.fd,
+                     n < 0 ? strerror(errno) : "the file shrank while it was sent");
         return -1;
     }
     return progress;

@@ -54,6 +54,8 @@ struct conn {
     struct conn *prev, *next;   /* the worker's list of open connections */
     const struct server_rt *const *vhosts;  /* servers sharing the listener */
     int64_t send_timeout;       /* ms */
+    int64_t deadline;           /* when timer_kind is due; the heap entry may
+                                   be earlier (see conn_set_timer) */
     int64_t file_off, file_end; /* file segment sent after the output buffer */
     int file_fd;                /* -1: none */
     uint16_t n_vhosts;

@@ -1075,12 +1075,18 @@ static void raise_fd_limit(const struct herd_config *cfg)
     rlim_t want = (rlim_t)cfg->worker_connections + 1024;
     if (rl.rlim_cur >= want)
         return;
-    rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
-    if (rl.rlim_cur < want && geteuid() == 0)
-        rl.rlim_max = rl.rlim_cur = want;
-    if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
-        log_warn("open file limit %llu is below worker_connections + 1024",
-                 (unsigned long long)rl.rlim_cur);
+    /* Root may raise the hard limit too (CAP_SYS_RESOURCE); without that,
+     * go as far as the hard limit allows. */
+    struct rlimit up = { want, want > rl.rlim_max ? want : rl.rlim_max };
+    if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+        return;
+    up.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+    up.rlim_max = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &up) < 0)
+        up.rlim_cur = rl.rlim_cur;
+    if (up.rlim_cur < want)
+        log_warn("open file limit is %llu, below worker_connections + 1024 (%llu)",
+                 (unsigned long long)up.rlim_cur, (unsigned long long)want);
 }
 
 /* Fork into the background; the parent exits once the first generation is
