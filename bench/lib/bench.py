@@ -15,7 +15,7 @@ cleans up on exit). Everything it needs comes from the environment:
   IDLE_CONNS  idle keep-alive connections in the idle scenario (10000)
   PORT_BASE   first loopback port to try (18081)
   H2O_HELLO   mruby (fixed body from an mruby handler) or file (hello.txt)
-  NGINX_OPEN_FILE_CACHE  1 (default) or 0
+  NGINX_OPEN_FILE_CACHE  0 (default: nginx as configured out of the box) or 1
   OUT         output directory (bench/out)
   PIDS_FILE   where the process-group ids of started servers are listed,
               for bench/run's EXIT trap
@@ -64,7 +64,7 @@ IDLE_CONNS = env_int("IDLE_CONNS", 10000)
 PORT_BASE = env_int("PORT_BASE", 18081)
 HERD = os.environ.get("HERD", "/tmp/bench-build/src/herd")
 H2O_HELLO = os.environ.get("H2O_HELLO", "mruby")
-NGINX_OFC = os.environ.get("NGINX_OPEN_FILE_CACHE", "1") != "0"
+NGINX_OFC = os.environ.get("NGINX_OPEN_FILE_CACHE", "0") != "0"
 OUT = os.environ.get("OUT", os.path.join(BENCH, "out"))
 PIDS_FILE = os.environ.get("PIDS_FILE")
 STRICT = os.environ.get("STRICT", "0") == "1"
