@@ -114,6 +114,7 @@ void conn_start(struct conn *c, struct worker *w, int fd, const struct server_rt
     c->readable = true;     /* deferred accept: the request is likely there */
     c->writable = true;
     c->eof = c->closing = c->lingering = c->want_room = c->linger_wanted = false;
+    c->peer_hup = false;
     c->draining = w->draining;
     c->in_use = true;
     memset(c->proto_state, 0, sizeof c->proto_state);
@@ -250,6 +251,7 @@ static void finish(struct conn *c)
     c->srv->proto->close(c);
     conn_set_gauge(c, CONN_GAUGE_NONE);
     loop_timer_cancel(c->worker->loop, &c->timer);
+    loop_defer_cancel(c->worker->loop, &c->defer);
     loop_forget(c->worker->loop, &c->io);
     close(c->io.fd);
     c->io.fd = -1;
@@ -349,8 +351,10 @@ static ssize_t read_some(struct conn *c)
             c->in->end += (size_t)n;
             stats_add(c->worker->stats, STAT_BYTES_IN, (uint64_t)n);
             /* A short read emptied the socket: the next byte to arrive will
-             * raise a new edge, so skip the read that would say EAGAIN. */
-            if ((size_t)n < room)
+             * raise a new edge, so skip the read that would say EAGAIN. Not
+             * after a hangup: its edge has come, and the read that returns 0
+             * is the only way to see the end. */
+            if ((size_t)n < room && !c->peer_hup)
                 c->readable = false;
             return n;
         }
@@ -384,7 +388,12 @@ static bool linger(struct conn *c)
         conn_set_gauge(c, CONN_GAUGE_NONE);
         conn_set_timer(c, CONN_TIMER_LINGER, CONN_LINGER_MS);
     }
-    while (!c->eof) {
+    for (int rounds = 0; !c->eof; rounds++) {
+        if (rounds == CONN_READ_ROUNDS) {
+            /* A peer still pouring data in must not hold the worker. */
+            loop_defer(c->worker->loop, &c->defer);
+            return false;
+        }
         char sink[4096];
         ssize_t n = read(c->io.fd, sink, sizeof sink);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
@@ -461,6 +470,8 @@ void conn_on_io(struct loop *loop, struct loop_io *io, unsigned events)
     struct conn *c = (struct conn *)io;
     if (events & LOOP_READ)
         c->readable = true;
+    if (events & LOOP_HANGUP)
+        c->peer_hup = true;
     if (events & LOOP_WRITE)
         c->writable = true;
     if (c->lingering && c->closing) {

@@ -71,6 +71,7 @@ struct conn {
     bool draining : 1;          /* the worker is stopping gracefully */
     bool in_use : 1;
     bool linger_wanted : 1;     /* the peer may still be sending */
+    bool peer_hup : 1;          /* epoll reported the peer's hangup */
     _Alignas(8) unsigned char proto_state[CONN_PROTO_STATE];
 };
 

@@ -17,6 +17,7 @@ struct loop {
     time_t wall;
     struct timer_heap timers;
     struct loop_defer *deferred;    /* LIFO is fine: order carries no meaning */
+    struct loop_defer *running;     /* the batch run_deferred is working through */
     int batch_pos, batch_len;       /* the batch being dispatched */
     struct epoll_event events[LOOP_BATCH];
 };
@@ -136,16 +137,36 @@ void loop_stop(struct loop *loop)
 static void run_deferred(struct loop *loop)
 {
     /* Work deferred while running this batch waits for the next pass, after
-     * the loop has polled once more: that is the fairness the list is for. */
-    struct loop_defer *d = loop->deferred;
+     * the loop has polled once more: that is the fairness the list is for.
+     * The batch lives in the loop, so a callback may cancel any entry. */
+    loop->running = loop->deferred;
     loop->deferred = NULL;
-    while (d) {
-        struct loop_defer *next = d->next;
+    while (loop->running) {
+        struct loop_defer *d = loop->running;
+        loop->running = d->next;
         d->queued = false;
         d->next = NULL;
         d->fn(loop, d);
-        d = next;
     }
+}
+
+static void unlink_from(struct loop_defer **head, struct loop_defer *d)
+{
+    for (struct loop_defer **pp = head; *pp; pp = &(*pp)->next)
+        if (*pp == d) {
+            *pp = d->next;
+            return;
+        }
+}
+
+void loop_defer_cancel(struct loop *loop, struct loop_defer *d)
+{
+    if (!d->queued)
+        return;
+    unlink_from(&loop->deferred, d);
+    unlink_from(&loop->running, d);
+    d->queued = false;
+    d->next = NULL;
 }
 
 static void run_timers(struct loop *loop)

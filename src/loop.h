@@ -66,6 +66,8 @@ void loop_timer_cancel(struct loop *loop, struct timer *t);
 /* Run d->fn once before the loop next sleeps (idempotent while queued). */
 void loop_defer(struct loop *loop, struct loop_defer *d);
 void loop_defer_init(struct loop_defer *d, void (*fn)(struct loop *, struct loop_defer *));
+/* Take d off the list (before freeing or reusing what holds it). */
+void loop_defer_cancel(struct loop *loop, struct loop_defer *d);
 
 /* Run until loop_stop(). Returns 0, or -1 if epoll_wait fails. */
 int loop_run(struct loop *loop);

@@ -491,8 +491,17 @@ static int skip_body(struct conn *c, const struct http_server *s)
 {
     struct http_conn *hc = state(c);
     size_t avail = conn_in_len(c);
-    if (avail == 0 || (hc->phase == HP_CHUNKED && avail <= hc->head_len))
+    if (avail == 0)
         return 0;
+    if (hc->phase == HP_CHUNKED && avail <= hc->head_len) {
+        /* A head that fills the buffer leaves no room for its body. */
+        if (buf_room(c->in) == 0 && buf_reserve(c->in, 8192) < 0) {
+            struct http_exchange x = { .started = loop_now(c->worker->loop) };
+            fail_request(c, s, 500, &x);
+            return -1;
+        }
+        return 0;
+    }
     conn_set_timer(c, CONN_TIMER_BODY, s->cfg->body_timeout);
     if (hc->phase == HP_BODY) {
         size_t n = hc->u.body_left < avail ? (size_t)hc->u.body_left : avail;

@@ -466,5 +466,29 @@ class TimeoutTest(LimitsBase):
         self.assertLess(took, 3.5 * herdtest.SLOW)
 
 
+class FullBufferChunkedTest(herdtest.HerdTestCase):
+    """A chunked request whose head fills the whole input buffer (16 KiB, the
+    default max_header_size) still gets its body read and an answer."""
+
+    def test_head_of_exactly_16k(self):
+        h = self.herd(herdtest.top(1) + """
+servers = ( { listen = [ "127.0.0.1:$port" ]; body_timeout = "5s";
+  routes = ( { path = "/"; return = { status = 200; body = "ok\\n"; }; } ); } );
+""")
+        for total in (16384, 16000):
+            base = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nX-Pad: "
+            head = base + b"a" * (total - len(base) - 4) + b"\r\n\r\n"
+            self.assertEqual(len(head), total)
+            s = herdtest.connect(h.port())
+            try:
+                s.sendall(head)
+                time.sleep(0.2)
+                s.sendall(b"3\r\nabc\r\n0\r\n\r\n")
+                r = HttpReader(s, timeout=3.0).read_response()
+                self.assertEqual((r.status, r.body), (200, b"ok\n"), "head of %d bytes" % total)
+            finally:
+                s.close()
+
+
 if __name__ == "__main__":
     herdtest.main()

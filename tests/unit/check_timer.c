@@ -199,6 +199,47 @@ START_TEST(loop_cancelled_timer_does_not_fire)
 }
 END_TEST
 
+/* A deferred entry cancelled while queued (its connection was closed) must
+ * leave the rest of the list intact, also from inside the batch being run. */
+static struct loop_defer dd[3];
+static int ran[3];
+
+static void run_and_cancel(struct loop *loop, struct loop_defer *d)
+{
+    int i = (int)(d - dd);
+    ran[i]++;
+    if (i == 0) {
+        /* Entry 0 runs first (LIFO) and cancels entry 1 of the same batch. */
+        loop_defer_cancel(loop, &dd[1]);
+        loop_stop(loop);
+    }
+}
+
+START_TEST(defer_cancel_keeps_the_list)
+{
+    the_loop = loop_new(8);
+    for (int i = 0; i < 3; i++) {
+        loop_defer_init(&dd[i], run_and_cancel);
+        ran[i] = 0;
+    }
+    loop_defer(the_loop, &dd[2]);
+    loop_defer(the_loop, &dd[1]);
+    loop_defer(the_loop, &dd[0]);
+    loop_run(the_loop);
+    ck_assert_int_eq(ran[0], 1);
+    ck_assert_int_eq(ran[1], 0);        /* cancelled */
+    ck_assert_int_eq(ran[2], 1);        /* still ran */
+    /* Cancelled and queued again: runs once (before entry 0, which stops). */
+    loop_defer(the_loop, &dd[0]);
+    loop_defer(the_loop, &dd[1]);
+    loop_defer_cancel(the_loop, &dd[1]);
+    loop_defer(the_loop, &dd[1]);
+    loop_run(the_loop);
+    ck_assert_int_eq(ran[1], 1);
+    loop_free(the_loop);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("timer");
@@ -211,6 +252,7 @@ int main(void)
     TCase *tl = tcase_create("loop");
     tcase_add_test(tl, loop_fires_timers);
     tcase_add_test(tl, loop_cancelled_timer_does_not_fire);
+    tcase_add_test(tl, defer_cancel_keeps_the_list);
     suite_add_tcase(s, tl);
     return run_suite_tap(s);
 }
