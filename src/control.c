@@ -83,8 +83,10 @@ static void on_client(struct loop *loop, struct loop_io *io, unsigned events)
         cl->line[cl->len] = '\0';
         char *nl = strchr(cl->line, '\n');
         if (nl == NULL) {
-            if (cl->len == sizeof cl->line - 1)
+            if (cl->len == sizeof cl->line - 1) {
                 control_reply(ctl, cl, "error command too long");
+                return;     /* cl is gone */
+            }
             continue;
         }
         *nl = '\0';
@@ -127,42 +129,62 @@ static void on_accept(struct loop *loop, struct loop_io *io, unsigned events)
     }
 }
 
-struct control *control_open(struct loop *loop, const char *path, control_cmd_fn *fn,
-                             void *arg, char *err, size_t errcap)
+/* Bind and listen on ctl->path, registered with the loop. */
+static int bind_listener(struct control *ctl, char *err, size_t errcap)
 {
-    struct control *ctl = calloc(1, sizeof *ctl);
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    if (ctl == NULL || strlen(path) >= sizeof sa.sun_path) {
-        snprintf(err, errcap, "control socket path too long: %s", path);
-        free(ctl);
-        return NULL;
-    }
-    strcpy(sa.sun_path, path);
-    strcpy(ctl->path, path);
-    ctl->loop = loop;
-    ctl->fn = fn;
-    ctl->arg = arg;
+    strcpy(sa.sun_path, ctl->path);
     ctl->io.fn = on_accept;
     ctl->io.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (ctl->io.fd < 0)
         goto fail;
     /* We hold the pid file lock, so a socket file left here is stale. */
-    unlink(path);
+    unlink(ctl->path);
     mode_t old = umask(0077);
     int rc = bind(ctl->io.fd, (struct sockaddr *)&sa, sizeof sa);
     umask(old);
-    if (rc < 0 || listen(ctl->io.fd, 16) < 0 || loop_add(loop, &ctl->io, LOOP_READ | LOOP_EDGE) < 0)
+    if (rc < 0 || listen(ctl->io.fd, 16) < 0 ||
+        loop_add(ctl->loop, &ctl->io, LOOP_READ | LOOP_EDGE) < 0)
         goto fail;
     struct stat st;
-    if (stat(path, &st) == 0)
+    if (stat(ctl->path, &st) == 0)
         ctl->ino = st.st_ino;
-    return ctl;
+    return 0;
 fail:
-    snprintf(err, errcap, "control socket %s: %s", path, strerror(errno));
+    snprintf(err, errcap, "control socket %s: %s", ctl->path, strerror(errno));
     if (ctl->io.fd >= 0)
         close(ctl->io.fd);
-    free(ctl);
-    return NULL;
+    ctl->io.fd = -1;
+    return -1;
+}
+
+struct control *control_open(struct loop *loop, const char *path, control_cmd_fn *fn,
+                             void *arg, char *err, size_t errcap)
+{
+    struct control *ctl = calloc(1, sizeof *ctl);
+    if (ctl == NULL || strlen(path) >= sizeof ctl->path) {
+        snprintf(err, errcap, "control socket path too long: %s", path);
+        free(ctl);
+        return NULL;
+    }
+    strcpy(ctl->path, path);
+    ctl->loop = loop;
+    ctl->fn = fn;
+    ctl->arg = arg;
+    if (bind_listener(ctl, err, errcap) < 0) {
+        free(ctl);
+        return NULL;
+    }
+    return ctl;
+}
+
+int control_rebind(struct control *ctl, char *err, size_t errcap)
+{
+    if (ctl->io.fd >= 0) {
+        loop_del(ctl->loop, &ctl->io);
+        close(ctl->io.fd);
+    }
+    return bind_listener(ctl, err, errcap);
 }
 
 void control_reply(struct control *ctl, struct control_client *cl, const char *text)
@@ -185,7 +207,10 @@ void control_close(struct control *ctl, int unlink_path)
         return;
     while (ctl->clients)
         drop_client(ctl, ctl->clients);
-    close(ctl->io.fd);
+    if (ctl->io.fd >= 0) {
+        loop_del(ctl->loop, &ctl->io);
+        close(ctl->io.fd);
+    }
     /* After a binary upgrade the path belongs to the new master. */
     struct stat st;
     if (unlink_path && stat(ctl->path, &st) == 0 && st.st_ino == ctl->ino)

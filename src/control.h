@@ -19,6 +19,11 @@ int control_path(const char *pid_file, char *out, size_t cap);
 
 struct control *control_open(struct loop *loop, const char *path, control_cmd_fn *fn,
                              void *arg, char *err, size_t errcap);
+/* Listen again at the same path (another process took the path: the new
+ * master of a binary upgrade that has since died). Clients are kept.
+ * Returns 0, or -1 with a message in err. */
+int control_rebind(struct control *ctl, char *err, size_t errcap);
+
 /* Answer (a line, or a text ending in a newline) and close the client. */
 void control_reply(struct control *ctl, struct control_client *cl, const char *text);
 /* Close the socket (unlinking it when `unlink_path`) and every client. */

@@ -588,7 +588,8 @@ static void abort_pending(struct master *m, const char *why)
     }
     gen_maybe_free(m, g);
     maybe_exit(m);
-    if (m->reload_again && !m->terminating) {
+    if (m->reload_again) {
+        /* start_reload answers them itself when the master is stopping. */
         m->reload_again = false;
         m->waiters = m->next_waiters;
         m->next_waiters = NULL;
@@ -772,7 +773,8 @@ static void child_exited(struct master *m, struct child *c, int status)
     if (g == m->pending) {
         char why[256];
         snprintf(why, sizeof why, "a new worker (slot %d) %s before it was ready", slot, how);
-        abort_pending(m, why);
+        abort_pending(m, why);      /* frees g when this was its last worker */
+        return;
     } else if (g == m->current && !expected) {
         struct slot *s = &g->slots[slot];
         if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_FATAL) {
@@ -898,6 +900,8 @@ static void begin_terminate(struct master *m)
         return;
     m->terminating = true;
     log_info("fast stop");
+    if (m->pending)
+        abort_pending(m, "the master is stopping");
     for (struct child *c = m->children; c; c = c->next)
         kill(c->pid, SIGTERM);
     loop_timer_after(m->loop, &m->kill_timer, KILL_GRACE_MS);
@@ -1016,12 +1020,8 @@ static void upgrade_ended(struct master *m, int status)
     if (pid_file_is_ours(m, old) && rename(old, m->pid_path) < 0)
         log_error("upgrade: cannot restore %s: %s", m->pid_path, strerror(errno));
     /* The new master removed our control socket when it took the path. */
-    char path[4096], err[512];
-    control_close(m->ctl, 0);
-    m->ctl = NULL;
-    if (control_path(m->pid_path, path, sizeof path) == 0)
-        m->ctl = control_open(m->loop, path, on_control, m, err, sizeof err);
-    if (m->ctl == NULL)
+    char err[512];
+    if (m->ctl && control_rebind(m->ctl, err, sizeof err) < 0)
         log_error("upgrade: cannot restore the control socket: %s", err);
     log_warn("upgrade: new master %s; this master (%d) takes its pid file back%s", how,
              (int)getpid(), m->current && m->current->stopped ? " (send HUP to restart workers)" : "");

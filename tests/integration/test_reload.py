@@ -239,5 +239,33 @@ class ReloadTest(HerdTestCase):
         self.assertEqual(len(h.worker_pids()), 2, h.log_tail())
 
 
+class FailingWorkerReloadTest(HerdTestCase):
+    """A reload whose only new worker dies before it is ready (here: a
+    static root the workers' user cannot open) fails cleanly, twice in a
+    row, and the old generation keeps serving."""
+
+    def test_single_worker_dies_at_start(self):
+        one = herdtest.top(1) + """
+servers = ( { listen = [ "127.0.0.1:$port" ];
+  routes = ( { path = "/"; return = { body = "old\\n"; }; } ); } );
+"""
+        h = self.herd(one)
+        secret = os.path.join(h.dir, "secret")
+        os.mkdir(secret, 0o700)
+        os.chmod(h.dir, 0o711)
+        h.rewrite_config(herdtest.top(1) + """
+servers = ( { listen = [ "127.0.0.1:$port" ];
+  routes = ( { path = "/"; static = { root = "%s"; }; } ); } );
+""" % secret)
+        for _ in range(2):
+            rc, out, err = h.reload_via_cli()
+            self.assertEqual(rc, 1, out + err)
+            self.assertIn("before it was ready", err)
+            self.assertTrue(h.alive(), h.log_tail())
+            status, _, body = herdtest.get(h.port(), "/")
+            self.assertEqual((status, body), (200, b"old\n"))
+        h.wait_workers(1)
+
+
 if __name__ == "__main__":
     herdtest.main()
