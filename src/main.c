@@ -17,11 +17,6 @@
 #include "log.h"
 #include "master.h"
 
-#ifndef HERD_SYSCONFDIR
-#define HERD_SYSCONFDIR "/etc"
-#endif
-
-#define DEFAULT_CONF HERD_SYSCONFDIR "/herd/herd.conf"
 #define RELOAD_WAIT_MS 60000
 
 static void usage(FILE *out)
@@ -29,7 +24,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: herd [-c FILE] [-F] [-t | -T] [-s SIGNAL] [-v | -V] [-h]\n"
             "\n"
-            "  -c FILE    configuration file (default " DEFAULT_CONF ";\n"
+            "  -c FILE    configuration file (default %s;\n"
             "             without it, the embedded default)\n"
             "  -F         stay in the foreground (no daemonising)\n"
             "  -t         test the configuration and exit\n"
@@ -38,7 +33,8 @@ static void usage(FILE *out)
             "             status prints its counters\n"
             "  -v         print the version\n"
             "  -V         print the version and build settings\n"
-            "  -h         this help\n");
+            "  -h         this help\n",
+            config_default_path());
 }
 
 static int read_master_pid(const char *pid_file, pid_t *pid)
@@ -139,7 +135,7 @@ int main(int argc, char **argv)
         case 'V':
             printf("herd %s\nlibconfig %d.%d.%d\nconfiguration: %s\npid file default: %s\n",
                    PACKAGE_VERSION, LIBCONFIG_VER_MAJOR, LIBCONFIG_VER_MINOR,
-                   LIBCONFIG_VER_REVISION, DEFAULT_CONF, HERD_RUNSTATEDIR "/herd.pid");
+                   LIBCONFIG_VER_REVISION, config_default_path(), HERD_RUNSTATEDIR "/herd.pid");
             return 0;
         case 'h':
             usage(stdout);

@@ -267,3 +267,12 @@ int http_request_check(const struct http_request *req, struct http_framing *f)
         return 501;
     return 0;
 }
+
+const struct http_header *http_find_header(const struct http_request *req,
+                                           const char *lower_name)
+{
+    for (size_t i = 0; req && i < req->num_headers; i++)
+        if (http_name_is(&req->headers[i], lower_name))
+            return &req->headers[i];
+    return NULL;
+}

@@ -30,6 +30,11 @@ enum http_method http_method_from(const char *s, size_t len);
 /* "GET" ... "PATCH"; NULL for HTTP_METHOD_UNKNOWN or an out-of-range value. */
 const char *http_method_name(enum http_method m);
 
+/* The first field named lower_name (case-insensitive), or NULL; req may be
+ * NULL. */
+const struct http_header *http_find_header(const struct http_request *req,
+                                           const char *lower_name);
+
 /* Case-insensitive ASCII compare of a header name with lower_name. */
 bool http_name_is(const struct http_header *h, const char *lower_name);
 

@@ -220,14 +220,6 @@ static void http_reopen_log(void *p, int fd)
 /* ------------------------------------------------------------------ */
 /* Logging */
 
-static const struct http_header *find_header(const struct http_request *req, const char *name)
-{
-    for (size_t i = 0; req && i < req->num_headers; i++)
-        if (http_name_is(&req->headers[i], name))
-            return &req->headers[i];
-    return NULL;
-}
-
 static void log_exchange(struct conn *c, const struct http_server *s,
                          const struct http_exchange *x)
 {
@@ -236,8 +228,8 @@ static void log_exchange(struct conn *c, const struct http_server *s,
     struct sockaddr_storage peer;
     conn_peer_sockaddr(c, &peer);
     const struct http_request *req = x->req;
-    const struct http_header *ref = find_header(req, "referer");
-    const struct http_header *ua = find_header(req, "user-agent");
+    const struct http_header *ref = http_find_header(req, "referer");
+    const struct http_header *ua = http_find_header(req, "user-agent");
     int64_t now = loop_now(c->worker->loop);
     struct access_log_entry e = {
         .peer = (const struct sockaddr *)&peer,

@@ -283,14 +283,6 @@ fail:
 /* ------------------------------------------------------------------ */
 /* Conditional requests and ranges */
 
-static const struct http_header *find_header(const struct http_request *req, const char *name)
-{
-    for (size_t i = 0; i < req->num_headers; i++)
-        if (http_name_is(&req->headers[i], name))
-            return &req->headers[i];
-    return NULL;
-}
-
 static bool parse_http_date(const char *s, size_t len, time_t *out)
 {
     static const char *const formats[] = {
@@ -340,10 +332,10 @@ static bool etag_list_matches(const char *v, size_t len, const char *etag)
 
 static bool not_modified(const struct http_request *req, const struct file_info *fi)
 {
-    const struct http_header *inm = find_header(req, "if-none-match");
+    const struct http_header *inm = http_find_header(req, "if-none-match");
     if (inm)
         return etag_list_matches(inm->value, inm->value_len, fi->etag);
-    const struct http_header *ims = find_header(req, "if-modified-since");
+    const struct http_header *ims = http_find_header(req, "if-modified-since");
     time_t t;
     if (ims && parse_http_date(ims->value, ims->value_len, &t))
         return fi->mtime.tv_sec <= t;
@@ -405,7 +397,7 @@ static enum range_result parse_range(const char *v, size_t len, int64_t size, in
 
 static bool if_range_allows(const struct http_request *req, const struct file_info *fi)
 {
-    const struct http_header *h = find_header(req, "if-range");
+    const struct http_header *h = http_find_header(req, "if-range");
     if (h == NULL)
         return true;
     if (h->value_len > 0 && (h->value[0] == '"' || h->value[0] == 'W'))
@@ -423,11 +415,10 @@ static size_t head_common(char *out, size_t cap, int status, const struct http_s
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
-static void send_file(struct http_static *st, struct conn *c, const struct http_static_request *r,
+static void send_file(struct conn *c, const struct http_static_request *r,
                       const struct file_info *fi, const char *data, int fd,
                       struct http_static_result *res)
 {
-    (void)st;
     char head[1024];
     size_t n;
     int64_t off = 0, end = fi->size;
@@ -443,7 +434,7 @@ static void send_file(struct http_static *st, struct conn *c, const struct http_
             close(fd);
         return;
     }
-    const struct http_header *range = r->method == HTTP_GET ? find_header(r->req, "range") : NULL;
+    const struct http_header *range = r->method == HTTP_GET ? http_find_header(r->req, "range") : NULL;
     if (range && if_range_allows(r->req, fi)) {
         switch (parse_range(range->value, range->value_len, fi->size, &off, &end)) {
         case RANGE_OK:
@@ -668,11 +659,11 @@ static void serve_regular(struct http_static *st, struct conn *c,
         struct cache_entry *e = cache_insert(st, key, fd, &fi, r->now_ms);
         if (e) {
             close(fd);
-            send_file(st, c, r, &e->info, e->data, -1, res);
+            send_file(c, r, &e->info, e->data, -1, res);
             return;
         }
     }
-    send_file(st, c, r, &fi, NULL, fd, res);
+    send_file(c, r, &fi, NULL, fd, res);
 }
 
 static void serve_directory(struct http_static *st, struct conn *c,
@@ -686,7 +677,7 @@ static void serve_directory(struct http_static *st, struct conn *c,
             continue;
         struct cache_entry *e = cache_lookup(st, st->key, r->now_ms);
         if (e) {
-            send_file(st, c, r, &e->info, e->data, -1, res);
+            send_file(c, r, &e->info, e->data, -1, res);
             return;
         }
         int fd = open_beneath(st->root_fd, st->key);
@@ -732,7 +723,7 @@ void http_static_serve(struct http_static *st, struct conn *c,
     if (!wants_dir) {
         struct cache_entry *e = cache_lookup(st, st->key, r->now_ms);
         if (e) {
-            send_file(st, c, r, &e->info, e->data, -1, res);
+            send_file(c, r, &e->info, e->data, -1, res);
             return;
         }
     }
