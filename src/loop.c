@@ -53,8 +53,10 @@ void loop_free(struct loop *loop)
 int loop_add(struct loop *loop, struct loop_io *io, unsigned flags)
 {
     struct epoll_event ev = { 0 };
+    /* The kernel refuses EPOLLEXCLUSIVE together with anything but IN, OUT,
+     * ET and WAKEUP; a shared listener has no peer to hang up anyway. */
     if (flags & LOOP_READ)
-        ev.events |= EPOLLIN | EPOLLRDHUP;
+        ev.events |= EPOLLIN | (flags & LOOP_EXCLUSIVE ? 0 : EPOLLRDHUP);
     if (flags & LOOP_WRITE)
         ev.events |= EPOLLOUT;
     if (flags & LOOP_EDGE)
