@@ -179,6 +179,47 @@ fail:
     return -1;
 }
 
+/* Sockets of one user that all set SO_REUSEPORT share an address: a second
+ * herd started with another pid file (or any other program that set it)
+ * would silently join the group and take part of the traffic. Before the
+ * first socket of an address, bind once without SO_REUSEPORT: that fails
+ * if anybody listens there. SO_REUSEADDR lets connections in TIME_WAIT pass. */
+static int probe_address(const struct listen_addr *a, char *err, size_t errcap)
+{
+    int one = 1;
+    const char *what = "socket";
+    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto fail;
+    what = "setsockopt(SO_REUSEADDR)";
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+        goto fail;
+    what = "setsockopt(IPV6_V6ONLY)";
+    if (a->ss.ss_family == AF_INET6 &&
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
+        goto fail;
+    what = "bind";
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0)
+        goto fail;
+    close(fd);
+    return 0;
+fail:
+    snprintf(err, errcap, "%s %s: %s%s", what, a->text, strerror(errno),
+             errno == EADDRINUSE ? " (another process listens there)" : "");
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+/* Was a socket for this address passed down by the previous master? */
+static bool inherited(const struct listen_set *set, const struct listen_addr *addr)
+{
+    for (size_t i = 0; i < set->n_inherited; i++)
+        if (set->inherited[i] >= 0 && same_sockaddr(set->inherited[i], addr))
+            return true;
+    return false;
+}
+
 static int grow(struct listen_set *set, struct listener *l, size_t want, char *err,
                 size_t errcap)
 {
@@ -243,7 +284,8 @@ struct listener *listen_acquire(struct listen_set *set, const struct listen_addr
     l->reuseport = reuseport;
     l->defer_accept = defer_accept;
     l->backlog = backlog;
-    if (grow(set, l, want, err, errcap) < 0) {
+    if ((reuseport && !inherited(set, addr) && probe_address(addr, err, errcap) < 0) ||
+        grow(set, l, want, err, errcap) < 0) {
         free(l->fds);
         free(l);
         return NULL;
@@ -279,26 +321,68 @@ void listen_release(struct listen_set *set, struct listener *l)
     free(l);
 }
 
-int listen_steer(struct listener *l, size_t n)
+/* The classic BPF program that picks a socket of the group for each new
+ * connection: a random index below the number of serving slots, mapped to
+ * the slot's position in the group. The group's order is the order the
+ * sockets joined, which is slot order: sockets are opened for slots 0, 1, ...
+ * and closed from the top. With every slot serving the map is the identity
+ * and the program is three instructions; otherwise a chain of compares
+ * (two instructions per serving slot, far below BPF_MAXINSNS). */
+static size_t steer_program(struct sock_filter *code, const size_t *serving, size_t k,
+                            bool identity)
+{
+    size_t n = 0;
+    code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                             (uint32_t)(SKF_AD_OFF + SKF_AD_RANDOM));
+    code[n++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, (uint32_t)k);
+    if (identity) {
+        code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_A, 0);
+        return n;
+    }
+    for (size_t i = 0; i + 1 < k; i++) {
+        code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)i, 0, 1);
+        code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, (uint32_t)serving[i]);
+    }
+    code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, (uint32_t)serving[k - 1]);
+    return n;
+}
+
+int listen_steer(struct listener *l, size_t n, const bool *down)
 {
     if (!l->reuseport || l->n_fds == 0 || n == 0) {
         l->active = n;
         return 0;
     }
-    /* A classic BPF program picks the socket: a random index below n. The
-     * group's order is the order the sockets joined, which is slot order:
-     * sockets are opened for slots 0, 1, ... and closed from the top. */
-    struct sock_filter code[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_RANDOM)),
-        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, (uint32_t)n),
-        BPF_STMT(BPF_RET | BPF_A, 0),
-    };
-    struct sock_fprog prog = { .len = sizeof code / sizeof code[0], .filter = code };
-    if (setsockopt(l->fds[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) < 0) {
-        log_warn("%s: cannot steer connections (SO_ATTACH_REUSEPORT_CBPF): %s", l->addr.text,
-                 strerror(errno));
+    if (n > l->n_fds)
+        n = l->n_fds;
+    size_t *serving = calloc(n, sizeof *serving);
+    struct sock_filter *code = calloc(2 * n + 3, sizeof *code);
+    if (serving == NULL || code == NULL) {
+        free(serving);
+        free(code);
+        log_warn("%s: cannot steer connections: out of memory", l->addr.text);
         return -1;
     }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (down == NULL || !down[i])
+            serving[k++] = i;
+    /* No slot serving: keep every one in, the first to come back takes its
+     * queue. */
+    bool identity = k == n || k == 0;
+    if (k == 0)
+        for (k = 0; k < n; k++)
+            serving[k] = k;
+    struct sock_fprog prog = { .len = (unsigned short)steer_program(code, serving, k, identity),
+                               .filter = code };
+    int rc = setsockopt(l->fds[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog);
+    if (rc < 0)
+        log_warn("%s: cannot steer connections (SO_ATTACH_REUSEPORT_CBPF): %s", l->addr.text,
+                 strerror(errno));
+    free(serving);
+    free(code);
+    if (rc < 0)
+        return -1;
     l->active = n;
     l->steered = true;
     return 0;

@@ -53,11 +53,12 @@ void listen_release(struct listen_set *set, struct listener *l);
 void listen_trim(struct listener *l, size_t slots_in_use);
 
 /* Send new connections of a reuseport group only to its first n sockets
- * (slots 0..n-1). Sockets above stay open and idle ("parked") instead of
- * being closed: closing one reorders the group and resets the handshakes
- * in flight on it. Returns 0, or -1 when the kernel cannot steer (then the
- * caller closes the sockets above n instead). */
-int listen_steer(struct listener *l, size_t n);
+ * (slots 0..n-1), leaving out slot i when down[i] (its worker is dead or
+ * backing off; down may be NULL). Sockets above n stay open and idle
+ * ("parked") instead of being closed: closing one reorders the group and
+ * resets the handshakes in flight on it. Returns 0, or -1 when the kernel
+ * cannot steer (then the caller closes the sockets above n instead). */
+int listen_steer(struct listener *l, size_t n, const bool *down);
 /* Has worker `slot` lost this socket (no longer steered to, or closed)? */
 bool listen_slot_released(const struct listener *l, size_t slot);
 

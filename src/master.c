@@ -64,6 +64,8 @@ struct slot {
     int64_t started;            /* when its last worker was forked */
     int64_t backoff;            /* delay before the next respawn */
     bool given_up;              /* worker exited with WORKER_EXIT_FATAL */
+    bool down;                  /* no ready worker: steered around */
+    struct child *borrower;     /* accepts from this slot's sockets meanwhile */
 };
 
 struct gen {
@@ -124,6 +126,7 @@ struct master {
 static void gen_maybe_free(struct master *m, struct gen *g);
 static void trim_listeners(struct master *m);
 static void on_respawn(struct timer *t);
+static void pass_fd(struct child *c, const unsigned char *msg, size_t len, int fd);
 static void upgrade_ended(struct master *m, int status);
 static void on_control(void *arg, struct control_client *cl, const char *cmd);
 static void start_reload(struct master *m);
@@ -467,7 +470,7 @@ static void trim_for(struct master *m, const struct gen *g)
         for (size_t i = 0; i < g->n_ls; i++)
             if (g->ls[i].l == l)
                 need = (size_t)g->workers;
-        if (need == 0 || listen_steer(l, need) < 0) {
+        if (need == 0 || listen_steer(l, need, NULL) < 0) {
             listen_trim(l, need);
             l->active = need;
         }
@@ -486,6 +489,85 @@ static void trim_listeners(struct master *m)
                     most = (size_t)g->workers;
         listen_trim(l, most);
     }
+}
+
+/* A slot of the current generation without a ready worker (dead, backing
+ * off, or given up) gets no new connections: steer its reuseport groups to
+ * the slots that serve. */
+static void steer_around_down_slots(struct gen *g)
+{
+    bool *down = calloc((size_t)g->workers, sizeof *down);
+    if (down == NULL)
+        return;
+    for (int i = 0; i < g->workers; i++)
+        down[i] = g->slots[i].down;
+    for (size_t i = 0; i < g->n_ls; i++)
+        if (g->ls[i].l->steered)
+            listen_steer(g->ls[i].l, (size_t)g->workers, down);
+    free(down);
+}
+
+static bool slot_has_worker(const struct master *m, const struct gen *g, int slot)
+{
+    for (const struct child *c = m->children; c; c = c->next)
+        if (c->gen == g && c->slot == slot)
+            return true;
+    return false;
+}
+
+/* Connections already queued on a down slot's sockets (and handshakes that
+ * were steered there before it went down) would wait for the respawn: hand
+ * the sockets to a ready worker of another slot, which accepts from them
+ * until the slot's own worker is ready again. */
+static void lend_slot(struct master *m, struct gen *g, int slot)
+{
+    struct slot *s = &g->slots[slot];
+    if (g != m->current || g->stopped || s->borrower || slot_has_worker(m, g, slot))
+        return;
+    struct child *to = NULL;
+    for (struct child *c = m->children; c && to == NULL; c = c->next)
+        if (c->gen == g && c->ready && !g->slots[c->slot].down)
+            to = c;
+    if (to == NULL)
+        return;
+    uint32_t who = (uint32_t)slot;
+    for (uint32_t i = 0; i < (uint32_t)g->n_ls; i++) {
+        const struct listener *l = g->ls[i].l;
+        if (!l->reuseport || (size_t)slot >= l->n_fds)
+            continue;
+        unsigned char msg[9] = { CHANNEL_BORROW };
+        memcpy(msg + 1, &i, sizeof i);
+        memcpy(msg + 5, &who, sizeof who);
+        pass_fd(to, msg, sizeof msg, l->fds[slot]);
+    }
+    s->borrower = to;
+    log_info("slot %d has no worker: worker %d (slot %d) accepts from its sockets meanwhile",
+             slot, (int)to->pid, to->slot);
+}
+
+static void lend_down_slots(struct master *m, struct gen *g)
+{
+    for (int i = 0; i < g->workers; i++)
+        if (g->slots[i].down)
+            lend_slot(m, g, i);
+}
+
+/* The slot's own worker is ready: steer to it again, take its sockets back. */
+static void slot_up(struct master *m, struct gen *g, int slot)
+{
+    struct slot *s = &g->slots[slot];
+    s->down = false;
+    steer_around_down_slots(g);
+    if (s->borrower == NULL)
+        return;
+    unsigned char msg[5] = { CHANNEL_GIVE_BACK };
+    uint32_t who = (uint32_t)slot;
+    memcpy(msg + 1, &who, sizeof who);
+    if (send(s->borrower->io.fd, msg, sizeof msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        log_warn("cannot take slot %d's sockets back from worker %d: %s", slot,
+                 (int)s->borrower->pid, strerror(errno));
+    s->borrower = NULL;
+    (void)m;
 }
 
 static void gen_maybe_free(struct master *m, struct gen *g)
@@ -728,6 +810,8 @@ static void on_channel(struct loop *loop, struct loop_io *io, unsigned events)
         struct master *m = g->slots[c->slot].m;
         if (g == m->pending && g->ready == g->workers)
             commit_pending(m);
+        else if (g == m->current && g->slots[c->slot].down)
+            slot_up(m, g, c->slot);
     }
 }
 
@@ -765,6 +849,10 @@ static void child_exited(struct master *m, struct child *c, int status)
     enum log_level lv = expected && clean ? LOG_INFO : LOG_WARN;
     log_msg(lv, "worker %d (slot %d, generation %u) %s", (int)c->pid, slot, g->id, how);
 
+    /* Sockets it had borrowed from down slots go to another worker below. */
+    for (int i = 0; i < g->workers; i++)
+        if (g->slots[i].borrower == c)
+            g->slots[i].borrower = NULL;
     remove_child(m, c);
     g->alive--;
     if (was_ready)
@@ -777,6 +865,8 @@ static void child_exited(struct master *m, struct child *c, int status)
         return;
     } else if (g == m->current && !expected) {
         struct slot *s = &g->slots[slot];
+        s->down = true;
+        steer_around_down_slots(g);
         if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_FATAL) {
             s->given_up = true;
             log_error("worker slot %d cannot start (see above); not respawning it until a reload",
@@ -797,6 +887,8 @@ static void child_exited(struct master *m, struct child *c, int status)
             }
         }
     }
+    if (g == m->current)
+        lend_down_slots(m, g);
     gen_maybe_free(m, g);
     maybe_exit(m);
 }

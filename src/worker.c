@@ -33,6 +33,8 @@ struct worker_listener {
     bool shared;
     bool released;              /* the master no longer keeps this socket */
     struct loop_defer more;     /* the batch limit stopped before EAGAIN */
+    int lent_by;                /* borrowed from this down slot; -1: our own */
+    struct worker_listener *next;   /* in worker.borrowed */
 };
 
 struct worker_signals {
@@ -91,6 +93,8 @@ void worker_conn_closed(struct worker *w, struct conn *c)
         w->conns_exhausted = false;
         for (size_t i = 0; i < w->n_listeners; i++)
             loop_defer(w->loop, &w->listeners[i].more);
+        for (struct worker_listener *b = w->borrowed; b; b = b->next)
+            loop_defer(w->loop, &b->more);
     }
 }
 
@@ -103,6 +107,8 @@ static void on_accept_resume(struct timer *t)
     w->accept_paused = false;
     for (size_t i = 0; i < w->n_listeners; i++)
         accept_all(w, &w->listeners[i], ACCEPT_BATCH);
+    for (struct worker_listener *b = w->borrowed; b; b = b->next)
+        loop_defer(w->loop, &b->more);
 }
 
 /* Accept until EAGAIN, or `limit` connections (then come back later). */
@@ -181,6 +187,53 @@ static void on_listener_more(struct loop *loop, struct loop_defer *d)
 }
 
 /* ------------------------------------------------------------------ */
+/* Sockets borrowed from slots that have no worker (see master.c lend_slot) */
+
+static void borrow(struct worker *w, uint32_t listener, uint32_t slot, int fd)
+{
+    struct worker_listener *own = listener < w->n_listeners ? &w->listeners[listener] : NULL;
+    struct worker_listener *b = NULL;
+    if (own == NULL || w->draining || (b = calloc(1, sizeof *b)) == NULL) {
+        close(fd);
+        return;
+    }
+    b->io.fd = fd;
+    b->io.fn = on_listener;
+    b->worker = w;
+    b->vhosts = own->vhosts;
+    b->n_vhosts = own->n_vhosts;
+    b->lent_by = (int)slot;
+    loop_defer_init(&b->more, on_listener_more);
+    if (loop_add(w->loop, &b->io, LOOP_READ | LOOP_EDGE) < 0) {
+        log_error("worker %d: epoll_ctl(borrowed listener): %s", w->slot, strerror(errno));
+        close(fd);
+        free(b);
+        return;
+    }
+    b->next = w->borrowed;
+    w->borrowed = b;
+    /* What queued while the slot was empty. */
+    loop_defer(w->loop, &b->more);
+}
+
+/* Close the sockets borrowed from `slot` (every one when slot < 0). */
+static void give_back(struct worker *w, int slot)
+{
+    for (struct worker_listener **pp = &w->borrowed; *pp;) {
+        struct worker_listener *b = *pp;
+        if (slot >= 0 && b->lent_by != slot) {
+            pp = &b->next;
+            continue;
+        }
+        *pp = b->next;
+        loop_defer_cancel(w->loop, &b->more);
+        loop_del(w->loop, &b->io);
+        close(b->io.fd);
+        free(b);
+    }
+}
+
+/* ------------------------------------------------------------------ */
 /* Stopping */
 
 static void on_tick(struct timer *t)
@@ -232,6 +285,7 @@ static void begin_drain(struct worker *w)
     if (w->draining)
         return;
     log_debug("worker %d: draining %zu connections", w->slot, w->n_open);
+    give_back(w, -1);
     /* Stop accepting and close this process's descriptors. Sockets the
      * new generation uses live on in the master and its workers take what
      * is queued. One the master dropped (a removed address, a slot beyond
@@ -328,6 +382,12 @@ static void on_channel(struct loop *loop, struct loop_io *io, unsigned events)
             for (size_t i = 0; i < w->n_listeners && (ssize_t)(i + 1) < n; i++)
                 w->listeners[i].released = msgbuf[i + 1] != 0;
             begin_drain(w);
+        } else if (msgbuf[0] == CHANNEL_BORROW && fd >= 0 && n >= 9) {
+            uint32_t slot;
+            memcpy(&slot, msgbuf + 5, sizeof slot);
+            borrow(w, server, slot, fd);
+        } else if (msgbuf[0] == CHANNEL_GIVE_BACK && n >= 5) {
+            give_back(w, (int)server);
         } else if (msgbuf[0] == CHANNEL_REOPEN && fd >= 0)
             log_use_fd(fd);
         else if (msgbuf[0] == CHANNEL_ACCESS_LOG && fd >= 0 && n >= 5 && server < w->n_servers)
@@ -532,6 +592,7 @@ int worker_main(const struct worker_args *a)
         for (size_t k = 0; k < wl->n_vhosts; k++)
             wl->vhosts[k] = &w.servers[a->binds[i].servers[k]];
         wl->shared = a->binds[i].shared;
+        wl->lent_by = -1;
         loop_defer_init(&wl->more, on_listener_more);
         unsigned flags = LOOP_READ | LOOP_EDGE | (wl->shared ? LOOP_EXCLUSIVE : 0);
         if (loop_add(w.loop, &wl->io, flags) < 0) {

@@ -34,6 +34,11 @@ enum {
     CHANNEL_ACCESS_LOG = 'A',   /* master → worker: reopened access log of server N */
     CHANNEL_DRAIN = 'D',        /* master → worker: drain; then one byte per
                                    listener, 1 if the master dropped its socket */
+    CHANNEL_BORROW = 'B',       /* master → worker: u32 listener, u32 slot, and
+                                   that slot's socket: accept from it too while
+                                   the slot has no worker */
+    CHANNEL_GIVE_BACK = 'G',    /* master → worker: u32 slot: close what was
+                                   borrowed from it */
 };
 
 struct worker_bind {
@@ -74,6 +79,7 @@ struct worker {
     size_t n_open;
     struct worker_listener *listeners;
     size_t n_listeners;
+    struct worker_listener *borrowed;   /* sockets of down slots, a list */
     bool draining;
     bool accept_paused;
     bool conns_exhausted;

@@ -85,5 +85,105 @@ class SharedSocketTest(HerdTestCase):
         h.wait_workers(2, exclude=[workers[0]])
 
 
+class BackoffSteeringTest(HerdTestCase):
+    """A slot whose worker is dead or backing off gets no new connections,
+    and what was queued on its socket is served by a worker that is up."""
+
+    def test_fresh_connections_avoid_a_slot_in_backoff(self):
+        # Three slots, the middle one down: the steering maps around a hole.
+        h = self.herd(conf(3))
+        h.wait_workers(3)
+        into_backoff(h, 1, 1600)
+        # Slot 1 is empty for a few seconds now; every connection is answered
+        # at once by slots 0 and 2.
+        t0 = time.monotonic()
+        slow = []
+        for i in range(100):
+            t = time.monotonic()
+            self.assertEqual(ask(h.port(), "/f%d" % i, timeout=10), (200, b"ok\n"))
+            if time.monotonic() - t > 0.5:
+                slow.append((i, round(time.monotonic() - t, 2)))
+        self.assertEqual(slow, [], "connections that waited for the backing-off slot "
+                         "(index, seconds) after %.2f s" % (time.monotonic() - t0))
+
+    def test_connections_queued_on_a_dead_slot_are_handed_over(self):
+        h = self.herd(conf(2))
+        h.wait_workers(2)
+        dead = into_backoff(h, 1, 800)
+        victim = worker_in_slot(h, 1, exclude=[dead])
+        # Freeze slot 1's worker so that connections queue on its socket, then
+        # kill it: the master is backing off, so nobody would accept them for
+        # seconds unless a live worker takes them over.
+        os.kill(victim, signal.SIGSTOP)
+        socks = []
+        try:
+            for i in range(40):
+                s = herdtest.connect(h.port(), timeout=10)
+                s.sendall(http_request("GET", "/q%d" % i))
+                socks.append(s)
+            mark = h.log_mark()
+            os.kill(victim, signal.SIGKILL)
+            m = h.wait_log(r"slot 1 keeps failing; respawning in (\d+) ms", timeout=5,
+                           since=mark)
+            self.assertGreaterEqual(int(m.group(1)), 1600)
+            t0 = time.monotonic()
+            for i, s in enumerate(socks):
+                r = HttpReader(s, timeout=10).read_response()
+                self.assertEqual((r.status, r.body), (200, b"ok\n"), "connection %d" % i)
+            took = time.monotonic() - t0
+            self.assertLess(took, 1.0 * herdtest.SLOW,
+                            "queued connections waited %.2f s for the slot's back-off" % took)
+        finally:
+            for s in socks:
+                s.close()
+
+
+class ProbeTest(HerdTestCase):
+    """A fresh start refuses an address another process already serves, even
+    one that would let SO_REUSEPORT share it."""
+
+    def test_second_herd_with_another_pid_file_is_refused(self):
+        first = self.herd(conf(1, body="first\\n"))
+        second = self.herd(start=False)
+        second.ports = dict(first.ports)
+        second.rewrite_config(conf(1, body="second\\n"))
+        second.start(wait=False)
+        status = second.wait_exit(10 * herdtest.SLOW)
+        self.assertEqual(status, 1, "the second herd must refuse to start\n%s"
+                         % second.log_tail())
+        self.assertRegex(second.log_text(), r"127\.0\.0\.1:%d.*[Aa]ddress already in use"
+                         % first.port())
+        for i in range(20):
+            self.assertEqual(ask(first.port(), "/p%d" % i), (200, b"first\n"))
+
+    def test_foreign_reuseport_socket_is_refused(self):
+        port = herdtest.free_port()
+        other = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", port))
+        other.listen(16)
+        try:
+            h = self.herd(start=False)
+            h.ports["port"] = port
+            h.rewrite_config(conf(1))
+            rc, out, err = h.run("-c", h.conf, "-t")
+            self.assertEqual(rc, 0, "herd -t does not bind: %s" % err)
+            h.start(wait=False)
+            self.assertEqual(h.wait_exit(10 * herdtest.SLOW), 1, h.log_tail())
+            self.assertRegex(h.log_text(), r"[Aa]ddress already in use")
+        finally:
+            other.close()
+
+    def test_reload_keeps_its_own_sockets(self):
+        # The probe is for addresses herd does not hold yet: a reload that
+        # keeps an address, or adds a worker to it, must not trip over it.
+        h = self.herd(conf(1))
+        h.rewrite_config(conf(2, body="two\\n"))
+        rc, out, err = h.reload_via_cli()
+        self.assertEqual(rc, 0, out + err)
+        self.assertEqual(ask(h.port()), (200, b"two\n"))
+
+
 if __name__ == "__main__":
     herdtest.main()
