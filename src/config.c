@@ -690,9 +690,19 @@ static const struct cfg_key server_keys[] = {
       KEY(cfg_server, n_routes) },
 };
 
+/* The line of a key of group (the group's own line when it is absent), for
+ * messages about a value that can only be checked later (a log that cannot
+ * be opened). */
+static int key_line(const config_setting_t *group, const char *name)
+{
+    const config_setting_t *s = config_setting_get_member(group, name);
+    return (int)config_setting_source_line(s ? s : group);
+}
+
 static int validate_server(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
 {
     struct cfg_server *srv = obj;
+    srv->access_log_line = key_line(group, "access_log");
     if (srv->listen.n == 0)
         return cfg_fail(ctx, group, "server has no 'listen' address");
     /* Keys meant for another protocol are mistakes, not options to ignore. */
@@ -789,6 +799,7 @@ static int check_shared_address(struct cfg_ctx *ctx, const config_setting_t *whe
 static int validate_top(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
 {
     struct herd_config *cfg = obj;
+    cfg->error_log_line = key_line(group, "error_log");
     if (cfg->n_servers == 0)
         return cfg_fail(ctx, group, "no 'servers' configured");
     const config_setting_t *ss = config_setting_get_member(group, "servers");

@@ -95,6 +95,7 @@ struct cfg_server {
     int64_t max_body;                /* bytes */
     struct cfg_strings server_names; /* empty: any host */
     char *access_log;                /* path, or NULL for none */
+    int access_log_line;             /* where it is set, for messages */
     char *access_log_format;         /* "combined", "common" or a template */
     struct cfg_error_page *error_pages;
     size_t n_error_pages;
@@ -109,6 +110,7 @@ struct herd_config {
     char *group;                     /* NULL: the user's primary group */
     char *pid_file;
     char *error_log;                 /* path or "stderr" */
+    int error_log_line;              /* where it is set (0: the default) */
     int log_level;                   /* enum log_level */
     int64_t worker_connections;
     int64_t shutdown_timeout;        /* ms */

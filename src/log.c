@@ -4,14 +4,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 static int log_target = STDERR_FILENO;
 static enum log_level log_threshold = LOG_INFO;
+static bool log_echo;           /* errors and warnings to stderr as well */
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
@@ -28,13 +33,61 @@ const char *log_level_name(enum log_level level)
     return level_names[level];
 }
 
-int log_open(const char *path)
+/* A new log gets the group of its directory, as logrotate's "create 0640
+ * root adm" gives the files it makes in a root:adm directory. Only root can
+ * choose the group; anybody else keeps what the kernel gave. */
+static void take_directory_group(int fd, const char *path)
+{
+    if (geteuid() != 0)
+        return;
+    char *copy = strdup(path);
+    struct stat dir;
+    if (copy && stat(dirname(copy), &dir) == 0 && fchown(fd, (uid_t)-1, dir.st_gid) < 0)
+        log_warn("cannot give %s the group of its directory: %s", path, strerror(errno));
+    free(copy);
+}
+
+int log_file_open(const char *path, char *err, size_t errcap)
+{
+    /* O_NOFOLLOW: whoever can write to the log directory must not be able
+     * to point a log at another file for the root master to append to. */
+    const int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+    bool created = false;
+    int fd = open(path, flags);
+    if (fd < 0 && errno == ENOENT) {
+        fd = open(path, flags | O_CREAT | O_EXCL, 0640);
+        created = fd >= 0;
+        if (fd < 0 && errno == EEXIST)
+            fd = open(path, flags);
+    }
+    struct stat sb;
+    if (fd < 0) {
+        if (errno == ELOOP && lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode))
+            snprintf(err, errcap, "cannot open log file %s: it is a symbolic link (herd "
+                     "never writes a log through a link)", path);
+        else
+            snprintf(err, errcap, "cannot open log file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &sb) < 0 || !(S_ISREG(sb.st_mode) || S_ISCHR(sb.st_mode))) {
+        snprintf(err, errcap, "cannot open log file %s: not a regular file", path);
+        close(fd);
+        return -1;
+    }
+    /* Appends to a regular file never block; a device may want to. */
+    fcntl(fd, F_SETFL, O_WRONLY | O_APPEND);
+    if (created)
+        take_directory_group(fd, path);
+    return fd;
+}
+
+int log_open(const char *path, char *err, size_t errcap)
 {
     if (path == NULL || strcmp(path, "stderr") == 0) {
         log_use_fd(STDERR_FILENO);
         return 0;
     }
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = log_file_open(path, err, errcap);
     if (fd < 0)
         return -1;
     log_use_fd(fd);
@@ -51,6 +104,11 @@ void log_use_fd(int fd)
 int log_fd(void)
 {
     return log_target;
+}
+
+void log_echo_stderr(bool on)
+{
+    log_echo = on;
 }
 
 void log_set_level(enum log_level level)
@@ -88,6 +146,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
     line[n++] = '\n';
     /* One write per line: O_APPEND keeps lines of all processes whole. */
     ssize_t unused = write(log_target, line, (size_t)n);
+    if (log_echo && level <= LOG_WARN && log_target != STDERR_FILENO)
+        unused = write(STDERR_FILENO, line, (size_t)n);
     (void)unused;
     errno = saved_errno;
 }

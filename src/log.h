@@ -3,6 +3,8 @@
 #define HERD_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
@@ -10,13 +12,25 @@ enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 int log_level_from(const char *name);
 const char *log_level_name(enum log_level level);
 
-/* Where messages go: a file opened for appending, or stderr when path is
- * NULL or "stderr". Returns 0, or -1 with errno set (the old target stays). */
-int log_open(const char *path);
+/* Open a log file (the error log or an access log) for appending, as the
+ * root master does at start, on reload and on USR1: never through a
+ * symbolic link (O_NOFOLLOW), only a regular file or a character device; a
+ * new file is created 0640 with the group of its directory. Returns the
+ * descriptor, or -1 with "cannot open log file PATH: reason" in err. */
+int log_file_open(const char *path, char *err, size_t errcap);
+
+/* Where messages go: a file opened with log_file_open(), or stderr when
+ * path is NULL or "stderr". Returns 0, or -1 with the reason in err (the
+ * old target stays). */
+int log_open(const char *path, char *err, size_t errcap);
 /* Use an already open descriptor (a worker receiving a reopened file). */
 void log_use_fd(int fd);
 int log_fd(void);
 void log_set_level(enum log_level level);
+/* While herd starts (until its first generation serves), errors and
+ * warnings also go to stderr when the log is a file: a start that fails
+ * says why on the terminal or in the journal, as nginx's [emerg] does. */
+void log_echo_stderr(bool on);
 enum log_level log_get_level(void);
 
 void log_msg(enum log_level level, const char *fmt, ...)

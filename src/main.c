@@ -16,6 +16,7 @@
 #include "control.h"
 #include "log.h"
 #include "master.h"
+#include "proctitle.h"
 
 #define RELOAD_WAIT_MS 60000
 
@@ -40,6 +41,10 @@ static void usage(FILE *out)
 static int read_master_pid(const char *pid_file, pid_t *pid)
 {
     int fd = open(pid_file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        fprintf(stderr, "herd: no master is running (%s: %s)\n", pid_file, strerror(errno));
+        return -1;
+    }
     if (fd < 0) {
         fprintf(stderr, "herd: cannot open %s: %s (is herd running?)\n", pid_file,
                 strerror(errno));
@@ -122,6 +127,9 @@ int main(int argc, char **argv)
     bool foreground = false, test = false, dump = false;
     int opt;
 
+    /* Before getopt: optarg then points into the copies. */
+    proctitle_init(argc, argv);
+
     while ((opt = getopt(argc, argv, "c:Fts:TvVh")) != -1) {
         switch (opt) {
         case 'c': conf_arg = optarg; break;
@@ -168,18 +176,22 @@ int main(int argc, char **argv)
 
     int status;
     if (test) {
-        if (dump)
-            config_print(cfg, stdout);
-        else
+        /* As nginx -t: the logs must open too, or the start would fail. */
+        status = master_test_logs(cfg, err, sizeof err) < 0 ? 1 : 0;
+        if (status != 0) {
+            fprintf(stderr, "%s\nherd: configuration test failed\n", err);
+        } else {
+            if (dump)
+                config_print(cfg, stdout);
             fprintf(stderr, "herd: configuration %s is ok\n", conf ? conf : "(embedded default)");
-        status = 0;
+        }
         config_free(cfg);
     } else if (signal_arg) {
         status = send_command(cfg, signal_arg);
         config_free(cfg);
     } else {
         struct master_options mo = { .conf_path = conf, .conf_given = conf_arg != NULL,
-                                     .foreground = foreground };
+                                     .foreground = foreground, .title = true };
         status = master_main(&mo, cfg);
     }
     free(conf);

@@ -37,6 +37,7 @@
 #include "listen.h"
 #include "log.h"
 #include "loop.h"
+#include "proctitle.h"
 #include "stats.h"
 #include "worker.h"
 
@@ -118,12 +119,15 @@ struct master {
     bool quitting, terminating;
     struct timer ready_timer, kill_timer;
     int startup_pipe;           /* daemonising parent waits on it; -1 */
+    bool starting;              /* the first generation does not serve yet */
+    bool detach_stderr;         /* daemon: stderr to /dev/null once started */
     int exit_status;
     char exe[4096];             /* this binary's path, resolved at start */
     pid_t new_master;           /* binary upgrade under way: the new master */
 };
 
 static void gen_maybe_free(struct master *m, struct gen *g);
+static void startup_done(struct master *m, bool ok);
 static void trim_listeners(struct master *m);
 static void on_respawn(struct timer *t);
 static void pass_fd(struct child *c, const unsigned char *msg, size_t len, int fd);
@@ -346,9 +350,48 @@ static void gen_release(struct master *m, struct gen *g)
     free(g->ls);
 }
 
-static int open_access_log(const char *path)
+/* "FILE:LINE: " where a key was set, or "FILE: " for a default. */
+static int where_prefix(char *out, size_t cap, const char *file, int line)
 {
-    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int n = line > 0 ? snprintf(out, cap, "%s:%d: ", file, line)
+                     : snprintf(out, cap, "%s: ", file);
+    return n < 0 ? 0 : (size_t)n >= cap ? (int)cap - 1 : n;
+}
+
+/* Open a server's access log; on failure say where it is configured. */
+static int open_access_log(const struct cfg_server *s, char *err, size_t errcap)
+{
+    int n = where_prefix(err, errcap, s->where.file, s->access_log_line);
+    return log_file_open(s->access_log, err + n, errcap - (size_t)n);
+}
+
+/* Open the configured error log and make it the log; 0, or -1 with
+ * "FILE:LINE: cannot open log file ..." in err. */
+static int open_error_log(const struct herd_config *cfg, char *err, size_t errcap)
+{
+    int n = where_prefix(err, errcap, cfg->where.file, cfg->error_log_line);
+    return log_open(cfg->error_log, err + n, errcap - (size_t)n);
+}
+
+int master_test_logs(const struct herd_config *cfg, char *err, size_t errcap)
+{
+    if (strcmp(cfg->error_log, "stderr") != 0) {
+        int n = where_prefix(err, errcap, cfg->where.file, cfg->error_log_line);
+        int fd = log_file_open(cfg->error_log, err + n, errcap - (size_t)n);
+        if (fd < 0)
+            return -1;
+        close(fd);
+    }
+    for (size_t i = 0; i < cfg->n_servers; i++) {
+        if (cfg->servers[i].access_log == NULL)
+            continue;
+        int fd = open_access_log(&cfg->servers[i], err, errcap);
+        if (fd < 0)
+            return -1;
+        close(fd);
+    }
+    err[0] = '\0';
+    return 0;
 }
 
 /* Attach server `server` to the listener for addr, opening it if needed. */
@@ -415,11 +458,8 @@ static struct gen *gen_new(struct master *m, struct herd_config *cfg, char *err,
         g->access_logs[i] = -1;
     for (size_t i = 0; i < cfg->n_servers; i++) {
         const struct cfg_server *s = &cfg->servers[i];
-        if (s->access_log && (g->access_logs[i] = open_access_log(s->access_log)) < 0) {
-            snprintf(err, errcap, "%s:%d: cannot open access_log %s: %s", s->where.file,
-                     s->where.line, s->access_log, strerror(errno));
+        if (s->access_log && (g->access_logs[i] = open_access_log(s, err, errcap)) < 0)
             goto fail;
-        }
         for (size_t j = 0; j < s->listen.n; j++)
             if (gen_listen(m, g, s, i, s->listen.v[j], err, errcap) < 0)
                 goto fail;
@@ -629,13 +669,7 @@ static void commit_pending(struct master *m)
         trim_for(m, g);
         log_info("generation %u serving with %d workers", g->id, g->workers);
     }
-    if (m->startup_pipe >= 0) {
-        char ok = 0;
-        ssize_t unused = write(m->startup_pipe, &ok, 1);
-        (void)unused;
-        close(m->startup_pipe);
-        m->startup_pipe = -1;
-    }
+    startup_done(m, true);
     char line[64];
     snprintf(line, sizeof line, "ok generation %u", g->id);
     answer_waiters(m, line);
@@ -657,11 +691,7 @@ static void abort_pending(struct master *m, const char *why)
     if (m->current == NULL) {
         /* The first generation could not start: nothing to keep serving. */
         log_error("cannot start: %s", why);
-        if (m->startup_pipe >= 0) {
-            char bad = 1;
-            ssize_t unused = write(m->startup_pipe, &bad, 1);
-            (void)unused;
-        }
+        startup_done(m, false);
         m->exit_status = 1;
         m->terminating = true;
         answer_waiters(m, "error cannot start");
@@ -717,9 +747,7 @@ static void start_reload(struct master *m)
     }
     if (m->current && strcmp(cfg->error_log, m->current->cfg->error_log) != 0) {
         /* New workers inherit the master's log when they are forked. */
-        if (log_open(strcmp(cfg->error_log, "stderr") == 0 ? NULL : cfg->error_log) < 0) {
-            snprintf(err, sizeof err, "%s: cannot open error_log %s: %s", cfg->where.file,
-                     cfg->error_log, strerror(errno));
+        if (open_error_log(cfg, err, sizeof err) < 0) {
             config_free(cfg);
             reload_failed(m, err);
             return;
@@ -938,8 +966,9 @@ static void reopen_logs(struct master *m)
 {
     const struct herd_config *cfg = m->current ? m->current->cfg : NULL;
     if (cfg && strcmp(cfg->error_log, "stderr") != 0) {
-        if (log_open(cfg->error_log) < 0) {
-            log_error("cannot reopen %s: %s", cfg->error_log, strerror(errno));
+        char why[1024];
+        if (log_open(cfg->error_log, why, sizeof why) < 0) {
+            log_error("reopen: %s", why);
         } else {
             unsigned char msg = CHANNEL_REOPEN;
             for (struct child *c = m->children; c; c = c->next)
@@ -951,9 +980,10 @@ static void reopen_logs(struct master *m)
             const char *path = g->cfg->servers[i].access_log;
             if (g->access_logs[i] < 0 || path == NULL)
                 continue;
-            int fd = open_access_log(path);
+            char why[1024];
+            int fd = log_file_open(path, why, sizeof why);
             if (fd < 0) {
-                log_error("cannot reopen access_log %s: %s", path, strerror(errno));
+                log_error("reopen: %s", why);
                 continue;
             }
             close(g->access_logs[i]);
@@ -1211,13 +1241,36 @@ static int daemonize(struct master *m)
     if (null >= 0) {
         dup2(null, STDIN_FILENO);
         dup2(null, STDOUT_FILENO);
-        if (log_fd() != STDERR_FILENO)
-            dup2(null, STDERR_FILENO);
         close(null);
     }
+    /* stderr stays the terminal until the first generation serves, so that
+     * a failing start says why there (startup_done detaches it). */
+    m->detach_stderr = log_fd() != STDERR_FILENO;
     if (chdir("/") < 0)
         log_warn("chdir(/): %s", strerror(errno));
     return 0;
+}
+
+/* The first generation serves (ok) or could not start: tell the waiting
+ * parent, and stop copying errors to stderr. */
+static void startup_done(struct master *m, bool ok)
+{
+    if (!m->starting)
+        return;
+    m->starting = false;
+    log_echo_stderr(false);
+    if (m->startup_pipe >= 0) {
+        char status = ok ? 0 : 1;
+        ssize_t unused = write(m->startup_pipe, &status, 1);
+        (void)unused;
+        close(m->startup_pipe);
+        m->startup_pipe = -1;
+    }
+    int null;
+    if (ok && m->detach_stderr && (null = open("/dev/null", O_WRONLY | O_CLOEXEC)) >= 0) {
+        dup2(null, STDERR_FILENO);
+        close(null);
+    }
 }
 
 static int setup_signals(struct master *m)
@@ -1239,15 +1292,23 @@ static int setup_signals(struct master *m)
 
 int master_main(const struct master_options *opts, struct herd_config *cfg)
 {
-    struct master m = { .opts = opts, .pid_fd = -1, .startup_pipe = -1, .next_id = 1 };
+    struct master m = { .opts = opts, .pid_fd = -1, .startup_pipe = -1, .next_id = 1,
+                        .starting = true };
     char err[1024];
     struct gen *g = NULL;
+
+    log_echo_stderr(true);
+    if (opts->title) {
+        char title[4096];
+        snprintf(title, sizeof title, "master process %s", proctitle_command());
+        proctitle_set(title);
+    }
 
     if (cfg->embedded)
         log_warn("no configuration file; running on the embedded default "
                  "(HTTP on 127.0.0.1:8080, echo on 127.0.0.1:7007)");
-    if (strcmp(cfg->error_log, "stderr") != 0 && log_open(cfg->error_log) < 0) {
-        log_error("cannot open error_log %s: %s", cfg->error_log, strerror(errno));
+    if (open_error_log(cfg, err, sizeof err) < 0) {
+        log_error("%s", err);
         config_free(cfg);
         return 1;
     }
@@ -1315,11 +1376,7 @@ int master_main(const struct master_options *opts, struct herd_config *cfg)
     return m.exit_status;
 
 fail:
-    if (m.startup_pipe >= 0) {
-        char bad = 1;
-        ssize_t unused = write(m.startup_pipe, &bad, 1);
-        (void)unused;
-    }
+    startup_done(&m, false);
     config_free(cfg);
     pid_file_remove(&m);
     listen_close_all(&m.listeners);

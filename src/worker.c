@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proctitle.h"
 #include "proto.h"
 
 /* Accepts per wake-up of one listener before yielding to the connections. */
@@ -285,6 +286,7 @@ static void begin_drain(struct worker *w)
     if (w->draining)
         return;
     log_debug("worker %d: draining %zu connections", w->slot, w->n_open);
+    proctitle_set("worker process is shutting down");
     give_back(w, -1);
     /* Stop accepting and close this process's descriptors. Sockets the
      * new generation uses live on in the master and its workers take what
@@ -537,6 +539,7 @@ int worker_main(const struct worker_args *a)
     prctl(PR_SET_PDEATHSIG, SIGQUIT);
     if (getppid() != a->master)
         return WORKER_EXIT_OK;     /* the master died before we got here */
+    proctitle_set("worker process");
     close_inherited(a);
     signal(SIGPIPE, SIG_IGN);
 
@@ -607,6 +610,8 @@ int worker_main(const struct worker_args *a)
         log_error("worker %d: cannot reach the master: %s", a->slot, strerror(errno));
         goto out;
     }
+    /* Serving: errors are the log's alone from now on (see log_echo_stderr). */
+    log_echo_stderr(false);
     log_debug("worker %d (generation %u) serving", a->slot, a->generation);
     loop_timer_after(w.loop, &w.tick_timer, 1000);
     status = loop_run(w.loop) < 0 ? WORKER_EXIT_ERROR : WORKER_EXIT_OK;

@@ -340,7 +340,7 @@ class LifecycleTest(AccessLogBase):
                          "lines after the reopen went to the renamed file: %r" % old_lines)
         self.assertFalse([x for x in self.lines() if b"/hello/before-" in x],
                          "old lines were written again to the new file")
-        self.assertEqual(os.stat(self.log).st_mode & 0o777, 0o644)
+        self.assertEqual(os.stat(self.log).st_mode & 0o777, 0o640, "logs are created 0640 (issue 7, item 5)")
 
 
 if __name__ == "__main__":
