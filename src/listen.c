@@ -132,6 +132,40 @@ static int take_inherited(struct listen_set *set, const struct listen_addr *addr
     return -1;
 }
 
+/* A TCP socket bound to a with herd's options; -1 with errno and the step
+ * that failed in *what. */
+static int bound_socket(const struct listen_addr *a, bool reuseport, bool defer_accept,
+                        const char **what)
+{
+    int one = 1, secs = DEFER_ACCEPT_SECONDS;
+    *what = "socket";
+    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    *what = "setsockopt(SO_REUSEADDR)";
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+        goto fail;
+    *what = "setsockopt(SO_REUSEPORT)";
+    if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+        goto fail;
+    *what = "setsockopt(IPV6_V6ONLY)";
+    if (a->ss.ss_family == AF_INET6 &&
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
+        goto fail;
+    *what = "setsockopt(TCP_DEFER_ACCEPT)";
+    if (defer_accept && setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs) < 0)
+        goto fail;
+    *what = "bind";
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0)
+        goto fail;
+    return fd;
+fail:;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+}
+
 static int open_socket(struct listen_set *set, const struct listener *l, char *err,
                        size_t errcap)
 {
@@ -143,29 +177,9 @@ static int open_socket(struct listen_set *set, const struct listener *l, char *e
         return fd;
     }
 
-    const char *what = "socket";
-    int one = 1;
-    fd = socket(l->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const char *what;
+    fd = bound_socket(&l->addr, l->reuseport, l->defer_accept, &what);
     if (fd < 0)
-        goto fail;
-    what = "setsockopt(SO_REUSEADDR)";
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
-        goto fail;
-    what = "setsockopt(SO_REUSEPORT)";
-    if (l->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
-        goto fail;
-    what = "setsockopt(IPV6_V6ONLY)";
-    if (l->addr.ss.ss_family == AF_INET6 &&
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
-        goto fail;
-    if (l->defer_accept) {
-        int secs = DEFER_ACCEPT_SECONDS;
-        what = "setsockopt(TCP_DEFER_ACCEPT)";
-        if (setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs) < 0)
-            goto fail;
-    }
-    what = "bind";
-    if (bind(fd, (const struct sockaddr *)&l->addr.ss, l->addr.len) < 0)
         goto fail;
     what = "listen";
     if (listen(fd, l->backlog) < 0)
@@ -186,29 +200,15 @@ fail:
  * if anybody listens there. SO_REUSEADDR lets connections in TIME_WAIT pass. */
 static int probe_address(const struct listen_addr *a, char *err, size_t errcap)
 {
-    int one = 1;
-    const char *what = "socket";
-    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        goto fail;
-    what = "setsockopt(SO_REUSEADDR)";
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
-        goto fail;
-    what = "setsockopt(IPV6_V6ONLY)";
-    if (a->ss.ss_family == AF_INET6 &&
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
-        goto fail;
-    what = "bind";
-    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0)
-        goto fail;
+    const char *what;
+    int fd = bound_socket(a, false, false, &what);
+    if (fd < 0) {
+        snprintf(err, errcap, "%s %s: %s%s", what, a->text, strerror(errno),
+                 errno == EADDRINUSE ? " (another process listens there)" : "");
+        return -1;
+    }
     close(fd);
     return 0;
-fail:
-    snprintf(err, errcap, "%s %s: %s%s", what, a->text, strerror(errno),
-             errno == EADDRINUSE ? " (another process listens there)" : "");
-    if (fd >= 0)
-        close(fd);
-    return -1;
 }
 
 /* Was a socket for this address passed down by the previous master? */
