@@ -270,6 +270,8 @@ static int spawn(struct master *m, struct gen *g, int slot)
         log_error("cannot start a worker: out of memory or stats blocks");
         goto fail;
     }
+    for (size_t i = 0; i < g->cfg->n_servers; i++)
+        stats_name_server(m->page, c->stats, i, http_status_server_name(&g->cfg->servers[i]));
     for (size_t i = 0; i < g->n_ls; i++) {
         binds[i].fd = listen_fd_for_slot(g->ls[i].l, (size_t)slot);
         binds[i].shared = !g->ls[i].l->reuseport;
@@ -1049,6 +1051,8 @@ static void stop_workers(struct master *m)
 
 static void exec_new_master(struct master *m, const int *fds, size_t n)
 {
+    /* The counters go on in the new master: their page, above the sockets. */
+    stats_pass_on((int)(3 + n));
     /* Move the sockets to 3..3+n-1 without clobbering one another: first
      * above the target range, then down; dup2 clears FD_CLOEXEC. */
     int *high = calloc(n ? n : 1, sizeof *high);

@@ -223,6 +223,8 @@ static void http_reopen_log(void *p, int fd)
 static void log_exchange(struct conn *c, const struct http_server *s,
                          const struct http_exchange *x)
 {
+    /* Every answer passes here: count it by status class and server. */
+    stats_response(c->worker->stats, (size_t)(s->cfg - c->worker->cfg->servers), x->status);
     if (s->log == NULL)
         return;
     struct sockaddr_storage peer;

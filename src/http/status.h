@@ -1,5 +1,6 @@
-/* The status page: counters of every live worker and their totals, read
- * from the shared stats page, as JSON, plain text or Prometheus text. */
+/* The status page: counters by slot, responses by status class and by
+ * server, and the live worker processes, read from the shared stats page as
+ * JSON, plain text or Prometheus text (see herd.conf(5), STATUS). */
 #ifndef HERD_HTTP_STATUS_H
 #define HERD_HTTP_STATUS_H
 
@@ -13,5 +14,9 @@
 size_t http_status_render(const struct stats_page *page, enum cfg_status_format format,
                           time_t now, char **out);
 const char *http_status_type(enum cfg_status_format format);
+
+/* The name a server's responses are counted under: its first server_names
+ * entry, else its first listen address; NULL when it answers no requests. */
+const char *http_status_server_name(const struct cfg_server *s);
 
 #endif
