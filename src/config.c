@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cidr.h"
+#include "config_include.h"
 #include "http/access_log.h"
 #include "listen.h"
 #include "log.h"
@@ -104,15 +105,19 @@ static const char *const protocol_names[] = { "http", "echo", NULL };
 
 /* The file a setting came from, as a path the user can open: libconfig
  * reports an @include name as written. */
-static const char *setting_file(struct cfg_ctx *ctx, const config_setting_t *s)
+static const char *source_file(struct cfg_ctx *ctx, const char *f)
 {
-    const char *f = s ? config_setting_source_file(s) : NULL;
     if (f == NULL || strcmp(f, ctx->main_file) == 0)
         return ctx->main_file;
     if (f[0] == '/' || ctx->include_dir == NULL)
         return f;
     snprintf(ctx->resolved, sizeof ctx->resolved, "%s/%s", ctx->include_dir, f);
     return ctx->resolved;
+}
+
+static const char *setting_file(struct cfg_ctx *ctx, const config_setting_t *s)
+{
+    return source_file(ctx, s ? config_setting_source_file(s) : NULL);
 }
 
 static int cfg_fail(struct cfg_ctx *ctx, const config_setting_t *s,
@@ -886,6 +891,27 @@ void config_free(struct herd_config *cfg)
     free(cfg);
 }
 
+/* libconfig reads the text up to the first NUL byte only. */
+static int check_text(const char *file, const char *text, size_t len, char *err, size_t errcap)
+{
+    const char *nul = memchr(text, '\0', len);
+    if (nul == NULL)
+        return 0;
+    int line = 1;
+    for (const char *p = text; p < nul; p++)
+        line += *p == '\n';
+    snprintf(err, errcap, "%s:%d: a NUL byte (is this a text file?)", file, line);
+    return -1;
+}
+
+/* libconfig's error as FILE:LINE: text, with the file named as the user can
+ * open it. */
+static void read_error(struct cfg_ctx *ctx, const config_t *lc, char *err, size_t errcap)
+{
+    snprintf(err, errcap, "%s:%d: %s", source_file(ctx, config_error_file(lc)),
+             config_error_line(lc), config_error_text(lc));
+}
+
 struct herd_config *config_load(const char *path, char *err, size_t errcap)
 {
     struct cfg_ctx ctx = { .err = err, .errcap = errcap,
@@ -896,7 +922,7 @@ struct herd_config *config_load(const char *path, char *err, size_t errcap)
     config_init(&lc);
     err[0] = '\0';
 
-    char *dir = NULL;
+    char *dir = NULL, *text = NULL;
     if (path) {
         dir = strdup(path);
         char *slash = dir ? strrchr(dir, '/') : NULL;
@@ -907,35 +933,25 @@ struct herd_config *config_load(const char *path, char *err, size_t errcap)
             config_set_include_dir(&lc, dir);
             ctx.include_dir = dir;
         }
-        FILE *f = fopen(path, "r");
-        if (f == NULL) {
-            snprintf(err, errcap, "%s: cannot read: %s", path, strerror(errno));
+        /* libconfig's scanner exits the process on a read error and blocks
+         * on a FIFO: it reads text herd has read itself, and opens only
+         * includes checked to be regular files. */
+        size_t len;
+        char why[160];
+        if (config_include_read(path, &text, &len, why, sizeof why) < 0) {
+            snprintf(err, errcap, "%s: cannot read: %s", path, why);
             goto fail;
         }
-        /* libconfig's scanner exits the process on a read error (a
-         * directory, say): only hand it regular files. */
-        struct stat sb;
-        if (fstat(fileno(f), &sb) < 0 || !S_ISREG(sb.st_mode)) {
-            snprintf(err, errcap, "%s: cannot read: %s", path,
-                     S_ISDIR(sb.st_mode) ? "Is a directory" : "not a regular file");
-            fclose(f);
+        ctx.main_text = text;
+        if (check_text(path, text, len, err, errcap) < 0 ||
+            config_include_check(path, text, len, ctx.include_dir, err, errcap) < 0)
             goto fail;
-        }
-        int ok = config_read(&lc, f);
-        fclose(f);
-        if (ok != CONFIG_TRUE) {
-            const char *ef = config_error_file(&lc);
-            if (ef && ef[0] != '/' && strcmp(ef, path) != 0 && ctx.include_dir)
-                snprintf(err, errcap, "%s/%s:%d: %s", ctx.include_dir, ef,
-                         config_error_line(&lc), config_error_text(&lc));
-            else
-                snprintf(err, errcap, "%s:%d: %s", ef ? ef : path, config_error_line(&lc),
-                         config_error_text(&lc));
+        if (config_read_string(&lc, text) != CONFIG_TRUE) {
+            read_error(&ctx, &lc, err, errcap);
             goto fail;
         }
     } else if (config_read_string(&lc, config_embedded_text) != CONFIG_TRUE) {
-        snprintf(err, errcap, "(embedded):%d: %s", config_error_line(&lc),
-                 config_error_text(&lc));
+        read_error(&ctx, &lc, err, errcap);
         goto fail;
     }
 
@@ -949,12 +965,14 @@ struct herd_config *config_load(const char *path, char *err, size_t errcap)
         goto fail;
     config_destroy(&lc);
     free(dir);
+    free(text);
     return cfg;
 
 fail:
     config_free(cfg);
     config_destroy(&lc);
     free(dir);
+    free(text);
     return NULL;
 }
 

@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "config_lex.h"
 #include "units.h"
 #include "tap.h"
 
@@ -138,6 +140,147 @@ START_TEST(include_relative)
     ck_assert_int_eq(cfg->n_servers, 1);
     ck_assert_str_eq(cfg->servers[0].where.file, inc);
     config_free(cfg);
+}
+END_TEST
+
+/* Every file libconfig would open is checked first: a directory made flex
+ * exit(2), a FIFO blocked forever. */
+static void assert_load_fails(const char *text, const char *want_prefix, const char *says)
+{
+    char err[512];
+    struct herd_config *cfg = load(text, err, sizeof err);
+    ck_assert_msg(cfg == NULL, "accepted: %s", text);
+    ck_assert_msg(strncmp(err, want_prefix, strlen(want_prefix)) == 0,
+                  "'%s' does not start with '%s'", err, want_prefix);
+    ck_assert_msg(strstr(err, says) != NULL, "'%s' does not say '%s'", err, says);
+}
+
+START_TEST(include_not_a_file)
+{
+    char p[300], want[700];
+    snprintf(p, sizeof p, "%s/conf.d", dir);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    snprintf(p, sizeof p, "%s/pipe", dir);
+    ck_assert_int_eq(mkfifo(p, 0644), 0);
+
+    snprintf(want, sizeof want, "%s:2: @include \"conf.d\": ", path);
+    assert_load_fails(BASE "@include \"conf.d\"\n" ECHO_SERVER, want, "Is a directory");
+    snprintf(want, sizeof want, "%s:3: @include \"pipe\": ", path);
+    assert_load_fails(BASE "\n\t @include\t\"pipe\" # comment\n" ECHO_SERVER, want,
+                      "not a regular file");
+    snprintf(want, sizeof want, "%s:2: @include \"gone.conf\": ", path);
+    assert_load_fails(BASE "@include \"gone.conf\"\n" ECHO_SERVER, want, "No such file");
+    /* libconfig joins an empty name to the include directory. */
+    snprintf(want, sizeof want, "%s:2: @include \"\": ", path);
+    assert_load_fails(BASE "@include \"\"\n" ECHO_SERVER, want, "Is a directory");
+    /* An absolute name is not what libconfig 1.5 opens. */
+    snprintf(want, sizeof want, "%s:2: @include \"%s\": ", path, path);
+    char text[1024];
+    snprintf(text, sizeof text, BASE "@include \"%s\"\n" ECHO_SERVER, path);
+    assert_load_fails(text, want, "absolute path does not work");
+}
+END_TEST
+
+START_TEST(include_nested_and_cycles)
+{
+    char p[300], want[400];
+    /* An include inside an include: the message names the including file. */
+    snprintf(p, sizeof p, "%s/conf.d", dir);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    snprintf(p, sizeof p, "%s/inner.inc", dir);
+    write_file(p, "# inner\n@include \"conf.d\"\n");
+    snprintf(want, sizeof want, "%s:2: @include \"conf.d\": ", p);
+    assert_load_fails(BASE "@include \"inner.inc\"\n" ECHO_SERVER, want, "Is a directory");
+
+    /* A cycle is found, not followed. */
+    snprintf(p, sizeof p, "%s/self.inc", dir);
+    write_file(p, "\n\n@include \"self.inc\"\n");
+    snprintf(want, sizeof want, "%s:3: @include \"self.inc\": ", p);
+    assert_load_fails(BASE "@include \"self.inc\"\n" ECHO_SERVER, want, "include cycle");
+
+    /* libconfig 1.5 takes ten levels of includes, not eleven. */
+    for (int i = 1; i <= 10; i++) {
+        char inc[64];
+        snprintf(p, sizeof p, "%s/f%d", dir, i);
+        snprintf(inc, sizeof inc, "@include \"f%d\"\n", i + 1);
+        write_file(p, i < 10 ? inc : "workers = 1;\n");
+    }
+    char err[512];
+    struct herd_config *cfg = load(BASE "@include \"f1\"\n" ECHO_SERVER, err, sizeof err);
+    ck_assert_msg(cfg != NULL, "%s", err);
+    ck_assert_int_eq(cfg->workers, 1);
+    config_free(cfg);
+    snprintf(p, sizeof p, "%s/f10", dir);
+    write_file(p, "@include \"f11\"\n");
+    snprintf(p, sizeof p, "%s/f11", dir);
+    write_file(p, "workers = 1;\n");
+    snprintf(want, sizeof want, "%s/f10:1: @include \"f11\": ", dir);
+    assert_load_fails(BASE "@include \"f1\"\n" ECHO_SERVER, want, "nested more than 10 deep");
+}
+END_TEST
+
+START_TEST(include_only_where_libconfig_sees_one)
+{
+    char p[300], err[512];
+    snprintf(p, sizeof p, "%s/conf.d", dir);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    /* In comments and strings, @include is text. */
+    struct herd_config *cfg = load(BASE "# @include \"conf.d\"\n// @include \"conf.d\"\n"
+                                   "/*\n@include \"conf.d\"\n*/\n"
+                                   "user = \"nobody\n@include \\\"conf.d\\\"\n\";\n" ECHO_SERVER,
+                                   err, sizeof err);
+    ck_assert_msg(cfg == NULL, "a user with a newline in its name exists?");
+    ck_assert_msg(strstr(err, "does not exist") != NULL, "%s", err);
+    cfg = load(BASE "/* @include \"conf.d\" */\n" ECHO_SERVER, err, sizeof err);
+    ck_assert_msg(cfg != NULL, "%s", err);
+    config_free(cfg);
+}
+END_TEST
+
+START_TEST(include_names_as_libconfig_reads_them)
+{
+    /* \\ and \" stand for themselves; a backslash before anything else is
+     * dropped (flex echoes it away). */
+    const char *text = "a = 1;\n  @include \"a\\\\b\\\"c\\x\" b = 2;\n@include \"y\"";
+    struct config_lexer lx;
+    struct config_token t;
+    config_lex_init(&lx, text, strlen(text));
+    int seen = 0;
+    for (config_lex_next(&lx, &t); t.kind != CTOK_END; config_lex_next(&lx, &t)) {
+        if (t.kind != CTOK_INCLUDE)
+            continue;
+        char *name = config_lex_include_name(text, &t);
+        ck_assert_str_eq(name, seen == 0 ? "a\\b\"cx" : "y");
+        ck_assert_int_eq(t.line, seen == 0 ? 2 : 3);
+        free(name);
+        seen++;
+    }
+    ck_assert_int_eq(seen, 2);
+    /* Not at the start of a line, or without a blank: not an include. */
+    text = "a = 1; @include \"x\"\n@include\"y\"\n";
+    config_lex_init(&lx, text, strlen(text));
+    for (config_lex_next(&lx, &t); t.kind != CTOK_END; config_lex_next(&lx, &t))
+        ck_assert_int_ne(t.kind, CTOK_INCLUDE);
+}
+END_TEST
+
+START_TEST(main_file_not_regular)
+{
+    char fifo[300], err[512];
+    snprintf(fifo, sizeof fifo, "%s/fifo.conf", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+    ck_assert_ptr_null(config_load(fifo, err, sizeof err));
+    ck_assert_msg(strstr(err, fifo) && strstr(err, "not a regular file"), "%s", err);
+    ck_assert_ptr_null(config_load(dir, err, sizeof err));
+    ck_assert_msg(strstr(err, "Is a directory"), "%s", err);
+    /* libconfig would stop reading at a NUL byte. */
+    char text[] = BASE "\0workers = 0;\n" ECHO_SERVER;
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fwrite(text, 1, sizeof text - 1, f);
+    fclose(f);
+    ck_assert_ptr_null(config_load(path, err, sizeof err));
+    ck_assert_msg(strstr(err, ":2: a NUL byte"), "%s", err);
 }
 END_TEST
 
@@ -443,6 +586,11 @@ static Suite *config_suite(void)
     tcase_add_test(tc, defaults);
     tcase_add_test(tc, embedded_default);
     tcase_add_test(tc, include_relative);
+    tcase_add_test(tc, include_not_a_file);
+    tcase_add_test(tc, include_nested_and_cycles);
+    tcase_add_test(tc, include_only_where_libconfig_sees_one);
+    tcase_add_test(tc, include_names_as_libconfig_reads_them);
+    tcase_add_test(tc, main_file_not_regular);
     tcase_add_loop_test(tc, bad_file, 0, (int)(sizeof bad_files / sizeof bad_files[0]));
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, durations);
