@@ -19,6 +19,7 @@
 
 #include "cidr.h"
 #include "config_include.h"
+#include "config_syntax.h"
 #include "http/access_log.h"
 #include "listen.h"
 #include "log.h"
@@ -904,12 +905,30 @@ static int check_text(const char *file, const char *text, size_t len, char *err,
     return -1;
 }
 
-/* libconfig's error as FILE:LINE: text, with the file named as the user can
- * open it. */
+/* libconfig's error as FILE:LINE: text; a syntax error also gets its likely
+ * cause and the source line (config_syntax.h). */
 static void read_error(struct cfg_ctx *ctx, const config_t *lc, char *err, size_t errcap)
 {
-    snprintf(err, errcap, "%s:%d: %s", source_file(ctx, config_error_file(lc)),
-             config_error_line(lc), config_error_text(lc));
+    const char *file = source_file(ctx, config_error_file(lc));
+    const char *what = config_error_text(lc);
+    int line = config_error_line(lc);
+    char *text = NULL, why[160], explained[900];
+    size_t len = 0;
+    if (strcmp(what, "syntax error") == 0) {
+        const char *src = NULL;
+        if (file == ctx->main_file) {
+            src = ctx->main_text;
+            len = strlen(src);
+        } else if (config_include_read(file, &text, &len, why, sizeof why) == 0) {
+            src = text;
+        }
+        if (src) {
+            config_syntax_explain(src, len, line, explained, sizeof explained);
+            what = explained;
+        }
+    }
+    snprintf(err, errcap, "%s:%d: %s", file, line, what);
+    free(text);
 }
 
 struct herd_config *config_load(const char *path, char *err, size_t errcap)

@@ -171,5 +171,50 @@ class IncludeReloadTest(HerdTestCase):
         self.bad_reload(h, "pipe", r"not a regular file")
 
 
+class SyntaxMessageTest(HerdTestCase):
+    """herd -t explains libconfig's bare "syntax error": the cause, the
+    source line and a caret under the spot, after the usual FILE:LINE."""
+
+    def explain(self, text):
+        h = self.herd(start=False)
+        h.rewrite_config(text)
+        rc, out, err = h.run("-t", "-c", h.conf, timeout=QUICK)
+        self.assertEqual(rc, 1, err)
+        return h, err.splitlines()
+
+    def assert_explained(self, lines, head, cause, src_line, src, column):
+        """The FILE:LINE head with the cause, then line src_line of the
+        source, then a caret under its column (from 0)."""
+        at = [i for i, l in enumerate(lines) if l.startswith(head)]
+        self.assertTrue(at, "no line starts with %r:\n%s" % (head, "\n".join(lines)))
+        i = at[0]
+        self.assertIn(cause, lines[i])
+        self.assertEqual(lines[i + 1], "%6d | %s" % (src_line, src))
+        gutter = len("%6d | " % src_line)
+        self.assertEqual(lines[i + 2].index("^") - gutter, column,
+                         "caret misplaced:\n%s\n%s" % (lines[i + 1], lines[i + 2]))
+
+    def test_bare_word(self):
+        h, lines = self.explain(conf().replace('user = "nobody";', "user = nobody;"))
+        self.assert_explained(lines, "%s:3: syntax error: " % h.conf,
+                              'a string value must be in double quotes: "nobody"',
+                              3, "user = nobody;", 7)
+
+    def test_unclosed_quote_points_at_its_line(self):
+        # libconfig stops on the next line (at the / after the quote that
+        # closes the string); the message keeps that FILE:LINE and shows
+        # where the string really starts.
+        h, lines = self.explain(conf().replace('user = "nobody";', 'user = "nobody;'))
+        self.assert_explained(lines, "%s:4: syntax error: " % h.conf, "unclosed string?",
+                              3, 'user = "nobody;', 7)
+
+    def test_missing_comma_between_servers(self):
+        text = conf().replace("  }\n);", '  }\n  { listen = "127.0.0.1:$port_echo"; '
+                              'protocol = "echo"; }\n);')
+        h, lines = self.explain(text)
+        self.assert_explained(lines, "%s:12: syntax error: " % h.conf,
+                              "missing ',' at the end of line 11?", 11, "  }", 3)
+
+
 if __name__ == "__main__":
     herdtest.main()
