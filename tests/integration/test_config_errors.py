@@ -216,5 +216,33 @@ class SyntaxMessageTest(HerdTestCase):
                               "missing ',' at the end of line 11?", 11, "  }", 3)
 
 
+class RangeWarningTest(HerdTestCase):
+    """allow/deny "10.0.0.1/8": accepted as 10.0.0.0/8, with a warning at
+    FILE:LINE (as nginx: "low address bits ... are meaningless")."""
+
+    ALLOW = 'allow = [ "127.0.0.9/8" ];'
+    WARNING = ("%s:9: 'allow': low address bits of 127.0.0.9/8 are meaningless "
+               "(it means 127.0.0.0/8)")
+
+    def test_t_warns_on_stderr(self):
+        h = self.herd(start=False)
+        h.rewrite_config(conf(allow=self.ALLOW))
+        rc, out, err = h.run("-t", "-c", h.conf, timeout=QUICK)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("[warn]", err)
+        self.assertIn(self.WARNING % h.conf, err)
+
+    def test_reload_warns_in_error_log(self):
+        h = self.herd(conf())
+        mark = h.log_mark()
+        h.rewrite_config(conf("two\\n", allow=self.ALLOW))
+        rc, out, err = h.run("-c", h.conf, "-s", "reload", timeout=QUICK)
+        self.assertEqual(rc, 0, err)
+        with open(h.error_log) as f:
+            self.assertIn(self.WARNING % h.conf, f.read())
+        # The range works as its network: 127.0.0.1 is in 127.0.0.0/8.
+        self.assertEqual(body_of(h.port()), (200, b"two\n"))
+
+
 if __name__ == "__main__":
     herdtest.main()

@@ -7,9 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cidr.h"
 #include "config.h"
 #include "config_lex.h"
 #include "config_syntax.h"
+#include "log.h"
 #include "units.h"
 #include "tap.h"
 
@@ -541,6 +543,62 @@ START_TEST(bad_file)
 }
 END_TEST
 
+/* A range with host bits set is taken as its network, with a warning at
+ * FILE:LINE through the log (stderr for herd -t, the error log in a
+ * running master), as nginx does. */
+START_TEST(range_host_bits_warned)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    log_use_fd(fds[1]);
+    char err[512];
+    struct herd_config *cfg = load(BASE "servers = ( { listen = [\"1\"];\n routes = ( { path = \"/\";\n"
+                                   " allow = [ \"10.0.0.0/8\", \"10.0.0.1/8\" ];\n"
+                                   " deny = [ \"2001:db8::1/32\", \"192.0.2.7\" ];\n"
+                                   " return = { status = 200; }; } ); } );\n", err, sizeof err);
+    log_use_fd(STDERR_FILENO);      /* closes fds[1] */
+    ck_assert_msg(cfg != NULL, "%s", err);
+    config_free(cfg);
+    char logged[2048];
+    ssize_t n = read(fds[0], logged, sizeof logged - 1);
+    close(fds[0]);
+    logged[n > 0 ? n : 0] = '\0';
+    char want[400];
+    snprintf(want, sizeof want, "[warn] %d: %s:4: 'allow': low address bits of 10.0.0.1/8 are "
+             "meaningless (it means 10.0.0.0/8)\n", (int)getpid(), path);
+    ck_assert_msg(strstr(logged, want) != NULL, "'%s' does not hold '%s'", logged, want);
+    snprintf(want, sizeof want, "%s:5: 'deny': low address bits of 2001:db8::1/32 are "
+             "meaningless (it means 2001:db8::/32)\n", path);
+    ck_assert_msg(strstr(logged, want) != NULL, "'%s' does not hold '%s'", logged, want);
+    /* Exact ranges and single addresses are not warned about. */
+    ck_assert_ptr_null(strstr(logged, "10.0.0.0/8 are"));
+    ck_assert_ptr_null(strstr(logged, "192.0.2.7"));
+}
+END_TEST
+
+START_TEST(range_host_bits)
+{
+    struct cidr c;
+    ck_assert(cidr_has_host_bits("10.0.0.1/8"));
+    ck_assert(cidr_has_host_bits("192.168.1.1/31"));
+    ck_assert(cidr_has_host_bits("2001:db8::1/32"));
+    ck_assert(!cidr_has_host_bits("10.0.0.0/8"));
+    ck_assert(!cidr_has_host_bits("10.0.0.1"));
+    ck_assert(!cidr_has_host_bits("10.0.0.1/32"));
+    ck_assert(!cidr_has_host_bits("0.0.0.0/0"));
+    ck_assert(!cidr_has_host_bits("all"));
+    ck_assert(!cidr_has_host_bits("not an address/8"));
+    /* Still accepted, as the network. */
+    ck_assert_int_eq(cidr_parse("10.9.8.7/8", &c), 0);
+    char text[64];
+    cidr_format(&c, text, sizeof text);
+    ck_assert_str_eq(text, "10.0.0.0/8");
+    ck_assert_int_eq(cidr_parse("2001:db8::1/32", &c), 0);
+    cidr_format(&c, text, sizeof text);
+    ck_assert_str_eq(text, "2001:db8::/32");
+}
+END_TEST
+
 START_TEST(missing_file)
 {
     char err[512];
@@ -707,6 +765,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, syntax_snippet);
     tcase_add_loop_test(tc, bad_file, 0, (int)(sizeof bad_files / sizeof bad_files[0]));
     tcase_add_test(tc, missing_file);
+    tcase_add_test(tc, range_host_bits_warned);
+    tcase_add_test(tc, range_host_bits);
     tcase_add_test(tc, durations);
     tcase_add_test(tc, sizes);
     tcase_add_test(tc, print_round_trip);
