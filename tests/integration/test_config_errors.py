@@ -244,5 +244,17 @@ class RangeWarningTest(HerdTestCase):
         self.assertEqual(body_of(h.port()), (200, b"two\n"))
 
 
+class ListenUnixTest(HerdTestCase):
+
+    def test_unix_listen_says_not_supported(self):
+        h = self.herd(start=False)
+        h.rewrite_config(conf().replace('"127.0.0.1:$port"', '"unix:$dir/herd.sock"'))
+        rc, out, err = h.run("-t", "-c", h.conf, timeout=QUICK)
+        self.assertEqual(rc, 1, err)
+        self.assertIn('%s:7: listen "unix:%s/herd.sock": unix sockets are not supported yet'
+                      % (h.conf, h.dir), err)
+        self.assertNotIn("port must be a number", err)
+
+
 if __name__ == "__main__":
     herdtest.main()

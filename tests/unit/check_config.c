@@ -439,6 +439,8 @@ static const struct bad bad_files[] = {
       "not a numeric IPv4" },
     { BASE "servers = ( { listen = [ \"::1:80\" ]; protocol = \"echo\"; } );\n", 2,
       "write IPv6 addresses as [address]:port" },
+    { BASE "servers = ( { listen = [ \"unix:/run/herd.sock\" ]; protocol = \"echo\"; } );\n", 2,
+      "listen \"unix:/run/herd.sock\": unix sockets are not supported yet" },
     { BASE "shutdown_timeout = \"10 parsecs\";\n" ECHO_SERVER, 2, "must be a duration" },
     { BASE "shutdown_timeout = -1;\n" ECHO_SERVER, 2, "invalid duration" },
     { BASE "servers = ( { listen = [\"1\"];\n max_body = \"12q\";\n routes = ( { path = \"/\"; "
