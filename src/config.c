@@ -651,10 +651,12 @@ static int validate_error_page(struct cfg_ctx *ctx, const config_setting_t *grou
                         (long long)e->status);
     if (e->file[0] != '/')
         return cfg_fail(ctx, group, "error page 'file' must be an absolute path");
-    FILE *f = fopen(e->file, "r");
-    if (f == NULL)
-        return cfg_fail(ctx, group, "error page %s: %s", e->file, strerror(errno));
-    fclose(f);
+    /* Read now, as the workers will: a FIFO would block the master. */
+    char *text, why[160];
+    size_t len;
+    if (config_include_read(e->file, &text, &len, why, sizeof why) < 0)
+        return cfg_fail(ctx, group, "error page %s: %s", e->file, why);
+    free(text);
     return 0;
 }
 

@@ -120,6 +120,21 @@ class IncludeCheckTest(HerdTestCase):
         self.assertIn("not a regular file", err)
 
 
+class ErrorPageFileTest(HerdTestCase):
+    """Error pages are read with the configuration: a FIFO must not block."""
+
+    def test_error_page_fifo(self):
+        h = self.herd(start=False)
+        fifo = os.path.join(h.dir, "404.html")
+        os.mkfifo(fifo)
+        h.rewrite_config(conf().replace(
+            "    routes = (",
+            '    error_pages = ( { status = 404; file = "%s"; } );\n    routes = (' % fifo))
+        rc, out, err = h.run("-t", "-c", h.conf, timeout=QUICK)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("error page %s: not a regular file" % fifo, err)
+
+
 class IncludeReloadTest(HerdTestCase):
     """A running master meets a bad @include on reload: the reload fails with
     FILE:LINE and the old generation keeps serving."""

@@ -601,6 +601,26 @@ START_TEST(range_host_bits)
 }
 END_TEST
 
+/* An error page is read while the configuration is: a FIFO must not block
+ * it, a directory is no page. */
+START_TEST(error_page_not_a_file)
+{
+    char p[300], text[1024], want[700];
+    snprintf(p, sizeof p, "%s/404.fifo", dir);
+    ck_assert_int_eq(mkfifo(p, 0644), 0);
+    snprintf(text, sizeof text, BASE "servers = ( { listen = [\"1\"];\n error_pages = (\n"
+             " { status = 404; file = \"%s\"; } );\n routes = ( { path = \"/\"; return = "
+             "{ status = 200; }; } ); } );\n", p);
+    snprintf(want, sizeof want, "%s:4: error page %s: ", path, p);
+    assert_load_fails(text, want, "not a regular file");
+    snprintf(text, sizeof text, BASE "servers = ( { listen = [\"1\"];\n error_pages = (\n"
+             " { status = 404; file = \"%s\"; } );\n routes = ( { path = \"/\"; return = "
+             "{ status = 200; }; } ); } );\n", dir);
+    snprintf(want, sizeof want, "%s:4: error page %s: ", path, dir);
+    assert_load_fails(text, want, "Is a directory");
+}
+END_TEST
+
 START_TEST(missing_file)
 {
     char err[512];
@@ -767,6 +787,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, syntax_snippet);
     tcase_add_loop_test(tc, bad_file, 0, (int)(sizeof bad_files / sizeof bad_files[0]));
     tcase_add_test(tc, missing_file);
+    tcase_add_test(tc, error_page_not_a_file);
     tcase_add_test(tc, range_host_bits_warned);
     tcase_add_test(tc, range_host_bits);
     tcase_add_test(tc, durations);
