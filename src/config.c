@@ -145,21 +145,12 @@ static int cfg_fail(struct cfg_ctx *ctx, const config_setting_t *s,
  * source line and refuse the value when the two disagree. */
 static char *source_line(const struct cfg_ctx *ctx, const char *file, int line)
 {
-    char *text = NULL;
-    if (file == ctx->main_file && ctx->main_text) {
+    char *text = NULL, why[160];
+    size_t len;
+    if (file == ctx->main_file && ctx->main_text)
         text = strdup(ctx->main_text);
-    } else {
-        FILE *f = fopen(file, "r");
-        if (f == NULL)
-            return NULL;
-        size_t cap = 0;
-        ssize_t n = getdelim(&text, &cap, '\0', f);
-        fclose(f);
-        if (n < 0) {
-            free(text);
-            return NULL;
-        }
-    }
+    else if (config_include_read(file, &text, &len, why, sizeof why) < 0)
+        return NULL;    /* never blocks: see config_include.h */
     if (text == NULL)
         return NULL;
     char *p = text;

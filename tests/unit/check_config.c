@@ -222,6 +222,17 @@ START_TEST(include_nested_and_cycles)
 }
 END_TEST
 
+/* The 32-bit wrap check re-reads the literal from the included file. */
+START_TEST(include_literal_out_of_range)
+{
+    char p[300], want[400];
+    snprintf(p, sizeof p, "%s/limits.inc", dir);
+    write_file(p, "\nworker_connections = 4294967297;\n");
+    snprintf(want, sizeof want, "%s:2: ", p);
+    assert_load_fails(BASE "@include \"limits.inc\"\n" ECHO_SERVER, want, "out of range");
+}
+END_TEST
+
 START_TEST(include_only_where_libconfig_sees_one)
 {
     char p[300], err[512];
@@ -780,6 +791,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, include_relative);
     tcase_add_test(tc, include_not_a_file);
     tcase_add_test(tc, include_nested_and_cycles);
+    tcase_add_test(tc, include_literal_out_of_range);
     tcase_add_test(tc, include_only_where_libconfig_sees_one);
     tcase_add_test(tc, include_names_as_libconfig_reads_them);
     tcase_add_test(tc, main_file_not_regular);
