@@ -249,9 +249,8 @@ class RangeWarningTest(HerdTestCase):
 
     def test_reload_warns_in_error_log(self):
         h = self.herd(conf())
-        mark = h.log_mark()
         h.rewrite_config(conf("two\\n", allow=self.ALLOW))
-        rc, out, err = h.run("-c", h.conf, "-s", "reload", timeout=QUICK)
+        rc, out, err = h.reload_via_cli()
         self.assertEqual(rc, 0, err)
         with open(h.error_log) as f:
             self.assertIn(self.WARNING % h.conf, f.read())
