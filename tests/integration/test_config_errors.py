@@ -5,8 +5,10 @@ main file, syntax errors explained with the source line and a caret, host
 bits in allow/deny ranges, unix: listen addresses."""
 
 import os
+import pwd
 import re
 import signal
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -73,6 +75,29 @@ class IncludeCheckTest(HerdTestCase):
         h = self.herd(start=False)
         h.rewrite_config(conf(include='  @include "nope.conf"'))
         self.assert_include_error(h, "nope.conf", r"No such file or directory")
+
+    def test_include_unreadable(self):
+        # Root reads any mode: run herd -t as nobody on a mode 000 include.
+        if os.geteuid() != 0:
+            self.skipTest("needs root to switch to nobody")
+        try:
+            nobody = pwd.getpwnam("nobody")
+        except KeyError:
+            self.skipTest("no user nobody")
+        h = self.herd(start=False)
+        os.chmod(h.write_file("secret.inc", "workers = 1;\n"), 0)
+        os.chmod(h.dir, 0o755)
+        h.rewrite_config(conf(include='@include "secret.inc"'))
+
+        def drop():
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+        r = subprocess.run([h.bin, "-t", "-c", h.conf], capture_output=True, timeout=QUICK,
+                           cwd="/", preexec_fn=drop)
+        err = r.stderr.decode()
+        self.assertEqual(r.returncode, 1, err)
+        self.assertIn('%s:%d: @include "secret.inc": Permission denied' % (h.conf, INCLUDE_LINE),
+                      err)
 
     def test_nested_include_names_the_including_file(self):
         h = self.herd(start=False)
