@@ -2,10 +2,12 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int cidr_parse(const char *s, struct cidr *out)
+/* The address and prefix as written, host bits and all. */
+static int parse_raw(const char *s, struct cidr *out)
 {
     memset(out, 0, sizeof *out);
     if (strcmp(s, "all") == 0) {
@@ -40,10 +42,43 @@ int cidr_parse(const char *s, struct cidr *out)
         bits = (int)v;
     }
     out->bits = (uint8_t)bits;
+    return 0;
+}
+
+static int max_bits(const struct cidr *c)
+{
+    return c->family == AF_INET ? 32 : c->family == AF_INET6 ? 128 : 0;
+}
+
+int cidr_parse(const char *s, struct cidr *out)
+{
+    if (parse_raw(s, out) < 0)
+        return -1;
     /* Clear host bits so that matching compares whole bytes. */
-    for (int i = bits; i < max; i++)
+    for (int i = out->bits; i < max_bits(out); i++)
         out->addr[i / 8] &= (uint8_t)~(0x80u >> (i % 8));
     return 0;
+}
+
+bool cidr_has_host_bits(const char *s)
+{
+    struct cidr c;
+    if (parse_raw(s, &c) < 0)
+        return false;
+    for (int i = c.bits; i < max_bits(&c); i++)
+        if (c.addr[i / 8] & (0x80u >> (i % 8)))
+            return true;
+    return false;
+}
+
+void cidr_format(const struct cidr *c, char *buf, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN];
+    if (c->family == AF_UNSPEC || inet_ntop(c->family, c->addr, ip, sizeof ip) == NULL) {
+        snprintf(buf, cap, "all");
+        return;
+    }
+    snprintf(buf, cap, "%s/%d", ip, c->bits);
 }
 
 bool cidr_match(const struct cidr *c, const struct sockaddr *sa)

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "cidr.h"
+#include "config_include.h"
+#include "config_syntax.h"
 #include "http/access_log.h"
 #include "listen.h"
 #include "log.h"
@@ -104,15 +106,19 @@ static const char *const protocol_names[] = { "http", "echo", NULL };
 
 /* The file a setting came from, as a path the user can open: libconfig
  * reports an @include name as written. */
-static const char *setting_file(struct cfg_ctx *ctx, const config_setting_t *s)
+static const char *source_file(struct cfg_ctx *ctx, const char *f)
 {
-    const char *f = s ? config_setting_source_file(s) : NULL;
     if (f == NULL || strcmp(f, ctx->main_file) == 0)
         return ctx->main_file;
     if (f[0] == '/' || ctx->include_dir == NULL)
         return f;
     snprintf(ctx->resolved, sizeof ctx->resolved, "%s/%s", ctx->include_dir, f);
     return ctx->resolved;
+}
+
+static const char *setting_file(struct cfg_ctx *ctx, const config_setting_t *s)
+{
+    return source_file(ctx, s ? config_setting_source_file(s) : NULL);
 }
 
 static int cfg_fail(struct cfg_ctx *ctx, const config_setting_t *s,
@@ -139,21 +145,12 @@ static int cfg_fail(struct cfg_ctx *ctx, const config_setting_t *s,
  * source line and refuse the value when the two disagree. */
 static char *source_line(const struct cfg_ctx *ctx, const char *file, int line)
 {
-    char *text = NULL;
-    if (file == ctx->main_file && ctx->main_text) {
+    char *text = NULL, why[160];
+    size_t len;
+    if (file == ctx->main_file && ctx->main_text)
         text = strdup(ctx->main_text);
-    } else {
-        FILE *f = fopen(file, "r");
-        if (f == NULL)
-            return NULL;
-        size_t cap = 0;
-        ssize_t n = getdelim(&text, &cap, '\0', f);
-        fclose(f);
-        if (n < 0) {
-            free(text);
-            return NULL;
-        }
-    }
+    else if (config_include_read(file, &text, &len, why, sizeof why) < 0)
+        return NULL;    /* never blocks: see config_include.h */
     if (text == NULL)
         return NULL;
     char *p = text;
@@ -568,12 +565,21 @@ static const struct cfg_section status_section = {
 static int check_ranges(struct cfg_ctx *ctx, const config_setting_t *group, const char *key,
                         const struct cfg_strings *list)
 {
+    const config_setting_t *at = config_setting_get_member(group, key);
     for (size_t i = 0; i < list->n; i++) {
         struct cidr c;
+        char net[64];
         if (cidr_parse(list->v[i], &c) < 0)
-            return cfg_fail(ctx, config_setting_get_member(group, key),
+            return cfg_fail(ctx, at,
                             "'%s': \"%s\" is not an address, a range such as 10.0.0.0/8, or \"all\"",
                             key, list->v[i]);
+        /* Accepted as its network, as nginx does, but likely a typo. */
+        if (cidr_has_host_bits(list->v[i])) {
+            cidr_format(&c, net, sizeof net);
+            log_warn("%s:%d: '%s': low address bits of %s are meaningless (it means %s)",
+                     setting_file(ctx, at), at ? (int)config_setting_source_line(at) : 0, key,
+                     list->v[i], net);
+        }
     }
     return 0;
 }
@@ -636,10 +642,12 @@ static int validate_error_page(struct cfg_ctx *ctx, const config_setting_t *grou
                         (long long)e->status);
     if (e->file[0] != '/')
         return cfg_fail(ctx, group, "error page 'file' must be an absolute path");
-    FILE *f = fopen(e->file, "r");
-    if (f == NULL)
-        return cfg_fail(ctx, group, "error page %s: %s", e->file, strerror(errno));
-    fclose(f);
+    /* Read now, as the workers will: a FIFO would block the master. */
+    char *text, why[160];
+    size_t len;
+    if (config_include_read(e->file, &text, &len, why, sizeof why) < 0)
+        return cfg_fail(ctx, group, "error page %s: %s", e->file, why);
+    free(text);
     return 0;
 }
 
@@ -897,6 +905,45 @@ void config_free(struct herd_config *cfg)
     free(cfg);
 }
 
+/* libconfig reads the text up to the first NUL byte only. */
+static int check_text(const char *file, const char *text, size_t len, char *err, size_t errcap)
+{
+    const char *nul = memchr(text, '\0', len);
+    if (nul == NULL)
+        return 0;
+    int line = 1;
+    for (const char *p = text; p < nul; p++)
+        line += *p == '\n';
+    snprintf(err, errcap, "%s:%d: a NUL byte (is this a text file?)", file, line);
+    return -1;
+}
+
+/* libconfig's error as FILE:LINE: text; a syntax error also gets its likely
+ * cause and the source line (config_syntax.h). */
+static void read_error(struct cfg_ctx *ctx, const config_t *lc, char *err, size_t errcap)
+{
+    const char *file = source_file(ctx, config_error_file(lc));
+    const char *what = config_error_text(lc);
+    int line = config_error_line(lc);
+    char *text = NULL, why[160], explained[900];
+    size_t len = 0;
+    if (strcmp(what, "syntax error") == 0) {
+        const char *src = NULL;
+        if (file == ctx->main_file) {
+            src = ctx->main_text;
+            len = strlen(src);
+        } else if (config_include_read(file, &text, &len, why, sizeof why) == 0) {
+            src = text;
+        }
+        if (src) {
+            config_syntax_explain(src, len, line, explained, sizeof explained);
+            what = explained;
+        }
+    }
+    snprintf(err, errcap, "%s:%d: %s", file, line, what);
+    free(text);
+}
+
 struct herd_config *config_load(const char *path, char *err, size_t errcap)
 {
     struct cfg_ctx ctx = { .err = err, .errcap = errcap,
@@ -907,7 +954,7 @@ struct herd_config *config_load(const char *path, char *err, size_t errcap)
     config_init(&lc);
     err[0] = '\0';
 
-    char *dir = NULL;
+    char *dir = NULL, *text = NULL;
     if (path) {
         dir = strdup(path);
         char *slash = dir ? strrchr(dir, '/') : NULL;
@@ -918,35 +965,25 @@ struct herd_config *config_load(const char *path, char *err, size_t errcap)
             config_set_include_dir(&lc, dir);
             ctx.include_dir = dir;
         }
-        FILE *f = fopen(path, "r");
-        if (f == NULL) {
-            snprintf(err, errcap, "%s: cannot read: %s", path, strerror(errno));
+        /* libconfig's scanner exits the process on a read error and blocks
+         * on a FIFO: it reads text herd has read itself, and opens only
+         * includes checked to be regular files. */
+        size_t len;
+        char why[160];
+        if (config_include_read(path, &text, &len, why, sizeof why) < 0) {
+            snprintf(err, errcap, "%s: cannot read: %s", path, why);
             goto fail;
         }
-        /* libconfig's scanner exits the process on a read error (a
-         * directory, say): only hand it regular files. */
-        struct stat sb;
-        if (fstat(fileno(f), &sb) < 0 || !S_ISREG(sb.st_mode)) {
-            snprintf(err, errcap, "%s: cannot read: %s", path,
-                     S_ISDIR(sb.st_mode) ? "Is a directory" : "not a regular file");
-            fclose(f);
+        ctx.main_text = text;
+        if (check_text(path, text, len, err, errcap) < 0 ||
+            config_include_check(path, text, len, ctx.include_dir, err, errcap) < 0)
             goto fail;
-        }
-        int ok = config_read(&lc, f);
-        fclose(f);
-        if (ok != CONFIG_TRUE) {
-            const char *ef = config_error_file(&lc);
-            if (ef && ef[0] != '/' && strcmp(ef, path) != 0 && ctx.include_dir)
-                snprintf(err, errcap, "%s/%s:%d: %s", ctx.include_dir, ef,
-                         config_error_line(&lc), config_error_text(&lc));
-            else
-                snprintf(err, errcap, "%s:%d: %s", ef ? ef : path, config_error_line(&lc),
-                         config_error_text(&lc));
+        if (config_read_string(&lc, text) != CONFIG_TRUE) {
+            read_error(&ctx, &lc, err, errcap);
             goto fail;
         }
     } else if (config_read_string(&lc, config_embedded_text) != CONFIG_TRUE) {
-        snprintf(err, errcap, "(embedded):%d: %s", config_error_line(&lc),
-                 config_error_text(&lc));
+        read_error(&ctx, &lc, err, errcap);
         goto fail;
     }
 
@@ -960,12 +997,14 @@ struct herd_config *config_load(const char *path, char *err, size_t errcap)
         goto fail;
     config_destroy(&lc);
     free(dir);
+    free(text);
     return cfg;
 
 fail:
     config_free(cfg);
     config_destroy(&lc);
     free(dir);
+    free(text);
     return NULL;
 }
 

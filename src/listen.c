@@ -42,6 +42,10 @@ int listen_addr_parse(const char *s, struct listen_addr *out, const char **why)
     const char *port;
     memset(out, 0, sizeof *out);
 
+    if (strncmp(s, "unix:", 5) == 0) {
+        *why = "unix sockets are not supported yet (listen on an IP address and port)";
+        return -1;
+    }
     if (s[0] == '[') {
         const char *end = strchr(s, ']');
         if (end == NULL || end[1] != ':') {

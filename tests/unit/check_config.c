@@ -4,9 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "cidr.h"
 #include "config.h"
+#include "config_lex.h"
+#include "config_syntax.h"
+#include "log.h"
 #include "units.h"
 #include "tap.h"
 
@@ -141,6 +146,269 @@ START_TEST(include_relative)
 }
 END_TEST
 
+/* Every file libconfig would open is checked first: a directory made flex
+ * exit(2), a FIFO blocked forever. */
+static void assert_load_fails(const char *text, const char *want_prefix, const char *says)
+{
+    char err[512];
+    struct herd_config *cfg = load(text, err, sizeof err);
+    ck_assert_msg(cfg == NULL, "accepted: %s", text);
+    ck_assert_msg(strncmp(err, want_prefix, strlen(want_prefix)) == 0,
+                  "'%s' does not start with '%s'", err, want_prefix);
+    ck_assert_msg(strstr(err, says) != NULL, "'%s' does not say '%s'", err, says);
+}
+
+START_TEST(include_not_a_file)
+{
+    char p[300], want[700];
+    snprintf(p, sizeof p, "%s/conf.d", dir);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    snprintf(p, sizeof p, "%s/pipe", dir);
+    ck_assert_int_eq(mkfifo(p, 0644), 0);
+
+    snprintf(want, sizeof want, "%s:2: @include \"conf.d\": ", path);
+    assert_load_fails(BASE "@include \"conf.d\"\n" ECHO_SERVER, want, "Is a directory");
+    snprintf(want, sizeof want, "%s:3: @include \"pipe\": ", path);
+    assert_load_fails(BASE "\n\t @include\t\"pipe\" # comment\n" ECHO_SERVER, want,
+                      "not a regular file");
+    snprintf(want, sizeof want, "%s:2: @include \"gone.conf\": ", path);
+    assert_load_fails(BASE "@include \"gone.conf\"\n" ECHO_SERVER, want, "No such file");
+    /* libconfig joins an empty name to the include directory. */
+    snprintf(want, sizeof want, "%s:2: @include \"\": ", path);
+    assert_load_fails(BASE "@include \"\"\n" ECHO_SERVER, want, "Is a directory");
+    /* An absolute name is not what libconfig 1.5 opens. */
+    snprintf(want, sizeof want, "%s:2: @include \"%s\": ", path, path);
+    char text[1024];
+    snprintf(text, sizeof text, BASE "@include \"%s\"\n" ECHO_SERVER, path);
+    assert_load_fails(text, want, "absolute path does not work");
+}
+END_TEST
+
+START_TEST(include_nested_and_cycles)
+{
+    char p[300], want[400];
+    /* An include inside an include: the message names the including file. */
+    snprintf(p, sizeof p, "%s/conf.d", dir);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    snprintf(p, sizeof p, "%s/inner.inc", dir);
+    write_file(p, "# inner\n@include \"conf.d\"\n");
+    snprintf(want, sizeof want, "%s:2: @include \"conf.d\": ", p);
+    assert_load_fails(BASE "@include \"inner.inc\"\n" ECHO_SERVER, want, "Is a directory");
+
+    /* A cycle is found, not followed. */
+    snprintf(p, sizeof p, "%s/self.inc", dir);
+    write_file(p, "\n\n@include \"self.inc\"\n");
+    snprintf(want, sizeof want, "%s:3: @include \"self.inc\": ", p);
+    assert_load_fails(BASE "@include \"self.inc\"\n" ECHO_SERVER, want, "include cycle");
+
+    /* libconfig 1.5 takes ten levels of includes, not eleven. */
+    for (int i = 1; i <= 10; i++) {
+        char inc[64];
+        snprintf(p, sizeof p, "%s/f%d", dir, i);
+        snprintf(inc, sizeof inc, "@include \"f%d\"\n", i + 1);
+        write_file(p, i < 10 ? inc : "workers = 1;\n");
+    }
+    char err[512];
+    struct herd_config *cfg = load(BASE "@include \"f1\"\n" ECHO_SERVER, err, sizeof err);
+    ck_assert_msg(cfg != NULL, "%s", err);
+    ck_assert_int_eq(cfg->workers, 1);
+    config_free(cfg);
+    snprintf(p, sizeof p, "%s/f10", dir);
+    write_file(p, "@include \"f11\"\n");
+    snprintf(p, sizeof p, "%s/f11", dir);
+    write_file(p, "workers = 1;\n");
+    snprintf(want, sizeof want, "%s/f10:1: @include \"f11\": ", dir);
+    assert_load_fails(BASE "@include \"f1\"\n" ECHO_SERVER, want, "nested more than 10 deep");
+}
+END_TEST
+
+/* The 32-bit wrap check re-reads the literal from the included file. */
+START_TEST(include_literal_out_of_range)
+{
+    char p[300], want[400];
+    snprintf(p, sizeof p, "%s/limits.inc", dir);
+    write_file(p, "\nworker_connections = 4294967297;\n");
+    snprintf(want, sizeof want, "%s:2: ", p);
+    assert_load_fails(BASE "@include \"limits.inc\"\n" ECHO_SERVER, want, "out of range");
+}
+END_TEST
+
+START_TEST(include_only_where_libconfig_sees_one)
+{
+    char p[300], err[512];
+    snprintf(p, sizeof p, "%s/conf.d", dir);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    /* In comments and strings, @include is text. */
+    struct herd_config *cfg = load(BASE "# @include \"conf.d\"\n// @include \"conf.d\"\n"
+                                   "/*\n@include \"conf.d\"\n*/\n"
+                                   "user = \"nobody\n@include \\\"conf.d\\\"\n\";\n" ECHO_SERVER,
+                                   err, sizeof err);
+    ck_assert_msg(cfg == NULL, "a user with a newline in its name exists?");
+    ck_assert_msg(strstr(err, "does not exist") != NULL, "%s", err);
+    cfg = load(BASE "/* @include \"conf.d\" */\n" ECHO_SERVER, err, sizeof err);
+    ck_assert_msg(cfg != NULL, "%s", err);
+    config_free(cfg);
+}
+END_TEST
+
+START_TEST(include_names_as_libconfig_reads_them)
+{
+    /* \\ and \" stand for themselves; a backslash before anything else is
+     * dropped (flex echoes it away). */
+    const char *text = "a = 1;\n  @include \"a\\\\b\\\"c\\x\" b = 2;\n@include \"y\"";
+    struct config_lexer lx;
+    struct config_token t;
+    config_lex_init(&lx, text, strlen(text));
+    int seen = 0;
+    for (config_lex_next(&lx, &t); t.kind != CTOK_END; config_lex_next(&lx, &t)) {
+        if (t.kind != CTOK_INCLUDE)
+            continue;
+        char *name = config_lex_include_name(text, &t);
+        ck_assert_str_eq(name, seen == 0 ? "a\\b\"cx" : "y");
+        ck_assert_int_eq(t.line, seen == 0 ? 2 : 3);
+        free(name);
+        seen++;
+    }
+    ck_assert_int_eq(seen, 2);
+    /* Not at the start of a line, or without a blank: not an include. */
+    text = "a = 1; @include \"x\"\n@include\"y\"\n";
+    config_lex_init(&lx, text, strlen(text));
+    for (config_lex_next(&lx, &t); t.kind != CTOK_END; config_lex_next(&lx, &t))
+        ck_assert_int_ne(t.kind, CTOK_INCLUDE);
+}
+END_TEST
+
+START_TEST(main_file_not_regular)
+{
+    char fifo[300], err[512];
+    snprintf(fifo, sizeof fifo, "%s/fifo.conf", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+    ck_assert_ptr_null(config_load(fifo, err, sizeof err));
+    ck_assert_msg(strstr(err, fifo) && strstr(err, "not a regular file"), "%s", err);
+    ck_assert_ptr_null(config_load(dir, err, sizeof err));
+    ck_assert_msg(strstr(err, "Is a directory"), "%s", err);
+    /* libconfig would stop reading at a NUL byte. */
+    char text[] = BASE "\0workers = 0;\n" ECHO_SERVER;
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fwrite(text, 1, sizeof text - 1, f);
+    fclose(f);
+    ck_assert_ptr_null(config_load(path, err, sizeof err));
+    ck_assert_msg(strstr(err, ":2: a NUL byte"), "%s", err);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* libconfig's bare "syntax error", explained: the cause, then the source
+ * line with a caret under the likely spot. */
+
+struct slip {
+    const char *text;
+    int line;               /* where libconfig stops: the FILE:LINE kept */
+    const char *cause;
+    int shown;              /* the source line shown */
+    int column;             /* the caret's column in it, from 0 */
+};
+
+static const struct slip slips[] = {
+    /* missing ',' between list elements, across a line end */
+    { BASE "servers = (\n { listen = \"1\"; protocol = \"echo\"; }\n"
+           " { listen = \"2\"; protocol = \"echo\"; }\n);\n", 4,
+      "missing ',' at the end of line 3?", 3, 37 },
+    /* ... and between array elements */
+    { BASE "workers = [ 1 2 ];\n" ECHO_SERVER, 2, "missing ',' between array elements?", 2, 13 },
+    /* an unclosed quote swallows the next line */
+    { BASE "user = \"nobody;\n" ECHO_SERVER, 3,
+      "unclosed string? the string that starts here ends only at line 3", 2, 7 },
+    { BASE ECHO_SERVER "user = \"nobody;\n", 4, "unclosed string: this quote is never closed", 3,
+      7 },
+    /* an unclosed brace, found at the next closing bracket or at the end */
+    { BASE "servers = ( { listen = \"1\"; protocol = \"echo\";\n);\n", 3,
+      "unexpected ')': the '{' at line 2 is still open (missing '}'?)", 3, 0 },
+    { BASE "servers = ( { listen = [\"1\"]; protocol = \"echo\"; }\n", 3,
+      "the file ends inside this '(' (missing ')'?)", 2, 10 },
+    /* one '}' too many */
+    { BASE ECHO_SERVER "}\n", 3, "unexpected '}': no '{' is open here", 3, 0 },
+    /* a bare word, a unit outside quotes */
+    { BASE "user = nobody;\n" ECHO_SERVER, 2,
+      "a string value must be in double quotes: \"nobody\"", 2, 7 },
+    { BASE "shutdown_timeout = 10s;\n" ECHO_SERVER, 2,
+      "a number with a unit must be a string: write \"10s\"", 2, 19 },
+    /* separators */
+    { BASE "servers = ( { listen = [ \"1\", ]; protocol = \"echo\"; } );\n", 2,
+      "a ',' before ']' is not allowed", 2, 28 },
+    { BASE "servers = ( { listen = \"1\"; protocol = \"echo\"; };\n"
+           " { listen = \"2\"; protocol = \"echo\"; } );\n", 2,
+      "list elements are separated by ',', not ';'", 2, 48 },
+    { BASE "servers = ( { listen = \"1\"; protocol = \"echo\"; }; );\n", 2,
+      "unexpected ';' before ')'", 2, 48 },
+    { BASE "workers = = 2;\n" ECHO_SERVER, 2, "one '=' too many", 2, 10 },
+    { BASE "workers 2;\n" ECHO_SERVER, 2, "missing '=' after 'workers'?", 2, 7 },
+    { BASE "workers = ;\n" ECHO_SERVER, 2, "missing value after '='", 2, 10 },
+    /* libconfig quirks */
+    { BASE ECHO_SERVER "# the end", 3, "a comment on the last line needs a line break", 3, 0 },
+    { BASE "workers = 2; @include \"x\"\n" ECHO_SERVER, 2, "@include must start a line", 2,
+      13 },
+};
+
+START_TEST(syntax_explained)
+{
+    const struct slip *sl = &slips[_i];
+    char err[1024], want[400];
+    struct herd_config *cfg = load(sl->text, err, sizeof err);
+    ck_assert_msg(cfg == NULL, "case %d accepted", _i);
+    snprintf(want, sizeof want, "%s:%d: syntax error: ", path, sl->line);
+    ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "case %d: '%s' does not start with '%s'",
+                  _i, err, want);
+    char *nl = strchr(err, '\n');
+    ck_assert_msg(nl != NULL, "case %d: no source line in '%s'", _i, err);
+    *nl = '\0';
+    ck_assert_msg(strstr(err, sl->cause) != NULL, "case %d: '%s' does not say '%s'", _i, err,
+                  sl->cause);
+    /* The source line, as it is in the file. */
+    const char *src = sl->text;
+    for (int l = 1; l < sl->shown; l++)
+        src = strchr(src, '\n') + 1;
+    int srclen = (int)strcspn(src, "\n");
+    char *shown = nl + 1, *caret = strchr(shown, '\n');
+    ck_assert_ptr_nonnull(caret);
+    *caret++ = '\0';
+    snprintf(want, sizeof want, "%6d | %.*s", sl->shown, srclen, src);
+    ck_assert_str_eq(shown, want);
+    /* The caret line: the gutter, blanks, the caret under the spot. */
+    ck_assert_msg(strncmp(caret, "       | ", 9) == 0, "case %d: caret line '%s'", _i, caret);
+    ck_assert_int_eq(strspn(caret + 9, " "), sl->column);
+    ck_assert_str_eq(caret + 9 + sl->column, "^");
+}
+END_TEST
+
+START_TEST(syntax_snippet)
+{
+    char out[1024];
+    /* Tabs stay tabs under the source, so the caret lines up in a terminal;
+     * a UTF-8 character takes one column. */
+    const char *text = "\tx = \"\xc3\xa9\" y;\n";
+    config_syntax_explain(text, strlen(text), 1, out, sizeof out);
+    ck_assert_str_eq(out, "syntax error: expected '=' after 'y', not ';'\n"
+                          "     1 | \tx = \"\xc3\xa9\" y;\n"
+                          "       | \t         ^");
+    /* A long line is cut around the caret. */
+    char longer[400];
+    snprintf(longer, sizeof longer, "a = \"%0250d\" b;\n", 0);
+    config_syntax_explain(longer, strlen(longer), 1, out, sizeof out);
+    ck_assert_msg(strstr(out, "\n     1 | ...") != NULL, "%s", out);
+    ck_assert_msg(strlen(strrchr(out, '\n')) < 110, "%s", out);
+    ck_assert_int_eq(out[strlen(out) - 1], '^');
+    /* Where the re-reading does not stop where libconfig did: the line
+     * alone, no guess. */
+    config_syntax_explain("a = 1;\nb = 2;\n", 14, 2, out, sizeof out);
+    ck_assert_str_eq(out, "syntax error\n     2 | b = 2;");
+    /* Never more than the room given. */
+    config_syntax_explain(text, strlen(text), 1, out, 10);
+    ck_assert_str_eq(out, "syntax er");
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Each error: the text and the line it points at. */
 
@@ -182,6 +450,8 @@ static const struct bad bad_files[] = {
       "not a numeric IPv4" },
     { BASE "servers = ( { listen = [ \"::1:80\" ]; protocol = \"echo\"; } );\n", 2,
       "write IPv6 addresses as [address]:port" },
+    { BASE "servers = ( { listen = [ \"unix:/run/herd.sock\" ]; protocol = \"echo\"; } );\n", 2,
+      "listen \"unix:/run/herd.sock\": unix sockets are not supported yet" },
     { BASE "shutdown_timeout = \"10 parsecs\";\n" ECHO_SERVER, 2, "must be a duration" },
     { BASE "shutdown_timeout = -1;\n" ECHO_SERVER, 2, "invalid duration" },
     { BASE "servers = ( { listen = [\"1\"];\n max_body = \"12q\";\n routes = ( { path = \"/\"; "
@@ -283,6 +553,82 @@ START_TEST(bad_file)
                   _i, err, want);
     ck_assert_msg(strstr(err, b->says) != NULL, "case %d: '%s' does not say '%s'", _i, err,
                   b->says);
+}
+END_TEST
+
+/* A range with host bits set is taken as its network, with a warning at
+ * FILE:LINE through the log (stderr for herd -t, the error log in a
+ * running master), as nginx does. */
+START_TEST(range_host_bits_warned)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    log_use_fd(fds[1]);
+    char err[512];
+    struct herd_config *cfg = load(BASE "servers = ( { listen = [\"1\"];\n routes = ( { path = \"/\";\n"
+                                   " allow = [ \"10.0.0.0/8\", \"10.0.0.1/8\" ];\n"
+                                   " deny = [ \"2001:db8::1/32\", \"192.0.2.7\" ];\n"
+                                   " return = { status = 200; }; } ); } );\n", err, sizeof err);
+    log_use_fd(STDERR_FILENO);      /* closes fds[1] */
+    ck_assert_msg(cfg != NULL, "%s", err);
+    config_free(cfg);
+    char logged[2048];
+    ssize_t n = read(fds[0], logged, sizeof logged - 1);
+    close(fds[0]);
+    logged[n > 0 ? n : 0] = '\0';
+    char want[400];
+    snprintf(want, sizeof want, "[warn] %d: %s:4: 'allow': low address bits of 10.0.0.1/8 are "
+             "meaningless (it means 10.0.0.0/8)\n", (int)getpid(), path);
+    ck_assert_msg(strstr(logged, want) != NULL, "'%s' does not hold '%s'", logged, want);
+    snprintf(want, sizeof want, "%s:5: 'deny': low address bits of 2001:db8::1/32 are "
+             "meaningless (it means 2001:db8::/32)\n", path);
+    ck_assert_msg(strstr(logged, want) != NULL, "'%s' does not hold '%s'", logged, want);
+    /* Exact ranges and single addresses are not warned about. */
+    ck_assert_ptr_null(strstr(logged, "10.0.0.0/8 are"));
+    ck_assert_ptr_null(strstr(logged, "192.0.2.7"));
+}
+END_TEST
+
+START_TEST(range_host_bits)
+{
+    struct cidr c;
+    ck_assert(cidr_has_host_bits("10.0.0.1/8"));
+    ck_assert(cidr_has_host_bits("192.168.1.1/31"));
+    ck_assert(cidr_has_host_bits("2001:db8::1/32"));
+    ck_assert(!cidr_has_host_bits("10.0.0.0/8"));
+    ck_assert(!cidr_has_host_bits("10.0.0.1"));
+    ck_assert(!cidr_has_host_bits("10.0.0.1/32"));
+    ck_assert(!cidr_has_host_bits("0.0.0.0/0"));
+    ck_assert(!cidr_has_host_bits("all"));
+    ck_assert(!cidr_has_host_bits("not an address/8"));
+    /* Still accepted, as the network. */
+    ck_assert_int_eq(cidr_parse("10.9.8.7/8", &c), 0);
+    char text[64];
+    cidr_format(&c, text, sizeof text);
+    ck_assert_str_eq(text, "10.0.0.0/8");
+    ck_assert_int_eq(cidr_parse("2001:db8::1/32", &c), 0);
+    cidr_format(&c, text, sizeof text);
+    ck_assert_str_eq(text, "2001:db8::/32");
+}
+END_TEST
+
+/* An error page is read while the configuration is: a FIFO must not block
+ * it, a directory is no page. */
+START_TEST(error_page_not_a_file)
+{
+    char p[300], text[1024], want[700];
+    snprintf(p, sizeof p, "%s/404.fifo", dir);
+    ck_assert_int_eq(mkfifo(p, 0644), 0);
+    snprintf(text, sizeof text, BASE "servers = ( { listen = [\"1\"];\n error_pages = (\n"
+             " { status = 404; file = \"%s\"; } );\n routes = ( { path = \"/\"; return = "
+             "{ status = 200; }; } ); } );\n", p);
+    snprintf(want, sizeof want, "%s:4: error page %s: ", path, p);
+    assert_load_fails(text, want, "not a regular file");
+    snprintf(text, sizeof text, BASE "servers = ( { listen = [\"1\"];\n error_pages = (\n"
+             " { status = 404; file = \"%s\"; } );\n routes = ( { path = \"/\"; return = "
+             "{ status = 200; }; } ); } );\n", dir);
+    snprintf(want, sizeof want, "%s:4: error page %s: ", path, dir);
+    assert_load_fails(text, want, "Is a directory");
 }
 END_TEST
 
@@ -443,8 +789,19 @@ static Suite *config_suite(void)
     tcase_add_test(tc, defaults);
     tcase_add_test(tc, embedded_default);
     tcase_add_test(tc, include_relative);
+    tcase_add_test(tc, include_not_a_file);
+    tcase_add_test(tc, include_nested_and_cycles);
+    tcase_add_test(tc, include_literal_out_of_range);
+    tcase_add_test(tc, include_only_where_libconfig_sees_one);
+    tcase_add_test(tc, include_names_as_libconfig_reads_them);
+    tcase_add_test(tc, main_file_not_regular);
+    tcase_add_loop_test(tc, syntax_explained, 0, (int)(sizeof slips / sizeof slips[0]));
+    tcase_add_test(tc, syntax_snippet);
     tcase_add_loop_test(tc, bad_file, 0, (int)(sizeof bad_files / sizeof bad_files[0]));
     tcase_add_test(tc, missing_file);
+    tcase_add_test(tc, error_page_not_a_file);
+    tcase_add_test(tc, range_host_bits_warned);
+    tcase_add_test(tc, range_host_bits);
     tcase_add_test(tc, durations);
     tcase_add_test(tc, sizes);
     tcase_add_test(tc, print_round_trip);
