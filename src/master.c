@@ -226,8 +226,9 @@ static void answer_waiters(struct master *m, const char *line)
 static void reload_failed(struct master *m, const char *why)
 {
     char line[1200];
-    log_error("reload failed: %s; generation %u keeps serving", why,
-              m->current ? m->current->id : 0);
+    /* The reason last: a syntax error's explanation spans several lines. */
+    log_error("reload failed, generation %u keeps serving: %s",
+              m->current ? m->current->id : 0, why);
     snprintf(line, sizeof line, "error %s", why);
     answer_waiters(m, line);
 }
