@@ -72,8 +72,10 @@ def built_paths():
 
 
 def files_entries(text):
-    """The paths listed in a page's FILES section (".TP" then ".I path")."""
-    m = re.search(r"^\.SH FILES\n(.*?)(?=^\.SH )", text, re.M | re.S)
+    """The paths a page's FILES section lists for this build (".TP" then
+    ".I path"), up to a paragraph break (after which herd(8) lists the
+    Debian package's own files)."""
+    m = re.search(r"^\.SH FILES\n(.*?)(?=^\.SH |^\.PP$)", text, re.M | re.S)
     assert m, "no FILES section"
     return re.findall(r"^\.TP\n\.IR? (\S+)", m.group(1), re.M)
 
