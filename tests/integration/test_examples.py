@@ -400,8 +400,15 @@ def servers_of(cfg):
 
 
 def point_missing_paths(cfg, work):
-    """Static roots and error pages that do not exist here: made in work."""
+    """Static roots and error pages that do not exist here: made in work.
+    Logs always go to work: herd -t opens (creates) them as the start
+    would, and a test must not write into this machine's /var/log."""
+    log = cfg.get("error_log")
+    if isinstance(log, str) and log != "stderr":
+        cfg.set("error_log", work.path("log", log))
     for server in servers_of(cfg):
+        if isinstance(server.get("access_log"), str):
+            server.set("access_log", work.path("log", server.get("access_log")))
         for page in server.get("error_pages") or []:
             f = page.get("file")
             if isinstance(f, str) and not os.path.exists(f):
@@ -435,6 +442,7 @@ def ipv6_loopback():
 def runnable(cfg, h, work):
     """Rewrite a parsed example to run in Herd h. Returns the addresses to
     try: [(protocol, host, port, host header)]."""
+    point_missing_paths(cfg, work)
     cfg.set("pid_file", h.pid_file)
     cfg.set("error_log", h.error_log)
     w = cfg.get("workers", "auto")
@@ -452,7 +460,6 @@ def runnable(cfg, h, work):
             grp.getgrnam(group)
         except KeyError:
             cfg.remove("group")
-    point_missing_paths(cfg, work)
     v6 = ipv6_loopback()
     mapped = {}
     targets = []
@@ -537,12 +544,13 @@ class ExamplesTest(herdtest.HerdTestCase):
                     (pwd.getpwnam if key == "user" else grp.getgrnam)(cfg.get(key))
                 except KeyError:
                     cfg.remove(key)
+            point_missing_paths(cfg, Workdir(d))
             text = dump_top(cfg)
         else:
             cfg = parse(ex.text)
             before = dump_top(cfg)
             point_missing_paths(cfg, Workdir(d))
-            # as written, unless a path it says must exist is missing here
+            # as written, unless it names a log or a path that is missing here
             text = ex.text if dump_top(cfg) == before else dump_top(cfg)
         path = os.path.join(d, "example.conf")
         with open(path, "w") as f:
