@@ -36,9 +36,12 @@ void http_chunked_init(struct http_chunked *c, uint64_t max_body);
  *   HTTP_CHUNKED_DONE       body complete; the remaining len - *consumed bytes
  *                           belong to the next request;
  *   HTTP_CHUNKED_ERROR      malformed: bad or overlong chunk size (more than
- *                           16 significant hex digits or >= 2^63), junk after
- *                           the size, bare CR or LF, missing CRLF after data,
- *                           a chunk-size line over 4 KiB or trailers over 8 KiB;
+ *                           16 significant hex digits or >= 2^63), a chunk
+ *                           extension off the RFC 9112 grammar (whitespace
+ *                           before the CRLF, an empty name or value, an
+ *                           unclosed quoted string), bare CR or LF, missing
+ *                           CRLF after data, a chunk-size line over 4 KiB or
+ *                           trailers over 8 KiB;
  *   HTTP_CHUNKED_TOO_LARGE  the data would exceed max_body (decided as soon as
  *                           a chunk size says so, before its data arrives).
  * Errors are sticky: later calls return the same value and consume nothing.
