@@ -36,6 +36,11 @@ struct http_route {
 struct http_routes {
     struct http_route *v;           /* most specific first */
     size_t n;
+    /* Requests that name no resource, answered for the server as a whole:
+     * OPTIONS * (200) and CONNECT (405, herd is no forward proxy), both
+     * with the Allow header of http_routes_methods(). */
+    struct http_fixed options;
+    struct http_fixed connect;
 };
 
 /* error_405 is the body to use for 405 answers (the server's error page). */
@@ -43,6 +48,9 @@ int http_routes_build(struct http_routes *rt, const struct cfg_server *cfg,
                       const struct mime_table *mime, const struct http_fixed *error_405,
                       char *err, size_t errcap);
 void http_routes_free(struct http_routes *rt);
+/* The methods the server serves: those its routes take (a route without
+ * `methods` takes all), OPTIONS (for "OPTIONS *"), never CONNECT. */
+uint32_t http_routes_methods(const struct http_routes *rt);
 const struct http_route *http_route_find(const struct http_routes *rt, const char *path,
                                          size_t len);
 /* deny wins over allow; an empty allow list allows everyone. */

@@ -14,7 +14,8 @@
  * on the wire is still answered.
  *
  * A request goes: framing checks → virtual host by Host → normalised path →
- * route → access list → method → handler (return, static, status) → log. */
+ * route → access list → method → handler (return, static, status) → log.
+ * OPTIONS * and CONNECT skip path and route: the server answers them. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -364,6 +365,53 @@ static const struct server_rt *choose_vhost(const struct conn *c, const char *ho
     return suffix_match ? suffix_match : c->vhosts[0];
 }
 
+/* Route, access list, method and handler for a request with a path. */
+static void serve_route(struct conn *c, const struct http_server *s,
+                        const struct http_request *req, const struct http_framing *f,
+                        size_t path_len, struct http_exchange *x, bool with_body,
+                        enum http_conn_header ch)
+{
+    const struct http_route *route = http_route_find(&s->routes, s->path, path_len);
+    struct sockaddr_storage peer;
+    if (route && (route->n_allow || route->n_deny))
+        conn_peer_sockaddr(c, &peer);
+    if (route == NULL) {
+        send_fixed(c, x, error_response(s, 404), with_body, ch);
+    } else if ((route->n_allow || route->n_deny) &&
+               !http_route_permits(route, (const struct sockaddr *)&peer)) {
+        send_fixed(c, x, error_response(s, 403), with_body, ch);
+    } else if (!http_route_allows_method(route, f->method)) {
+        send_fixed(c, x, &route->not_allowed, with_body, ch);
+    } else if (route->handler == HTTP_HANDLER_RETURN) {
+        send_fixed(c, x, &route->ret, with_body, ch);
+    } else if (route->handler == HTTP_HANDLER_STATUS) {
+        send_status_page(c, x, route, with_body, ch);
+    } else {
+        const char *q = memchr(req->target, '?', req->target_len);
+        struct http_static_request sr = {
+            .method = f->method, .path = s->path, .path_len = path_len,
+            .query = q ? q + 1 : NULL,
+            .query_len = q ? req->target_len - (size_t)(q + 1 - req->target) : 0,
+            .req = req, .now_ms = loop_now(c->worker->loop), .date = date_now(c),
+            .conn_header = ch,
+        };
+        struct http_static_result res;
+        http_static_serve(route->stat, c, &sr, &res);
+        x->status = res.status;
+        x->body_bytes = res.body_bytes;
+        if (conn_out_len(c) == x->out_before)     /* an error for the error page */
+            send_fixed(c, x, res.status == 405 ? &route->not_allowed
+                                               : error_response(s, res.status), with_body, ch);
+    }
+}
+
+/* OPTIONS * and CONNECT name no resource: the server as a whole answers. */
+static bool is_server_wide(const struct http_request *req, const struct http_framing *f)
+{
+    return f->method == HTTP_CONNECT ||
+           (f->method == HTTP_OPTIONS && req->target_len == 1 && req->target[0] == '*');
+}
+
 /* A complete head of head_len bytes is at the front of c->in; body_read
  * when its chunked body has been read already (see HP_CHUNKED). */
 static void answer(struct conn *c, const struct http_request *req, size_t head_len,
@@ -391,12 +439,15 @@ static void answer(struct conn *c, const struct http_request *req, size_t head_l
         fail_request(c, s, 413, &x);
         return;
     }
-    size_t path_len;
-    int rc = http_path_normalize(req->target, req->target_len, s->path, s->path_cap, &path_len,
-                                 NULL, NULL);
-    if (rc < 0) {
-        fail_request(c, s, rc == -2 ? 414 : 400, &x);
-        return;
+    bool server_wide = is_server_wide(req, &f);
+    size_t path_len = 0;
+    if (!server_wide) {
+        int rc = http_path_normalize(req->target, req->target_len, s->path, s->path_cap,
+                                     &path_len, NULL, NULL);
+        if (rc < 0) {
+            fail_request(c, s, rc == -2 ? 414 : 400, &x);
+            return;
+        }
     }
 
     static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -422,38 +473,11 @@ static void answer(struct conn *c, const struct http_request *req, size_t head_l
         conn_write(c, go_on, sizeof go_on - 1);
     x.out_before = conn_out_len(c);
 
-    const struct http_route *route = http_route_find(&s->routes, s->path, path_len);
-    struct sockaddr_storage peer;
-    if (route && (route->n_allow || route->n_deny))
-        conn_peer_sockaddr(c, &peer);
-    if (route == NULL) {
-        send_fixed(c, &x, error_response(s, 404), with_body, ch);
-    } else if ((route->n_allow || route->n_deny) &&
-               !http_route_permits(route, (const struct sockaddr *)&peer)) {
-        send_fixed(c, &x, error_response(s, 403), with_body, ch);
-    } else if (!http_route_allows_method(route, f.method)) {
-        send_fixed(c, &x, &route->not_allowed, with_body, ch);
-    } else if (route->handler == HTTP_HANDLER_RETURN) {
-        send_fixed(c, &x, &route->ret, with_body, ch);
-    } else if (route->handler == HTTP_HANDLER_STATUS) {
-        send_status_page(c, &x, route, with_body, ch);
-    } else {
-        const char *q = memchr(req->target, '?', req->target_len);
-        struct http_static_request sr = {
-            .method = f.method, .path = s->path, .path_len = path_len,
-            .query = q ? q + 1 : NULL,
-            .query_len = q ? req->target_len - (size_t)(q + 1 - req->target) : 0,
-            .req = req, .now_ms = loop_now(c->worker->loop), .date = date_now(c),
-            .conn_header = ch,
-        };
-        struct http_static_result res;
-        http_static_serve(route->stat, c, &sr, &res);
-        x.status = res.status;
-        x.body_bytes = res.body_bytes;
-        if (conn_out_len(c) == x.out_before)     /* an error for the error page */
-            send_fixed(c, &x, res.status == 405 ? &route->not_allowed
-                                                : error_response(s, res.status), with_body, ch);
-    }
+    if (server_wide)
+        send_fixed(c, &x, f.method == HTTP_CONNECT ? &s->routes.connect : &s->routes.options,
+                   with_body, ch);
+    else
+        serve_route(c, s, req, &f, path_len, &x, with_body, ch);
     log_exchange(c, s, &x);
     conn_set_gauge(c, CONN_GAUGE_WRITING);
     buf_consume(c->in, head_len);
