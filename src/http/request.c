@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "http/path.h"
+
 struct http_method_entry {
     const char *name;
     size_t len;
@@ -145,15 +147,22 @@ static bool http_is_host_char(unsigned char c)
     return c != '\0' && strchr("-._~!$&'()*+,;=", c) != NULL;
 }
 
+/* [ ":" port ], port = *DIGIT (RFC 3986) and at most 65535. */
 static bool http_port_valid(const char *p, const char *end)
 {
+    unsigned long port = 0;
+
     if (p == end)
         return true;
     if (*p++ != ':')
         return false;
-    for (; p < end; p++)
+    for (; p < end; p++) {
         if (!http_is_digit((unsigned char)*p))
             return false;
+        port = port * 10 + (unsigned long)(*p - '0');
+        if (port > 65535)
+            return false;
+    }
     return true;
 }
 
@@ -197,6 +206,14 @@ static bool http_host_valid(const char *s, size_t len)
     return http_reg_name_valid(s, s + len);
 }
 
+/* The authority of an absolute-form target: a Host value that may not be
+ * empty, nor have an empty host before its port (RFC 9110 §4.2.1), nor carry
+ * userinfo ("@" is no host character). */
+static bool http_authority_valid(const char *s, size_t len)
+{
+    return len > 0 && s[0] != ':' && http_host_valid(s, len);
+}
+
 static void http_collect(const struct http_request *req, struct http_fields *fl,
                          struct http_framing *f)
 {
@@ -236,6 +253,11 @@ static int http_judge(const struct http_request *req, const struct http_fields *
     if (fl->n_host > 1 || (fl->n_host == 0 && req->minor_version >= 1))
         return 400;
     if (f->host != NULL && !http_host_valid(f->host, f->host_len))
+        return 400;
+    /* The target's authority takes the place of Host (RFC 9112 §3.2.2),
+     * which must still be there and valid. */
+    if (http_target_authority(req->target, req->target_len, &f->host, &f->host_len) &&
+        !http_authority_valid(f->host, f->host_len))
         return 400;
     if (fl->te != NULL && !f->chunked)
         return 501;

@@ -13,14 +13,13 @@
  * that moment gets a short grace before it is closed, so a request already
  * on the wire is still answered.
  *
- * A request goes: framing checks → virtual host by Host → normalised path →
+ * A request goes: framing checks → virtual host (vhost.c) → normalised path →
  * route → access list → method → handler (return, static, status) → log.
  * OPTIONS * and CONNECT skip path and route: the server answers them. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -35,6 +34,7 @@
 #include "http/route.h"
 #include "http/static.h"
 #include "http/status.h"
+#include "http/vhost.h"
 #include "log.h"
 #include "proto.h"
 #include "stats.h"
@@ -331,40 +331,6 @@ static void send_status_page(struct conn *c, struct http_exchange *x, const stru
     x->body_bytes = with_body ? len : 0;
 }
 
-/* The server of the connection's listener whose server_names match host. */
-static const struct server_rt *choose_vhost(const struct conn *c, const char *host, size_t len)
-{
-    if (c->n_vhosts <= 1 || host == NULL)
-        return c->vhosts[0];
-    /* Compare without a port and a trailing dot. */
-    const char *colon = len && host[0] != '[' ? memchr(host, ':', len) : NULL;
-    if (colon)
-        len = (size_t)(colon - host);
-    if (len && host[len - 1] == '.')
-        len--;
-    const struct server_rt *suffix_match = NULL;
-    size_t best = 0;
-    for (size_t i = 0; i < c->n_vhosts; i++) {
-        const struct cfg_strings *names = &c->vhosts[i]->cfg->server_names;
-        for (size_t k = 0; k < names->n; k++) {
-            const char *name = names->v[k];
-            size_t nl = strlen(name);
-            if (name[0] == '*') {
-                /* "*.example.com" matches "a.example.com", not "example.com". */
-                const char *suffix = name + 1;
-                size_t sl = nl - 1;
-                if (len > sl && strncasecmp(host + len - sl, suffix, sl) == 0 && sl > best) {
-                    suffix_match = c->vhosts[i];
-                    best = sl;
-                }
-            } else if (nl == len && strncasecmp(name, host, len) == 0) {
-                return c->vhosts[i];
-            }
-        }
-    }
-    return suffix_match ? suffix_match : c->vhosts[0];
-}
-
 /* Route, access list, method and handler for a request with a path. */
 static void serve_route(struct conn *c, const struct http_server *s,
                         const struct http_request *req, const struct http_framing *f,
@@ -430,7 +396,7 @@ static void answer(struct conn *c, const struct http_request *req, size_t head_l
         return;
     }
     /* From here on the chosen server's settings apply. */
-    c->srv = choose_vhost(c, f.host, f.host_len);
+    c->srv = http_vhost_choose(c->vhosts, c->n_vhosts, f.host, f.host_len);
     struct http_server *s = c->srv->data;
     const struct cfg_server *cfg = s->cfg;
     /* max_body 0 forbids bodies; the chunked decoder's 0 would mean no limit. */
