@@ -12,9 +12,9 @@
  * changed file is never served stale for longer than that. */
 #include "http/static.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "http/autoindex.h"
 #include "http/date.h"
 #include "http/mime.h"
 #include "log.h"
@@ -410,9 +411,7 @@ static bool if_range_allows(const struct http_request *req, const struct file_in
 
 static size_t head_common(char *out, size_t cap, int status, const struct http_static_request *r)
 {
-    int n = snprintf(out, cap, "HTTP/1.1 %d %s\r\nServer: herd\r\nDate: %s\r\n", status,
-                     http_reason(status), r->date);
-    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+    return http_head_start(out, cap, status, r->date);
 }
 
 static void send_file(struct conn *c, const struct http_static_request *r,
@@ -529,125 +528,6 @@ static void redirect_to_dir(struct conn *c, const struct http_static_request *r,
 }
 
 /* ------------------------------------------------------------------ */
-/* Directory listings */
-
-struct listing {
-    char *buf;
-    size_t len, cap;
-};
-
-static void lput(struct listing *l, const char *s, size_t n)
-{
-    if (l->len + n + 1 > l->cap) {
-        size_t cap = l->cap ? l->cap : 4096;
-        while (l->len + n + 1 > cap)
-            cap *= 2;
-        char *b = realloc(l->buf, cap);
-        if (b == NULL)
-            return;
-        l->buf = b;
-        l->cap = cap;
-    }
-    memcpy(l->buf + l->len, s, n);
-    l->len += n;
-}
-
-static void lput_html(struct listing *l, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': lput(l, "&amp;", 5); break;
-        case '<': lput(l, "&lt;", 4); break;
-        case '>': lput(l, "&gt;", 4); break;
-        case '"': lput(l, "&quot;", 6); break;
-        case '\'': lput(l, "&#39;", 5); break;
-        default: lput(l, s, 1);
-        }
-    }
-}
-
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void send_listing(struct conn *c, const struct http_static_request *r, int dirfd,
-                         struct http_static_result *res)
-{
-    int fd = dup(dirfd);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    if (d == NULL) {
-        if (fd >= 0)
-            close(fd);
-        res->status = 500;
-        return;
-    }
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        struct stat s;
-        if (fstatat(dirfd, de->d_name, &s, AT_SYMLINK_NOFOLLOW) < 0)
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            char **v = realloc(names, cap * sizeof *v);
-            if (v == NULL)
-                break;
-            names = v;
-        }
-        size_t len = strlen(de->d_name);
-        names[n] = malloc(len + 2);
-        if (names[n] == NULL)
-            break;
-        memcpy(names[n], de->d_name, len);
-        names[n][len] = S_ISDIR(s.st_mode) ? '/' : '\0';
-        names[n][len + 1] = '\0';
-        n++;
-    }
-    closedir(d);
-    qsort(names, n, sizeof *names, by_name);
-
-    struct listing l = { 0 };
-    char path[PATH_SCRATCH];
-    snprintf(path, sizeof path, "%.*s", (int)r->path_len, r->path);
-    lput(&l, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of ", 66);
-    lput_html(&l, path);
-    lput(&l, "</title></head>\n<body><h1>Index of ", 35);
-    lput_html(&l, path);
-    lput(&l, "</h1><hr><pre>\n", 15);
-    if (r->path_len > 1)
-        lput(&l, "<a href=\"../\">../</a>\n", 22);
-    for (size_t i = 0; i < n; i++) {
-        char href[NAME_MAX * 3 + 8];
-        url_encode_path(href, sizeof href, names[i], strlen(names[i]));
-        lput(&l, "<a href=\"", 9);
-        lput_html(&l, href);
-        lput(&l, "\">", 2);
-        lput_html(&l, names[i]);
-        lput(&l, "</a>\n", 5);
-        free(names[i]);
-    }
-    free(names);
-    lput(&l, "</pre><hr></body></html>\n", 25);
-
-    char head[512];
-    size_t h = head_common(head, sizeof head, 200, r);
-    h += (size_t)snprintf(head + h, sizeof head - h,
-                          "Content-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n%s\r\n",
-                          l.len, http_conn_header_line(r->conn_header));
-    conn_write(c, head, h);
-    if (r->method != HTTP_HEAD && l.buf) {
-        conn_write(c, l.buf, l.len);
-        res->body_bytes = l.len;
-    }
-    free(l.buf);
-    res->status = 200;
-}
-
-/* ------------------------------------------------------------------ */
 
 static void serve_regular(struct http_static *st, struct conn *c,
                           const struct http_static_request *r, const char *key, int fd,
@@ -696,7 +576,7 @@ static void serve_directory(struct http_static *st, struct conn *c,
     }
     st->key[key_len] = '\0';
     if (cfg->autoindex)
-        send_listing(c, r, dirfd, res);
+        http_autoindex_send(c, r, dirfd, res);
     else
         res->status = 403;
 }

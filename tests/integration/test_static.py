@@ -7,10 +7,12 @@ Each test starts its own herd on a tree in its own temporary directory;
 the workers run as nobody, so the tree is made world-readable."""
 
 import email.utils
+import html.parser
 import os
 import socket
 import sys
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import herdtest  # noqa: E402
@@ -46,6 +48,9 @@ TEXT = bytes(range(48, 123)) + b"0123456789abcdefghijklmnopqrstuvwxy"   # 110 by
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06"
        b"\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01"
        b"\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
+# Names a listing must link to without a scheme, a fragment or a query
+# slipping into the link, and show as text, not markup.
+LIST_ODD_FILES = ("javascript:alert(1)", "a b#c?d%e;f.txt", "q\"u'o<t>e&.txt", "\u00fcn\u00ef.txt")
 BIG_SIZE = 5 * 1024 * 1024 + 123
 FIXED_MTIME = 1577934245            # Thu, 02 Jan 2020 03:04:05 GMT
 
@@ -110,6 +115,9 @@ class StaticBase(httpkit.HerdCase):
         w(os.path.join(r, "list", "a&b<c>.txt"), b"odd name\n")
         w(os.path.join(r, "list", "plain.txt"), b"plain\n")
         httpkit.make_dir(os.path.join(r, "list", "dir"))
+        for name in LIST_ODD_FILES:
+            w(os.path.join(r, "list", name), name.encode("utf-8"))
+        httpkit.make_dir(os.path.join(r, "list", "mailto:x"))
         httpkit.make_dir(os.path.join(r, "a"))
         # Symbolic links: inside the root, and out of it.
         os.symlink("file.txt", os.path.join(r, "link-in.txt"))
@@ -542,6 +550,54 @@ class IndexTest(StaticBase):
         # The listed file can be fetched by its name, percent-encoded.
         r = self.get("/list/a%26b%3Cc%3E.txt")
         self.assertEqual((r.status, r.body), (200, b"odd name\n"))
+
+
+    def test_autoindex_links_relative_and_encoded(self):
+        r = self.get("/list/")
+        self.assertEqual(r.status, 200)
+        links = ListingLinks()
+        links.feed(r.body.decode("utf-8"))
+        names = dict((text, href) for href, text in links.links)
+        for name in LIST_ODD_FILES + ("mailto:x/",):
+            self.assertIn(name, names, "no link with the text %r in %r" % (name, links.links))
+            href = names[name]
+            # A relative path: "./" and the name as one percent-encoded
+            # segment, never read as a scheme.
+            self.assertTrue(href.startswith("./"), "%r links to %r" % (name, href))
+            url = urllib.parse.urljoin("http://x/list/", href)
+            parts = urllib.parse.urlsplit(url)
+            self.assertEqual((parts.scheme, parts.netloc, parts.query, parts.fragment),
+                             ("http", "x", "", ""), "%r links to %r" % (name, href))
+            self.assertEqual(urllib.parse.unquote(parts.path, errors="strict"), "/list/" + name)
+        for name in LIST_ODD_FILES:
+            got = self.get(urllib.parse.urlsplit(
+                urllib.parse.urljoin("http://x/list/", names[name])).path)
+            self.assertEqual((got.status, got.body), (200, name.encode("utf-8")), name)
+        self.assertNotIn(b"<t>", r.body)
+
+
+class ListingLinks(html.parser.HTMLParser):
+    """(href, text) of every <a> in a page, entities decoded."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.links = []
+        self._href = None
+        self._text = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self._href = dict(attrs).get("href")
+            self._text = []
+
+    def handle_data(self, data):
+        if self._href is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag):
+        if tag == "a" and self._href is not None:
+            self.links.append((self._href, "".join(self._text)))
+            self._href = None
 
 
 class LargeFileTest(StaticBase):
