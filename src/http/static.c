@@ -31,7 +31,6 @@
 #include "log.h"
 
 #define CACHE_BUCKETS 4096
-#define PATH_SCRATCH 4096
 
 struct file_info {
     int64_t size;
@@ -60,7 +59,8 @@ struct http_static {
     struct cache_entry *buckets[CACHE_BUCKETS];
     struct cache_entry *lru_head, *lru_tail;
     int64_t bytes;
-    char key[PATH_SCRATCH];
+    /* The path below the root, and room to append an index name to it. */
+    char key[PATH_MAX + NAME_MAX + 2];
 };
 
 /* ------------------------------------------------------------------ */
@@ -484,11 +484,12 @@ static void send_file(struct conn *c, const struct http_static_request *r,
     conn_send_file(c, fd, off, end);
 }
 
-static size_t url_encode_path(char *out, size_t cap, const char *p, size_t len)
+/* The path as a URI path: out must hold 3 * len bytes. */
+static size_t url_encode_path(char *out, const char *p, size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t o = 0;
-    for (size_t i = 0; i < len && o + 4 < cap; i++) {
+    for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)p[i];
         if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
             strchr("-._~/!$&'()*+,;=:@", ch)) {
@@ -499,32 +500,42 @@ static size_t url_encode_path(char *out, size_t cap, const char *p, size_t len)
             out[o++] = hex[ch & 15];
         }
     }
-    out[o] = '\0';
     return o;
 }
 
+/* 301 to the path with a slash, the query kept. The head is sized from the
+ * path and the query (both bounded by max_target), so nothing is cut. */
 static void redirect_to_dir(struct conn *c, const struct http_static_request *r,
                             struct http_static_result *res)
 {
-    char loc[PATH_SCRATCH * 3 + 8];
-    size_t n = url_encode_path(loc, sizeof loc - 2, r->path, r->path_len);
-    loc[n++] = '/';
-    loc[n] = '\0';
-    char head[sizeof loc + 512];
     static const char body[] = "<!DOCTYPE html>\n<html><head><title>301 Moved Permanently</title>"
                                "</head>\n<body><h1>301 Moved Permanently</h1></body></html>\n";
-    size_t h = head_common(head, sizeof head, 301, r);
-    int q = r->query && r->query_len < 2048 ? (int)r->query_len : -1;
-    h += (size_t)snprintf(head + h, sizeof head - h,
-                          "Location: %s%s%.*s\r\nContent-Type: text/html\r\nContent-Length: %zu\r\n%s\r\n",
-                          loc, q >= 0 ? "?" : "", q >= 0 ? q : 0, q >= 0 ? r->query : "",
-                          sizeof body - 1, http_conn_header_line(r->conn_header));
-    conn_write(c, head, h);
+    size_t q = r->query ? r->query_len : 0;
+    size_t cap = 3 * r->path_len + q + 512;
+    char *head = malloc(cap);
+    char *loc = malloc(3 * r->path_len + 2);
+    res->status = 500;
+    if (head == NULL || loc == NULL)
+        goto out;
+    size_t n = url_encode_path(loc, r->path, r->path_len);
+    loc[n++] = '/';
+    loc[n] = '\0';
+    size_t h = head_common(head, cap, 301, r);
+    int m = snprintf(head + h, cap - h,
+                     "Location: %s%s%.*s\r\nContent-Type: text/html\r\nContent-Length: %zu\r\n%s\r\n",
+                     loc, r->query ? "?" : "", (int)q, r->query ? r->query : "",
+                     sizeof body - 1, http_conn_header_line(r->conn_header));
+    if (h == 0 || m < 0 || (size_t)m >= cap - h)
+        goto out;
+    conn_write(c, head, h + (size_t)m);
     if (r->method != HTTP_HEAD) {
         conn_write(c, body, sizeof body - 1);
         res->body_bytes = sizeof body - 1;
     }
     res->status = 301;
+out:
+    free(loc);
+    free(head);
 }
 
 /* ------------------------------------------------------------------ */
@@ -561,7 +572,7 @@ static void serve_directory(struct http_static *st, struct conn *c,
             return;
         }
         int fd = open_beneath(st->root_fd, st->key);
-        if (fd == -ENOENT)
+        if (fd == -ENOENT || fd == -ENAMETOOLONG)   /* no such index file */
             continue;
         if (fd < 0) {
             res->status = status_for_errno(-fd, st->key);
@@ -590,10 +601,13 @@ void http_static_serve(struct http_static *st, struct conn *c,
         res->status = 405;
         return;
     }
-    /* The key is the path below the root, without its leading slash. */
+    /* The key is the path below the root, without its leading slash. The
+     * kernel names nothing of PATH_MAX bytes or more (ENAMETOOLONG, as for
+     * a component over NAME_MAX): such a file cannot exist, so 404, decided
+     * here so that the slow open path (component by component) agrees. */
     size_t key_len = r->path_len - 1;
-    if (key_len + NAME_MAX + 2 > sizeof st->key) {
-        res->status = 414;
+    if (key_len >= PATH_MAX) {
+        res->status = 404;
         return;
     }
     memcpy(st->key, r->path + 1, key_len);

@@ -576,6 +576,82 @@ class IndexTest(StaticBase):
         self.assertNotIn(b"<t>", r.body)
 
 
+def make_deep(root, dirs, files):
+    """Create root/dirs[0]/dirs[1]/.../name for each (name, data) in files,
+    through directory descriptors, since the whole path may be longer than
+    the kernel takes in one string. Returns the relative path of the
+    deepest directory."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for d in dirs:
+            os.mkdir(d, 0o755, dir_fd=fd)
+            os.chmod(d, 0o755, dir_fd=fd)
+            nfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        for name, data in files:
+            f = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=fd)
+            os.fchmod(f, 0o644)
+            os.write(f, data)
+            os.close(f)
+    finally:
+        os.close(fd)
+    return "/".join(dirs)
+
+
+class PathLengthTest(StaticBase):
+    """A path that fits max_target (8k here) is served as long as the file
+    system can name it: up to PATH_MAX - 1 = 4095 bytes below the root,
+    components up to NAME_MAX = 255; a longer one cannot exist: 404."""
+
+    DIRS = ["d%02d" % i + "x" * 197 for i in range(20)]        # 20 x 200 bytes
+    DEEP = "/".join(DIRS)                                       # 4019 bytes
+
+    def build_tree(self):
+        super().build_tree()
+        self.f4095 = "f" * (4095 - len(self.DEEP) - 1)
+        self.f4096 = "g" * (4096 - len(self.DEEP) - 1)
+        make_deep(self.root, self.DIRS, [(self.f4095, b"at the limit\n"),
+                                          (self.f4096, b"beyond the limit\n"),
+                                          ("index.html", b"deep index\n")])
+
+    def test_longest_path_served(self):
+        key = self.DEEP + "/" + self.f4095
+        self.assertEqual(len(key), 4095)
+        r = self.get("/" + key)
+        self.assertEqual((r.status, r.body), (200, b"at the limit\n"))
+        r = self.get("/" + self.DEEP + "/")
+        self.assertEqual((r.status, r.body), (200, b"deep index\n"))
+
+    def test_deep_directory_redirect(self):
+        r = self.get("/" + self.DEEP + "?q=1")
+        self.assertEqual(r.status, 301)
+        self.assertEqual(r.header("Location"), "/" + self.DEEP + "/?q=1")
+        # Every byte needs escaping and the query is long: nothing is cut.
+        make_deep(self.root, ["\u00e9" * 100] * 6, [])
+        path, query = "/" + "/".join(["%C3%A9" * 100] * 6), "q=" + "z" * 3000
+        r = self.get(path + "?" + query)
+        self.assertEqual(r.status, 301)
+        self.assertEqual(r.header("Location"), path + "/?" + query)
+
+    def test_longer_than_path_max_404(self):
+        key = self.DEEP + "/" + self.f4096
+        self.assertEqual(len(key), 4096)
+        r = self.get("/" + key)
+        self.assertEqual(r.status, 404, "a path of 4096 bytes below the root")
+        self.assertNotIn(b"beyond the limit", r.body)
+        for target in ("/" + "a/" * 2500, "/" + "b" * 6000, "/x/" + "c" * 256,
+                       "/" + "%41" * 2700):
+            r = self.get(target)
+            self.assertEqual(r.status, 404, "%d bytes" % len(target))
+        r = self.get("/" + "e" * 255)
+        self.assertEqual(r.status, 404)
+
+    def test_max_target_still_414(self):
+        r = self.get("/" + "a" * 9000)
+        self.assertEqual(r.status, 414)
+
+
 class ListingLinks(html.parser.HTMLParser):
     """(href, text) of every <a> in a page, entities decoded."""
 
