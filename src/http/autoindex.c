@@ -1,6 +1,7 @@
 #include "http/autoindex.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -93,21 +94,26 @@ static void free_entries(struct entry *v, size_t n)
     free(v);
 }
 
-/* The entries of dirfd but "." and "..", sorted. -1 when out of memory or
- * the directory cannot be read. */
+/* The entries of dirfd but "." and "..", sorted. 0, or an errno value when
+ * out of memory or the directory cannot be read. */
 static int read_entries(int dirfd, struct entry **out, size_t *count)
 {
     int fd = dup(dirfd);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     if (d == NULL) {
+        int err = errno;
         if (fd >= 0)
             close(fd);
-        return -1;
+        return err;
     }
     struct entry *v = NULL;
     size_t n = 0, cap = 0;
     struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
+    int err = 0;
+    for (;;) {
+        errno = 0;
+        if ((de = readdir(d)) == NULL)
+            break;
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
         struct stat s;
@@ -116,14 +122,22 @@ static int read_entries(int dirfd, struct entry **out, size_t *count)
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
             struct entry *nv = realloc(v, cap * sizeof *nv);
-            if (nv == NULL)
+            if (nv == NULL) {
+                err = ENOMEM;
                 goto fail;
+            }
             v = nv;
         }
         v[n].name = strdup(de->d_name);
-        if (v[n].name == NULL)
+        if (v[n].name == NULL) {
+            err = ENOMEM;
             goto fail;
+        }
         v[n++].dir = S_ISDIR(s.st_mode);
+    }
+    if (errno != 0) {           /* readdir failed rather than ended */
+        err = errno;
+        goto fail;
     }
     closedir(d);
     if (n > 0)
@@ -134,7 +148,7 @@ static int read_entries(int dirfd, struct entry **out, size_t *count)
 fail:
     closedir(d);
     free_entries(v, n);
-    return -1;
+    return err;
 }
 
 static void build_page(struct page *p, const struct http_static_request *r,
@@ -158,21 +172,22 @@ static void build_page(struct page *p, const struct http_static_request *r,
     put_str(p, "</pre><hr></body></html>\n");
 }
 
-void http_autoindex_send(struct conn *c, const struct http_static_request *r, int dirfd,
-                         struct http_static_result *res)
+int http_autoindex_send(struct conn *c, const struct http_static_request *r, int dirfd,
+                        struct http_static_result *res)
 {
     struct entry *v = NULL;
     size_t n = 0;
     struct page p = { 0 };
 
     res->status = 500;
-    if (read_entries(dirfd, &v, &n) < 0)
-        return;
+    int err = read_entries(dirfd, &v, &n);
+    if (err != 0)
+        return err;
     build_page(&p, r, v, n);
     free_entries(v, n);
     if (p.failed) {
         free(p.buf);
-        return;
+        return ENOMEM;
     }
     char head[512];
     size_t h = http_head_start(head, sizeof head, 200, r->date);
@@ -186,4 +201,5 @@ void http_autoindex_send(struct conn *c, const struct http_static_request *r, in
     }
     free(p.buf);
     res->status = 200;
+    return 0;
 }

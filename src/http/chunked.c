@@ -91,10 +91,22 @@ static bool http_chunked_text(unsigned char ch)
     return ch == '\t' || (ch >= 0x20 && ch != 0x7f);
 }
 
+/* Reasons beyond "the byte did not fit the state" (see http_chunked_why). */
+enum { CKW_SIZE_BIG = CK_TOO_LARGE + 1, CKW_LINE_LONG, CKW_TRAILER_LONG };
+
+/* Remembers the state the error happened in: that says why. */
 static int http_chunked_fail(struct http_chunked *c, int state)
 {
+    c->why = (uint8_t)c->state;
     c->state = state;
     return state == CK_TOO_LARGE ? HTTP_CHUNKED_TOO_LARGE : HTTP_CHUNKED_ERROR;
+}
+
+static int http_chunked_fail_why(struct http_chunked *c, int why)
+{
+    http_chunked_fail(c, CK_ERROR);
+    c->why = (uint8_t)why;
+    return HTTP_CHUNKED_ERROR;
 }
 
 /* The size is known: refuse it now if the body would grow past the limit. */
@@ -109,7 +121,7 @@ static int http_chunked_size_done(struct http_chunked *c, int next)
 static int http_chunked_size_digit(struct http_chunked *c, int digit)
 {
     if (c->remaining > HTTP_CHUNK_SIZE_MAX >> 4)
-        return http_chunked_fail(c, CK_ERROR);
+        return http_chunked_fail_why(c, CKW_SIZE_BIG);
     c->remaining = c->remaining << 4 | (uint64_t)digit;
     c->state = CK_SIZE;
     return HTTP_CHUNKED_MORE;
@@ -212,7 +224,7 @@ static int http_chunked_size_byte(struct http_chunked *c, unsigned char ch)
 
     /* The line's length is counted up to its CR. */
     if (ch != '\r' && c->state != CK_SIZE_LF && ++c->line_len > HTTP_CHUNK_LINE_MAX)
-        return http_chunked_fail(c, CK_ERROR);
+        return http_chunked_fail_why(c, CKW_LINE_LONG);
     switch (c->state) {
     case CK_SIZE_FIRST:
         if (digit < 0)
@@ -243,7 +255,7 @@ static int http_chunked_size_byte(struct http_chunked *c, unsigned char ch)
 static int http_chunked_trailer_byte(struct http_chunked *c, unsigned char ch)
 {
     if (++c->trailer_len > HTTP_CHUNK_TRAILER_MAX)
-        return http_chunked_fail(c, CK_ERROR);
+        return http_chunked_fail_why(c, CKW_TRAILER_LONG);
     switch (c->state) {
     case CK_TRAILER_START:
         if (ch == '\r')
@@ -352,4 +364,30 @@ int http_chunked_decode(struct http_chunked *c, const char *in, size_t len,
     }
     *consumed = pos;
     return rc;
+}
+
+const char *http_chunked_why(const struct http_chunked *c)
+{
+    if (c->state == CK_TOO_LARGE)
+        return "chunked body larger than max_body";
+    if (c->state != CK_ERROR)
+        return NULL;
+    switch (c->why) {
+    case CKW_SIZE_BIG:
+        return "chunk size of 2^63 or more";
+    case CKW_LINE_LONG:
+        return "chunk line longer than 4 KiB";
+    case CKW_TRAILER_LONG:
+        return "trailer section longer than 8 KiB";
+    case CK_SIZE_FIRST:
+    case CK_SIZE:
+        return "malformed chunk size";
+    case CK_SIZE_LF:
+        return "bare CR in a chunk line";
+    case CK_DATA_CR:
+    case CK_DATA_LF:
+        return "chunk data not followed by CRLF";
+    default:
+        return c->why < CK_SIZE_LF ? "malformed chunk extension" : "malformed trailer section";
+    }
 }

@@ -17,6 +17,7 @@ struct http_chunked {
     uint32_t line_len;     /* bytes of the current chunk-size line */
     uint32_t trailer_len;  /* bytes of the trailer section */
     int state;
+    uint8_t why;           /* after an error: what went wrong */
 };
 
 enum {
@@ -50,5 +51,9 @@ int http_chunked_decode(struct http_chunked *c, const char *in, size_t len,
                         size_t *consumed,
                         void (*on_data)(void *arg, const char *p, size_t n),
                         void *arg);
+
+/* After HTTP_CHUNKED_ERROR or HTTP_CHUNKED_TOO_LARGE, why (a short phrase
+ * for the error log, such as "malformed chunk extension"); else NULL. */
+const char *http_chunked_why(const struct http_chunked *c);
 
 #endif

@@ -241,26 +241,41 @@ static void http_collect(const struct http_request *req, struct http_fields *fl,
     }
 }
 
+static int http_refuse(struct http_framing *f, int status, const char *why)
+{
+    f->why = why;
+    return status;
+}
+
 /* The checks in order of precedence: the 400s first, because a request
  * whose body boundary is in doubt must not be answered as if it were fine. */
 static int http_judge(const struct http_request *req, const struct http_fields *fl,
                       struct http_framing *f)
 {
-    if (fl->n_length > 1 || fl->bad_length)
-        return 400;
-    if (fl->n_te > 1 || (fl->n_te > 0 && (fl->n_length > 0 || req->minor_version == 0)))
-        return 400;
-    if (fl->n_host > 1 || (fl->n_host == 0 && req->minor_version >= 1))
-        return 400;
+    if (fl->n_length > 1)
+        return http_refuse(f, 400, "several Content-Length fields");
+    if (fl->bad_length)
+        return http_refuse(f, 400, "malformed Content-Length");
+    if (fl->n_te > 1)
+        return http_refuse(f, 400, "several Transfer-Encoding fields");
+    if (fl->n_te > 0 && fl->n_length > 0)
+        return http_refuse(f, 400, "Transfer-Encoding with Content-Length");
+    if (fl->n_te > 0 && req->minor_version == 0)
+        return http_refuse(f, 400, "Transfer-Encoding in HTTP/1.0");
+    if (fl->n_host > 1)
+        return http_refuse(f, 400, "several Host fields");
+    if (fl->n_host == 0 && req->minor_version >= 1)
+        return http_refuse(f, 400, "no Host field in HTTP/1.1");
     if (f->host != NULL && !http_host_valid(f->host, f->host_len))
-        return 400;
+        return http_refuse(f, 400, "malformed Host");
     /* The target's authority takes the place of Host (RFC 9112 §3.2.2),
      * which must still be there and valid. */
-    if (http_target_authority(req->target, req->target_len, &f->host, &f->host_len) &&
+    if (req->target_len > 0 && req->target[0] != '/' &&
+        http_target_authority(req->target, req->target_len, &f->host, &f->host_len) &&
         !http_authority_valid(f->host, f->host_len))
-        return 400;
+        return http_refuse(f, 400, "malformed authority in the request target");
     if (fl->te != NULL && !f->chunked)
-        return 501;
+        return http_refuse(f, 501, "Transfer-Encoding other than chunked");
     return 0;
 }
 
@@ -286,7 +301,7 @@ int http_request_check(const struct http_request *req, struct http_framing *f)
         return status;
     }
     if (f->method == HTTP_METHOD_UNKNOWN)
-        return 501;
+        return http_refuse(f, 501, "unknown method");
     return 0;
 }
 

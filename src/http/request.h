@@ -22,6 +22,7 @@ struct http_framing {
     bool expect_continue;     /* Expect: 100-continue (HTTP/1.1 only) */
     const char *host;         /* the authority of an absolute-form target,
                                  else the Host value; NULL if neither */
+    const char *why;          /* with an error status: why, for the log */
     size_t host_len;
 };
 

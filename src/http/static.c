@@ -28,6 +28,7 @@
 #include "http/autoindex.h"
 #include "http/date.h"
 #include "http/mime.h"
+#include "http/refusal.h"
 #include "log.h"
 
 #define CACHE_BUCKETS 4096
@@ -117,21 +118,36 @@ static int open_beneath(int root, const char *rel)
     return open_beneath_slow(root, rel);
 }
 
-static int status_for_errno(int err, const char *key)
+/* "/srv/www" and "a/b" as "/srv/www/a/b", for the error log. */
+static const char *root_sep(const struct http_static *st)
+{
+    size_t n = strlen(st->cfg->root);
+    return n > 0 && st->cfg->root[n - 1] == '/' ? "" : "/";
+}
+
+/* The answer to a failed call on key, logged when an administrator must
+ * see it: the file system refusing the workers (or failing) at error, as
+ * nginx writes it; a path that leads out of the root at info. A path that
+ * does not exist (or cannot, being too long) is a plain 404. */
+static int refuse_errno(const struct http_static *st, struct conn *c,
+                        const struct http_static_request *r, const char *call, int err,
+                        const char *key)
 {
     switch (err) {
     case ENOENT:
     case ENOTDIR:
     case ENAMETOOLONG:
         return 404;
-    case EACCES:
-    case EPERM:
     case EXDEV:         /* RESOLVE_BENEATH: the path tried to leave the root */
-    case ELOOP:
+    case ELOOP:         /* a symbolic link herd does not follow */
+        http_refusal_log(LOG_INFO, c, r->req, r->now_ms, 403,
+                         "\"%s%s%s\" leads out of the root or through a symbolic link "
+                         "that is not followed", st->cfg->root, root_sep(st), key);
         return 403;
     default:
-        log_error("static: cannot open '%s': %s", key, strerror(err));
-        return 500;
+        http_refusal_log(LOG_ERROR, c, r->req, r->now_ms, 0, "%s() \"%s%s%s\" failed (%d: %s)",
+                         call, st->cfg->root, root_sep(st), key, err, strerror(err));
+        return err == EACCES || err == EPERM ? 403 : 500;
     }
 }
 
@@ -575,7 +591,7 @@ static void serve_directory(struct http_static *st, struct conn *c,
         if (fd == -ENOENT || fd == -ENAMETOOLONG)   /* no such index file */
             continue;
         if (fd < 0) {
-            res->status = status_for_errno(-fd, st->key);
+            res->status = refuse_errno(st, c, r, "open", -fd, st->key);
             return;
         }
         struct stat s;
@@ -586,10 +602,16 @@ static void serve_directory(struct http_static *st, struct conn *c,
         close(fd);
     }
     st->key[key_len] = '\0';
-    if (cfg->autoindex)
-        http_autoindex_send(c, r, dirfd, res);
-    else
+    if (!cfg->autoindex) {
+        http_refusal_log(LOG_INFO, c, r->req, r->now_ms, 403,
+                         "directory index of \"%s%s%s\" is forbidden", cfg->root, root_sep(st),
+                         st->key);
         res->status = 403;
+        return;
+    }
+    int err = http_autoindex_send(c, r, dirfd, res);
+    if (err != 0)
+        refuse_errno(st, c, r, "readdir", err, st->key);
 }
 
 void http_static_serve(struct http_static *st, struct conn *c,
@@ -623,12 +645,12 @@ void http_static_serve(struct http_static *st, struct conn *c,
     }
     int fd = open_beneath(st->root_fd, st->key);
     if (fd < 0) {
-        res->status = status_for_errno(-fd, st->key);
+        res->status = refuse_errno(st, c, r, "open", -fd, st->key);
         return;
     }
     struct stat s;
     if (fstat(fd, &s) < 0) {
-        res->status = status_for_errno(errno, st->key);
+        res->status = refuse_errno(st, c, r, "fstat", errno, st->key);
         close(fd);
         return;
     }
@@ -643,6 +665,10 @@ void http_static_serve(struct http_static *st, struct conn *c,
     if (!S_ISREG(s.st_mode) || wants_dir) {
         close(fd);
         res->status = wants_dir ? 404 : 403;
+        if (!wants_dir)
+            http_refusal_log(LOG_INFO, c, r->req, r->now_ms, 403,
+                             "\"%s%s%s\" is not a regular file or a directory", st->cfg->root,
+                             root_sep(st), st->key);
         return;
     }
     serve_regular(st, c, r, st->key, fd, &s, res);

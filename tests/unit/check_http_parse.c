@@ -588,6 +588,8 @@ static void check_framing(const struct parse_case *pc, const struct http_request
     int st = http_request_check(req, &f);
 
     ck_assert_msg(st == pc->check, "%s: check gives %d, want %d", pc->name, st, pc->check);
+    if (st != 0)
+        ck_assert_msg(f.why != NULL && f.why[0] != '\0', "%s: refused without a reason", pc->name);
     ck_assert_int_eq(f.method, http_method_from(req->method, req->method_len));
     if (pc->fm != 0)
         ck_assert_msg((int)f.method == pc->fm - 1, "%s: method %d", pc->name, (int)f.method);
@@ -627,6 +629,13 @@ START_TEST(test_parse_case)
         check_framing(pc, &req);
     }
 
+    /* A refusal has a reason for the log, and only a refusal. */
+    const char *why = http_parse_why(pc->raw, pc->len, lim);
+    if (rc == HTTP_PARSE_ERROR)
+        ck_assert_msg(why != NULL && why[0] != '\0', "%s: refused without a reason", pc->name);
+    else
+        ck_assert_msg(why == NULL, "%s: a reason (%s) without a refusal", pc->name, why);
+
     struct parse_result whole = parse_at(pc->raw, pc->len, 0, lim);
     ck_assert_int_eq(whole.rc, rc);
     check_incremental(pc, lim, &whole);
@@ -636,6 +645,54 @@ END_TEST
 
 /* ------------------------------------------------------------------------ */
 /* Parser tests outside the table                                            */
+
+/* The reasons an administrator reads in the error log. */
+START_TEST(test_refusal_reasons)
+{
+    static const struct {
+        const char *raw, *why;
+    } heads[] = {
+        { "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", "invalid character in a field name" },
+        { "GET / HTTP/1.1\r\nHost: a\r\n b\r\n\r\n", "obs-fold or whitespace before a field name" },
+        { "GET /\x01 HTTP/1.1\r\n", "invalid character in the request target" },
+        { "GET / HTTP/1.1\r\nX: a\rb\r\n\r\n", "bare CR in a field line" },
+        { "GET / HTTP/3.0\r\n\r\n", "HTTP version other than 1.x" },
+        { "GET / HTTX/1.1\r\n\r\n", "malformed HTTP version" },
+        { "GET /" X64 "x HTTP/1.1\r\n", "request target longer than max_target" },
+        { "GET / HTTP/1.1\r\n" H8 "Y: 1\r\nZ: 2\r\n", "more header fields than max_headers" },
+    };
+    for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+        const char *why = http_parse_why(heads[i].raw, strlen(heads[i].raw), &lim_default);
+        ck_assert_msg(why != NULL && strcmp(why, heads[i].why) == 0, "%s: \"%s\", want \"%s\"",
+                      heads[i].raw, why ? why : "(null)", heads[i].why);
+    }
+
+    static const struct {
+        const char *raw, *why;
+    } bodies[] = {
+        { "5 \r\n", "malformed chunk extension" },
+        { "x\r\n", "malformed chunk size" },
+        { "10000000000000000\r\n", "chunk size of 2^63 or more" },
+        { "1\r\nab", "chunk data not followed by CRLF" },
+        { "1\r\rx", "bare CR in a chunk line" },
+        { "0\r\nX Y: z\r\n\r\n", "malformed trailer section" },
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        struct http_chunked c;
+        size_t used;
+        http_chunked_init(&c, 0);
+        ck_assert_int_eq(http_chunked_decode(&c, bodies[i].raw, strlen(bodies[i].raw), &used,
+                                             NULL, NULL), HTTP_CHUNKED_ERROR);
+        ck_assert_str_eq(http_chunked_why(&c), bodies[i].why);
+    }
+    struct http_chunked c;
+    size_t used;
+    http_chunked_init(&c, 3);
+    ck_assert_int_eq(http_chunked_decode(&c, "4\r\n", 3, &used, NULL, NULL),
+                     HTTP_CHUNKED_TOO_LARGE);
+    ck_assert_str_eq(http_chunked_why(&c), "chunked body larger than max_body");
+}
+END_TEST
 
 /* One byte varied in each part of a request, against the grammar's classes. */
 static bool is_tchar(int c)
@@ -1094,6 +1151,10 @@ START_TEST(test_chunked_case)
     http_chunked_init(&c, cc->max_body);
     int rc = http_chunked_decode(&c, cc->raw, cc->len, &used, NULL, NULL);
     ck_assert_int_eq(rc, cc->result);
+    if (rc < 0)
+        ck_assert_msg(http_chunked_why(&c) != NULL, "%s: refused without a reason", cc->name);
+    else
+        ck_assert_ptr_null(http_chunked_why(&c));
     if (rc != HTTP_CHUNKED_MORE) {
         ck_assert_int_eq(http_chunked_decode(&c, "0\r\n\r\n", 5, &used, NULL, NULL), rc);
         ck_assert_uint_eq(used, 0);
@@ -1312,6 +1373,7 @@ static Suite *http_parse_suite(void)
     tcase_add_test(tc, test_header_size_boundary);
     tcase_add_test(tc, test_streamed_target_414);
     tcase_add_test(tc, test_trickled_head);
+    tcase_add_test(tc, test_refusal_reasons);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("request");
