@@ -208,7 +208,9 @@ static bool http_host_valid(const char *s, size_t len)
 
 /* The authority of an absolute-form target: a Host value that may not be
  * empty, nor have an empty host before its port (RFC 9110 §4.2.1), nor carry
- * userinfo ("@" is no host character). */
+ * userinfo ("@" is no host character). Cold: absolute-form is rare, and
+ * a second inlined copy would push the Host check out of line. */
+__attribute__((cold, noinline))
 static bool http_authority_valid(const char *s, size_t len)
 {
     return len > 0 && s[0] != ':' && http_host_valid(s, len);
@@ -268,8 +270,8 @@ static int http_judge(const struct http_request *req, const struct http_fields *
         return http_refuse(f, 400, "no Host field in HTTP/1.1");
     if (f->host != NULL && !http_host_valid(f->host, f->host_len))
         return http_refuse(f, 400, "malformed Host");
-    /* The target's authority takes the place of Host (RFC 9112 §3.2.2),
-     * which must still be there and valid. */
+    /* The authority of an absolute-form target takes the place of Host
+     * (RFC 9112 §3.2.2), which must still be there and valid. */
     if (req->target_len > 0 && req->target[0] != '/' &&
         http_target_authority(req->target, req->target_len, &f->host, &f->host_len) &&
         !http_authority_valid(f->host, f->host_len))

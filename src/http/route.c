@@ -27,9 +27,12 @@ static int build_ranges(const struct cfg_strings *list, struct cidr **out, size_
 }
 
 /* The methods a route takes: as configured, GET and HEAD for static files
- * and status pages, anything for a fixed reply. GET always brings HEAD. */
+ * and status pages, anything for a fixed reply (0). GET always brings HEAD.
+ * Never CONNECT: herd makes no tunnels, so a CONNECT that reaches a route
+ * (one with a path as its target) gets 405 like any method it refuses. */
 static uint32_t route_methods(const struct cfg_route *cr)
 {
+    const uint32_t connect = 1u << HTTP_CONNECT;
     uint32_t m = 0;
     for (size_t i = 0; i < cr->methods.n; i++)
         m |= 1u << http_method_from(cr->methods.v[i], strlen(cr->methods.v[i]));
@@ -37,7 +40,11 @@ static uint32_t route_methods(const struct cfg_route *cr)
         m = 1u << HTTP_GET;
     if (m & (1u << HTTP_GET))
         m |= 1u << HTTP_HEAD;
-    return m;
+    if (m == 0)
+        return ((1u << HTTP_METHOD_UNKNOWN) - 1) & ~connect;
+    if (m == connect)
+        return 1u << HTTP_METHOD_UNKNOWN;   /* no method: never a request's */
+    return m & ~connect;
 }
 
 /* "Allow: GET, HEAD\r\n" for a set of methods. */
@@ -60,16 +67,15 @@ static int build_not_allowed(struct http_route *r, const struct http_fixed *erro
     char allow[160];
     allow_line(allow, sizeof allow, r->methods);
     return http_fixed_build(&r->not_allowed, 405, "text/html", error_405->body,
-                            error_405->body_len, r->methods ? allow : NULL);
+                            error_405->body_len, allow);
 }
 
 uint32_t http_routes_methods(const struct http_routes *rt)
 {
-    const uint32_t every = (1u << HTTP_METHOD_UNKNOWN) - 1;
     uint32_t m = 1u << HTTP_OPTIONS;
     for (size_t i = 0; i < rt->n; i++)
-        m |= rt->v[i].methods ? rt->v[i].methods : every;
-    return m & ~(1u << HTTP_CONNECT);
+        m |= rt->v[i].methods;
+    return m;
 }
 
 static int build_server_wide(struct http_routes *rt, const struct http_fixed *error_405)

@@ -27,7 +27,7 @@ struct http_route {
     struct http_fixed ret;          /* HTTP_HANDLER_RETURN */
     struct http_static *stat;       /* HTTP_HANDLER_STATIC */
     int status_format;              /* HTTP_HANDLER_STATUS */
-    uint32_t methods;               /* bit per enum http_method; 0: any */
+    uint32_t methods;               /* bit per enum http_method */
     struct http_fixed not_allowed;  /* 405 with its Allow header */
     struct cidr *allow, *deny;
     size_t n_allow, n_deny;
@@ -57,7 +57,7 @@ const struct http_route *http_route_find(const struct http_routes *rt, const cha
 bool http_route_permits(const struct http_route *r, const struct sockaddr *peer);
 static inline bool http_route_allows_method(const struct http_route *r, enum http_method m)
 {
-    return r->methods == 0 || (r->methods & (1u << m));
+    return (r->methods & (1u << m)) != 0;
 }
 
 #endif

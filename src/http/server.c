@@ -331,7 +331,9 @@ static void serve_route(struct conn *c, const struct http_server *s,
     }
 }
 
-/* OPTIONS * and CONNECT name no resource: the server as a whole answers. */
+/* OPTIONS * and CONNECT (authority-form) name no resource: the server as a
+ * whole answers. A CONNECT with a path goes to its route, which never takes
+ * CONNECT (see route_methods). */
 static bool is_server_wide(const struct http_request *req, const struct http_framing *f)
 {
     return f->method == HTTP_CONNECT ||
@@ -369,17 +371,18 @@ static void answer(struct conn *c, const struct http_request *req, size_t head_l
                          (unsigned long long)f.content_length, (long long)cfg->max_body);
         return;
     }
-    bool server_wide = is_server_wide(req, &f);
-    size_t path_len = 0;
-    if (!server_wide) {
-        int rc = http_path_normalize(req->target, req->target_len, s->path, s->path_cap,
-                                     &path_len, NULL, NULL);
-        if (rc < 0) {
+    size_t path_len;
+    int rc = http_path_normalize(req->target, req->target_len, s->path, s->path_cap, &path_len,
+                                 NULL, NULL);
+    if (rc < 0) {
+        if (rc == -2 || !is_server_wide(req, &f)) {
             fail_request(c, s, rc == -2 ? 414 : 400, &x, "%s",
                          rc == -2 ? "path longer than max_target"
                                   : "malformed path (bad escape, NUL, or .. above the root)");
             return;
         }
+        /* OPTIONS * or CONNECT: no path (every path has at least "/"). */
+        path_len = 0;
     }
 
     static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -405,7 +408,7 @@ static void answer(struct conn *c, const struct http_request *req, size_t head_l
         conn_write(c, go_on, sizeof go_on - 1);
     x.out_before = conn_out_len(c);
 
-    if (server_wide)
+    if (path_len == 0)
         send_fixed(c, &x, f.method == HTTP_CONNECT ? &s->routes.connect : &s->routes.options,
                    with_body, ch);
     else

@@ -18,11 +18,9 @@ static size_t vhost_name_len(const char *host, size_t len)
     return len;
 }
 
-const struct server_rt *http_vhost_choose(const struct server_rt *const *vhosts, size_t n,
-                                          const char *host, size_t len)
+const struct server_rt *http_vhost_find(const struct server_rt *const *vhosts, size_t n,
+                                        const char *host, size_t len)
 {
-    if (n <= 1 || host == NULL)
-        return vhosts[0];
     len = vhost_name_len(host, len);
     const struct server_rt *suffix_match = NULL;
     size_t best = 0;

@@ -12,7 +12,14 @@ struct server_rt;
  * neither was sent), compared without case, port and a trailing dot: an
  * exact name first, then the longest "*.suffix", then vhosts[0], the
  * listener's default server. */
-const struct server_rt *http_vhost_choose(const struct server_rt *const *vhosts, size_t n,
-                                          const char *host, size_t len);
+const struct server_rt *http_vhost_find(const struct server_rt *const *vhosts, size_t n,
+                                        const char *host, size_t len);
+
+/* Inline, because a listener of one server (the usual case) needs no search. */
+static inline const struct server_rt *http_vhost_choose(const struct server_rt *const *vhosts,
+                                                        size_t n, const char *host, size_t len)
+{
+    return n <= 1 || host == NULL ? vhosts[0] : http_vhost_find(vhosts, n, host, len);
+}
 
 #endif

@@ -498,6 +498,11 @@ class ServerWideMethodsTest(unittest.TestCase):
                             port=self.h.port("any"))
         self.assertEqual(r.status, 405, r)
         self.assertNotIn("CONNECT", self.allow(r))
+        # With a path, the route refuses it: even one that takes any method.
+        s, rd, r = self.ask(b"CONNECT /x HTTP/1.1\r\nHost: x\r\n\r\n", port=self.h.port("any"))
+        self.assertEqual(r.status, 405, r)
+        self.assertNotIn("CONNECT", self.allow(r))
+        self.assertIn("GET", self.allow(r))
 
 
 if __name__ == "__main__":
