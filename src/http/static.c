@@ -550,6 +550,8 @@ static void redirect_to_dir(struct conn *c, const struct http_static_request *r,
     }
     res->status = 301;
 out:
+    if (res->status == 500)
+        http_refusal_log(LOG_ERROR, c, r->req, r->now_ms, 500, "out of memory for a redirect");
     free(loc);
     free(head);
 }
