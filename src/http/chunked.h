@@ -17,6 +17,7 @@ struct http_chunked {
     uint32_t line_len;     /* bytes of the current chunk-size line */
     uint32_t trailer_len;  /* bytes of the trailer section */
     int state;
+    uint8_t why;           /* after an error: what went wrong */
 };
 
 enum {
@@ -36,9 +37,12 @@ void http_chunked_init(struct http_chunked *c, uint64_t max_body);
  *   HTTP_CHUNKED_DONE       body complete; the remaining len - *consumed bytes
  *                           belong to the next request;
  *   HTTP_CHUNKED_ERROR      malformed: bad or overlong chunk size (more than
- *                           16 significant hex digits or >= 2^63), junk after
- *                           the size, bare CR or LF, missing CRLF after data,
- *                           a chunk-size line over 4 KiB or trailers over 8 KiB;
+ *                           16 significant hex digits or >= 2^63), a chunk
+ *                           extension off the RFC 9112 grammar (whitespace
+ *                           before the CRLF, an empty name or value, an
+ *                           unclosed quoted string), bare CR or LF, missing
+ *                           CRLF after data, a chunk-size line over 4 KiB or
+ *                           trailers over 8 KiB;
  *   HTTP_CHUNKED_TOO_LARGE  the data would exceed max_body (decided as soon as
  *                           a chunk size says so, before its data arrives).
  * Errors are sticky: later calls return the same value and consume nothing.
@@ -47,5 +51,9 @@ int http_chunked_decode(struct http_chunked *c, const char *in, size_t len,
                         size_t *consumed,
                         void (*on_data)(void *arg, const char *p, size_t n),
                         void *arg);
+
+/* After HTTP_CHUNKED_ERROR or HTTP_CHUNKED_TOO_LARGE, why (a short phrase
+ * for the error log, such as "malformed chunk extension"); else NULL. */
+const char *http_chunked_why(const struct http_chunked *c);
 
 #endif

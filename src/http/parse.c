@@ -61,6 +61,7 @@ struct http_scan {
     size_t max_target;
     size_t max_fields;   /* min(max_headers, capacity) */
     int *status;
+    const char **why;    /* NULL, or where to say why a head is refused */
 };
 
 struct http_request_line {
@@ -76,9 +77,13 @@ static bool http_is(unsigned char c, int cls)
     return (http_class[c] & cls) != 0;
 }
 
-static int http_fail(const struct http_scan *s, int status)
+/* Cold: keeps the scanners small enough to be inlined on the hot path. */
+__attribute__((cold, noinline))
+static int http_fail(const struct http_scan *s, int status, const char *why)
 {
     *s->status = status;
+    if (s->why != NULL)
+        *s->why = why;
     return HTTP_PARSE_ERROR;
 }
 
@@ -87,16 +92,16 @@ static int http_fail(const struct http_scan *s, int status)
 static int http_out_of_bytes(const struct http_scan *s)
 {
     if (s->end >= s->max)
-        return http_fail(s, 431);
+        return http_fail(s, 431, "request head larger than max_header_size");
     return HTTP_PARSE_PARTIAL;
 }
 
-static int http_expect(const struct http_scan *s, size_t *pos, char want)
+static int http_expect(const struct http_scan *s, size_t *pos, char want, const char *why)
 {
     if (*pos == s->end)
         return http_out_of_bytes(s);
     if (s->buf[*pos] != want)
-        return http_fail(s, 400);
+        return http_fail(s, 400, why);
     ++*pos;
     return 0;
 }
@@ -109,7 +114,7 @@ static int http_scan_leading_empty_lines(const struct http_scan *s, size_t *pos)
         if (s->buf[*pos] != '\r')
             return 0;
         ++*pos;
-        int rc = http_expect(s, pos, '\n');
+        int rc = http_expect(s, pos, '\n', "bare CR before the request line");
         if (rc != 0)
             return rc;
     }
@@ -127,11 +132,11 @@ static int http_scan_method(const struct http_scan *s, size_t start, size_t *pos
         if (c == ' ')
             break;
         if (!http_is(c, HTTP_C_TCHAR))
-            return http_fail(s, 400);
+            return http_fail(s, 400, "invalid character in the method");
         ++*pos;
     }
     if (*pos == start)
-        return http_fail(s, 400);
+        return http_fail(s, 400, "empty method");
     rl->method = s->buf + start;
     rl->method_len = *pos - start;
     ++*pos;
@@ -149,15 +154,15 @@ static int http_scan_target(const struct http_scan *s, size_t start, size_t *pos
         if (c == ' ')
             break;
         if (!http_is(c, HTTP_C_VCHAR))
-            return http_fail(s, 400);
+            return http_fail(s, 400, "invalid character in the request target");
         /* Decided on the first byte beyond the limit, before the head ends,
          * so a client streaming an endless target gets 414 early. */
         if (*pos - start == s->max_target)
-            return http_fail(s, 414);
+            return http_fail(s, 414, "request target longer than max_target");
         ++*pos;
     }
     if (*pos == start)
-        return http_fail(s, 400);
+        return http_fail(s, 400, "empty request target");
     rl->target = s->buf + start;
     rl->target_len = *pos - start;
     ++*pos;
@@ -170,7 +175,7 @@ static int http_expect_digit(const struct http_scan *s, size_t *pos, char *digit
         return http_out_of_bytes(s);
     char c = s->buf[*pos];
     if (c < '0' || c > '9')
-        return http_fail(s, 400);
+        return http_fail(s, 400, "malformed HTTP version");
     *digit = c;
     ++*pos;
     return 0;
@@ -182,22 +187,33 @@ static int http_scan_version(const struct http_scan *s, size_t *pos,
                              struct http_request_line *rl)
 {
     static const char prefix[] = "HTTP/";
-    char major, minor;
+    static const char bad[] = "malformed HTTP version";
+    static const char common[] = "HTTP/1.1\r\n";
+    char major = 0, minor = 0;   /* set by http_expect_digit before use */
     int rc;
 
+    /* Nearly every request: one comparison, the answer the scan below
+     * would give (all ten bytes are there, so nothing is partial). */
+    if (s->end - *pos >= sizeof common - 1 &&
+        memcmp(s->buf + *pos, common, sizeof common - 1) == 0) {
+        *pos += sizeof common - 1;
+        rl->minor_version = 1;
+        return 0;
+    }
+
     for (size_t i = 0; i < sizeof(prefix) - 1; i++)
-        if ((rc = http_expect(s, pos, prefix[i])) != 0)
+        if ((rc = http_expect(s, pos, prefix[i], bad)) != 0)
             return rc;
     if ((rc = http_expect_digit(s, pos, &major)) != 0 ||
-        (rc = http_expect(s, pos, '.')) != 0 ||
+        (rc = http_expect(s, pos, '.', bad)) != 0 ||
         (rc = http_expect_digit(s, pos, &minor)) != 0 ||
-        (rc = http_expect(s, pos, '\r')) != 0 ||
-        (rc = http_expect(s, pos, '\n')) != 0)
+        (rc = http_expect(s, pos, '\r', bad)) != 0 ||
+        (rc = http_expect(s, pos, '\n', "bare CR in the request line")) != 0)
         return rc;
     if (major == '0')
-        return http_fail(s, 400);
+        return http_fail(s, 400, "HTTP version 0.x");
     if (major != '1')
-        return http_fail(s, 505);
+        return http_fail(s, 505, "HTTP version other than 1.x");
     /* 1.2 and later minors are 1.1-compatible by definition (RFC 9110 §2.5). */
     rl->minor_version = minor == '0' ? 0 : 1;
     return 0;
@@ -228,11 +244,11 @@ static int http_scan_field_name(const struct http_scan *s, size_t start, size_t 
             break;
         /* Includes whitespace before the colon (RFC 9112 §5.1: must reject). */
         if (!http_is(c, HTTP_C_TCHAR))
-            return http_fail(s, 400);
+            return http_fail(s, 400, "invalid character in a field name");
         ++*pos;
     }
     if (*pos == start)
-        return http_fail(s, 400);
+        return http_fail(s, 400, "empty field name");
     h->name = s->buf + start;
     h->name_len = *pos - start;
     ++*pos;
@@ -261,13 +277,13 @@ static int http_scan_field_value(const struct http_scan *s, size_t *pos,
         /* Rejects NUL, LF (a bare LF would end the line for some peers and
          * not others) and the other controls. */
         if (!http_is(c, HTTP_C_VALUE))
-            return http_fail(s, 400);
+            return http_fail(s, 400, "invalid character in a field value");
         ++*pos;
         if (c != ' ' && c != '\t')
             value_end = *pos;
     }
     ++*pos;
-    int rc = http_expect(s, pos, '\n');
+    int rc = http_expect(s, pos, '\n', "bare CR in a field line");
     if (rc != 0)
         return rc;
     h->value = s->buf + start;
@@ -287,14 +303,14 @@ static int http_scan_fields(const struct http_scan *s, size_t *pos,
         char c = s->buf[*pos];
         if (c == '\r') {
             ++*pos;
-            return http_expect(s, pos, '\n');
+            return http_expect(s, pos, '\n', "bare CR at the end of the head");
         }
         /* obs-fold, or whitespace between the request line and the first
          * field: both must be rejected by a server (RFC 9112 §2.2, §5.2). */
         if (c == ' ' || c == '\t')
-            return http_fail(s, 400);
+            return http_fail(s, 400, "obs-fold or whitespace before a field name");
         if (*count >= s->max_fields)
-            return http_fail(s, 431);
+            return http_fail(s, 431, "more header fields than max_headers");
 
         struct http_header h;
         int rc = http_scan_field_name(s, *pos, pos, &h);
@@ -439,6 +455,27 @@ static int http_parse_resume(const struct http_scan *s, size_t last_len)
     if (rc == 0)
         rc = http_scan_fields(s, &pos, NULL, &count);
     return rc == 0 ? HTTP_RESUME_FULL : rc;
+}
+
+const char *http_parse_why(const char *buf, size_t len, const struct http_limits *lim)
+{
+    size_t max = lim->max_header_size < INT_MAX ? lim->max_header_size : INT_MAX;
+    int status = 0;
+    const char *why = NULL;
+    struct http_scan s = {
+        .buf = buf,
+        .end = len < max ? len : max,
+        .max = max,
+        .max_target = lim->max_target,
+        .max_fields = lim->max_headers,
+        .status = &status,
+        .why = &why,
+    };
+    struct http_request req = { .headers = NULL };
+
+    /* From the start, without resuming: the same answer (see above). */
+    http_parse_full(&s, &req);
+    return why;
 }
 
 int http_parse_request(const char *buf, size_t len, size_t last_len,

@@ -57,4 +57,10 @@ int http_parse_request(const char *buf, size_t len, size_t last_len,
                        struct http_request *req, const struct http_limits *lim,
                        int *status);
 
+/* Why http_parse_request refused the head at buf[0..len) with these limits
+ * (read with a capacity of lim->max_headers fields): a short phrase such as
+ * "invalid character in a field name", or NULL when it is not refused.
+ * For the error log; it parses again, so call it only after a refusal. */
+const char *http_parse_why(const char *buf, size_t len, const struct http_limits *lim);
+
 #endif

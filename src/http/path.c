@@ -31,27 +31,36 @@ static bool http_path_prefix(const char *s, size_t len, const char *lower)
     return true;
 }
 
+int http_target_authority(const char *t, size_t len, const char **auth, size_t *auth_len)
+{
+    size_t skip;
+
+    if (http_path_prefix(t, len, "http://"))
+        skip = 7;
+    else if (http_path_prefix(t, len, "https://"))
+        skip = 8;
+    else
+        return 0;
+    const char *stop = t + len, *q = t + skip;
+    while (q < stop && *q != '/' && *q != '?' && *q != '#')
+        q++;
+    *auth = t + skip;
+    *auth_len = (size_t)(q - *auth);
+    return 1;
+}
+
 /* Find the path of the target: [*p, *end) is empty or starts with "/". */
 static int http_path_locate(const char *t, size_t len, const char **p, const char **end)
 {
-    const char *stop = t + len;
-    size_t skip;
+    const char *stop = t + len, *auth;
+    size_t auth_len;
 
     if (len > 0 && t[0] == '/') {
         *p = t;
     } else {
-        if (http_path_prefix(t, len, "http://"))
-            skip = 7;
-        else if (http_path_prefix(t, len, "https://"))
-            skip = 8;
-        else
+        if (!http_target_authority(t, len, &auth, &auth_len) || auth_len == 0)
             return -1;
-        const char *authority = t + skip, *q = authority;
-        while (q < stop && *q != '/' && *q != '?' && *q != '#')
-            q++;
-        if (q == authority)
-            return -1;
-        *p = q;
+        *p = auth + auth_len;
     }
     for (*end = *p; *end < stop && **end != '?' && **end != '#'; (*end)++)
         ;

@@ -24,4 +24,10 @@
 int http_path_normalize(const char *target, size_t len, char *out, size_t out_cap,
                         size_t *out_len, int *had_encoded_slash, int *had_backslash);
 
+/* The authority of an absolute-form target ("http://b.test:8080/x": scheme
+ * http or https, any case): returns 1 and sets [*auth, *auth + *auth_len) to
+ * what lies between "//" and the first "/", "?" or "#" (possibly empty);
+ * returns 0 for any other form. */
+int http_target_authority(const char *target, size_t len, const char **auth, size_t *auth_len);
+
 #endif

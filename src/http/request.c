@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "http/path.h"
+
 struct http_method_entry {
     const char *name;
     size_t len;
@@ -145,15 +147,22 @@ static bool http_is_host_char(unsigned char c)
     return c != '\0' && strchr("-._~!$&'()*+,;=", c) != NULL;
 }
 
+/* [ ":" port ], port = *DIGIT (RFC 3986) and at most 65535. */
 static bool http_port_valid(const char *p, const char *end)
 {
+    unsigned long port = 0;
+
     if (p == end)
         return true;
     if (*p++ != ':')
         return false;
-    for (; p < end; p++)
+    for (; p < end; p++) {
         if (!http_is_digit((unsigned char)*p))
             return false;
+        port = port * 10 + (unsigned long)(*p - '0');
+        if (port > 65535)
+            return false;
+    }
     return true;
 }
 
@@ -197,6 +206,16 @@ static bool http_host_valid(const char *s, size_t len)
     return http_reg_name_valid(s, s + len);
 }
 
+/* The authority of an absolute-form target: a Host value that may not be
+ * empty, nor have an empty host before its port (RFC 9110 §4.2.1), nor carry
+ * userinfo ("@" is no host character). Cold: absolute-form is rare, and
+ * a second inlined copy would push the Host check out of line. */
+__attribute__((cold, noinline))
+static bool http_authority_valid(const char *s, size_t len)
+{
+    return len > 0 && s[0] != ':' && http_host_valid(s, len);
+}
+
 static void http_collect(const struct http_request *req, struct http_fields *fl,
                          struct http_framing *f)
 {
@@ -224,21 +243,41 @@ static void http_collect(const struct http_request *req, struct http_fields *fl,
     }
 }
 
+static int http_refuse(struct http_framing *f, int status, const char *why)
+{
+    f->why = why;
+    return status;
+}
+
 /* The checks in order of precedence: the 400s first, because a request
  * whose body boundary is in doubt must not be answered as if it were fine. */
 static int http_judge(const struct http_request *req, const struct http_fields *fl,
                       struct http_framing *f)
 {
-    if (fl->n_length > 1 || fl->bad_length)
-        return 400;
-    if (fl->n_te > 1 || (fl->n_te > 0 && (fl->n_length > 0 || req->minor_version == 0)))
-        return 400;
-    if (fl->n_host > 1 || (fl->n_host == 0 && req->minor_version >= 1))
-        return 400;
+    if (fl->n_length > 1)
+        return http_refuse(f, 400, "several Content-Length fields");
+    if (fl->bad_length)
+        return http_refuse(f, 400, "malformed Content-Length");
+    if (fl->n_te > 1)
+        return http_refuse(f, 400, "several Transfer-Encoding fields");
+    if (fl->n_te > 0 && fl->n_length > 0)
+        return http_refuse(f, 400, "Transfer-Encoding with Content-Length");
+    if (fl->n_te > 0 && req->minor_version == 0)
+        return http_refuse(f, 400, "Transfer-Encoding in HTTP/1.0");
+    if (fl->n_host > 1)
+        return http_refuse(f, 400, "several Host fields");
+    if (fl->n_host == 0 && req->minor_version >= 1)
+        return http_refuse(f, 400, "no Host field in HTTP/1.1");
     if (f->host != NULL && !http_host_valid(f->host, f->host_len))
-        return 400;
+        return http_refuse(f, 400, "malformed Host");
+    /* The authority of an absolute-form target takes the place of Host
+     * (RFC 9112 §3.2.2), which must still be there and valid. */
+    if (req->target_len > 0 && req->target[0] != '/' &&
+        http_target_authority(req->target, req->target_len, &f->host, &f->host_len) &&
+        !http_authority_valid(f->host, f->host_len))
+        return http_refuse(f, 400, "malformed authority in the request target");
     if (fl->te != NULL && !f->chunked)
-        return 501;
+        return http_refuse(f, 501, "Transfer-Encoding other than chunked");
     return 0;
 }
 
@@ -264,7 +303,7 @@ int http_request_check(const struct http_request *req, struct http_framing *f)
         return status;
     }
     if (f->method == HTTP_METHOD_UNKNOWN)
-        return 501;
+        return http_refuse(f, 501, "unknown method");
     return 0;
 }
 

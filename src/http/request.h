@@ -20,7 +20,9 @@ struct http_framing {
     bool chunked;             /* Transfer-Encoding: chunked */
     bool keep_alive;          /* connection persists after this request */
     bool expect_continue;     /* Expect: 100-continue (HTTP/1.1 only) */
-    const char *host;         /* Host value, NULL if absent */
+    const char *host;         /* the authority of an absolute-form target,
+                                 else the Host value; NULL if neither */
+    const char *why;          /* with an error status: why, for the log */
     size_t host_len;
 };
 
@@ -45,8 +47,9 @@ int http_parse_content_length(const char *s, size_t len, uint64_t *out);
 /* Derive the framing of a parsed request. Returns 0 if acceptable, else the
  * status to answer: 400 (conflicting or malformed Content-Length /
  * Transfer-Encoding, Transfer-Encoding in HTTP/1.0, missing, repeated or
- * malformed Host), 501 (Transfer-Encoding other than "chunked", or unknown
- * method).
+ * malformed Host, a port above 65535, an absolute-form target whose
+ * authority is empty, malformed or carries userinfo), 501 (Transfer-Encoding
+ * other than "chunked", or unknown method).
  *
  * *f is always filled. For 501 with f->method == HTTP_METHOD_UNKNOWN and
  * nothing else wrong, the framing is sound, so the caller may skip the body

@@ -41,6 +41,13 @@ const char *http_reason(int status)
     return "Unknown";
 }
 
+size_t http_head_start(char *out, size_t cap, int status, const char *date)
+{
+    int n = snprintf(out, cap, "HTTP/1.1 %d %s\r\nServer: herd\r\nDate: %s\r\n", status,
+                     http_reason(status), date);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
 int http_fixed_build(struct http_fixed *f, int status, const char *type, const char *body,
                      size_t body_len, const char *extra)
 {

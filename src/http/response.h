@@ -21,6 +21,9 @@ struct http_fixed {
 enum http_conn_header { HTTP_CONN_NONE, HTTP_CONN_CLOSE, HTTP_CONN_KEEP_ALIVE };
 
 const char *http_reason(int status);
+/* "HTTP/1.1 STATUS REASON", Server and Date lines into out; the bytes
+ * written, or 0 if cap is too small. For heads built per request. */
+size_t http_head_start(char *out, size_t cap, int status, const char *date);
 /* "Connection: close\r\n", "Connection: keep-alive\r\n" or "". */
 const char *http_conn_header_line(enum http_conn_header ch);
 

@@ -27,9 +27,12 @@ static int build_ranges(const struct cfg_strings *list, struct cidr **out, size_
 }
 
 /* The methods a route takes: as configured, GET and HEAD for static files
- * and status pages, anything for a fixed reply. GET always brings HEAD. */
+ * and status pages, anything for a fixed reply (0). GET always brings HEAD.
+ * Never CONNECT: herd makes no tunnels, so a CONNECT that reaches a route
+ * (one with a path as its target) gets 405 like any method it refuses. */
 static uint32_t route_methods(const struct cfg_route *cr)
 {
+    const uint32_t connect = 1u << HTTP_CONNECT;
     uint32_t m = 0;
     for (size_t i = 0; i < cr->methods.n; i++)
         m |= 1u << http_method_from(cr->methods.v[i], strlen(cr->methods.v[i]));
@@ -37,21 +40,53 @@ static uint32_t route_methods(const struct cfg_route *cr)
         m = 1u << HTTP_GET;
     if (m & (1u << HTTP_GET))
         m |= 1u << HTTP_HEAD;
-    return m;
+    if (m == 0)
+        return ((1u << HTTP_METHOD_UNKNOWN) - 1) & ~connect;
+    if (m == connect)
+        return 1u << HTTP_METHOD_UNKNOWN;   /* no method: never a request's */
+    return m & ~connect;
+}
+
+/* "Allow: GET, HEAD\r\n" for a set of methods. */
+static void allow_line(char *out, size_t cap, uint32_t methods)
+{
+    size_t n = (size_t)snprintf(out, cap, "Allow:");
+    const char *sep = " ";
+    for (int m = 0; m < HTTP_METHOD_UNKNOWN && n < cap; m++)
+        if (methods & (1u << m)) {
+            n += (size_t)snprintf(out + n, cap - n, "%s%s", sep,
+                                  http_method_name((enum http_method)m));
+            sep = ", ";
+        }
+    if (n < cap)
+        snprintf(out + n, cap - n, "\r\n");
 }
 
 static int build_not_allowed(struct http_route *r, const struct http_fixed *error_405)
 {
-    char allow[160] = "Allow: ";
-    for (int m = 0; m < HTTP_METHOD_UNKNOWN; m++)
-        if (r->methods & (1u << m)) {
-            if (allow[7] != '\0')
-                strcat(allow, ", ");
-            strcat(allow, http_method_name((enum http_method)m));
-        }
-    strcat(allow, "\r\n");
+    char allow[160];
+    allow_line(allow, sizeof allow, r->methods);
     return http_fixed_build(&r->not_allowed, 405, "text/html", error_405->body,
-                            error_405->body_len, r->methods ? allow : NULL);
+                            error_405->body_len, allow);
+}
+
+uint32_t http_routes_methods(const struct http_routes *rt)
+{
+    uint32_t m = 1u << HTTP_OPTIONS;
+    for (size_t i = 0; i < rt->n; i++)
+        m |= rt->v[i].methods;
+    return m;
+}
+
+static int build_server_wide(struct http_routes *rt, const struct http_fixed *error_405)
+{
+    char allow[160];
+    allow_line(allow, sizeof allow, http_routes_methods(rt));
+    if (http_fixed_build(&rt->options, 200, NULL, NULL, 0, allow) < 0 ||
+        http_fixed_build(&rt->connect, 405, "text/html", error_405->body, error_405->body_len,
+                         allow) < 0)
+        return -1;
+    return 0;
 }
 
 static int build_route(struct http_route *r, const struct cfg_route *cr,
@@ -98,6 +133,8 @@ int http_routes_build(struct http_routes *rt, const struct cfg_server *cfg,
                       char *err, size_t errcap)
 {
     rt->n = 0;
+    memset(&rt->options, 0, sizeof rt->options);
+    memset(&rt->connect, 0, sizeof rt->connect);
     rt->v = calloc(cfg->n_routes ? cfg->n_routes : 1, sizeof *rt->v);
     if (rt->v == NULL) {
         snprintf(err, errcap, "out of memory");
@@ -110,6 +147,10 @@ int http_routes_build(struct http_routes *rt, const struct cfg_server *cfg,
             return -1;
     }
     qsort(rt->v, rt->n, sizeof *rt->v, more_specific_first);
+    if (build_server_wide(rt, error_405) < 0) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
     return 0;
 }
 
@@ -124,6 +165,8 @@ void http_routes_free(struct http_routes *rt)
         free(r->deny);
     }
     free(rt->v);
+    http_fixed_free(&rt->options);
+    http_fixed_free(&rt->connect);
     rt->v = NULL;
     rt->n = 0;
 }

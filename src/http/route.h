@@ -27,7 +27,7 @@ struct http_route {
     struct http_fixed ret;          /* HTTP_HANDLER_RETURN */
     struct http_static *stat;       /* HTTP_HANDLER_STATIC */
     int status_format;              /* HTTP_HANDLER_STATUS */
-    uint32_t methods;               /* bit per enum http_method; 0: any */
+    uint32_t methods;               /* bit per enum http_method */
     struct http_fixed not_allowed;  /* 405 with its Allow header */
     struct cidr *allow, *deny;
     size_t n_allow, n_deny;
@@ -36,6 +36,11 @@ struct http_route {
 struct http_routes {
     struct http_route *v;           /* most specific first */
     size_t n;
+    /* Requests that name no resource, answered for the server as a whole:
+     * OPTIONS * (200) and CONNECT (405, herd is no forward proxy), both
+     * with the Allow header of http_routes_methods(). */
+    struct http_fixed options;
+    struct http_fixed connect;
 };
 
 /* error_405 is the body to use for 405 answers (the server's error page). */
@@ -43,13 +48,16 @@ int http_routes_build(struct http_routes *rt, const struct cfg_server *cfg,
                       const struct mime_table *mime, const struct http_fixed *error_405,
                       char *err, size_t errcap);
 void http_routes_free(struct http_routes *rt);
+/* The methods the server serves: those its routes take (a route without
+ * `methods` takes all), OPTIONS (for "OPTIONS *"), never CONNECT. */
+uint32_t http_routes_methods(const struct http_routes *rt);
 const struct http_route *http_route_find(const struct http_routes *rt, const char *path,
                                          size_t len);
 /* deny wins over allow; an empty allow list allows everyone. */
 bool http_route_permits(const struct http_route *r, const struct sockaddr *peer);
 static inline bool http_route_allows_method(const struct http_route *r, enum http_method m)
 {
-    return r->methods == 0 || (r->methods & (1u << m));
+    return (r->methods & (1u << m)) != 0;
 }
 
 #endif

@@ -13,27 +13,30 @@
  * that moment gets a short grace before it is closed, so a request already
  * on the wire is still answered.
  *
- * A request goes: framing checks → virtual host by Host → normalised path →
- * route → access list → method → handler (return, static, status) → log. */
-#include <errno.h>
+ * A request goes: framing checks → virtual host (vhost.c) → normalised path →
+ * route → access list → method → handler (return, static, status) → log.
+ * OPTIONS * and CONNECT skip path and route: the server answers them. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "conn.h"
 #include "http/access_log.h"
 #include "http/chunked.h"
 #include "http/date.h"
+#include "http/error_pages.h"
 #include "http/mime.h"
 #include "http/parse.h"
 #include "http/path.h"
+#include "http/refusal.h"
 #include "http/request.h"
 #include "http/response.h"
 #include "http/route.h"
 #include "http/static.h"
 #include "http/status.h"
+#include "http/vhost.h"
 #include "log.h"
 #include "proto.h"
 #include "stats.h"
@@ -61,14 +64,10 @@ struct http_conn {
 
 _Static_assert(sizeof(struct http_conn) <= CONN_PROTO_STATE, "fits in the connection");
 
-static const int error_statuses[] = { 400, 403, 404, 405, 408, 413, 414, 416,
-                                      431, 500, 501, 505 };
-#define N_ERRORS (sizeof error_statuses / sizeof error_statuses[0])
-
 struct http_server {
     const struct cfg_server *cfg;
     struct http_routes routes;
-    struct http_fixed errors[N_ERRORS];
+    struct http_error_pages errors;
     struct http_limits lim;
     struct http_header *headers;
     char *path;                     /* scratch for the normalised path */
@@ -94,10 +93,7 @@ static struct http_conn *state(struct conn *c)
 
 static const struct http_fixed *error_response(const struct http_server *s, int status)
 {
-    for (size_t i = 0; i < N_ERRORS; i++)
-        if (error_statuses[i] == status)
-            return &s->errors[i];
-    return &s->errors[0];
+    return http_error_page(&s->errors, status);
 }
 
 /* ------------------------------------------------------------------ */
@@ -109,61 +105,12 @@ static void http_server_free(void *p)
     if (s == NULL)
         return;
     http_routes_free(&s->routes);
-    for (size_t i = 0; i < N_ERRORS; i++)
-        http_fixed_free(&s->errors[i]);
+    http_error_pages_free(&s->errors);
     access_log_free(s->log);
     mime_free(s->mime);
     free(s->headers);
     free(s->path);
     free(s);
-}
-
-static char *read_whole(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return NULL;
-    char *data = NULL;
-    size_t cap = 0;
-    FILE *m = open_memstream(&data, &cap);
-    char chunk[4096];
-    size_t n;
-    while (m && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        fwrite(chunk, 1, n, m);
-    fclose(f);
-    if (m == NULL)
-        return NULL;
-    fclose(m);
-    *len = cap;
-    return data;
-}
-
-static int build_errors(struct http_server *s, char *err, size_t errcap)
-{
-    for (size_t i = 0; i < N_ERRORS; i++) {
-        const struct cfg_error_page *page = NULL;
-        for (size_t k = 0; k < s->cfg->n_error_pages; k++)
-            if (s->cfg->error_pages[k].status == error_statuses[i])
-                page = &s->cfg->error_pages[k];
-        int rc;
-        if (page) {
-            size_t len = 0;
-            char *body = read_whole(page->file, &len);
-            if (body == NULL) {
-                snprintf(err, errcap, "error page %s: %s", page->file, strerror(errno));
-                return -1;
-            }
-            rc = http_fixed_build(&s->errors[i], error_statuses[i], "text/html", body, len, NULL);
-            free(body);
-        } else {
-            rc = http_fixed_build_error(&s->errors[i], error_statuses[i]);
-        }
-        if (rc < 0) {
-            snprintf(err, errcap, "out of memory");
-            return -1;
-        }
-    }
-    return 0;
 }
 
 static void *http_server_new(const struct cfg_server *cfg, int log_fd, char *err, size_t errcap)
@@ -190,7 +137,7 @@ static void *http_server_new(const struct cfg_server *cfg, int log_fd, char *err
     s->mime = mime_load(NULL);
     if (s->headers == NULL || s->path == NULL || s->mime == NULL)
         goto oom;
-    if (build_errors(s, err, errcap) < 0 ||
+    if (http_error_pages_build(&s->errors, cfg, err, errcap) < 0 ||
         http_routes_build(&s->routes, cfg, s->mime, error_response(s, 405), err, errcap) < 0)
         goto fail;
     return s;
@@ -206,6 +153,7 @@ static void http_tick(void *p, int64_t now_ms)
     struct http_server *s = p;
     if (s->log)
         access_log_flush(s->log, now_ms);
+    http_refusal_tick(now_ms);
 }
 
 static void http_reopen_log(void *p, int fd)
@@ -289,10 +237,21 @@ static void count_request(struct conn *c)
     stats_add(c->worker->stats, STAT_REQUESTS, 1);
 }
 
-/* An error that ends the connection (the request could not be trusted). */
+/* An error that ends the connection (the request could not be trusted);
+ * why it was refused goes to the error log: a failure of the server (500)
+ * at error, what the client sent at info. */
 static void fail_request(struct conn *c, const struct http_server *s, int status,
-                         struct http_exchange *x)
+                         struct http_exchange *x, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void fail_request(struct conn *c, const struct http_server *s, int status,
+                         struct http_exchange *x, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    http_refusal_vlog(status == 500 ? LOG_ERROR : LOG_INFO, c, x->req, loop_now(c->worker->loop),
+                      status, fmt, ap);
+    va_end(ap);
     const struct http_fixed *f = error_response(s, status);
     x->status = status;
     x->body_bytes = f->body_len;
@@ -332,38 +291,55 @@ static void send_status_page(struct conn *c, struct http_exchange *x, const stru
     x->body_bytes = with_body ? len : 0;
 }
 
-/* The server of the connection's listener whose server_names match host. */
-static const struct server_rt *choose_vhost(const struct conn *c, const char *host, size_t len)
+/* Route, access list, method and handler for a request with a path. */
+static void serve_route(struct conn *c, const struct http_server *s,
+                        const struct http_request *req, const struct http_framing *f,
+                        size_t path_len, struct http_exchange *x, bool with_body,
+                        enum http_conn_header ch)
 {
-    if (c->n_vhosts <= 1 || host == NULL)
-        return c->vhosts[0];
-    /* Compare without a port and a trailing dot. */
-    const char *colon = len && host[0] != '[' ? memchr(host, ':', len) : NULL;
-    if (colon)
-        len = (size_t)(colon - host);
-    if (len && host[len - 1] == '.')
-        len--;
-    const struct server_rt *suffix_match = NULL;
-    size_t best = 0;
-    for (size_t i = 0; i < c->n_vhosts; i++) {
-        const struct cfg_strings *names = &c->vhosts[i]->cfg->server_names;
-        for (size_t k = 0; k < names->n; k++) {
-            const char *name = names->v[k];
-            size_t nl = strlen(name);
-            if (name[0] == '*') {
-                /* "*.example.com" matches "a.example.com", not "example.com". */
-                const char *suffix = name + 1;
-                size_t sl = nl - 1;
-                if (len > sl && strncasecmp(host + len - sl, suffix, sl) == 0 && sl > best) {
-                    suffix_match = c->vhosts[i];
-                    best = sl;
-                }
-            } else if (nl == len && strncasecmp(name, host, len) == 0) {
-                return c->vhosts[i];
-            }
-        }
+    const struct http_route *route = http_route_find(&s->routes, s->path, path_len);
+    struct sockaddr_storage peer;
+    if (route && (route->n_allow || route->n_deny))
+        conn_peer_sockaddr(c, &peer);
+    if (route == NULL) {
+        send_fixed(c, x, error_response(s, 404), with_body, ch);
+    } else if ((route->n_allow || route->n_deny) &&
+               !http_route_permits(route, (const struct sockaddr *)&peer)) {
+        http_refusal_log(LOG_INFO, c, req, loop_now(c->worker->loop), 403,
+                         "access forbidden by rule");
+        send_fixed(c, x, error_response(s, 403), with_body, ch);
+    } else if (!http_route_allows_method(route, f->method)) {
+        send_fixed(c, x, &route->not_allowed, with_body, ch);
+    } else if (route->handler == HTTP_HANDLER_RETURN) {
+        send_fixed(c, x, &route->ret, with_body, ch);
+    } else if (route->handler == HTTP_HANDLER_STATUS) {
+        send_status_page(c, x, route, with_body, ch);
+    } else {
+        const char *q = memchr(req->target, '?', req->target_len);
+        struct http_static_request sr = {
+            .method = f->method, .path = s->path, .path_len = path_len,
+            .query = q ? q + 1 : NULL,
+            .query_len = q ? req->target_len - (size_t)(q + 1 - req->target) : 0,
+            .req = req, .now_ms = loop_now(c->worker->loop), .date = date_now(c),
+            .conn_header = ch,
+        };
+        struct http_static_result res;
+        http_static_serve(route->stat, c, &sr, &res);
+        x->status = res.status;
+        x->body_bytes = res.body_bytes;
+        if (conn_out_len(c) == x->out_before)     /* an error for the error page */
+            send_fixed(c, x, res.status == 405 ? &route->not_allowed
+                                               : error_response(s, res.status), with_body, ch);
     }
-    return suffix_match ? suffix_match : c->vhosts[0];
+}
+
+/* OPTIONS * and CONNECT (authority-form) name no resource: the server as a
+ * whole answers. A CONNECT with a path goes to its route, which never takes
+ * CONNECT (see route_methods). */
+static bool is_server_wide(const struct http_request *req, const struct http_framing *f)
+{
+    return f->method == HTTP_CONNECT ||
+           (f->method == HTTP_OPTIONS && req->target_len == 1 && req->target[0] == '*');
 }
 
 /* A complete head of head_len bytes is at the front of c->in; body_read
@@ -380,25 +356,35 @@ static void answer(struct conn *c, const struct http_request *req, size_t head_l
         count_request(c);
     int status = http_request_check(req, &f);
     if (status != 0) {
-        fail_request(c, first, status, &x);
+        fail_request(c, first, status, &x, "%s", f.why);
         return;
     }
     /* From here on the chosen server's settings apply. */
-    c->srv = choose_vhost(c, f.host, f.host_len);
+    c->srv = http_vhost_choose(c->vhosts, c->n_vhosts, f.host, f.host_len);
     struct http_server *s = c->srv->data;
     const struct cfg_server *cfg = s->cfg;
     /* max_body 0 forbids bodies; the chunked decoder's 0 would mean no limit. */
     if ((f.has_length && f.content_length > (uint64_t)cfg->max_body) ||
         (f.chunked && cfg->max_body == 0)) {
-        fail_request(c, s, 413, &x);
+        if (f.chunked)
+            fail_request(c, s, 413, &x, "chunked body, but max_body is 0");
+        else
+            fail_request(c, s, 413, &x, "Content-Length %llu is over max_body %lld",
+                         (unsigned long long)f.content_length, (long long)cfg->max_body);
         return;
     }
     size_t path_len;
     int rc = http_path_normalize(req->target, req->target_len, s->path, s->path_cap, &path_len,
                                  NULL, NULL);
     if (rc < 0) {
-        fail_request(c, s, rc == -2 ? 414 : 400, &x);
-        return;
+        if (rc == -2 || !is_server_wide(req, &f)) {
+            fail_request(c, s, rc == -2 ? 414 : 400, &x, "%s",
+                         rc == -2 ? "path longer than max_target"
+                                  : "malformed path (bad escape, NUL, or .. above the root)");
+            return;
+        }
+        /* OPTIONS * or CONNECT: no path (every path has at least "/"). */
+        path_len = 0;
     }
 
     static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -424,38 +410,11 @@ static void answer(struct conn *c, const struct http_request *req, size_t head_l
         conn_write(c, go_on, sizeof go_on - 1);
     x.out_before = conn_out_len(c);
 
-    const struct http_route *route = http_route_find(&s->routes, s->path, path_len);
-    struct sockaddr_storage peer;
-    if (route && (route->n_allow || route->n_deny))
-        conn_peer_sockaddr(c, &peer);
-    if (route == NULL) {
-        send_fixed(c, &x, error_response(s, 404), with_body, ch);
-    } else if ((route->n_allow || route->n_deny) &&
-               !http_route_permits(route, (const struct sockaddr *)&peer)) {
-        send_fixed(c, &x, error_response(s, 403), with_body, ch);
-    } else if (!http_route_allows_method(route, f.method)) {
-        send_fixed(c, &x, &route->not_allowed, with_body, ch);
-    } else if (route->handler == HTTP_HANDLER_RETURN) {
-        send_fixed(c, &x, &route->ret, with_body, ch);
-    } else if (route->handler == HTTP_HANDLER_STATUS) {
-        send_status_page(c, &x, route, with_body, ch);
-    } else {
-        const char *q = memchr(req->target, '?', req->target_len);
-        struct http_static_request sr = {
-            .method = f.method, .path = s->path, .path_len = path_len,
-            .query = q ? q + 1 : NULL,
-            .query_len = q ? req->target_len - (size_t)(q + 1 - req->target) : 0,
-            .req = req, .now_ms = loop_now(c->worker->loop), .date = date_now(c),
-            .conn_header = ch,
-        };
-        struct http_static_result res;
-        http_static_serve(route->stat, c, &sr, &res);
-        x.status = res.status;
-        x.body_bytes = res.body_bytes;
-        if (conn_out_len(c) == x.out_before)     /* an error for the error page */
-            send_fixed(c, &x, res.status == 405 ? &route->not_allowed
-                                                : error_response(s, res.status), with_body, ch);
-    }
+    if (path_len == 0)
+        send_fixed(c, &x, f.method == HTTP_CONNECT ? &s->routes.connect : &s->routes.options,
+                   with_body, ch);
+    else
+        serve_route(c, s, req, &f, path_len, &x, with_body, ch);
     log_exchange(c, s, &x);
     conn_set_gauge(c, CONN_GAUGE_WRITING);
     buf_consume(c->in, head_len);
@@ -479,6 +438,19 @@ static void answer(struct conn *c, const struct http_request *req, size_t head_l
     }
 }
 
+/* The head kept in front of a chunked body, parsed again with the limits
+ * it passed before. */
+static bool parse_kept_head(struct conn *c, struct http_request *req)
+{
+    const struct http_server *first = c->vhosts[0]->data;
+    size_t head_len = state(c)->head_len;
+    int status = 0;
+    req->headers = first->headers;
+    req->num_headers = first->lim.max_headers;
+    return http_parse_request(buf_head(c->in), head_len, 0, req, &first->lim, &status) ==
+           (int)head_len;
+}
+
 /* Discard the body bytes in c->in. Returns 1 when the body is complete, 0
  * when more is needed, -1 after an error answer. */
 static int skip_body(struct conn *c, const struct http_server *s)
@@ -491,7 +463,7 @@ static int skip_body(struct conn *c, const struct http_server *s)
         /* A head that fills the buffer leaves no room for its body. */
         if (buf_room(c->in) == 0 && buf_reserve(c->in, 8192) < 0) {
             struct http_exchange x = { .started = loop_now(c->worker->loop) };
-            fail_request(c, s, 500, &x);
+            fail_request(c, s, 500, &x, "out of memory for a chunked body");
             return -1;
         }
         return 0;
@@ -519,31 +491,26 @@ static int skip_body(struct conn *c, const struct http_server *s)
         /* A partial chunk line may need room beyond a full buffer. */
         if (buf_room(c->in) == 0 && c->in->start == 0 && buf_reserve(c->in, 8192) < 0) {
             struct http_exchange x = { .started = loop_now(c->worker->loop) };
-            fail_request(c, s, 500, &x);
+            fail_request(c, s, 500, &x, "out of memory for a chunk line");
             return -1;
         }
         return 0;
     }
-    if (rc == HTTP_CHUNKED_DONE) {
-        /* Parse the kept head again (with the limits it passed before) and
-         * answer it now that the body is known to be sound. */
-        const struct http_server *first = c->vhosts[0]->data;
-        struct http_request req = { .headers = first->headers,
-                                    .num_headers = first->lim.max_headers };
-        int status = 0;
-        size_t head_len = hc->head_len;
-        if (http_parse_request(buf_head(c->in), head_len, 0, &req, &first->lim, &status) !=
-            (int)head_len) {
-            struct http_exchange x = { .started = loop_now(c->worker->loop) };
-            fail_request(c, s, 500, &x);
-            return -1;
-        }
+    struct http_request req;
+    bool have_head = parse_kept_head(c, &req);
+    if (rc == HTTP_CHUNKED_DONE && have_head) {
+        /* Answer the kept head now that the body is known to be sound. */
         hc->phase = HP_IDLE;
-        answer(c, &req, head_len, true);
+        answer(c, &req, hc->head_len, true);
         return 1;
     }
-    struct http_exchange x = { .started = loop_now(c->worker->loop) };
-    fail_request(c, s, rc == HTTP_CHUNKED_TOO_LARGE ? 413 : 400, &x);
+    struct http_exchange x = { .req = have_head ? &req : NULL,
+                               .started = loop_now(c->worker->loop) };
+    if (rc == HTTP_CHUNKED_DONE)
+        fail_request(c, s, 500, &x, "the head kept before a chunked body no longer parses");
+    else
+        fail_request(c, s, rc == HTTP_CHUNKED_TOO_LARGE ? 413 : 400, &x, "%s",
+                     http_chunked_why(&hc->chunked));
     return -1;
 }
 
@@ -633,14 +600,14 @@ static void http_readable(struct conn *c)
             if (make_room(c, s) < 0) {
                 struct http_exchange x = { .started = request_started(c) };
                 count_request(c);
-                fail_request(c, s, 500, &x);
+                fail_request(c, s, 500, &x, "out of memory for a request head");
             }
             break;
         }
         if (n == HTTP_PARSE_ERROR) {
             struct http_exchange x = { .started = request_started(c) };
             count_request(c);
-            fail_request(c, s, status, &x);
+            fail_request(c, s, status, &x, "%s", http_parse_why(buf_head(c->in), len, &s->lim));
             break;
         }
         answer(c, &req, (size_t)n, false);
@@ -667,7 +634,7 @@ static void http_timeout(struct conn *c, enum conn_timer_kind kind)
     struct http_conn *hc = state(c);
     if (kind == CONN_TIMER_HEADER && hc->phase == HP_HEAD && conn_in_len(c) > 0) {
         struct http_exchange x = { .started = request_started(c) };
-        fail_request(c, c->srv->data, 408, &x);
+        fail_request(c, c->srv->data, 408, &x, "no complete request head within header_timeout");
         return;
     }
     conn_close_now(c);

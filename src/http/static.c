@@ -12,9 +12,9 @@
  * changed file is never served stale for longer than that. */
 #include "http/static.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,12 +25,13 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "http/autoindex.h"
 #include "http/date.h"
 #include "http/mime.h"
+#include "http/refusal.h"
 #include "log.h"
 
 #define CACHE_BUCKETS 4096
-#define PATH_SCRATCH 4096
 
 struct file_info {
     int64_t size;
@@ -59,7 +60,8 @@ struct http_static {
     struct cache_entry *buckets[CACHE_BUCKETS];
     struct cache_entry *lru_head, *lru_tail;
     int64_t bytes;
-    char key[PATH_SCRATCH];
+    /* The path below the root, and room to append an index name to it. */
+    char key[PATH_MAX + NAME_MAX + 2];
 };
 
 /* ------------------------------------------------------------------ */
@@ -116,21 +118,36 @@ static int open_beneath(int root, const char *rel)
     return open_beneath_slow(root, rel);
 }
 
-static int status_for_errno(int err, const char *key)
+/* "/srv/www" and "a/b" as "/srv/www/a/b", for the error log. */
+static const char *root_sep(const struct http_static *st)
+{
+    size_t n = strlen(st->cfg->root);
+    return n > 0 && st->cfg->root[n - 1] == '/' ? "" : "/";
+}
+
+/* The answer to a failed call on key, logged when an administrator must
+ * see it: the file system refusing the workers (or failing) at error, as
+ * nginx writes it; a path that leads out of the root at info. A path that
+ * does not exist (or cannot, being too long) is a plain 404. */
+static int refuse_errno(const struct http_static *st, struct conn *c,
+                        const struct http_static_request *r, const char *call, int err,
+                        const char *key)
 {
     switch (err) {
     case ENOENT:
     case ENOTDIR:
     case ENAMETOOLONG:
         return 404;
-    case EACCES:
-    case EPERM:
     case EXDEV:         /* RESOLVE_BENEATH: the path tried to leave the root */
-    case ELOOP:
+    case ELOOP:         /* a symbolic link herd does not follow */
+        http_refusal_log(LOG_INFO, c, r->req, r->now_ms, 403,
+                         "\"%s%s%s\" leads out of the root or through a symbolic link "
+                         "that is not followed", st->cfg->root, root_sep(st), key);
         return 403;
     default:
-        log_error("static: cannot open '%s': %s", key, strerror(err));
-        return 500;
+        http_refusal_log(LOG_ERROR, c, r->req, r->now_ms, 0, "%s() \"%s%s%s\" failed (%d: %s)",
+                         call, st->cfg->root, root_sep(st), key, err, strerror(err));
+        return err == EACCES || err == EPERM ? 403 : 500;
     }
 }
 
@@ -410,9 +427,7 @@ static bool if_range_allows(const struct http_request *req, const struct file_in
 
 static size_t head_common(char *out, size_t cap, int status, const struct http_static_request *r)
 {
-    int n = snprintf(out, cap, "HTTP/1.1 %d %s\r\nServer: herd\r\nDate: %s\r\n", status,
-                     http_reason(status), r->date);
-    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+    return http_head_start(out, cap, status, r->date);
 }
 
 static void send_file(struct conn *c, const struct http_static_request *r,
@@ -485,11 +500,12 @@ static void send_file(struct conn *c, const struct http_static_request *r,
     conn_send_file(c, fd, off, end);
 }
 
-static size_t url_encode_path(char *out, size_t cap, const char *p, size_t len)
+/* The path as a URI path: out must hold 3 * len bytes. */
+static size_t url_encode_path(char *out, const char *p, size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t o = 0;
-    for (size_t i = 0; i < len && o + 4 < cap; i++) {
+    for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)p[i];
         if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
             strchr("-._~/!$&'()*+,;=:@", ch)) {
@@ -500,151 +516,44 @@ static size_t url_encode_path(char *out, size_t cap, const char *p, size_t len)
             out[o++] = hex[ch & 15];
         }
     }
-    out[o] = '\0';
     return o;
 }
 
+/* 301 to the path with a slash, the query kept. The head is sized from the
+ * path and the query (both bounded by max_target), so nothing is cut. */
 static void redirect_to_dir(struct conn *c, const struct http_static_request *r,
                             struct http_static_result *res)
 {
-    char loc[PATH_SCRATCH * 3 + 8];
-    size_t n = url_encode_path(loc, sizeof loc - 2, r->path, r->path_len);
-    loc[n++] = '/';
-    loc[n] = '\0';
-    char head[sizeof loc + 512];
     static const char body[] = "<!DOCTYPE html>\n<html><head><title>301 Moved Permanently</title>"
                                "</head>\n<body><h1>301 Moved Permanently</h1></body></html>\n";
-    size_t h = head_common(head, sizeof head, 301, r);
-    int q = r->query && r->query_len < 2048 ? (int)r->query_len : -1;
-    h += (size_t)snprintf(head + h, sizeof head - h,
-                          "Location: %s%s%.*s\r\nContent-Type: text/html\r\nContent-Length: %zu\r\n%s\r\n",
-                          loc, q >= 0 ? "?" : "", q >= 0 ? q : 0, q >= 0 ? r->query : "",
-                          sizeof body - 1, http_conn_header_line(r->conn_header));
-    conn_write(c, head, h);
+    size_t q = r->query ? r->query_len : 0;
+    size_t cap = 3 * r->path_len + q + 512;
+    char *head = malloc(cap);
+    char *loc = malloc(3 * r->path_len + 2);
+    res->status = 500;
+    if (head == NULL || loc == NULL)
+        goto out;
+    size_t n = url_encode_path(loc, r->path, r->path_len);
+    loc[n++] = '/';
+    loc[n] = '\0';
+    size_t h = head_common(head, cap, 301, r);
+    int m = snprintf(head + h, cap - h,
+                     "Location: %s%s%.*s\r\nContent-Type: text/html\r\nContent-Length: %zu\r\n%s\r\n",
+                     loc, r->query ? "?" : "", (int)q, r->query ? r->query : "",
+                     sizeof body - 1, http_conn_header_line(r->conn_header));
+    if (h == 0 || m < 0 || (size_t)m >= cap - h)
+        goto out;
+    conn_write(c, head, h + (size_t)m);
     if (r->method != HTTP_HEAD) {
         conn_write(c, body, sizeof body - 1);
         res->body_bytes = sizeof body - 1;
     }
     res->status = 301;
-}
-
-/* ------------------------------------------------------------------ */
-/* Directory listings */
-
-struct listing {
-    char *buf;
-    size_t len, cap;
-};
-
-static void lput(struct listing *l, const char *s, size_t n)
-{
-    if (l->len + n + 1 > l->cap) {
-        size_t cap = l->cap ? l->cap : 4096;
-        while (l->len + n + 1 > cap)
-            cap *= 2;
-        char *b = realloc(l->buf, cap);
-        if (b == NULL)
-            return;
-        l->buf = b;
-        l->cap = cap;
-    }
-    memcpy(l->buf + l->len, s, n);
-    l->len += n;
-}
-
-static void lput_html(struct listing *l, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': lput(l, "&amp;", 5); break;
-        case '<': lput(l, "&lt;", 4); break;
-        case '>': lput(l, "&gt;", 4); break;
-        case '"': lput(l, "&quot;", 6); break;
-        case '\'': lput(l, "&#39;", 5); break;
-        default: lput(l, s, 1);
-        }
-    }
-}
-
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void send_listing(struct conn *c, const struct http_static_request *r, int dirfd,
-                         struct http_static_result *res)
-{
-    int fd = dup(dirfd);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    if (d == NULL) {
-        if (fd >= 0)
-            close(fd);
-        res->status = 500;
-        return;
-    }
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        struct stat s;
-        if (fstatat(dirfd, de->d_name, &s, AT_SYMLINK_NOFOLLOW) < 0)
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            char **v = realloc(names, cap * sizeof *v);
-            if (v == NULL)
-                break;
-            names = v;
-        }
-        size_t len = strlen(de->d_name);
-        names[n] = malloc(len + 2);
-        if (names[n] == NULL)
-            break;
-        memcpy(names[n], de->d_name, len);
-        names[n][len] = S_ISDIR(s.st_mode) ? '/' : '\0';
-        names[n][len + 1] = '\0';
-        n++;
-    }
-    closedir(d);
-    qsort(names, n, sizeof *names, by_name);
-
-    struct listing l = { 0 };
-    char path[PATH_SCRATCH];
-    snprintf(path, sizeof path, "%.*s", (int)r->path_len, r->path);
-    lput(&l, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of ", 66);
-    lput_html(&l, path);
-    lput(&l, "</title></head>\n<body><h1>Index of ", 35);
-    lput_html(&l, path);
-    lput(&l, "</h1><hr><pre>\n", 15);
-    if (r->path_len > 1)
-        lput(&l, "<a href=\"../\">../</a>\n", 22);
-    for (size_t i = 0; i < n; i++) {
-        char href[NAME_MAX * 3 + 8];
-        url_encode_path(href, sizeof href, names[i], strlen(names[i]));
-        lput(&l, "<a href=\"", 9);
-        lput_html(&l, href);
-        lput(&l, "\">", 2);
-        lput_html(&l, names[i]);
-        lput(&l, "</a>\n", 5);
-        free(names[i]);
-    }
-    free(names);
-    lput(&l, "</pre><hr></body></html>\n", 25);
-
-    char head[512];
-    size_t h = head_common(head, sizeof head, 200, r);
-    h += (size_t)snprintf(head + h, sizeof head - h,
-                          "Content-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n%s\r\n",
-                          l.len, http_conn_header_line(r->conn_header));
-    conn_write(c, head, h);
-    if (r->method != HTTP_HEAD && l.buf) {
-        conn_write(c, l.buf, l.len);
-        res->body_bytes = l.len;
-    }
-    free(l.buf);
-    res->status = 200;
+out:
+    if (res->status == 500)
+        http_refusal_log(LOG_ERROR, c, r->req, r->now_ms, 500, "out of memory for a redirect");
+    free(loc);
+    free(head);
 }
 
 /* ------------------------------------------------------------------ */
@@ -681,10 +590,10 @@ static void serve_directory(struct http_static *st, struct conn *c,
             return;
         }
         int fd = open_beneath(st->root_fd, st->key);
-        if (fd == -ENOENT)
+        if (fd == -ENOENT || fd == -ENAMETOOLONG)   /* no such index file */
             continue;
         if (fd < 0) {
-            res->status = status_for_errno(-fd, st->key);
+            res->status = refuse_errno(st, c, r, "open", -fd, st->key);
             return;
         }
         struct stat s;
@@ -695,10 +604,16 @@ static void serve_directory(struct http_static *st, struct conn *c,
         close(fd);
     }
     st->key[key_len] = '\0';
-    if (cfg->autoindex)
-        send_listing(c, r, dirfd, res);
-    else
+    if (!cfg->autoindex) {
+        http_refusal_log(LOG_INFO, c, r->req, r->now_ms, 403,
+                         "directory index of \"%s%s%s\" is forbidden", cfg->root, root_sep(st),
+                         st->key);
         res->status = 403;
+        return;
+    }
+    int err = http_autoindex_send(c, r, dirfd, res);
+    if (err != 0)
+        refuse_errno(st, c, r, "readdir", err, st->key);
 }
 
 void http_static_serve(struct http_static *st, struct conn *c,
@@ -710,10 +625,13 @@ void http_static_serve(struct http_static *st, struct conn *c,
         res->status = 405;
         return;
     }
-    /* The key is the path below the root, without its leading slash. */
+    /* The key is the path below the root, without its leading slash. The
+     * kernel names nothing of PATH_MAX bytes or more (ENAMETOOLONG, as for
+     * a component over NAME_MAX): such a file cannot exist, so 404, decided
+     * here so that the slow open path (component by component) agrees. */
     size_t key_len = r->path_len - 1;
-    if (key_len + NAME_MAX + 2 > sizeof st->key) {
-        res->status = 414;
+    if (key_len >= PATH_MAX) {
+        res->status = 404;
         return;
     }
     memcpy(st->key, r->path + 1, key_len);
@@ -729,12 +647,12 @@ void http_static_serve(struct http_static *st, struct conn *c,
     }
     int fd = open_beneath(st->root_fd, st->key);
     if (fd < 0) {
-        res->status = status_for_errno(-fd, st->key);
+        res->status = refuse_errno(st, c, r, "open", -fd, st->key);
         return;
     }
     struct stat s;
     if (fstat(fd, &s) < 0) {
-        res->status = status_for_errno(errno, st->key);
+        res->status = refuse_errno(st, c, r, "fstat", errno, st->key);
         close(fd);
         return;
     }
@@ -749,6 +667,10 @@ void http_static_serve(struct http_static *st, struct conn *c,
     if (!S_ISREG(s.st_mode) || wants_dir) {
         close(fd);
         res->status = wants_dir ? 404 : 403;
+        if (!wants_dir)
+            http_refusal_log(LOG_INFO, c, r->req, r->now_ms, 403,
+                             "\"%s%s%s\" is not a regular file or a directory", st->cfg->root,
+                             root_sep(st), st->key);
         return;
     }
     serve_regular(st, c, r, st->key, fd, &s, res);

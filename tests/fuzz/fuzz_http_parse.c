@@ -7,6 +7,8 @@
  *    last_len = that prefix (the split point comes from the first byte),
  *    gives the same answer, status and fields;
  *  - a prefix answers PARTIAL or the whole's answer;
+ *  - http_parse_why gives a reason exactly when the head is refused, and
+ *    the framing check and the chunked decoder give one with every error;
  *  - the chunked decoder gives the same result, consumed count and data fed
  *    whole, split in two, or byte by byte.
  * The head's rest goes to the chunked decoder; an input without a head goes
@@ -113,6 +115,15 @@ static void fuzz_parse_both(const uint8_t *data, size_t size, struct fuzz_parse 
 
     fuzz_parse(data, size, 0, whole);
     fuzz_check_head(whole, size);
+    {
+        char *copy = malloc(size > 0 ? size : 1);     /* exactly sized */
+        FUZZ_ASSERT(copy != NULL);
+        if (size > 0)
+            memcpy(copy, data, size);
+        const char *why = http_parse_why(copy, size, &fuzz_limits);
+        FUZZ_ASSERT((why != NULL) == (whole->rc == HTTP_PARSE_ERROR));
+        free(copy);
+    }
 
     fuzz_parse(data, split, 0, &prefix);
     fuzz_check_head(&prefix, split);
@@ -143,6 +154,7 @@ static void fuzz_semantics(const uint8_t *data, const struct fuzz_parse *p)
     }
     int st = http_request_check(&req, &f);
     FUZZ_ASSERT(st == 0 || st == 400 || st == 501);
+    FUZZ_ASSERT(st == 0 || f.why != NULL);
     if (st == 0)
         FUZZ_ASSERT(f.method != HTTP_METHOD_UNKNOWN && !(f.chunked && f.has_length));
 }
@@ -219,6 +231,7 @@ static void fuzz_chunked_feed(const uint8_t *in, size_t len, uint64_t max_body, 
             memcpy(piece, in + pos, n);
         out->rc = http_chunked_decode(&c, piece, n, &used, fuzz_on_data, &out->body);
         free(piece);
+        FUZZ_ASSERT((http_chunked_why(&c) != NULL) == (out->rc < 0));
         FUZZ_ASSERT(used <= n);
         out->consumed += used;
         if (out->rc != HTTP_CHUNKED_MORE)

@@ -421,5 +421,89 @@ class HttpTest(unittest.TestCase):
                         % took)
 
 
+METHODS_CONF = herdtest.top(1) + """
+servers = (
+  { listen = [ "127.0.0.1:$port" ];
+    routes = (
+      { path = "/form"; methods = [ "POST" ]; return = { body = "posted\\n"; }; },
+      { path = "/"; methods = [ "GET" ]; return = { body = "root\\n"; }; }
+    );
+  },
+  { listen = [ "127.0.0.1:$port_any" ];
+    routes = ( { path = "/"; return = { body = "any\\n"; }; } );
+  }
+);
+"""
+
+
+class ServerWideMethodsTest(unittest.TestCase):
+    """OPTIONS * asks about the server as a whole; CONNECT asks for a tunnel,
+    which herd (not a forward proxy) does not make."""
+
+    def setUp(self):
+        self.h = herdtest.Herd(METHODS_CONF)
+        self.h.start()
+        self.socks = []
+
+    def tearDown(self):
+        for s in self.socks:
+            s.close()
+        self.h.stop()
+
+    def ask(self, raw, port=None):
+        s = herdtest.connect(port or self.h.port())
+        self.socks.append(s)
+        rd = HttpReader(s)
+        s.sendall(raw)
+        return s, rd, rd.read_response()
+
+    def assert_still_open(self, s, rd):
+        s.sendall(http_request("GET", "/"))
+        r = rd.read_response()
+        self.assertEqual(r.status, 200, "the connection no longer answers")
+
+    @staticmethod
+    def allow(r):
+        return [m.strip() for m in (r.header("Allow") or "").split(",") if m.strip()]
+
+    def test_options_star(self):
+        s, rd, r = self.ask(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("Content-Length"), "0")
+        # What the routes take (GET brings HEAD), and OPTIONS itself.
+        self.assertEqual(sorted(self.allow(r)), ["GET", "HEAD", "OPTIONS", "POST"], r)
+        self.assert_still_open(s, rd)
+
+    def test_options_star_any_method_route(self):
+        # A return route without methods takes every method but CONNECT.
+        s, rd, r = self.ask(b"OPTIONS * HTTP/1.0\r\n\r\n", port=self.h.port("any"))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.allow(r), ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS",
+                                         "TRACE", "PATCH"])
+
+    def test_star_only_for_options(self):
+        for method in (b"GET", b"HEAD", b"POST"):
+            s, rd, r = self.ask(method + b" * HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertEqual(r.status, 400, method)
+
+    def test_connect_405(self):
+        for target in (b"example.com:443", b"127.0.0.1:%d" % self.h.port()):
+            s, rd, r = self.ask(b"CONNECT " + target + b" HTTP/1.1\r\nHost: " + target +
+                                b"\r\n\r\n")
+            self.assertEqual(r.status, 405, (target, r))
+            self.assertEqual(sorted(self.allow(r)), ["GET", "HEAD", "OPTIONS", "POST"], r)
+            self.assertNotIn("CONNECT", self.allow(r))
+            self.assert_still_open(s, rd)
+        s, rd, r = self.ask(b"CONNECT example.com:443 HTTP/1.1\r\nHost: x\r\n\r\n",
+                            port=self.h.port("any"))
+        self.assertEqual(r.status, 405, r)
+        self.assertNotIn("CONNECT", self.allow(r))
+        # With a path, the route refuses it: even one that takes any method.
+        s, rd, r = self.ask(b"CONNECT /x HTTP/1.1\r\nHost: x\r\n\r\n", port=self.h.port("any"))
+        self.assertEqual(r.status, 405, r)
+        self.assertNotIn("CONNECT", self.allow(r))
+        self.assertIn("GET", self.allow(r))
+
+
 if __name__ == "__main__":
     herdtest.main()

@@ -288,6 +288,20 @@ class SizeLimitTest(LimitsBase):
         self.assertNotIn(b"HTTP/1.1 200", data)
         self.assertEqual(how, "eof")
 
+    def test_chunk_line_grammar(self):
+        # RFC 9112 §7.1.1: whitespace only around ";" and "=", never before
+        # the CRLF; an extension has a name; a quoted value is closed.
+        head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        for line in (b"5 ", b"5\t", b"5;a ", b"5;a=b ", b"5;", b"5 ; ", b"5;=b", b"5;a=",
+                     b"5;a=\"b", b"5;a=b\"c\""):
+            data, how = httpkit.send_and_read_all(
+                self.port, head + line + b"\r\nhello\r\n0\r\n\r\n", CLOSE_WAIT)
+            self.assertEqual(httpkit.status_of(data), 400, "%r: %r" % (line, data[:300]))
+            self.assertEqual(how, "eof", line)
+        for line in (b"5 ; a = b ; c", b"5;a=\"q;\\\"s\"", b"5\t;\tx"):
+            r = httpkit.fetch(self.port, head + line + b"\r\nhello\r\n0\r\n\r\n")
+            self.assertEqual((r.status, r.body), (200, OK), line)
+
     def test_max_body_zero(self):
         port = self.h.port("strict")
         r = httpkit.fetch(port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")

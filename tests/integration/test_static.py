@@ -7,10 +7,12 @@ Each test starts its own herd on a tree in its own temporary directory;
 the workers run as nobody, so the tree is made world-readable."""
 
 import email.utils
+import html.parser
 import os
 import socket
 import sys
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import herdtest  # noqa: E402
@@ -46,6 +48,9 @@ TEXT = bytes(range(48, 123)) + b"0123456789abcdefghijklmnopqrstuvwxy"   # 110 by
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06"
        b"\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01"
        b"\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
+# Names a listing must link to without a scheme, a fragment or a query
+# slipping into the link, and show as text, not markup.
+LIST_ODD_FILES = ("javascript:alert(1)", "a b#c?d%e;f.txt", "q\"u'o<t>e&.txt", "\u00fcn\u00ef.txt")
 BIG_SIZE = 5 * 1024 * 1024 + 123
 FIXED_MTIME = 1577934245            # Thu, 02 Jan 2020 03:04:05 GMT
 
@@ -110,6 +115,9 @@ class StaticBase(httpkit.HerdCase):
         w(os.path.join(r, "list", "a&b<c>.txt"), b"odd name\n")
         w(os.path.join(r, "list", "plain.txt"), b"plain\n")
         httpkit.make_dir(os.path.join(r, "list", "dir"))
+        for name in LIST_ODD_FILES:
+            w(os.path.join(r, "list", name), name.encode("utf-8"))
+        httpkit.make_dir(os.path.join(r, "list", "mailto:x"))
         httpkit.make_dir(os.path.join(r, "a"))
         # Symbolic links: inside the root, and out of it.
         os.symlink("file.txt", os.path.join(r, "link-in.txt"))
@@ -542,6 +550,130 @@ class IndexTest(StaticBase):
         # The listed file can be fetched by its name, percent-encoded.
         r = self.get("/list/a%26b%3Cc%3E.txt")
         self.assertEqual((r.status, r.body), (200, b"odd name\n"))
+
+
+    def test_autoindex_links_relative_and_encoded(self):
+        r = self.get("/list/")
+        self.assertEqual(r.status, 200)
+        links = ListingLinks()
+        links.feed(r.body.decode("utf-8"))
+        names = dict((text, href) for href, text in links.links)
+        for name in LIST_ODD_FILES + ("mailto:x/",):
+            self.assertIn(name, names, "no link with the text %r in %r" % (name, links.links))
+            href = names[name]
+            # A relative path: "./" and the name as one percent-encoded
+            # segment, never read as a scheme.
+            self.assertTrue(href.startswith("./"), "%r links to %r" % (name, href))
+            url = urllib.parse.urljoin("http://x/list/", href)
+            parts = urllib.parse.urlsplit(url)
+            self.assertEqual((parts.scheme, parts.netloc, parts.query, parts.fragment),
+                             ("http", "x", "", ""), "%r links to %r" % (name, href))
+            self.assertEqual(urllib.parse.unquote(parts.path, errors="strict"), "/list/" + name)
+        for name in LIST_ODD_FILES:
+            got = self.get(urllib.parse.urlsplit(
+                urllib.parse.urljoin("http://x/list/", names[name])).path)
+            self.assertEqual((got.status, got.body), (200, name.encode("utf-8")), name)
+        self.assertNotIn(b"<t>", r.body)
+
+
+def make_deep(root, dirs, files):
+    """Create root/dirs[0]/dirs[1]/.../name for each (name, data) in files,
+    through directory descriptors, since the whole path may be longer than
+    the kernel takes in one string. Returns the relative path of the
+    deepest directory."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for d in dirs:
+            os.mkdir(d, 0o755, dir_fd=fd)
+            os.chmod(d, 0o755, dir_fd=fd)
+            nfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        for name, data in files:
+            f = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=fd)
+            os.fchmod(f, 0o644)
+            os.write(f, data)
+            os.close(f)
+    finally:
+        os.close(fd)
+    return "/".join(dirs)
+
+
+class PathLengthTest(StaticBase):
+    """A path that fits max_target (8k here) is served as long as the file
+    system can name it: up to PATH_MAX - 1 = 4095 bytes below the root,
+    components up to NAME_MAX = 255; a longer one cannot exist: 404."""
+
+    DIRS = ["d%02d" % i + "x" * 197 for i in range(20)]        # 20 x 200 bytes
+    DEEP = "/".join(DIRS)                                       # 4019 bytes
+
+    def build_tree(self):
+        super().build_tree()
+        self.f4095 = "f" * (4095 - len(self.DEEP) - 1)
+        self.f4096 = "g" * (4096 - len(self.DEEP) - 1)
+        make_deep(self.root, self.DIRS, [(self.f4095, b"at the limit\n"),
+                                          (self.f4096, b"beyond the limit\n"),
+                                          ("index.html", b"deep index\n")])
+
+    def test_longest_path_served(self):
+        key = self.DEEP + "/" + self.f4095
+        self.assertEqual(len(key), 4095)
+        r = self.get("/" + key)
+        self.assertEqual((r.status, r.body), (200, b"at the limit\n"))
+        r = self.get("/" + self.DEEP + "/")
+        self.assertEqual((r.status, r.body), (200, b"deep index\n"))
+
+    def test_deep_directory_redirect(self):
+        r = self.get("/" + self.DEEP + "?q=1")
+        self.assertEqual(r.status, 301)
+        self.assertEqual(r.header("Location"), "/" + self.DEEP + "/?q=1")
+        # Every byte needs escaping and the query is long: nothing is cut.
+        make_deep(self.root, ["\u00e9" * 100] * 6, [])
+        path, query = "/" + "/".join(["%C3%A9" * 100] * 6), "q=" + "z" * 3000
+        r = self.get(path + "?" + query)
+        self.assertEqual(r.status, 301)
+        self.assertEqual(r.header("Location"), path + "/?" + query)
+
+    def test_longer_than_path_max_404(self):
+        key = self.DEEP + "/" + self.f4096
+        self.assertEqual(len(key), 4096)
+        r = self.get("/" + key)
+        self.assertEqual(r.status, 404, "a path of 4096 bytes below the root")
+        self.assertNotIn(b"beyond the limit", r.body)
+        for target in ("/" + "a/" * 2500, "/" + "b" * 6000, "/x/" + "c" * 256,
+                       "/" + "%41" * 2700):
+            r = self.get(target)
+            self.assertEqual(r.status, 404, "%d bytes" % len(target))
+        r = self.get("/" + "e" * 255)
+        self.assertEqual(r.status, 404)
+
+    def test_max_target_still_414(self):
+        r = self.get("/" + "a" * 9000)
+        self.assertEqual(r.status, 414)
+
+
+class ListingLinks(html.parser.HTMLParser):
+    """(href, text) of every <a> in a page, entities decoded."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.links = []
+        self._href = None
+        self._text = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self._href = dict(attrs).get("href")
+            self._text = []
+
+    def handle_data(self, data):
+        if self._href is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag):
+        if tag == "a" and self._href is not None:
+            self.links.append((self._href, "".join(self._text)))
+            self._href = None
 
 
 class LargeFileTest(StaticBase):

@@ -2,9 +2,10 @@
 """Virtual hosts: HTTP servers sharing one address, picked by Host.
 
 The first server with an address is its default; the others need
-server_names ("name" compared without case, or "*.suffix"); Host is taken
-without its port and a trailing dot; an exact name wins, then the longest
-*.suffix, then the default."""
+server_names ("name" compared without case, or "*.suffix"); the host is the
+authority of an absolute-form target, else Host, taken without its port and
+a trailing dot; an exact name wins, then the longest *.suffix, then the
+default."""
 
 import os
 import sys
@@ -85,6 +86,28 @@ class VhostTest(httpkit.HerdCase):
         self.assertEqual(self.ask("[::1]:80"), (200, b"A\n"))
         self.assertEqual(self.ask("", version="HTTP/1.1"), (200, b"A\n"))
         self.assertEqual(self.ask(None, version="HTTP/1.0"), (200, b"A\n"))
+
+    def test_absolute_form_authority_wins(self):
+        # RFC 9112 §3.2.2: the target's authority, not Host, names the host.
+        cases = (("http://b.test/", "a.test", b"B\n"), ("http://a.test/", "b.test", b"A\n"),
+                 ("HTTP://X.Wild.Test:8080/x?y", "a.test", b"B\n"),
+                 ("https://c.test", "b.test", b"D\n"),
+                 ("http://unknown.example/", "b.test", b"A\n"))
+        for target, host, want in cases:
+            self.assertEqual(self.ask(host, target=target), (200, want),
+                             "GET %s with Host: %s" % (target, host))
+        r = fetch(self.port, request("GET", "http://b.test/", host=None, version="HTTP/1.0"))
+        self.assertEqual((r.status, r.body), (200, b"B\n"))
+
+    def test_port_out_of_range_400(self):
+        for host in ("a.test:99999999999", "a.test:65536", "b.test:http", "a.test:8o",
+                     "[::1]:70000", "b.test:123456789012345678901234567890"):
+            self.assertEqual(self.ask(host)[0], 400, "Host: %s" % host)
+        for target in ("http://b.test:99999999999/", "http://b.test:65536/",
+                       "http://b.test:http/", "http://u@b.test/", "http://:80/"):
+            self.assertEqual(self.ask("a.test", target=target)[0], 400, target)
+        self.assertEqual(self.ask("b.test:65535"), (200, b"B\n"))
+        self.assertEqual(self.ask("a.test", target="http://b.test:65535/"), (200, b"B\n"))
 
     def test_other_port_unaffected(self):
         other = self.h.port("other")

@@ -338,6 +338,35 @@ static const struct parse_case parse_cases[] = {
     { "Host pct-encoded", R(RL "Host: a%41b\r\n\r\n"), CHECK(0) },
     { "Host bad pct", R(RL "Host: a%4\r\n\r\n"), CHECK(400) },
     { "Host sub-delims", R(RL "Host: a-b_c~d!$&'()*+,;=\r\n\r\n"), CHECK(0) },
+    { "Host port 65535", R(RL "Host: a.test:65535\r\n\r\n"), CHECK(0), .host = "a.test:65535" },
+    { "Host port 0065535", R(RL "Host: a.test:0065535\r\n\r\n"), CHECK(0) },
+    { "Host port 65536", R(RL "Host: a.test:65536\r\n\r\n"), CHECK(400) },
+    { "Host port out of range", R(RL "Host: a.test:99999999999\r\n\r\n"), CHECK(400) },
+    { "Host port past 2^64", R(RL "Host: a.test:99999999999999999999999\r\n\r\n"), CHECK(400) },
+    { "Host non-numeric port", R(RL "Host: a.test:http\r\n\r\n"), CHECK(400) },
+    { "Host negative port", R(RL "Host: a.test:-1\r\n\r\n"), CHECK(400) },
+    { "Host IPv6 port 65536", R(RL "Host: [::1]:65536\r\n\r\n"), CHECK(400) },
+
+    /* --- absolute-form: its authority is the host (RFC 9112 §3.2.2) --- */
+    { "absolute-form authority wins", R("GET http://b.test/x HTTP/1.1\r\nHost: a.test\r\n\r\n"),
+      CHECK(0), .host = "b.test" },
+    { "absolute-form authority with port", R("GET HTTPS://b.test:8443?q HTTP/1.1\r\nHost: a\r\n\r\n"),
+      CHECK(0), .host = "b.test:8443" },
+    { "absolute-form IPv6", R("GET http://[::1]:80/ HTTP/1.1\r\nHost: a\r\n\r\n"), CHECK(0),
+      .host = "[::1]:80" },
+    { "absolute-form in 1.0 without Host", R("GET http://b.test/ HTTP/1.0\r\n\r\n"), CHECK(0),
+      .host = "b.test" },
+    { "absolute-form still needs Host in 1.1", R("GET http://b.test/ HTTP/1.1\r\n\r\n"), CHECK(400) },
+    { "absolute-form with a bad Host", R("GET http://b.test/ HTTP/1.1\r\nHost: a b\r\n\r\n"),
+      CHECK(400) },
+    { "absolute-form port out of range", R("GET http://b.test:99999999999/ HTTP/1.1\r\nHost: a\r\n\r\n"),
+      CHECK(400) },
+    { "absolute-form port 65536", R("GET http://b.test:65536/ HTTP/1.1\r\nHost: a\r\n\r\n"), CHECK(400) },
+    { "absolute-form non-numeric port", R("GET http://b.test:x/ HTTP/1.1\r\nHost: a\r\n\r\n"),
+      CHECK(400) },
+    { "absolute-form userinfo", R("GET http://u:p@b.test/ HTTP/1.1\r\nHost: a\r\n\r\n"), CHECK(400) },
+    { "absolute-form empty host", R("GET http://:80/ HTTP/1.1\r\nHost: a\r\n\r\n"), CHECK(400) },
+    { "absolute-form bad host byte", R("GET http://b%zz/ HTTP/1.1\r\nHost: a\r\n\r\n"), CHECK(400) },
 
     /* --- Connection / Expect --- */
     { "1.1 Connection close", R(RL HOST "Connection: close\r\n\r\n"), CHECK(0), KA(0) },
@@ -559,6 +588,8 @@ static void check_framing(const struct parse_case *pc, const struct http_request
     int st = http_request_check(req, &f);
 
     ck_assert_msg(st == pc->check, "%s: check gives %d, want %d", pc->name, st, pc->check);
+    if (st != 0)
+        ck_assert_msg(f.why != NULL && f.why[0] != '\0', "%s: refused without a reason", pc->name);
     ck_assert_int_eq(f.method, http_method_from(req->method, req->method_len));
     if (pc->fm != 0)
         ck_assert_msg((int)f.method == pc->fm - 1, "%s: method %d", pc->name, (int)f.method);
@@ -598,6 +629,13 @@ START_TEST(test_parse_case)
         check_framing(pc, &req);
     }
 
+    /* A refusal has a reason for the log, and only a refusal. */
+    const char *why = http_parse_why(pc->raw, pc->len, lim);
+    if (rc == HTTP_PARSE_ERROR)
+        ck_assert_msg(why != NULL && why[0] != '\0', "%s: refused without a reason", pc->name);
+    else
+        ck_assert_msg(why == NULL, "%s: a reason (%s) without a refusal", pc->name, why);
+
     struct parse_result whole = parse_at(pc->raw, pc->len, 0, lim);
     ck_assert_int_eq(whole.rc, rc);
     check_incremental(pc, lim, &whole);
@@ -607,6 +645,54 @@ END_TEST
 
 /* ------------------------------------------------------------------------ */
 /* Parser tests outside the table                                            */
+
+/* The reasons an administrator reads in the error log. */
+START_TEST(test_refusal_reasons)
+{
+    static const struct {
+        const char *raw, *why;
+    } heads[] = {
+        { "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", "invalid character in a field name" },
+        { "GET / HTTP/1.1\r\nHost: a\r\n b\r\n\r\n", "obs-fold or whitespace before a field name" },
+        { "GET /\x01 HTTP/1.1\r\n", "invalid character in the request target" },
+        { "GET / HTTP/1.1\r\nX: a\rb\r\n\r\n", "bare CR in a field line" },
+        { "GET / HTTP/3.0\r\n\r\n", "HTTP version other than 1.x" },
+        { "GET / HTTX/1.1\r\n\r\n", "malformed HTTP version" },
+        { "GET /" X64 "x HTTP/1.1\r\n", "request target longer than max_target" },
+        { "GET / HTTP/1.1\r\n" H8 "Y: 1\r\nZ: 2\r\n", "more header fields than max_headers" },
+    };
+    for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+        const char *why = http_parse_why(heads[i].raw, strlen(heads[i].raw), &lim_default);
+        ck_assert_msg(why != NULL && strcmp(why, heads[i].why) == 0, "%s: \"%s\", want \"%s\"",
+                      heads[i].raw, why ? why : "(null)", heads[i].why);
+    }
+
+    static const struct {
+        const char *raw, *why;
+    } bodies[] = {
+        { "5 \r\n", "malformed chunk extension" },
+        { "x\r\n", "malformed chunk size" },
+        { "10000000000000000\r\n", "chunk size of 2^63 or more" },
+        { "1\r\nab", "chunk data not followed by CRLF" },
+        { "1\r\rx", "bare CR in a chunk line" },
+        { "0\r\nX Y: z\r\n\r\n", "malformed trailer section" },
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        struct http_chunked c;
+        size_t used;
+        http_chunked_init(&c, 0);
+        ck_assert_int_eq(http_chunked_decode(&c, bodies[i].raw, strlen(bodies[i].raw), &used,
+                                             NULL, NULL), HTTP_CHUNKED_ERROR);
+        ck_assert_str_eq(http_chunked_why(&c), bodies[i].why);
+    }
+    struct http_chunked c;
+    size_t used;
+    http_chunked_init(&c, 3);
+    ck_assert_int_eq(http_chunked_decode(&c, "4\r\n", 3, &used, NULL, NULL),
+                     HTTP_CHUNKED_TOO_LARGE);
+    ck_assert_str_eq(http_chunked_why(&c), "chunked body larger than max_body");
+}
+END_TEST
 
 /* One byte varied in each part of a request, against the grammar's classes. */
 static bool is_tchar(int c)
@@ -901,7 +987,31 @@ static const struct chunk_case chunk_cases[] = {
     { "data with CR LF NUL", R("6\r\n\r\n\0\r\n\n\r\n0\r\n\r\n"), DONE, B("\r\n\0\r\n\n") },
     { "extension", R("5;foo=bar\r\nhello\r\n0;last\r\n\r\n"), DONE, B("hello") },
     { "extension quoted with BWS", R("5 ; a = \"q;s\"\r\nhello\r\n0\r\n\r\n"), DONE, B("hello") },
-    { "BWS before CRLF", R("5 \t\r\nhello\r\n0\r\n\r\n"), DONE, B("hello") },
+    { "BWS around ; and =", R("2 ; a = b ; c\r\nab\r\n0\t;\tx\t=\t\"y\"\r\n\r\n"), DONE, B("ab") },
+    { "two extensions", R("2;a;b=c\r\nab\r\n0\r\n\r\n"), DONE, B("ab") },
+    { "empty quoted value", R("2;a=\"\"\r\nab\r\n0\r\n\r\n"), DONE, B("ab") },
+    { "quoted-pair", R("2;a=\"x\\\"y\\\\\"\r\nab\r\n0\r\n\r\n"), DONE, B("ab") },
+    { "obs-text quoted", R("2;a=\"\x80\xff\"\r\nab\r\n0\r\n\r\n"), DONE, B("ab") },
+    { "extension on last chunk", R("0;a=b\r\n\r\n"), DONE, B("") },
+    /* RFC 9112 §7.1.1: BWS only around ";" and "=", never before CRLF. */
+    { "BWS before CRLF", R("5 \t\r\nhello\r\n0\r\n\r\n"), CERR, B("") },
+    { "BWS before CRLF after name", R("5;a \r\nhello\r\n0\r\n\r\n"), CERR, B("") },
+    { "BWS before CRLF after value", R("5;a=b \r\nhello\r\n0\r\n\r\n"), CERR, B("") },
+    { "BWS before CRLF after quoted", R("5;a=\"b\"\t\r\nhello\r\n0\r\n\r\n"), CERR, B("") },
+    { "empty extension name", R("2;\r\nab\r\n0\r\n\r\n"), CERR, B("") },
+    { "empty name after BWS", R("2 ; \r\nab\r\n0\r\n\r\n"), CERR, B("") },
+    { "empty name before =", R("2;=x\r\nab\r\n0\r\n\r\n"), CERR, B("") },
+    { "double semicolon", R("2;;a\r\nab\r\n0\r\n\r\n"), CERR, B("") },
+    { "empty value", R("2;a=\r\nab\r\n0\r\n\r\n"), CERR, B("") },
+    { "space inside name", R("2;a b\r\nab\r\n0\r\n\r\n"), CERR, B("") },
+    { "non-tchar in name", R("2;a@b\r\nab\r\n0\r\n\r\n"), CERR, B("") },
+    { "two = ", R("2;a==b\r\nab\r\n0\r\n\r\n"), CERR, B("") },
+    { "unbalanced quote", R("2;a=\"x\r\nab\r\n0\r\n\r\n"), CERR, B("") },
+    { "quote inside token", R("2;a=x\"y\"\r\nab\r\n0\r\n\r\n"), CERR, B("") },
+    { "junk after quoted", R("2;a=\"x\"y\r\nab\r\n0\r\n\r\n"), CERR, B("") },
+    { "quoted-pair of CR", R("2;a=\"\\\r\"\r\nab\r\n0\r\n\r\n"), CERR, B("") },
+    { "DEL in quoted", R("2;a=\"\x7f\"\r\nab\r\n0\r\n\r\n"), CERR, B("") },
+    { "obs-text in token", R("2;a=\x80\r\nab\r\n0\r\n\r\n"), CERR, B("") },
     { "trailers", R("3\r\nabc\r\n0\r\nX-Sum: 1\r\nY:\r\n\r\n"), DONE, B("abc") },
     { "pipelined after body", R("3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\n"), DONE, TAIL(16), B("abc") },
     { "pipelined after trailers", R("0\r\nT: v\r\n\r\nNEXT"), DONE, TAIL(4), B("") },
@@ -1041,6 +1151,10 @@ START_TEST(test_chunked_case)
     http_chunked_init(&c, cc->max_body);
     int rc = http_chunked_decode(&c, cc->raw, cc->len, &used, NULL, NULL);
     ck_assert_int_eq(rc, cc->result);
+    if (rc < 0)
+        ck_assert_msg(http_chunked_why(&c) != NULL, "%s: refused without a reason", cc->name);
+    else
+        ck_assert_ptr_null(http_chunked_why(&c));
     if (rc != HTTP_CHUNKED_MORE) {
         ck_assert_int_eq(http_chunked_decode(&c, "0\r\n\r\n", 5, &used, NULL, NULL), rc);
         ck_assert_uint_eq(used, 0);
@@ -1259,6 +1373,7 @@ static Suite *http_parse_suite(void)
     tcase_add_test(tc, test_header_size_boundary);
     tcase_add_test(tc, test_streamed_target_414);
     tcase_add_test(tc, test_trickled_head);
+    tcase_add_test(tc, test_refusal_reasons);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("request");

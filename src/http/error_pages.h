@@ -1,0 +1,26 @@
+/* The answers to errors of one server: herd's built-in pages, or the
+ * server's error_pages, built whole when the configuration loads. */
+#ifndef HERD_HTTP_ERROR_PAGES_H
+#define HERD_HTTP_ERROR_PAGES_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "http/response.h"
+
+/* The statuses herd answers with a page: 400 403 404 405 408 413 414 416
+ * 431 500 501 505. */
+#define HTTP_ERROR_PAGES 12
+
+struct http_error_pages {
+    struct http_fixed v[HTTP_ERROR_PAGES];
+};
+
+/* Returns 0, or -1 with a message in err (an unreadable page, no memory). */
+int http_error_pages_build(struct http_error_pages *e, const struct cfg_server *cfg, char *err,
+                           size_t errcap);
+void http_error_pages_free(struct http_error_pages *e);
+/* The page for status; the 400 page for a status without one. */
+const struct http_fixed *http_error_page(const struct http_error_pages *e, int status);
+
+#endif
