@@ -291,6 +291,7 @@ static int spawn(struct master *m, struct gen *g, int slot)
             .cfg = g->cfg, .slot = slot, .generation = g->id, .page = m->page,
             .stats = c->stats, .channel = sv[1], .master = getppid(),
             .binds = binds, .n_binds = g->n_ls, .access_logs = g->access_logs,
+            .detach_stderr = m->detach_stderr,
         };
         c->stats->pid = getpid();
         _exit(worker_main(&a));

@@ -1,6 +1,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -610,8 +611,14 @@ int worker_main(const struct worker_args *a)
         log_error("worker %d: cannot reach the master: %s", a->slot, strerror(errno));
         goto out;
     }
-    /* Serving: errors are the log's alone from now on (see log_echo_stderr). */
+    /* Serving: errors are the log's alone from now on (see log_echo_stderr),
+     * and a daemon's worker must not keep the starting shell's stderr open. */
     log_echo_stderr(false);
+    int null;
+    if (a->detach_stderr && (null = open("/dev/null", O_WRONLY | O_CLOEXEC)) >= 0) {
+        dup2(null, STDERR_FILENO);
+        close(null);
+    }
     log_debug("worker %d (generation %u) serving", a->slot, a->generation);
     loop_timer_after(w.loop, &w.tick_timer, 1000);
     status = loop_run(w.loop) < 0 ? WORKER_EXIT_ERROR : WORKER_EXIT_OK;

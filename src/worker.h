@@ -59,6 +59,8 @@ struct worker_args {
     const struct worker_bind *binds;
     size_t n_binds;
     const int *access_logs;     /* per server: an open access log, or -1 */
+    bool detach_stderr;         /* a daemon's worker: stderr to /dev/null once
+                                   ready (it may be the starting shell's pipe) */
 };
 
 struct worker_listener;

@@ -188,6 +188,41 @@ class StartupErrorsTest(HerdTestCase):
         self.assertEqual(rc, 1)
         self.assertRegex(err, r"Address already in use")
 
+    def test_daemon_start_lets_go_of_stderr(self):
+        # An init script reads the start's output through a pipe until EOF:
+        # once the first generation serves, neither the master nor its
+        # workers may hold that pipe open.
+        h = self.herd(conf(), start=False)
+        p = subprocess.Popen([h.bin, "-c", h.conf], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=h.dir)
+        hung = False
+        try:
+            out, err = p.communicate(timeout=10 * herdtest.SLOW)
+        except subprocess.TimeoutExpired:
+            hung = True
+        master = herdtest.wait_for(lambda: os.path.exists(h.pid_file) and h._pid_file_pid(),
+                                   10 * herdtest.SLOW, what="the daemon's pid file")
+
+        def kill_all():
+            for pid in [master] + herdtest.children_of(master):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self.addCleanup(kill_all)
+        if hung:
+            kill_all()
+            p.kill()
+            p.communicate()
+            self.fail("the start's stdout/stderr stayed open after it served: "
+                      "$(herd ...) or an init script would hang")
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(herdtest.get(h.port(), "/")[0], 200)
+        rc, _, e = h.run("-c", h.conf, "-s", "stop")
+        self.assertEqual(rc, 0, e)
+        herdtest.wait_for(lambda: not herdtest.pid_alive(master), 10 * herdtest.SLOW,
+                          what="the daemon to stop")
+
     def test_worker_that_cannot_start_says_why(self):
         if os.geteuid() != 0:
             self.skipTest("needs root (a static root only the master can read)")
