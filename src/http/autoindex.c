@@ -189,16 +189,13 @@ int http_autoindex_send(struct conn *c, const struct http_static_request *r, int
         free(p.buf);
         return ENOMEM;
     }
-    char head[512];
-    size_t h = http_head_start(head, sizeof head, 200, r->date);
-    h += (size_t)snprintf(head + h, sizeof head - h,
-                          "Content-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n%s\r\n",
-                          p.len, http_conn_header_line(r->conn_header));
-    conn_write(c, head, h);
-    if (r->method != HTTP_HEAD) {
-        conn_write(c, p.buf, p.len);
-        res->body_bytes = p.len;
-    }
+    struct http_head h = {
+        .status = 200, .date = r->date, .type = "text/html; charset=utf-8",
+        .length = (int64_t)p.len, .conn = r->conn_header,
+    };
+    bool with_body = r->method != HTTP_HEAD;
+    http_response_send(c, &h, p.buf, with_body ? p.len : 0);
+    res->body_bytes = with_body ? p.len : 0;
     free(p.buf);
     res->status = 200;
     return 0;

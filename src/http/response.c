@@ -1,3 +1,4 @@
+/* Tested by tests/unit/check_response.c. */
 #include "http/response.h"
 
 #include <stdio.h>
@@ -7,69 +8,198 @@
 #include "conn.h"
 #include "http/date.h"
 
-struct reason {
-    int status;
-    const char *text;
+#define LIT(s) s, sizeof s - 1
+
+struct text {
+    const char *s;
+    size_t len;
 };
 
-static const struct reason reasons[] = {
-    { 100, "Continue" }, { 101, "Switching Protocols" },
-    { 200, "OK" }, { 201, "Created" }, { 202, "Accepted" }, { 204, "No Content" },
-    { 206, "Partial Content" },
-    { 300, "Multiple Choices" }, { 301, "Moved Permanently" }, { 302, "Found" },
-    { 303, "See Other" }, { 304, "Not Modified" }, { 307, "Temporary Redirect" },
-    { 308, "Permanent Redirect" },
-    { 400, "Bad Request" }, { 401, "Unauthorized" }, { 403, "Forbidden" },
-    { 404, "Not Found" }, { 405, "Method Not Allowed" }, { 406, "Not Acceptable" },
-    { 408, "Request Timeout" }, { 409, "Conflict" }, { 410, "Gone" },
-    { 411, "Length Required" }, { 412, "Precondition Failed" },
-    { 413, "Content Too Large" }, { 414, "URI Too Long" },
-    { 415, "Unsupported Media Type" }, { 416, "Range Not Satisfiable" },
-    { 417, "Expectation Failed" }, { 418, "I'm a teapot" }, { 421, "Misdirected Request" },
-    { 422, "Unprocessable Content" }, { 426, "Upgrade Required" },
-    { 429, "Too Many Requests" }, { 431, "Request Header Fields Too Large" },
-    { 500, "Internal Server Error" }, { 501, "Not Implemented" }, { 502, "Bad Gateway" },
-    { 503, "Service Unavailable" }, { 504, "Gateway Timeout" },
-    { 505, "HTTP Version Not Supported" },
-};
+/* A switch, not a table search: a per-request head looks it up twice. */
+static struct text reason(int status)
+{
+    switch (status) {
+    case 100: return (struct text){ LIT("Continue") };
+    case 101: return (struct text){ LIT("Switching Protocols") };
+    case 200: return (struct text){ LIT("OK") };
+    case 201: return (struct text){ LIT("Created") };
+    case 202: return (struct text){ LIT("Accepted") };
+    case 204: return (struct text){ LIT("No Content") };
+    case 206: return (struct text){ LIT("Partial Content") };
+    case 300: return (struct text){ LIT("Multiple Choices") };
+    case 301: return (struct text){ LIT("Moved Permanently") };
+    case 302: return (struct text){ LIT("Found") };
+    case 303: return (struct text){ LIT("See Other") };
+    case 304: return (struct text){ LIT("Not Modified") };
+    case 307: return (struct text){ LIT("Temporary Redirect") };
+    case 308: return (struct text){ LIT("Permanent Redirect") };
+    case 400: return (struct text){ LIT("Bad Request") };
+    case 401: return (struct text){ LIT("Unauthorized") };
+    case 403: return (struct text){ LIT("Forbidden") };
+    case 404: return (struct text){ LIT("Not Found") };
+    case 405: return (struct text){ LIT("Method Not Allowed") };
+    case 406: return (struct text){ LIT("Not Acceptable") };
+    case 408: return (struct text){ LIT("Request Timeout") };
+    case 409: return (struct text){ LIT("Conflict") };
+    case 410: return (struct text){ LIT("Gone") };
+    case 411: return (struct text){ LIT("Length Required") };
+    case 412: return (struct text){ LIT("Precondition Failed") };
+    case 413: return (struct text){ LIT("Content Too Large") };
+    case 414: return (struct text){ LIT("URI Too Long") };
+    case 415: return (struct text){ LIT("Unsupported Media Type") };
+    case 416: return (struct text){ LIT("Range Not Satisfiable") };
+    case 417: return (struct text){ LIT("Expectation Failed") };
+    case 418: return (struct text){ LIT("I'm a teapot") };
+    case 421: return (struct text){ LIT("Misdirected Request") };
+    case 422: return (struct text){ LIT("Unprocessable Content") };
+    case 426: return (struct text){ LIT("Upgrade Required") };
+    case 429: return (struct text){ LIT("Too Many Requests") };
+    case 431: return (struct text){ LIT("Request Header Fields Too Large") };
+    case 500: return (struct text){ LIT("Internal Server Error") };
+    case 501: return (struct text){ LIT("Not Implemented") };
+    case 502: return (struct text){ LIT("Bad Gateway") };
+    case 503: return (struct text){ LIT("Service Unavailable") };
+    case 504: return (struct text){ LIT("Gateway Timeout") };
+    case 505: return (struct text){ LIT("HTTP Version Not Supported") };
+    default: return (struct text){ LIT("Unknown") };
+    }
+}
 
 const char *http_reason(int status)
 {
-    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
-        if (reasons[i].status == status)
-            return reasons[i].text;
-    return "Unknown";
+    return reason(status).s;
 }
 
-size_t http_head_start(char *out, size_t cap, int status, const char *date)
+bool http_status_has_body(int status)
 {
-    int n = snprintf(out, cap, "HTTP/1.1 %d %s\r\nServer: herd\r\nDate: %s\r\n", status,
-                     http_reason(status), date);
-    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+    return status >= 200 && status != 204 && status != 304;
 }
+
+static const struct text conn_lines[] = {
+    [HTTP_CONN_NONE] = { LIT("") },
+    [HTTP_CONN_CLOSE] = { LIT("Connection: close\r\n") },
+    [HTTP_CONN_KEEP_ALIVE] = { LIT("Connection: keep-alive\r\n") },
+};
+
+/* ------------------------------------------------------------------ */
+/* The builder */
+
+static const char date_placeholder[HTTP_DATE_LEN] = "xxx, xx xxx xxxx xx:xx:xx GMT";
+
+static size_t digits(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 10) {
+        v /= 10;
+        n++;
+    }
+    return n;
+}
+
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static char *put_u64(char *p, uint64_t v)
+{
+    size_t n = digits(v);
+    for (size_t i = n; i > 0; i--) {
+        p[i - 1] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + n;
+}
+
+/* Status 100..999 always has three digits; anything else is a caller's
+ * bug, written as 500 rather than as a malformed status line. */
+static int valid_status(int status)
+{
+    return status >= 100 && status <= 999 ? status : 500;
+}
+
+size_t http_head_len(const struct http_head *h)
+{
+    int status = valid_status(h->status);
+    size_t n = sizeof "HTTP/1.1 XXX \r\nServer: herd\r\nDate: \r\n" - 1 + reason(status).len +
+               HTTP_DATE_LEN;
+    if (h->type)
+        n += sizeof "Content-Type: \r\n" - 1 + strlen(h->type);
+    if (http_status_has_body(status))
+        n += h->length < 0 ? sizeof "Transfer-Encoding: chunked\r\n" - 1
+                           : sizeof "Content-Length: \r\n" - 1 + digits((uint64_t)h->length);
+    return n + h->extra_len + conn_lines[h->conn].len + 2;
+}
+
+size_t http_head_write(char *out, const struct http_head *h, size_t *date_off)
+{
+    int status = valid_status(h->status);
+    struct text r = reason(status);
+    char *p = put(out, LIT("HTTP/1.1 "));
+    p = put_u64(p, (uint64_t)status);
+    *p++ = ' ';
+    p = put(p, r.s, r.len);
+    p = put(p, LIT("\r\nServer: herd\r\nDate: "));
+    if (date_off)
+        *date_off = (size_t)(p - out);
+    p = put(p, h->date ? h->date : date_placeholder, HTTP_DATE_LEN);
+    p = put(p, LIT("\r\n"));
+    if (h->type) {
+        p = put(p, LIT("Content-Type: "));
+        p = put(p, h->type, strlen(h->type));
+        p = put(p, LIT("\r\n"));
+    }
+    if (http_status_has_body(status)) {
+        if (h->length < 0) {
+            p = put(p, LIT("Transfer-Encoding: chunked\r\n"));
+        } else {
+            p = put(p, LIT("Content-Length: "));
+            p = put_u64(p, (uint64_t)h->length);
+            p = put(p, LIT("\r\n"));
+        }
+    }
+    if (h->extra_len)
+        p = put(p, h->extra, h->extra_len);
+    p = put(p, conn_lines[h->conn].s, conn_lines[h->conn].len);
+    p = put(p, LIT("\r\n"));
+    return (size_t)(p - out);
+}
+
+int http_response_send(struct conn *c, const struct http_head *h, const void *body,
+                       size_t body_len)
+{
+    size_t head_len = http_head_len(h);
+    char *p = conn_reserve(c, head_len + body_len);
+    if (p == NULL)
+        return -1;
+    http_head_write(p, h, NULL);
+    if (body_len)
+        memcpy(p + head_len, body, body_len);
+    conn_commit(c, head_len + body_len);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Responses built at load */
 
 int http_fixed_build(struct http_fixed *f, int status, const char *type, const char *body,
                      size_t body_len, const char *extra)
 {
     memset(f, 0, sizeof *f);
     f->status = status;
-    size_t cap = 256 + (type ? strlen(type) : 0) + (extra ? strlen(extra) : 0);
-    f->head = malloc(cap);
+    if (!http_status_has_body(status))
+        body_len = 0;
+    struct http_head h = {
+        .status = status, .type = type, .length = (int64_t)body_len,
+        .extra = extra, .extra_len = extra ? strlen(extra) : 0, .conn = HTTP_CONN_NONE,
+    };
+    size_t len = http_head_len(&h);
+    f->head = malloc(len);
     if (f->head == NULL)
         return -1;
-    char date_placeholder[HTTP_DATE_LEN + 1];
-    memset(date_placeholder, 'x', HTTP_DATE_LEN);
-    date_placeholder[HTTP_DATE_LEN] = '\0';
-    int n = snprintf(f->head, cap, "HTTP/1.1 %d %s\r\nServer: herd\r\nDate: ", status,
-                     http_reason(status));
-    f->date_off = (size_t)n;
-    n += snprintf(f->head + n, cap - (size_t)n, "%s\r\n", date_placeholder);
-    if (type)
-        n += snprintf(f->head + n, cap - (size_t)n, "Content-Type: %s\r\n", type);
-    if (extra)
-        n += snprintf(f->head + n, cap - (size_t)n, "%s", extra);
-    n += snprintf(f->head + n, cap - (size_t)n, "Content-Length: %zu\r\n", body_len);
-    f->head_len = (size_t)n;
+    /* Without the blank line: the Connection line goes there when sent. */
+    f->head_len = http_head_write(f->head, &h, &f->date_off) - 2;
     if (body_len) {
         f->body = malloc(body_len);
         if (f->body == NULL) {
@@ -99,37 +229,39 @@ void http_fixed_free(struct http_fixed *f)
     f->head = f->body = NULL;
 }
 
-static const char conn_close[] = "Connection: close\r\n";
-static const char conn_keep[] = "Connection: keep-alive\r\n";
-
-const char *http_conn_header_line(enum http_conn_header ch)
-{
-    return ch == HTTP_CONN_CLOSE ? conn_close : ch == HTTP_CONN_KEEP_ALIVE ? conn_keep : "";
-}
-
 size_t http_fixed_size(const struct http_fixed *f, bool with_body, enum http_conn_header ch)
 {
-    return f->head_len + strlen(http_conn_header_line(ch)) + 2 + (with_body ? f->body_len : 0);
+    return f->head_len + conn_lines[ch].len + 2 + (with_body ? f->body_len : 0);
+}
+
+/* The hot path of every fixed answer: inlined into http_fixed_send. */
+static inline __attribute__((always_inline)) void
+fixed_copy(char *out, const struct http_fixed *f, bool with_body, enum http_conn_header ch,
+           const char *date)
+{
+    char *p = put(out, f->head, f->head_len);
+    memcpy(out + f->date_off, date, HTTP_DATE_LEN);
+    if (ch != HTTP_CONN_NONE)
+        p = put(p, conn_lines[ch].s, conn_lines[ch].len);
+    p = put(p, LIT("\r\n"));
+    if (with_body && f->body_len)
+        memcpy(p, f->body, f->body_len);
+}
+
+void http_fixed_copy(char *out, const struct http_fixed *f, bool with_body,
+                     enum http_conn_header ch, const char *date)
+{
+    fixed_copy(out, f, with_body, ch, date);
 }
 
 int http_fixed_send(struct conn *c, const struct http_fixed *f, bool with_body,
                     enum http_conn_header ch, const char *date)
 {
-    const char *extra = ch == HTTP_CONN_CLOSE ? conn_close
-                      : ch == HTTP_CONN_KEEP_ALIVE ? conn_keep : "";
-    size_t extra_len = ch == HTTP_CONN_CLOSE ? sizeof conn_close - 1
-                     : ch == HTTP_CONN_KEEP_ALIVE ? sizeof conn_keep - 1 : 0;
-    size_t body_len = with_body ? f->body_len : 0;
-    size_t total = f->head_len + extra_len + 2 + body_len;
+    size_t total = http_fixed_size(f, with_body, ch);
     char *p = conn_reserve(c, total);
     if (p == NULL)
         return -1;
-    memcpy(p, f->head, f->head_len);
-    memcpy(p + f->date_off, date, HTTP_DATE_LEN);
-    memcpy(p + f->head_len, extra, extra_len);
-    memcpy(p + f->head_len + extra_len, "\r\n", 2);
-    if (body_len)
-        memcpy(p + f->head_len + extra_len + 2, f->body, body_len);
+    fixed_copy(p, f, with_body, ch, date);
     conn_commit(c, total);
     return 0;
 }

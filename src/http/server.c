@@ -277,15 +277,13 @@ static void send_status_page(struct conn *c, struct http_exchange *x, const stru
     char *body = NULL;
     size_t len = http_status_render(c->worker->page, (enum cfg_status_format)r->status_format,
                                     loop_wall(c->worker->loop), &body);
-    char head[512];
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 200 OK\r\nServer: herd\r\nDate: %s\r\nContent-Type: %s\r\n"
-                     "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
-                     date_now(c), http_status_type((enum cfg_status_format)r->status_format), len,
-                     http_conn_header_line(ch));
-    conn_write(c, head, (size_t)n);
-    if (with_body && body)
-        conn_write(c, body, len);
+    static const char no_store[] = "Cache-Control: no-store\r\n";
+    struct http_head h = {
+        .status = 200, .date = date_now(c),
+        .type = http_status_type((enum cfg_status_format)r->status_format),
+        .length = (int64_t)len, .extra = no_store, .extra_len = sizeof no_store - 1, .conn = ch,
+    };
+    http_response_send(c, &h, body, with_body ? len : 0);
     free(body);
     x->status = 200;
     x->body_bytes = with_body ? len : 0;

@@ -425,79 +425,72 @@ static bool if_range_allows(const struct http_request *req, const struct file_in
 /* ------------------------------------------------------------------ */
 /* Responses */
 
-static size_t head_common(char *out, size_t cap, int status, const struct http_static_request *r)
+static struct http_head head_of(const struct http_static_request *r, int status)
 {
-    return http_head_start(out, cap, status, r->date);
+    return (struct http_head){ .status = status, .date = r->date, .conn = r->conn_header };
+}
+
+/* 304 or 416 when the request's conditions say so; 0 to send the file. */
+static int conditional(const struct http_static_request *r, const struct file_info *fi,
+                       int64_t *off, int64_t *end)
+{
+    if (not_modified(r->req, fi))
+        return 304;
+    const struct http_header *range =
+        r->method == HTTP_GET ? http_find_header(r->req, "range") : NULL;
+    if (range && if_range_allows(r->req, fi)) {
+        switch (parse_range(range->value, range->value_len, fi->size, off, end)) {
+        case RANGE_OK:
+            return 206;
+        case RANGE_UNSATISFIABLE:
+            return 416;
+        default:
+            break;
+        }
+    }
+    return 200;
 }
 
 static void send_file(struct conn *c, const struct http_static_request *r,
                       const struct file_info *fi, const char *data, int fd,
                       struct http_static_result *res)
 {
-    char head[1024];
-    size_t n;
+    char extra[512];
     int64_t off = 0, end = fi->size;
-    int status = 200;
-
-    if (not_modified(r->req, fi)) {
-        n = head_common(head, sizeof head, 304, r);
-        n += (size_t)snprintf(head + n, sizeof head - n, "Last-Modified: %s\r\nETag: %s\r\n%s\r\n",
-                              fi->last_modified, fi->etag, http_conn_header_line(r->conn_header));
-        conn_write(c, head, n);
-        res->status = 304;
-        if (fd >= 0)
-            close(fd);
-        return;
-    }
-    const struct http_header *range = r->method == HTTP_GET ? http_find_header(r->req, "range") : NULL;
-    if (range && if_range_allows(r->req, fi)) {
-        switch (parse_range(range->value, range->value_len, fi->size, &off, &end)) {
-        case RANGE_OK:
-            status = 206;
-            break;
-        case RANGE_UNSATISFIABLE:
-            n = head_common(head, sizeof head, 416, r);
-            n += (size_t)snprintf(head + n, sizeof head - n,
-                                  "Content-Range: bytes */%lld\r\nContent-Length: 0\r\n%s\r\n",
-                                  (long long)fi->size, http_conn_header_line(r->conn_header));
-            conn_write(c, head, n);
-            res->status = 416;
-            if (fd >= 0)
-                close(fd);
-            return;
-        default:
-            break;
-        }
-    }
-    n = head_common(head, sizeof head, status, r);
-    n += (size_t)snprintf(head + n, sizeof head - n,
-                          "Content-Type: %s\r\nContent-Length: %lld\r\nLast-Modified: %s\r\n"
-                          "ETag: %s\r\nAccept-Ranges: bytes\r\n",
-                          fi->type, (long long)(end - off), fi->last_modified, fi->etag);
-    if (status == 206)
-        n += (size_t)snprintf(head + n, sizeof head - n, "Content-Range: bytes %lld-%lld/%lld\r\n",
-                              (long long)off, (long long)end - 1, (long long)fi->size);
-    n += (size_t)snprintf(head + n, sizeof head - n, "%s\r\n", http_conn_header_line(r->conn_header));
+    int status = conditional(r, fi, &off, &end);
+    struct http_head h = head_of(r, status);
+    h.extra = extra;
     res->status = status;
-    if (r->method == HTTP_HEAD || end == off) {
-        conn_write(c, head, n);
-        if (fd >= 0)
-            close(fd);
+    if (status == 304) {
+        h.extra_len = (size_t)snprintf(extra, sizeof extra, "Last-Modified: %s\r\nETag: %s\r\n",
+                                       fi->last_modified, fi->etag);
+    } else if (status == 416) {
+        h.extra_len = (size_t)snprintf(extra, sizeof extra, "Content-Range: bytes */%lld\r\n",
+                                       (long long)fi->size);
+    } else {
+        h.type = fi->type;
+        h.length = end - off;
+        h.extra_len = (size_t)snprintf(extra, sizeof extra,
+                                       "Last-Modified: %s\r\nETag: %s\r\nAccept-Ranges: bytes\r\n",
+                                       fi->last_modified, fi->etag);
+        if (status == 206)
+            h.extra_len += (size_t)snprintf(extra + h.extra_len, sizeof extra - h.extra_len,
+                                            "Content-Range: bytes %lld-%lld/%lld\r\n",
+                                            (long long)off, (long long)end - 1,
+                                            (long long)fi->size);
+    }
+    bool body = status != 304 && status != 416 && r->method != HTTP_HEAD && end > off;
+    if (body)
+        res->body_bytes = (uint64_t)(end - off);
+    /* Small: headers and body leave in one send. */
+    http_response_send(c, &h, body && data ? data + off : NULL,
+                       body && data ? (size_t)(end - off) : 0);
+    if (body && !data) {
+        conn_send_file(c, fd, off, end);
         return;
     }
-    res->body_bytes = (uint64_t)(end - off);
-    if (data) {
-        /* Small: headers and body leave in one send. */
-        char *p = conn_reserve(c, n + (size_t)(end - off));
-        if (p == NULL)
-            return;
-        memcpy(p, head, n);
-        memcpy(p + n, data + off, (size_t)(end - off));
-        conn_commit(c, n + (size_t)(end - off));
-        return;
-    }
-    conn_write(c, head, n);
-    conn_send_file(c, fd, off, end);
+    if (fd >= 0)
+        close(fd);
 }
 
 /* The path as a URI path: out must hold 3 * len bytes. */
@@ -536,18 +529,19 @@ static void redirect_to_dir(struct conn *c, const struct http_static_request *r,
     size_t n = url_encode_path(loc, r->path, r->path_len);
     loc[n++] = '/';
     loc[n] = '\0';
-    size_t h = head_common(head, cap, 301, r);
-    int m = snprintf(head + h, cap - h,
-                     "Location: %s%s%.*s\r\nContent-Type: text/html\r\nContent-Length: %zu\r\n%s\r\n",
-                     loc, r->query ? "?" : "", (int)q, r->query ? r->query : "",
-                     sizeof body - 1, http_conn_header_line(r->conn_header));
-    if (h == 0 || m < 0 || (size_t)m >= cap - h)
+    int m = snprintf(head, cap, "Location: %s%s%.*s\r\n", loc, r->query ? "?" : "", (int)q,
+                     r->query ? r->query : "");
+    if (m < 0 || (size_t)m >= cap)
         goto out;
-    conn_write(c, head, h + (size_t)m);
-    if (r->method != HTTP_HEAD) {
-        conn_write(c, body, sizeof body - 1);
-        res->body_bytes = sizeof body - 1;
-    }
+    struct http_head h = head_of(r, 301);
+    h.type = "text/html";
+    h.length = sizeof body - 1;
+    h.extra = head;
+    h.extra_len = (size_t)m;
+    bool with_body = r->method != HTTP_HEAD;
+    if (http_response_send(c, &h, body, with_body ? sizeof body - 1 : 0) < 0)
+        goto out;
+    res->body_bytes = with_body ? sizeof body - 1 : 0;
     res->status = 301;
 out:
     if (res->status == 500)
