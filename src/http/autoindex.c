@@ -10,8 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "conn.h"
-#include "http/response.h"
+#include "http/req.h"
 
 struct entry {
     char *name;
@@ -151,8 +150,8 @@ fail:
     return err;
 }
 
-static void build_page(struct page *p, const struct http_static_request *r,
-                       const struct entry *v, size_t n)
+static void build_page(struct page *p, const struct http_req *r, const struct entry *v,
+                       size_t n)
 {
     put_str(p, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of ");
     put_html(p, r->path, r->path_len);
@@ -172,31 +171,24 @@ static void build_page(struct page *p, const struct http_static_request *r,
     put_str(p, "</pre><hr></body></html>\n");
 }
 
-int http_autoindex_send(struct conn *c, const struct http_static_request *r, int dirfd,
-                        struct http_static_result *res)
+int http_autoindex_send(struct http_req *req, int dirfd)
 {
     struct entry *v = NULL;
     size_t n = 0;
     struct page p = { 0 };
 
-    res->status = 500;
     int err = read_entries(dirfd, &v, &n);
     if (err != 0)
         return err;
-    build_page(&p, r, v, n);
+    build_page(&p, req, v, n);
     free_entries(v, n);
     if (p.failed) {
         free(p.buf);
         return ENOMEM;
     }
-    struct http_head h = {
-        .status = 200, .date = r->date, .type = "text/html; charset=utf-8",
-        .length = (int64_t)p.len, .conn = r->conn_header,
-    };
-    bool with_body = r->method != HTTP_HEAD;
-    http_response_send(c, &h, p.buf, with_body ? p.len : 0);
-    res->body_bytes = with_body ? p.len : 0;
+    struct http_head h = { .status = 200, .type = "text/html; charset=utf-8",
+                           .length = (int64_t)p.len };
+    http_req_respond(req, &h, p.buf, p.len);
     free(p.buf);
-    res->status = 200;
     return 0;
 }

@@ -65,6 +65,9 @@ static struct text reason(int status)
     }
 }
 
+const char http_continue[sizeof "HTTP/1.1 100 Continue\r\n\r\n"] =
+    "HTTP/1.1 100 Continue\r\n\r\n";
+
 const char *http_reason(int status)
 {
     return reason(status).s;
@@ -75,11 +78,12 @@ bool http_status_has_body(int status)
     return status >= 200 && status != 204 && status != 304;
 }
 
-static const struct text conn_lines[] = {
+const struct http_conn_line http_conn_lines[3] = {
     [HTTP_CONN_NONE] = { LIT("") },
     [HTTP_CONN_CLOSE] = { LIT("Connection: close\r\n") },
     [HTTP_CONN_KEEP_ALIVE] = { LIT("Connection: keep-alive\r\n") },
 };
+_Static_assert(HTTP_DATE_LEN == 29, "http_fixed_copy patches 29 bytes");
 
 /* ------------------------------------------------------------------ */
 /* The builder */
@@ -129,7 +133,7 @@ size_t http_head_len(const struct http_head *h)
     if (http_status_has_body(status))
         n += h->length < 0 ? sizeof "Transfer-Encoding: chunked\r\n" - 1
                            : sizeof "Content-Length: \r\n" - 1 + digits((uint64_t)h->length);
-    return n + h->extra_len + conn_lines[h->conn].len + 2;
+    return n + h->extra_len + http_conn_lines[h->conn].len + 2;
 }
 
 size_t http_head_write(char *out, const struct http_head *h, size_t *date_off)
@@ -161,7 +165,7 @@ size_t http_head_write(char *out, const struct http_head *h, size_t *date_off)
     }
     if (h->extra_len)
         p = put(p, h->extra, h->extra_len);
-    p = put(p, conn_lines[h->conn].s, conn_lines[h->conn].len);
+    p = put(p, http_conn_lines[h->conn].s, http_conn_lines[h->conn].len);
     p = put(p, LIT("\r\n"));
     return (size_t)(p - out);
 }
@@ -229,31 +233,6 @@ void http_fixed_free(struct http_fixed *f)
     f->head = f->body = NULL;
 }
 
-size_t http_fixed_size(const struct http_fixed *f, bool with_body, enum http_conn_header ch)
-{
-    return f->head_len + conn_lines[ch].len + 2 + (with_body ? f->body_len : 0);
-}
-
-/* The hot path of every fixed answer: inlined into http_fixed_send. */
-static inline __attribute__((always_inline)) void
-fixed_copy(char *out, const struct http_fixed *f, bool with_body, enum http_conn_header ch,
-           const char *date)
-{
-    char *p = put(out, f->head, f->head_len);
-    memcpy(out + f->date_off, date, HTTP_DATE_LEN);
-    if (ch != HTTP_CONN_NONE)
-        p = put(p, conn_lines[ch].s, conn_lines[ch].len);
-    p = put(p, LIT("\r\n"));
-    if (with_body && f->body_len)
-        memcpy(p, f->body, f->body_len);
-}
-
-void http_fixed_copy(char *out, const struct http_fixed *f, bool with_body,
-                     enum http_conn_header ch, const char *date)
-{
-    fixed_copy(out, f, with_body, ch, date);
-}
-
 int http_fixed_send(struct conn *c, const struct http_fixed *f, bool with_body,
                     enum http_conn_header ch, const char *date)
 {
@@ -261,7 +240,7 @@ int http_fixed_send(struct conn *c, const struct http_fixed *f, bool with_body,
     char *p = conn_reserve(c, total);
     if (p == NULL)
         return -1;
-    fixed_copy(p, f, with_body, ch, date);
+    http_fixed_copy(p, f, with_body, ch, date);
     conn_commit(c, total);
     return 0;
 }

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct conn;
 
@@ -40,6 +41,10 @@ struct http_head {
     size_t extra_len;
     enum http_conn_header conn;
 };
+
+/* The interim answer to "Expect: 100-continue": the status line alone, as
+ * clients expect it (an interim response needs no fields). */
+extern const char http_continue[sizeof "HTTP/1.1 100 Continue\r\n\r\n"];
 
 /* The reason phrase of a status ("Unknown" for one herd does not know). */
 const char *http_reason(int status);
@@ -79,12 +84,35 @@ int http_fixed_build(struct http_fixed *f, int status, const char *type,
 int http_fixed_build_error(struct http_fixed *f, int status);
 void http_fixed_free(struct http_fixed *f);
 
+/* The Connection lines, by enum http_conn_header. */
+extern const struct http_conn_line {
+    const char *s;
+    size_t len;
+} http_conn_lines[3];
+
 /* Length of what http_fixed_copy writes. */
-size_t http_fixed_size(const struct http_fixed *f, bool with_body, enum http_conn_header ch);
+static inline size_t http_fixed_size(const struct http_fixed *f, bool with_body,
+                                     enum http_conn_header ch)
+{
+    return f->head_len + http_conn_lines[ch].len + 2 + (with_body ? f->body_len : 0);
+}
+
 /* Write f at out (http_fixed_size bytes) with the Date value date (the
- * body only when with_body). */
-void http_fixed_copy(char *out, const struct http_fixed *f, bool with_body,
-                     enum http_conn_header ch, const char *date);
+ * body only when with_body). Inline: every fixed answer runs it. */
+static inline void http_fixed_copy(char *out, const struct http_fixed *f, bool with_body,
+                                   enum http_conn_header ch, const char *date)
+{
+    memcpy(out, f->head, f->head_len);
+    memcpy(out + f->date_off, date, 29);        /* HTTP_DATE_LEN */
+    char *p = out + f->head_len;
+    if (ch != HTTP_CONN_NONE) {
+        memcpy(p, http_conn_lines[ch].s, http_conn_lines[ch].len);
+        p += http_conn_lines[ch].len;
+    }
+    memcpy(p, "\r\n", 2);
+    if (with_body && f->body_len)
+        memcpy(p + 2, f->body, f->body_len);
+}
 /* Append f to c's output. Returns 0 or -1 (the connection is closing). */
 int http_fixed_send(struct conn *c, const struct http_fixed *f, bool with_body,
                     enum http_conn_header ch, const char *date);

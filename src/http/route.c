@@ -1,10 +1,24 @@
+/* Tested by tests/unit/check_route.c. */
 #include "http/route.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/static.h"
+#include "http/handler.h"
+
+/* Every handler a route may configure. */
+static const struct http_handler *const handlers[] = {
+    &http_handler_return, &http_handler_static, &http_handler_status,
+};
+
+const struct http_handler *http_handler_for(const struct cfg_route *cr)
+{
+    for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++)
+        if (handlers[i]->section(cr) != NULL)
+            return handlers[i];
+    return NULL;
+}
 
 static int more_specific_first(const void *a, const void *b)
 {
@@ -26,17 +40,18 @@ static int build_ranges(const struct cfg_strings *list, struct cidr **out, size_
     return 0;
 }
 
-/* The methods a route takes: as configured, GET and HEAD for static files
- * and status pages, anything for a fixed reply (0). GET always brings HEAD.
- * Never CONNECT: herd makes no tunnels, so a CONNECT that reaches a route
- * (one with a path as its target) gets 405 like any method it refuses. */
-static uint32_t route_methods(const struct cfg_route *cr)
+/* The methods a route takes: as configured, else what its handler takes by
+ * default (anything for a fixed reply, GET and HEAD for static files and
+ * status pages). GET always brings HEAD. Never CONNECT: herd makes no
+ * tunnels, so a CONNECT that reaches a route (one with a path as its
+ * target) gets 405 like any method it refuses. */
+static uint32_t route_methods(const struct cfg_route *cr, const struct http_handler *h)
 {
     const uint32_t connect = 1u << HTTP_CONNECT;
     uint32_t m = 0;
     for (size_t i = 0; i < cr->methods.n; i++)
         m |= 1u << http_method_from(cr->methods.v[i], strlen(cr->methods.v[i]));
-    if (m == 0 && cr->ret == NULL)
+    if (m == 0 && !h->any_method)
         m = 1u << HTTP_GET;
     if (m & (1u << HTTP_GET))
         m |= 1u << HTTP_HEAD;
@@ -90,48 +105,33 @@ static int build_server_wide(struct http_routes *rt, const struct http_fixed *er
 }
 
 static int build_route(struct http_route *r, const struct cfg_route *cr,
-                       const struct mime_table *mime, const struct http_fixed *error_405,
+                       const struct http_handler_env *env, const struct http_fixed *error_405,
                        char *err, size_t errcap)
 {
     r->path = cr->path;
     r->len = strlen(cr->path);
     r->exact = cr->exact;
-    r->methods = route_methods(cr);
+    r->handler = http_handler_for(cr);
+    if (r->handler == NULL) {       /* validated at load; cannot happen */
+        snprintf(err, errcap, "route %s has no handler", cr->path);
+        return -1;
+    }
+    r->methods = route_methods(cr, r->handler);
     if (build_ranges(&cr->allow, &r->allow, &r->n_allow) < 0 ||
         build_ranges(&cr->deny, &r->deny, &r->n_deny) < 0 ||
         build_not_allowed(r, error_405) < 0) {
         snprintf(err, errcap, "out of memory");
         return -1;
     }
-    if (cr->ret) {
-        const struct cfg_return *ret = cr->ret;
-        char *extra = NULL;
-        if (ret->location && asprintf(&extra, "Location: %s\r\n", ret->location) < 0)
-            extra = NULL;
-        r->handler = HTTP_HANDLER_RETURN;
-        int rc = http_fixed_build(&r->ret, (int)ret->status, ret->type, ret->body,
-                                  ret->body ? strlen(ret->body) : 0, extra);
-        free(extra);
-        if (rc < 0) {
-            snprintf(err, errcap, "out of memory");
-            return -1;
-        }
-    } else if (cr->stat) {
-        r->handler = HTTP_HANDLER_STATIC;
-        r->stat = http_static_new(cr->stat, mime, err, errcap);
-        if (r->stat == NULL)
-            return -1;
-    } else {
-        r->handler = HTTP_HANDLER_STATUS;
-        r->status_format = cr->status->format;
-    }
-    return 0;
+    r->state = r->handler->build(r->handler->section(cr), env, err, errcap);
+    return r->state ? 0 : -1;
 }
 
 int http_routes_build(struct http_routes *rt, const struct cfg_server *cfg,
                       const struct mime_table *mime, const struct http_fixed *error_405,
                       char *err, size_t errcap)
 {
+    const struct http_handler_env env = { .mime = mime };
     rt->n = 0;
     memset(&rt->options, 0, sizeof rt->options);
     memset(&rt->connect, 0, sizeof rt->connect);
@@ -143,7 +143,7 @@ int http_routes_build(struct http_routes *rt, const struct cfg_server *cfg,
     for (size_t i = 0; i < cfg->n_routes; i++) {
         /* Counted first so that a half-built route is freed too. */
         rt->n++;
-        if (build_route(&rt->v[i], &cfg->routes[i], mime, error_405, err, errcap) < 0)
+        if (build_route(&rt->v[i], &cfg->routes[i], &env, error_405, err, errcap) < 0)
             return -1;
     }
     qsort(rt->v, rt->n, sizeof *rt->v, more_specific_first);
@@ -158,9 +158,9 @@ void http_routes_free(struct http_routes *rt)
 {
     for (size_t i = 0; i < rt->n; i++) {
         struct http_route *r = &rt->v[i];
-        http_fixed_free(&r->ret);
+        if (r->handler && r->state)
+            r->handler->free(r->state);
         http_fixed_free(&r->not_allowed);
-        http_static_free(r->stat);
         free(r->allow);
         free(r->deny);
     }

@@ -1,6 +1,7 @@
 /* Routes of one server: longest prefix wins; an exact route matches only its
  * own path and beats a prefix of the same length. Each route carries its
- * handler, the methods it allows and who may use it. */
+ * handler (from the handler table, with the state it built for the route),
+ * the methods it allows and who may use it. */
 #ifndef HERD_HTTP_ROUTE_H
 #define HERD_HTTP_ROUTE_H
 
@@ -14,19 +15,15 @@
 #include "http/request.h"
 #include "http/response.h"
 
-struct http_static;
+struct http_handler;
 struct mime_table;
-
-enum http_handler { HTTP_HANDLER_RETURN, HTTP_HANDLER_STATIC, HTTP_HANDLER_STATUS };
 
 struct http_route {
     const char *path;
     size_t len;
     bool exact;
-    enum http_handler handler;
-    struct http_fixed ret;          /* HTTP_HANDLER_RETURN */
-    struct http_static *stat;       /* HTTP_HANDLER_STATIC */
-    int status_format;              /* HTTP_HANDLER_STATUS */
+    const struct http_handler *handler;
+    void *state;                    /* what handler->build made of the route */
     uint32_t methods;               /* bit per enum http_method */
     struct http_fixed not_allowed;  /* 405 with its Allow header */
     struct cidr *allow, *deny;

@@ -1,0 +1,342 @@
+/* The static file handler of a route: files under `root`, never outside
+ * it (the path reaching here is decoded and normalised; static_cache.c
+ * opens it beneath the root); conditional requests and single ranges
+ * (static_cond.c); index files; directory listings (autoindex.c); small
+ * files from the per-worker memory cache with their headers' ingredients,
+ * large ones with sendfile. Errors (403, 404, 405, 500) are answered with
+ * the server's error pages.
+ * Tested by tests/unit/check_static.c and tests/integration/test_static.py. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "http/autoindex.h"
+#include "http/handler.h"
+#include "http/mime.h"
+#include "http/refusal.h"
+#include "http/req.h"
+#include "http/static_cache.h"
+#include "http/static_cond.h"
+
+struct http_static {
+    const struct cfg_static *cfg;
+    const struct mime_table *mime;
+    struct static_cache cache;
+    /* The path below the root, and room to append an index name to it. */
+    char key[PATH_MAX + NAME_MAX + 2];
+};
+
+/* "/srv/www" and "a/b" as "/srv/www/a/b", for the error log. */
+static const char *root_sep(const struct http_static *st)
+{
+    size_t n = strlen(st->cfg->root);
+    return n > 0 && st->cfg->root[n - 1] == '/' ? "" : "/";
+}
+
+/* The answer to a failed call on key, logged when an administrator must
+ * see it: the file system refusing the workers (or failing) at error, as
+ * nginx writes it; a path that leads out of the root at info. A path that
+ * does not exist (or cannot, being too long) is a plain 404. */
+static int refuse_errno(const struct http_static *st, const struct http_req *req,
+                        const char *call, int err, const char *key)
+{
+    switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+    case ENAMETOOLONG:
+        return 404;
+    case EXDEV:         /* RESOLVE_BENEATH: the path tried to leave the root */
+    case ELOOP:         /* a symbolic link herd does not follow */
+        http_refusal_log(LOG_INFO, req->conn, req->head, http_req_now(req), 403,
+                         "\"%s%s%s\" leads out of the root or through a symbolic link "
+                         "that is not followed", st->cfg->root, root_sep(st), key);
+        return 403;
+    default:
+        http_refusal_log(LOG_ERROR, req->conn, req->head, http_req_now(req), 0,
+                         "%s() \"%s%s%s\" failed (%d: %s)", call, st->cfg->root, root_sep(st),
+                         key, err, strerror(err));
+        return err == EACCES || err == EPERM ? 403 : 500;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Responses */
+
+/* 304, 416, 206 or 200, as the request's conditions and Range say. */
+static int conditional(const struct http_req *req, const struct static_file *fi,
+                       int64_t *off, int64_t *end)
+{
+    if (static_cond_not_modified(req->head, fi))
+        return 304;
+    const struct http_header *range =
+        req->f.method == HTTP_GET ? http_find_header(req->head, "range") : NULL;
+    if (range == NULL || !static_cond_if_range(req->head, fi))
+        return 200;
+    switch (static_cond_range(range->value, range->value_len, fi->size, off, end)) {
+    case STATIC_RANGE_OK:
+        return 206;
+    case STATIC_RANGE_UNSATISFIABLE:
+        return 416;
+    default:
+        return 200;
+    }
+}
+
+/* The file fi, its bytes from data (the cache) or from fd (sendfile). */
+static void send_file(struct http_req *req, const struct static_file *fi, const char *data, int fd)
+{
+    char extra[512];
+    int64_t off = 0, end = fi->size;
+    struct http_head h = { .status = conditional(req, fi, &off, &end), .extra = extra };
+    if (h.status == 304) {
+        h.extra_len = (size_t)snprintf(extra, sizeof extra, "Last-Modified: %s\r\nETag: %s\r\n",
+                                       fi->last_modified, fi->etag);
+    } else if (h.status == 416) {
+        h.extra_len = (size_t)snprintf(extra, sizeof extra, "Content-Range: bytes */%lld\r\n",
+                                       (long long)fi->size);
+    } else {
+        h.type = fi->type;
+        h.length = end - off;
+        h.extra_len = (size_t)snprintf(extra, sizeof extra,
+                                       "Last-Modified: %s\r\nETag: %s\r\nAccept-Ranges: bytes\r\n",
+                                       fi->last_modified, fi->etag);
+        if (h.status == 206)
+            h.extra_len += (size_t)snprintf(extra + h.extra_len, sizeof extra - h.extra_len,
+                                            "Content-Range: bytes %lld-%lld/%lld\r\n",
+                                            (long long)off, (long long)end - 1,
+                                            (long long)fi->size);
+    }
+    bool body = h.status == 200 || h.status == 206;
+    /* Small: headers and body leave in one send. */
+    if (http_req_respond(req, &h, body && data ? data + off : NULL,
+                         body && data ? (size_t)(end - off) : 0) == 0 && body && !data) {
+        http_req_send_file(req, fd, off, end);
+        return;
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
+/* The path as a URI path: out must hold 3 * len bytes. */
+static size_t url_encode_path(char *out, const char *p, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            strchr("-._~/!$&'()*+,;=:@", ch)) {
+            out[o++] = (char)ch;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[ch >> 4];
+            out[o++] = hex[ch & 15];
+        }
+    }
+    return o;
+}
+
+/* 301 to the path with a slash, the query kept. The Location line is sized
+ * from the path and the query (both bounded by max_target), so nothing is
+ * cut. Returns 0, or 500 when out of memory. */
+static int redirect_to_dir(struct http_req *req)
+{
+    static const char body[] = "<!DOCTYPE html>\n<html><head><title>301 Moved Permanently</title>"
+                               "</head>\n<body><h1>301 Moved Permanently</h1></body></html>\n";
+    size_t q;
+    const char *query = http_req_query(req, &q);
+    size_t cap = 3 * req->path_len + q + 32;
+    char *location = malloc(cap);
+    if (location == NULL) {
+        http_refusal_log(LOG_ERROR, req->conn, req->head, http_req_now(req), 500,
+                         "out of memory for a redirect");
+        return 500;
+    }
+    size_t n = (size_t)snprintf(location, cap, "Location: ");
+    n += url_encode_path(location + n, req->path, req->path_len);
+    n += (size_t)snprintf(location + n, cap - n, "/%s%.*s\r\n", query ? "?" : "", (int)q,
+                          query ? query : "");
+    struct http_head h = { .status = 301, .type = "text/html", .length = sizeof body - 1,
+                           .extra = location, .extra_len = n };
+    http_req_respond(req, &h, body, sizeof body - 1);
+    free(location);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Serving a path */
+
+static void serve_regular(struct http_static *st, struct http_req *req, const char *key, int fd,
+                          const struct stat *s)
+{
+    struct static_file fi;
+    static_cache_describe(&fi, s, mime_type(st->mime, key));
+    if (static_cache_fits(&st->cache, fi.size)) {
+        const struct static_entry *e =
+            static_cache_insert(&st->cache, key, fd, &fi, http_req_now(req));
+        if (e) {
+            close(fd);
+            send_file(req, &e->info, e->data, -1);
+            return;
+        }
+    }
+    send_file(req, &fi, NULL, fd);
+}
+
+/* An index file of the directory, or its listing. Returns 0 or the error
+ * status to answer. */
+static int serve_directory(struct http_static *st, struct http_req *req, int dirfd,
+                           size_t key_len)
+{
+    const struct cfg_static *cfg = st->cfg;
+    for (size_t i = 0; i < cfg->index.n; i++) {
+        int n = snprintf(st->key + key_len, sizeof st->key - key_len, "%s", cfg->index.v[i]);
+        if (n < 0 || (size_t)n >= sizeof st->key - key_len)
+            continue;
+        const struct static_entry *e = static_cache_lookup(&st->cache, st->key, http_req_now(req));
+        if (e) {
+            send_file(req, &e->info, e->data, -1);
+            return 0;
+        }
+        int fd = static_cache_open(st->cache.root_fd, st->key);
+        if (fd == -ENOENT || fd == -ENAMETOOLONG)   /* no such index file */
+            continue;
+        if (fd < 0)
+            return refuse_errno(st, req, "open", -fd, st->key);
+        struct stat s;
+        if (fstat(fd, &s) == 0 && S_ISREG(s.st_mode)) {
+            serve_regular(st, req, st->key, fd, &s);
+            return 0;
+        }
+        close(fd);
+    }
+    st->key[key_len] = '\0';
+    if (!cfg->autoindex) {
+        http_refusal_log(LOG_INFO, req->conn, req->head, http_req_now(req), 403,
+                         "directory index of \"%s%s%s\" is forbidden", cfg->root, root_sep(st),
+                         st->key);
+        return 403;
+    }
+    int err = http_autoindex_send(req, dirfd);
+    if (err == 0)
+        return 0;
+    refuse_errno(st, req, "readdir", err, st->key);
+    return 500;
+}
+
+/* What the opened path fd (of type s) is answered with: a redirect or a
+ * directory, a file, or an error status. */
+static int serve_opened(struct http_static *st, struct http_req *req, int fd,
+                        const struct stat *s, size_t key_len, bool wants_dir)
+{
+    if (S_ISDIR(s->st_mode)) {
+        int status = wants_dir ? serve_directory(st, req, fd, key_len) : redirect_to_dir(req);
+        close(fd);
+        return status;
+    }
+    if (!S_ISREG(s->st_mode) || wants_dir) {
+        close(fd);
+        if (wants_dir)
+            return 404;
+        http_refusal_log(LOG_INFO, req->conn, req->head, http_req_now(req), 403,
+                         "\"%s%s%s\" is not a regular file or a directory", st->cfg->root,
+                         root_sep(st), st->key);
+        return 403;
+    }
+    serve_regular(st, req, st->key, fd, s);
+    return 0;
+}
+
+/* Returns 0 when answered, else the error status to answer. */
+static int serve(struct http_static *st, struct http_req *req)
+{
+    if (req->f.method != HTTP_GET && req->f.method != HTTP_HEAD)
+        return 405;
+    /* The key is the path below the root, without its leading slash. The
+     * kernel names nothing of PATH_MAX bytes or more (ENAMETOOLONG, as for
+     * a component over NAME_MAX): such a file cannot exist, so 404, decided
+     * here so that the slow open path (component by component) agrees. */
+    size_t key_len = req->path_len - 1;
+    if (key_len >= PATH_MAX)
+        return 404;
+    memcpy(st->key, req->path + 1, key_len);
+    st->key[key_len] = '\0';
+    bool wants_dir = key_len == 0 || st->key[key_len - 1] == '/';
+    if (!wants_dir) {
+        const struct static_entry *e = static_cache_lookup(&st->cache, st->key, http_req_now(req));
+        if (e) {
+            send_file(req, &e->info, e->data, -1);
+            return 0;
+        }
+    }
+    int fd = static_cache_open(st->cache.root_fd, st->key);
+    if (fd < 0)
+        return refuse_errno(st, req, "open", -fd, st->key);
+    struct stat s;
+    if (fstat(fd, &s) < 0) {
+        int status = refuse_errno(st, req, "fstat", errno, st->key);
+        close(fd);
+        return status;
+    }
+    return serve_opened(st, req, fd, &s, key_len, wants_dir);
+}
+
+/* ------------------------------------------------------------------ */
+/* The handler */
+
+static enum http_start start(struct http_req *req)
+{
+    int status = serve((struct http_static *)req->conf, req);
+    if (status != 0)
+        http_req_error(req, status);
+    return HTTP_ANSWERED;
+}
+
+static const void *section(const struct cfg_route *cr)
+{
+    return cr->stat;
+}
+
+static void *build(const void *sec, const struct http_handler_env *env, char *err, size_t errcap)
+{
+    const struct cfg_static *cfg = sec;
+    struct http_static *st = calloc(1, sizeof *st);
+    if (st == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    st->cfg = cfg;
+    st->mime = env->mime;
+    int root = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0) {
+        snprintf(err, errcap, "static root %s: %s", cfg->root, strerror(errno));
+        free(st);
+        return NULL;
+    }
+    static_cache_init(&st->cache, cfg->cache, root);
+    return st;
+}
+
+static void destroy(void *state)
+{
+    struct http_static *st = state;
+    if (st == NULL)
+        return;
+    static_cache_clear(&st->cache);
+    close(st->cache.root_fd);
+    free(st);
+}
+
+const struct http_handler http_handler_static = {
+    .name = "static",
+    .section = section,
+    .build = build,
+    .free = destroy,
+    .start = start,
+};

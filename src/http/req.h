@@ -1,0 +1,81 @@
+/* One HTTP exchange: the parsed head, the server and route chosen for it,
+ * and the state of its answer. Handlers see it and answer through it: the
+ * exchange supplies what every response shares (Date, Connection, HEAD
+ * without a body, the access-log figures).
+ *
+ *   NEW ──start──► STARTED ──start returns HTTP_PENDING──► PENDING
+ *                     │                                      │
+ *                     └──HTTP_ANSWERED──► ANSWERED ◄──done───┘
+ *   STARTED/PENDING ──client gone, connection failed, bad body──► ABORTED
+ *
+ * The access-log line is written when the exchange reaches ANSWERED or
+ * ABORTED (status 499 when the client went away unanswered, as nginx does),
+ * whichever handler ran. */
+#ifndef HERD_HTTP_REQ_H
+#define HERD_HTTP_REQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http/request.h"
+#include "http/response.h"
+
+struct conn;
+struct http_handler;
+struct http_route;
+struct http_server;
+
+enum http_req_state { HTTP_REQ_NEW, HTTP_REQ_STARTED, HTTP_REQ_PENDING, HTTP_REQ_ANSWERED,
+                      HTTP_REQ_ABORTED };
+
+/* Logged for an exchange whose client went away before it was answered. */
+#define HTTP_STATUS_CLIENT_GONE 499
+
+struct http_req {
+    struct conn *conn;
+    const struct http_server *server;   /* chosen by the host the request names */
+    const struct http_route *route;     /* NULL: no route (errors, OPTIONS *, CONNECT) */
+    const struct http_handler *handler;
+    const void *conf;                   /* the handler's state for this route */
+    void *ctx;                          /* the handler's own, while it is pending */
+    const struct http_request *head;    /* NULL when no head was understood */
+    struct http_framing f;              /* zero when no head was understood */
+    const char *path;                   /* decoded and normalised; NULL when the
+                                           target names no resource */
+    size_t path_len;
+    int64_t started;                    /* ms (loop clock): the head's first byte */
+    uint64_t body_bytes;                /* response body bytes queued */
+    uint64_t bytes_sent;                /* response bytes queued, head included */
+    int status;                         /* of the answer; 0 until one is sent */
+    bool keep;                          /* the connection persists afterwards */
+    bool with_body;                     /* false for HEAD */
+    uint8_t state;                      /* enum http_req_state */
+};
+
+/* The loop's clock (ms) and the Date header value of this second. */
+int64_t http_req_now(const struct http_req *req);
+const char *http_req_date(const struct http_req *req);
+/* The query of the target (after '?'), or NULL. */
+const char *http_req_query(const struct http_req *req, size_t *len);
+
+/* Answer with h (status, type, length, extra lines; Date and Connection are
+ * the exchange's) and body[0..len), which is dropped for HEAD and for
+ * statuses without a body. Returns 0 or -1 (the connection is closing). */
+int http_req_respond(struct http_req *req, struct http_head *h, const void *body, size_t len);
+/* After a head announcing them: the bytes [off, end) of fd, sent with
+ * sendfile (the connection closes fd; so does HEAD, at once). */
+void http_req_send_file(struct http_req *req, int fd, int64_t off, int64_t end);
+/* A response built at load. */
+int http_req_send_fixed(struct http_req *req, const struct http_fixed *f);
+/* The server's page for an error status (405: the route's, with its Allow
+ * line). */
+int http_req_error(struct http_req *req, int status);
+
+/* A pending handler's answer is complete (all of it queued). */
+void http_req_done(struct http_req *req);
+/* A handler that paused the body (took fewer bytes than offered) wants the
+ * rest. */
+void http_req_body_resume(struct http_req *req);
+
+#endif
