@@ -49,6 +49,7 @@ struct http_kept {
     bool chunked_body;
     bool chunked_done;              /* the decoder saw the end */
     bool paused;                    /* the handler took less than offered */
+    int16_t failed;                 /* the chunked body broke: 400 or 413 */
     /* max_headers fields, then the head's bytes, then the path */
     _Alignas(struct http_header) char data[];
 };
@@ -171,6 +172,7 @@ static void plan_body(struct http_kept *k)
     k->ready = 0;
     k->chunked_body = f->chunked;
     k->chunked_done = k->paused = false;
+    k->failed = 0;
     if (f->chunked) {
         http_chunked_init(&k->chunked, (uint64_t)k->req.server->cfg->max_body);
         k->body = takes ? KB_STREAM : KB_CHECK;
@@ -323,8 +325,9 @@ static void squeeze(void *arg, const char *p, size_t n)
 }
 
 /* Decode the raw bytes behind the ready ones; their data bytes join the
- * ready ones, their framing goes. Returns 0, or -1 after a body error. */
-static int decode(struct http_kept *k)
+ * ready ones, their framing goes. A body that breaks is noted: what came
+ * before the break is still the handler's. */
+static void decode(struct http_kept *k)
 {
     struct conn *c = k->req.conn;
     char *raw = buf_head(c->in) + k->ready;
@@ -332,30 +335,31 @@ static int decode(struct http_kept *k)
     struct squeeze sq = { raw };
     int rc = http_chunked_decode(&k->chunked, raw, len, &used,
                                  k->body == KB_STREAM ? squeeze : NULL, &sq);
-    if (rc < 0) {
-        body_failed(k, rc == HTTP_CHUNKED_TOO_LARGE ? 413 : 400, http_chunked_why(&k->chunked));
-        return -1;
-    }
     size_t got = (size_t)(sq.dst - raw);
     memmove(raw + got, raw + used, len - used);
     c->in->end -= used - got;
     k->ready += got;
     k->chunked_done = rc == HTTP_CHUNKED_DONE;
-    return 0;
+    if (rc < 0)
+        k->failed = rc == HTTP_CHUNKED_TOO_LARGE ? 413 : 400;
 }
 
 /* Returns 1 to go on, 0 to wait, -1 after a body error. */
 static int feed_chunked(struct http_kept *k)
 {
     struct conn *c = k->req.conn;
-    if (!k->chunked_done && conn_in_len(c) > k->ready && decode(k) < 0)
-        return -1;
+    if (!k->chunked_done && !k->failed && conn_in_len(c) > k->ready)
+        decode(k);
     if (k->ready > 0) {
         size_t took = deliver(k, buf_head(c->in), k->ready);
         buf_consume(c->in, took);
         k->ready -= took;
         if (k->ready > 0)
             return 0;
+    }
+    if (k->failed) {
+        body_failed(k, k->failed, http_chunked_why(&k->chunked));
+        return -1;
     }
     if (!k->chunked_done)
         return 0;

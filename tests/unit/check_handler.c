@@ -1,0 +1,682 @@
+/* The handler table through the real HTTP server code: a connection over a
+ * socketpair, served by proto_http on a real loop, with test handlers put
+ * on routes of a real configuration. One handler answers later, from a
+ * timer; one takes the request body (Content-Length and chunked), with
+ * back-pressure. Also: the access-log line of pending and aborted
+ * exchanges, pipelining behind a pending answer, and the status handler. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "conn.h"
+#include "http/handler.h"
+#include "http/req.h"
+#include "http/route.h"
+#include "http/server.h"
+#include "loop.h"
+#include "proto.h"
+#include "stats.h"
+#include "tap.h"
+#include "worker.h"
+
+#define CLIENT_IN (1 << 20)
+
+static const char conf_fmt[] =
+    "servers = ({ listen = [ \"127.0.0.1:1\" ]; body_timeout = \"%s\"; max_body = \"4m\";\n"
+    "  access_log = \"%s/access.log\"; access_log_format = \"$status $request $body_bytes_sent\";\n"
+    "  routes = (\n"
+    "    { path = \"/hello\"; exact = true;\n"
+    "      return = { status = 200; type = \"text/plain\"; body = \"hello\\n\"; }; },\n"
+    "    { path = \"/later\"; return = { status = 204; }; },\n"
+    "    { path = \"/body\"; return = { status = 204; }; },\n"
+    "    { path = \"/status\"; status = { format = \"text\"; }; }\n"
+    "  ); });\n";
+
+static struct {
+    char dir[64];
+    struct herd_config *cfg;
+    struct stats_page *page;
+    struct worker w;
+    struct server_rt rt;
+    const struct server_rt *vhosts[1];
+    struct conn conn;
+    struct timer tick;
+    int client;
+    /* what the client sends (pumped without blocking) and receives */
+    const char *out;
+    size_t out_len, out_off;
+    bool out_blocked;           /* a write met EAGAIN */
+    char in[CLIENT_IN + 1];
+    size_t in_len;
+    bool eof;
+    bool (*until)(void);
+    void (*step)(void);         /* test-specific, once per tick */
+    int64_t deadline;
+} fx;
+
+static struct loop *loop(void)
+{
+    return fx.w.loop;
+}
+
+/* ------------------------------------------------------------------ */
+/* Test handlers */
+
+/* Answers 200 "later\n" from a timer, `delay` ms after start. */
+static struct {
+    struct timer t;
+    struct http_req *req;
+    int64_t delay;
+    int started, aborted;
+} later;
+
+static void later_fire(struct timer *t)
+{
+    (void)t;
+    struct http_head h = { .status = 200, .type = "text/plain", .length = 6 };
+    ck_assert_int_eq(later.req->state, HTTP_REQ_PENDING);
+    http_req_respond(later.req, &h, "later\n", 6);
+    http_req_done(later.req);
+    later.req = NULL;
+}
+
+static enum http_start later_start(struct http_req *req)
+{
+    later.started++;
+    later.req = req;
+    loop_timer_after(loop(), &later.t, later.delay);
+    return HTTP_PENDING;
+}
+
+static void later_abort(struct http_req *req)
+{
+    ck_assert_ptr_eq(req, later.req);
+    loop_timer_cancel(loop(), &later.t);
+    later.aborted++;
+    later.req = NULL;
+}
+
+static const struct http_handler later_handler = {
+    .name = "later", .any_method = true, .start = later_start, .abort = later_abort,
+};
+
+/* Takes the body; answers "got N" at its end (or at start when `early`).
+ * Takes no more than pause_at bytes (0: no limit) until resumed. */
+static struct {
+    struct http_req *req;
+    char got[4 << 20];
+    size_t len;
+    size_t pause_at;
+    bool paused, ended, early;
+    int aborted;
+} sink;
+
+static void sink_answer(struct http_req *req, int status)
+{
+    char text[64];
+    int n = snprintf(text, sizeof text, "got %zu\n", sink.len);
+    struct http_head h = { .status = status, .type = "text/plain", .length = n };
+    http_req_respond(req, &h, text, (size_t)n);
+    http_req_done(req);
+}
+
+static size_t sink_body(struct http_req *req, const char *p, size_t n)
+{
+    ck_assert_ptr_eq(req, sink.req);
+    if (n == 0) {
+        ck_assert(!sink.ended);
+        sink.ended = true;
+        sink_answer(req, 200);
+        return 0;
+    }
+    size_t take = n;
+    if (sink.pause_at && sink.len + take >= sink.pause_at) {
+        take = sink.pause_at - sink.len;
+        sink.paused = true;
+    }
+    ck_assert_uint_le(sink.len + take, sizeof sink.got);
+    memcpy(sink.got + sink.len, p, take);
+    sink.len += take;
+    return take;
+}
+
+static enum http_start sink_start(struct http_req *req)
+{
+    sink.req = req;
+    if (sink.early) {
+        sink_answer(req, 403);
+        return HTTP_ANSWERED;
+    }
+    return HTTP_PENDING;
+}
+
+static void sink_abort(struct http_req *req)
+{
+    ck_assert_ptr_eq(req, sink.req);
+    sink.aborted++;
+    sink.req = NULL;
+}
+
+static const struct http_handler sink_handler = {
+    .name = "sink", .any_method = true, .start = sink_start, .body = sink_body,
+    .abort = sink_abort,
+};
+
+/* ------------------------------------------------------------------ */
+/* The fixture: a worker of one connection */
+
+static struct http_route *route(const char *path)
+{
+    struct http_server *s = fx.rt.data;
+    return (struct http_route *)http_route_find(&s->routes, path, strlen(path));
+}
+
+static void pump(void)
+{
+    while (fx.out_off < fx.out_len) {
+        ssize_t n = send(fx.client, fx.out + fx.out_off, fx.out_len - fx.out_off, MSG_NOSIGNAL);
+        if (n < 0) {
+            ck_assert_int_eq(errno, EAGAIN);
+            fx.out_blocked = true;
+            break;
+        }
+        fx.out_off += (size_t)n;
+    }
+    for (;;) {
+        ssize_t n = recv(fx.client, fx.in + fx.in_len, CLIENT_IN - fx.in_len, 0);
+        if (n > 0) {
+            fx.in_len += (size_t)n;
+            fx.in[fx.in_len] = '\0';
+            continue;
+        }
+        fx.eof |= n == 0;
+        break;
+    }
+}
+
+static void on_tick(struct timer *t)
+{
+    pump();
+    if (fx.step)
+        fx.step();
+    if (fx.until() || loop_now(loop()) > fx.deadline)
+        loop_stop(loop());
+    else
+        loop_timer_after(loop(), t, 1);
+}
+
+/* Run the loop until pred holds (at most 10 s: a hang fails, it never
+ * passes). */
+static bool run_until(bool (*pred)(void))
+{
+    fx.until = pred;
+    fx.deadline = loop_now(loop()) + 10000;
+    loop_timer_after(loop(), &fx.tick, 0);
+    loop_run(loop());
+    loop_timer_cancel(loop(), &fx.tick);
+    return pred();
+}
+
+static void send_text(const char *s)
+{
+    fx.out = s;
+    fx.out_len = strlen(s);
+    fx.out_off = 0;
+}
+
+static void start_fixture(const char *body_timeout)
+{
+    memset(&fx, 0, sizeof fx);
+    memset(&later, 0, sizeof later);
+    memset(&sink, 0, sizeof sink);
+    later.delay = 20;
+    timer_init(&later.t, later_fire);
+    snprintf(fx.dir, sizeof fx.dir, "/tmp/check_handler.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(fx.dir));
+    char path[128], text[2048], err[512];
+    snprintf(path, sizeof path, "%s/herd.conf", fx.dir);
+    snprintf(text, sizeof text, conf_fmt, body_timeout, fx.dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    fx.cfg = config_load(path, err, sizeof err);
+    ck_assert_msg(fx.cfg != NULL, "%s", err);
+
+    fx.page = stats_map();
+    ck_assert_ptr_nonnull(fx.page);
+    fx.w.stats = stats_claim(fx.page, 0, 1);
+    fx.w.page = fx.page;
+    fx.w.cfg = fx.cfg;
+    fx.w.loop = loop_new(16);
+    ck_assert_ptr_nonnull(fx.w.loop);
+    buf_pool_init(&fx.w.in_pool, 16 * 1024, 4);
+    buf_pool_init(&fx.w.out_pool, 16 * 1024, 4);
+
+    snprintf(path, sizeof path, "%s/access.log", fx.dir);
+    int log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    ck_assert_int_ge(log_fd, 0);
+    fx.rt.cfg = &fx.cfg->servers[0];
+    fx.rt.proto = &proto_http;
+    fx.rt.data = proto_http.server_new(fx.rt.cfg, log_fd, err, sizeof err);
+    ck_assert_msg(fx.rt.data != NULL, "%s", err);
+    fx.vhosts[0] = &fx.rt;
+    route("/later")->handler = &later_handler;
+    route("/body")->handler = &sink_handler;
+
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    fx.client = sv[1];
+    timer_init(&fx.tick, on_tick);
+    conn_start(&fx.conn, &fx.w, sv[0], fx.vhosts, 1, NULL);
+}
+
+static void setup(void)
+{
+    start_fixture("60s");
+}
+
+static void teardown(void)
+{
+    if (fx.conn.in_use)
+        conn_close_now(&fx.conn), conn_run(&fx.conn);
+    /* The routes free what their own handlers built. */
+    route("/later")->handler = &http_handler_return;
+    route("/body")->handler = &http_handler_return;
+    proto_http.server_free(fx.rt.data);
+    close(fx.client);
+    config_free(fx.cfg);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", fx.dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* The access log, flushed. */
+static const char *access_log(void)
+{
+    static char text[8192];
+    proto_http.tick(fx.rt.data, loop_now(loop()) + 5000);
+    char path[128];
+    snprintf(path, sizeof path, "%s/access.log", fx.dir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    return text;
+}
+
+/* ------------------------------------------------------------------ */
+/* Predicates */
+
+/* Complete responses received (every one with a Content-Length; the
+ * interim 100 is not counted). */
+static int responses(void)
+{
+    int n = 0;
+    const char *p = fx.in, *end = fx.in + fx.in_len;
+    for (;;) {
+        const char *blank = strstr(p, "\r\n\r\n");
+        if (blank == NULL)
+            return n;
+        const char *cl = strstr(p, "Content-Length: ");
+        size_t len = cl && cl < blank ? strtoul(cl + 16, NULL, 10) : 0;
+        if ((size_t)(end - (blank + 4)) < len)
+            return n;
+        n += strncmp(p, "HTTP/1.1 100 ", 13) != 0;
+        p = blank + 4 + len;
+    }
+}
+
+static bool one_response(void) { return responses() >= 1; }
+static bool three_responses(void) { return responses() >= 3; }
+static bool got_later(void) { return strstr(fx.in, "later\n") != NULL; }
+static bool got_hello(void) { return strstr(fx.in, "hello\n") != NULL; }
+static bool got_got(void) { return strstr(fx.in, "got ") && strchr(strstr(fx.in, "got "), '\n'); }
+static bool later_started(void) { return later.started > 0; }
+static bool closed(void) { return fx.eof; }
+/* The interim answer came and the handler waits for the body. */
+static bool continued(void)
+{
+    return strstr(fx.in, "100 Continue\r\n\r\n") && sink.req &&
+           sink.req->state == HTTP_REQ_PENDING && conn_out_len(&fx.conn) == 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* start: answering later */
+
+START_TEST(later_answers_from_a_timer)
+{
+    send_text("GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
+    ck_assert(run_until(later_started));
+    ck_assert_uint_eq(fx.in_len, 0);                /* pending: nothing sent yet */
+    ck_assert_int_eq(http_conn_of(&fx.conn)->phase, HP_EXCHANGE);
+    ck_assert(run_until(got_later));
+    ck_assert_ptr_nonnull(strstr(fx.in, "HTTP/1.1 200 OK\r\n"));
+    ck_assert_ptr_nonnull(strstr(fx.in, "\r\nContent-Length: 6\r\n"));
+    ck_assert_ptr_null(strstr(fx.in, "Connection:"));
+    ck_assert_int_eq(later.aborted, 0);
+    /* The exchange is over and the connection goes on. */
+    ck_assert_ptr_null(http_conn_of(&fx.conn)->kept);
+    ck_assert_str_eq(access_log(), "200 GET /later HTTP/1.1 6\n");
+    send_text("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    ck_assert(run_until(got_hello));
+    ck_assert(fx.conn.in_use);
+}
+END_TEST
+
+START_TEST(pipelined_request_waits_for_the_pending_one)
+{
+    later.delay = 50;
+    send_text("GET /later HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    ck_assert(run_until(got_hello));
+    char *a = strstr(fx.in, "later\n"), *b = strstr(fx.in, "hello\n");
+    ck_assert_ptr_nonnull(a);
+    ck_assert(a < b);                               /* in order */
+    ck_assert_str_eq(access_log(), "200 GET /later HTTP/1.1 6\n200 GET /hello HTTP/1.1 6\n");
+}
+END_TEST
+
+START_TEST(head_of_a_pending_answer_has_no_body)
+{
+    send_text("HEAD /later HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    ck_assert(run_until(got_hello));
+    ck_assert_ptr_null(strstr(fx.in, "later\n"));
+    ck_assert_ptr_nonnull(strstr(fx.in, "\r\nContent-Length: 6\r\n\r\nHTTP/1.1 200 OK"));
+    ck_assert_str_eq(access_log(), "200 HEAD /later HTTP/1.1 0\n200 GET /hello HTTP/1.1 6\n");
+}
+END_TEST
+
+START_TEST(client_gone_aborts_the_pending_exchange)
+{
+    later.delay = 60000;
+    send_text("GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
+    ck_assert(run_until(later_started));
+    shutdown(fx.client, SHUT_WR);
+    ck_assert(run_until(closed));
+    ck_assert_int_eq(later.aborted, 1);
+    ck_assert_uint_eq(fx.in_len, 0);
+    ck_assert_str_eq(access_log(), "499 GET /later HTTP/1.1 0\n");
+}
+END_TEST
+
+START_TEST(closing_connection_aborts_the_pending_exchange)
+{
+    later.delay = 60000;
+    send_text("GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
+    ck_assert(run_until(later_started));
+    conn_close_now(&fx.conn);       /* e.g. a send error or the worker's end */
+    conn_run(&fx.conn);
+    ck_assert(!fx.conn.in_use);
+    ck_assert_int_eq(later.aborted, 1);
+    ck_assert_str_eq(access_log(), "499 GET /later HTTP/1.1 0\n");
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* body: streamed to the handler */
+
+static char big[1 << 20];
+
+static void fill_big(void)
+{
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)('a' + (i * 7 + i / 251) % 26);
+}
+
+START_TEST(content_length_body_streamed)
+{
+    fill_big();
+    static char req[sizeof big + 256];
+    int n = snprintf(req, sizeof req, "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
+                     sizeof big);
+    memcpy(req + n, big, sizeof big);
+    static const char next[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    memcpy(req + n + sizeof big, next, sizeof next - 1);
+    fx.out = req;
+    fx.out_len = (size_t)n + sizeof big + sizeof next - 1;
+    ck_assert(run_until(got_hello));
+    ck_assert(sink.ended);
+    ck_assert_uint_eq(sink.len, sizeof big);
+    ck_assert_int_eq(memcmp(sink.got, big, sizeof big), 0);
+    ck_assert_ptr_nonnull(strstr(fx.in, "got 1048576\n"));
+    ck_assert_str_eq(access_log(), "200 POST /body HTTP/1.1 12\n200 GET /hello HTTP/1.1 6\n");
+}
+END_TEST
+
+/* The body in chunks of every size from 1 to 300, with extensions and a
+ * trailer. */
+static size_t chunked(char *out, const char *data, size_t len)
+{
+    size_t o = 0, size = 1;
+    for (size_t i = 0; i < len; i += size, size = size % 300 + 1) {
+        if (size > len - i)
+            size = len - i;
+        o += (size_t)sprintf(out + o, "%zx%s\r\n", size, size % 3 ? "" : ";x=1");
+        memcpy(out + o, data + i, size);
+        o += size;
+        memcpy(out + o, "\r\n", 2);
+        o += 2;
+    }
+    return o + (size_t)sprintf(out + o, "0\r\nTrailer: t\r\n\r\n");
+}
+
+START_TEST(chunked_body_streamed_decoded)
+{
+    fill_big();
+    static char req[2 * sizeof big];
+    size_t n = (size_t)sprintf(req, "PUT /body HTTP/1.1\r\nHost: x\r\n"
+                                    "Transfer-Encoding: chunked\r\n\r\n");
+    n += chunked(req + n, big, 200000);
+    n += (size_t)sprintf(req + n, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    fx.out = req;
+    fx.out_len = n;
+    ck_assert(run_until(got_hello));
+    ck_assert(sink.ended);
+    ck_assert_uint_eq(sink.len, 200000);
+    ck_assert_int_eq(memcmp(sink.got, big, 200000), 0);
+    ck_assert_ptr_nonnull(strstr(fx.in, "got 200000\n"));
+    ck_assert_int_eq(sink.aborted, 0);
+}
+END_TEST
+
+/* The handler stops taking: the connection stops reading once its input
+ * is full (the bytes wait there and in the socket, none dropped, none
+ * delivered), the client's writes block; once resumed, the rest arrives,
+ * all of it, in order. */
+static void resume_when_blocked(void)
+{
+    struct conn *c = &fx.conn;
+    if (sink.paused && fx.out_blocked && sink.req && c->in && buf_room(c->in) == 0 &&
+        c->in->start == 0) {
+        ck_assert_uint_eq(sink.len, sink.pause_at);     /* nothing beyond the pause */
+        ck_assert_uint_eq(c->in->cap, 16 * 1024);       /* the input did not grow */
+        ck_assert_uint_lt(stats_get(fx.w.stats, STAT_BYTES_IN), fx.out_off);
+        sink.paused = false;
+        sink.pause_at = 0;
+        http_req_body_resume(sink.req);
+    }
+}
+
+static void back_pressure(bool chunked_body)
+{
+    fill_big();
+    static char req[2 * sizeof big];
+    size_t n;
+    if (chunked_body) {
+        n = (size_t)sprintf(req, "POST /body HTTP/1.1\r\nHost: x\r\n"
+                                 "Transfer-Encoding: chunked\r\n\r\n");
+        n += chunked(req + n, big, sizeof big);
+    } else {
+        n = (size_t)sprintf(req, "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
+                            sizeof big);
+        memcpy(req + n, big, sizeof big);
+        n += sizeof big;
+    }
+    fx.out = req;
+    fx.out_len = n;
+    sink.pause_at = 1000;
+    fx.step = resume_when_blocked;
+    ck_assert(run_until(got_got));
+    ck_assert(fx.out_blocked);          /* the pause reached the client */
+    ck_assert_uint_eq(sink.len, sizeof big);
+    ck_assert_int_eq(memcmp(sink.got, big, sizeof big), 0);
+    ck_assert_ptr_nonnull(strstr(fx.in, "got 1048576\n"));
+}
+
+START_TEST(content_length_back_pressure)
+{
+    back_pressure(false);
+}
+END_TEST
+
+START_TEST(chunked_back_pressure)
+{
+    back_pressure(true);
+}
+END_TEST
+
+START_TEST(continue_before_a_wanted_body)
+{
+    send_text("POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+              "Expect: 100-continue\r\nConnection: close\r\n\r\n");
+    ck_assert(run_until(continued));
+    ck_assert_str_eq(fx.in, "HTTP/1.1 100 Continue\r\n\r\n");   /* and nothing else */
+    send_text("hello");
+    ck_assert(run_until(closed));
+    ck_assert_ptr_nonnull(strstr(fx.in, "got 5\n"));
+    ck_assert_ptr_nonnull(strstr(fx.in, "Connection: close\r\n"));
+    ck_assert_int_eq(memcmp(sink.got, "hello", 5), 0);
+}
+END_TEST
+
+START_TEST(early_answer_discards_the_body)
+{
+    sink.early = true;
+    send_text("POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789"
+              "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    ck_assert(run_until(got_hello));
+    ck_assert_ptr_nonnull(strstr(fx.in, "HTTP/1.1 403 Forbidden\r\n"));
+    ck_assert_uint_eq(sink.len, 0);
+    ck_assert(!sink.ended);
+    ck_assert_int_eq(sink.aborted, 0);
+    ck_assert_str_eq(access_log(), "403 POST /body HTTP/1.1 6\n200 GET /hello HTTP/1.1 6\n");
+}
+END_TEST
+
+START_TEST(malformed_chunk_aborts_and_answers_400)
+{
+    send_text("POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+              "5\r\nhello\r\nzz\r\nmore\r\n0\r\n\r\n");
+    ck_assert(run_until(closed));
+    ck_assert_int_eq(sink.aborted, 1);
+    ck_assert_int_eq(memcmp(sink.got, "hello", 5), 0);
+    ck_assert_ptr_nonnull(strstr(fx.in, "HTTP/1.1 400 Bad Request\r\n"));
+    ck_assert_ptr_nonnull(strstr(access_log(), "400 POST /body HTTP/1.1 "));
+}
+END_TEST
+
+START_TEST(chunked_body_over_max_body_413)
+{
+    send_text("POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+              "500000\r\n");
+    ck_assert(run_until(closed));
+    ck_assert_int_eq(sink.aborted, 1);
+    ck_assert_ptr_nonnull(strstr(fx.in, "HTTP/1.1 413 Content Too Large\r\n"));
+}
+END_TEST
+
+START_TEST(body_timeout_aborts)
+{
+    teardown();
+    start_fixture("50ms");
+    send_text("POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789");
+    ck_assert(run_until(closed));
+    ck_assert_int_eq(sink.aborted, 1);
+    ck_assert_uint_eq(sink.len, 10);
+    ck_assert_uint_eq(fx.in_len, 0);
+    ck_assert_str_eq(access_log(), "408 POST /body HTTP/1.1 0\n");
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Handlers that answer at once; the state of a connection */
+
+START_TEST(return_and_errors_take_the_same_path)
+{
+    send_text("GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+              "DELETE /status HTTP/1.1\r\nHost: x\r\n\r\n");
+    ck_assert(run_until(three_responses));
+    ck_assert_ptr_nonnull(strstr(fx.in, "HTTP/1.1 404 Not Found\r\n"));
+    ck_assert_ptr_nonnull(strstr(fx.in, "HTTP/1.1 405 Method Not Allowed\r\n"));
+    ck_assert_ptr_nonnull(strstr(fx.in, "\r\nAllow: GET, HEAD\r\n"));
+    const char *log = access_log();
+    ck_assert_int_eq(strncmp(log, "200 GET /hello HTTP/1.1 6\n404 GET /nope HTTP/1.1 ", 49), 0);
+    ck_assert_ptr_nonnull(strstr(log, "\n405 DELETE /status HTTP/1.1 "));
+}
+END_TEST
+
+START_TEST(status_handler)
+{
+    send_text("GET /status HTTP/1.1\r\nHost: x\r\n\r\n");
+    ck_assert(run_until(one_response));
+    ck_assert_ptr_nonnull(strstr(fx.in, "HTTP/1.1 200 OK\r\n"));
+    ck_assert_ptr_nonnull(strstr(fx.in, "Cache-Control: no-store\r\n"));
+    ck_assert_ptr_nonnull(strstr(fx.in, "requests"));
+}
+END_TEST
+
+START_TEST(idle_connection_state_is_small)
+{
+    ck_assert_uint_le(sizeof(struct http_conn), 32);
+    send_text("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    ck_assert(run_until(got_hello));
+    ck_assert_int_eq(http_conn_of(&fx.conn)->phase, HP_IDLE);
+    ck_assert_ptr_null(http_conn_of(&fx.conn)->kept);
+    ck_assert_ptr_null(fx.conn.in);                 /* no buffer while idle */
+    ck_assert_ptr_null(fx.conn.out);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("handler");
+    TCase *t = tcase_create("later");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_add_test(t, later_answers_from_a_timer);
+    tcase_add_test(t, pipelined_request_waits_for_the_pending_one);
+    tcase_add_test(t, head_of_a_pending_answer_has_no_body);
+    tcase_add_test(t, client_gone_aborts_the_pending_exchange);
+    tcase_add_test(t, closing_connection_aborts_the_pending_exchange);
+    suite_add_tcase(s, t);
+    t = tcase_create("body");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_add_test(t, content_length_body_streamed);
+    tcase_add_test(t, chunked_body_streamed_decoded);
+    tcase_add_test(t, content_length_back_pressure);
+    tcase_add_test(t, chunked_back_pressure);
+    tcase_add_test(t, continue_before_a_wanted_body);
+    tcase_add_test(t, early_answer_discards_the_body);
+    tcase_add_test(t, malformed_chunk_aborts_and_answers_400);
+    tcase_add_test(t, chunked_body_over_max_body_413);
+    tcase_add_test(t, body_timeout_aborts);
+    suite_add_tcase(s, t);
+    t = tcase_create("at_once");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_add_test(t, return_and_errors_take_the_same_path);
+    tcase_add_test(t, status_handler);
+    tcase_add_test(t, idle_connection_state_is_small);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    return run_suite_tap(suite());
+}
