@@ -291,6 +291,10 @@ static void teardown(void)
     route("/body")->handler = &http_handler_return;
     proto_http.server_free(fx.rt.data);
     close(fx.client);
+    buf_pool_drain(&fx.w.in_pool);
+    buf_pool_drain(&fx.w.out_pool);
+    loop_free(fx.w.loop);
+    stats_unmap(fx.page);
     config_free(fx.cfg);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", fx.dir);
