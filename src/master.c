@@ -33,7 +33,8 @@
 #include <unistd.h>
 
 #include "control.h"
-#include "http/status.h"
+#include "http/status.h" /* H2: registry (server names for stats) */
+#include "stats_render.h"
 #include "listen.h"
 #include "log.h"
 #include "loop.h"
@@ -810,7 +811,7 @@ static void on_control(void *arg, struct control_client *cl, const char *cmd)
         request_reload(m, cl);
     } else if (strcmp(cmd, "status") == 0) {
         char *text = NULL;
-        http_status_render(m->page, STATUS_TEXT, time(NULL), &text);
+        stats_render(m->page, STATS_FORMAT_TEXT, time(NULL), &text);
         control_reply(m->ctl, cl, text ? text : "error out of memory");
         free(text);
     } else if (strcmp(cmd, "generation") == 0) {
