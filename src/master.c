@@ -32,6 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "channel.h"
 #include "control.h"
 #include "http/status.h" /* H2: registry (server names for stats) */
 #include "stats_render.h"
@@ -131,7 +132,6 @@ static void gen_maybe_free(struct master *m, struct gen *g);
 static void startup_done(struct master *m, bool ok);
 static void trim_listeners(struct master *m);
 static void on_respawn(struct timer *t);
-static void pass_fd(struct child *c, const unsigned char *msg, size_t len, int fd);
 static void upgrade_ended(struct master *m, int status);
 static void on_control(void *arg, struct control_client *cl, const char *cmd);
 static void start_reload(struct master *m);
@@ -492,17 +492,25 @@ fail:
  * connections (parked or closed): those they empty before leaving. */
 static void drain_gen(struct master *m, struct gen *g)
 {
+    uint32_t *released = calloc(g->n_ls ? g->n_ls : 1, sizeof *released);
     for (struct child *c = m->children; c; c = c->next) {
         if (c->gen != g)
             continue;
-        unsigned char msg[256] = { CHANNEL_DRAIN };
-        size_t n = g->n_ls < sizeof msg - 1 ? g->n_ls : sizeof msg - 1;
-        for (size_t i = 0; i < n; i++) {
-            msg[i + 1] = listen_slot_released(g->ls[i].l, (size_t)c->slot);
+        if (released == NULL) {
+            kill(c->pid, SIGQUIT);      /* drains without knowing which sockets */
+            continue;
         }
-        if (send(c->io.fd, msg, n + 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        size_t n = 0;
+        for (size_t i = 0; i < g->n_ls; i++)
+            if (listen_slot_released(g->ls[i].l, (size_t)c->slot))
+                released[n++] = (uint32_t)i;
+        if (channel_send_drain(c->io.fd, released, n) < 0) {
+            log_warn("cannot tell worker %d to drain: %s; sending SIGQUIT", (int)c->pid,
+                     strerror(errno));
             kill(c->pid, SIGQUIT);
+        }
     }
+    free(released);
 }
 
 /* Point every listener at generation g's slots: steer new connections to
@@ -580,10 +588,9 @@ static void lend_slot(struct master *m, struct gen *g, int slot)
         const struct listener *l = g->ls[i].l;
         if (!l->reuseport || (size_t)slot >= l->n_fds)
             continue;
-        unsigned char msg[9] = { CHANNEL_BORROW };
-        memcpy(msg + 1, &i, sizeof i);
-        memcpy(msg + 5, &who, sizeof who);
-        pass_fd(to, msg, sizeof msg, l->fds[slot]);
+        if (channel_send_borrow(to->io.fd, i, who, l->fds[slot]) < 0)
+            log_warn("cannot lend slot %d's socket to worker %d: %s", slot, (int)to->pid,
+                     strerror(errno));
     }
     s->borrower = to;
     log_info("slot %d has no worker: worker %d (slot %d) accepts from its sockets meanwhile",
@@ -605,10 +612,7 @@ static void slot_up(struct master *m, struct gen *g, int slot)
     steer_around_down_slots(g);
     if (s->borrower == NULL)
         return;
-    unsigned char msg[5] = { CHANNEL_GIVE_BACK };
-    uint32_t who = (uint32_t)slot;
-    memcpy(msg + 1, &who, sizeof who);
-    if (send(s->borrower->io.fd, msg, sizeof msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+    if (channel_send_give_back(s->borrower->io.fd, (uint32_t)slot) < 0)
         log_warn("cannot take slot %d's sockets back from worker %d: %s", slot,
                  (int)s->borrower->pid, strerror(errno));
     s->borrower = NULL;
@@ -823,28 +827,41 @@ static void on_control(void *arg, struct control_client *cl, const char *cmd)
     }
 }
 
+static void child_ready(struct master *m, struct child *c)
+{
+    if (c->ready)
+        return;
+    c->ready = true;
+    struct gen *g = c->gen;
+    g->ready++;
+    if (g == m->pending && g->ready == g->workers)
+        commit_pending(m);
+    else if (g == m->current && g->slots[c->slot].down)
+        slot_up(m, g, c->slot);
+}
+
 static void on_channel(struct loop *loop, struct loop_io *io, unsigned events)
 {
     (void)loop;
     (void)events;
     struct child *c = (struct child *)io;
+    struct master *m = c->gen->slots[c->slot].m;
+    struct channel_msg msg;
     for (;;) {
-        char byte;
-        ssize_t n = recv(io->fd, &byte, 1, MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
+        switch (channel_recv(io->fd, &msg)) {
+        case CHANNEL_MSG:
+            if (msg.kind == CHANNEL_READY)
+                child_ready(m, c);
+            else if (msg.fd >= 0)
+                close(msg.fd);
+            break;
+        case CHANNEL_BAD:
+            log_warn("dropped a malformed message from worker %d", (int)c->pid);
+            break;
+        case CHANNEL_AGAIN:
+        case CHANNEL_CLOSED:
             return;     /* EOF: the exit arrives through SIGCHLD */
-        if (byte != CHANNEL_READY || c->ready)
-            continue;
-        c->ready = true;
-        struct gen *g = c->gen;
-        g->ready++;
-        struct master *m = g->slots[c->slot].m;
-        if (g == m->pending && g->ready == g->workers)
-            commit_pending(m);
-        else if (g == m->current && g->slots[c->slot].down)
-            slot_up(m, g, c->slot);
+        }
     }
 }
 
@@ -950,21 +967,6 @@ static void on_kill_timer(struct timer *t)
     }
 }
 
-static void pass_fd(struct child *c, const unsigned char *msg, size_t len, int fd)
-{
-    char control[CMSG_SPACE(sizeof(int))] = { 0 };
-    struct iovec iov = { (void *)msg, len };
-    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-                         .msg_controllen = sizeof control };
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &fd, sizeof fd);
-    if (sendmsg(c->io.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-        log_warn("cannot pass a reopened log to worker %d: %s", (int)c->pid, strerror(errno));
-}
-
 /* USR1: reopen the error log and every access log (the master opens them,
  * as root, and passes them to the workers, which run as an unprivileged user). */
 static void reopen_logs(struct master *m)
@@ -975,9 +977,10 @@ static void reopen_logs(struct master *m)
         if (log_open(cfg->error_log, why, sizeof why) < 0) {
             log_error("reopen: %s", why);
         } else {
-            unsigned char msg = CHANNEL_REOPEN;
             for (struct child *c = m->children; c; c = c->next)
-                pass_fd(c, &msg, 1, log_fd());
+                if (channel_send_reopen(c->io.fd, log_fd()) < 0)
+                    log_warn("cannot pass the reopened error log to worker %d: %s",
+                             (int)c->pid, strerror(errno));
         }
     }
     for (struct gen *g = m->gens; g; g = g->next)
@@ -993,11 +996,10 @@ static void reopen_logs(struct master *m)
             }
             close(g->access_logs[i]);
             g->access_logs[i] = fd;
-            unsigned char msg[5] = { CHANNEL_ACCESS_LOG };
-            memcpy(msg + 1, &i, sizeof i);
             for (struct child *c = m->children; c; c = c->next)
-                if (c->gen == g)
-                    pass_fd(c, msg, sizeof msg, fd);
+                if (c->gen == g && channel_send_access_log(c->io.fd, i, fd) < 0)
+                    log_warn("cannot pass a reopened access log to worker %d: %s",
+                             (int)c->pid, strerror(errno));
         }
     log_info("reopened log files");
 }
