@@ -190,7 +190,7 @@ static void on_listener_more(struct loop *loop, struct loop_defer *d)
 }
 
 /* ------------------------------------------------------------------ */
-/* Sockets borrowed from slots that have no worker (see master.c lend_slot) */
+/* Sockets borrowed from slots that have no worker (see master/slot.c) */
 
 static void borrow(struct worker *w, uint32_t listener, uint32_t slot, int fd)
 {
