@@ -1,3 +1,4 @@
+/* Tested by tests/unit/check_control.c. */
 #include "master/control.h"
 
 #include <errno.h>
