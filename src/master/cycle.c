@@ -9,7 +9,8 @@
  * grace, WINCH drains the current generation's workers but keeps the
  * master (HUP brings workers back), USR1 reopens the logs (logs.c), USR2
  * starts a binary upgrade (upgrade.c), CHLD reaps workers (slot.c) and the
- * new master of an upgrade. */
+ * new master of an upgrade.
+ * Tested by tests/unit/check_master.c. */
 #include "master/internal.h"
 
 #include <errno.h>

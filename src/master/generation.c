@@ -7,7 +7,8 @@
  * generation keeps serving. Otherwise the new generation's workers start,
  * and once all report ready it takes over: the listeners are steered to
  * its slots and the old generation drains. `herd -s reload` waits for that
- * answer (the waiters). */
+ * answer (the waiters).
+ * Tested by tests/unit/check_master.c. */
 #include "master/internal.h"
 
 #include <errno.h>

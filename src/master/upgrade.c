@@ -8,7 +8,8 @@
  *   no upgrade ─USR2─► pid file renamed PIDFILE.oldbin, new master forked
  *        ▲                 │ (new_master set)
  *        └─new master exits: PIDFILE and the control socket taken back
- */
+ *
+ * Tested by tests/integration/test_upgrade.py: it execs the real binary. */
 #include "master/internal.h"
 
 #include <errno.h>
