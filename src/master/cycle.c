@@ -1,15 +1,26 @@
-/* The master's cycle: start-up, signals, and the master's mode (drawn in
- * internal.h): STARTING until the first generation serves, RUNNING and
- * RELOADING while generations come and go (generation.c), QUITTING or
- * TERMINATING on the way out.
+/* The master's cycle: start-up, signals, stopping, and the master's mode
+ * (generation.c makes the moves between STARTING, RUNNING and RELOADING):
+ *
+ *   STARTING ──first generation ready──► RUNNING ◄──new generation ready,──┐
+ *      │                                    │         or the reload failed  │
+ *      │ it failed                          └──HUP──► RELOADING ────────────┘
+ *      ▼
+ *   TERMINATING (exit status 1)
+ *
+ *   any ──QUIT──► QUITTING ──no worker left──► exit
+ *   any ──TERM, INT──► TERMINATING ──no worker left──► exit
+ *
+ * WINCH is a state of the current generation (GEN_STOPPED), not of the
+ * master, which stays RUNNING: HUP brings workers back. A binary upgrade
+ * (upgrade.c) runs beside every mode; new_master is the new master's pid
+ * while it lives.
  *
  * Signals arrive through a signalfd in the master's loop, never in a
  * handler: HUP reloads, QUIT drains every worker and exits when all are
  * gone, TERM/INT stop them at once and escalate to SIGKILL after a short
- * grace, WINCH drains the current generation's workers but keeps the
- * master (HUP brings workers back), USR1 reopens the logs (logs.c), USR2
- * starts a binary upgrade (upgrade.c), CHLD reaps workers (slot.c) and the
- * new master of an upgrade.
+ * grace, WINCH drains the current generation's workers (above), USR1
+ * reopens the logs (logs.c), USR2 starts a binary upgrade (upgrade.c),
+ * CHLD reaps workers (slot.c) and the new master of an upgrade.
  * Tested by tests/unit/check_master.c. */
 #include "master/internal.h"
 

@@ -1,4 +1,10 @@
-/* Generations: every (re)load is one (see the drawing in internal.h).
+/* Generations: every (re)load is one.
+ *
+ *   STARTING ─all workers ready─► ACTIVE (current) ─next one active─► DRAINING ─► gone
+ *      │                            │ WINCH                              ▲
+ *      │                            └──► STOPPED ─next one active────────┘
+ *      └─a worker died or stayed silent─► FAILED (its workers are stopped;
+ *                                          the current generation keeps serving)
  *
  * A generation holds references on its listeners, so sockets of addresses
  * that left the configuration close only when the last generation using

@@ -1,30 +1,6 @@
 /* The master's own state, shared by the files of src/master/ and by no one
- * else.
- *
- * The master's mode (cycle.c):
- *
- *   STARTING ──first generation ready──► RUNNING ◄──new generation ready,──┐
- *      │                                    │         or the reload failed  │
- *      │ it failed                          └──HUP──► RELOADING ────────────┘
- *      ▼
- *   TERMINATING (exit status 1)
- *
- *   any ──QUIT──► QUITTING ──no worker left──► exit
- *   any ──TERM, INT──► TERMINATING ──no worker left──► exit
- *
- * WINCH is a state of the current generation (GEN_STOPPED), not of the
- * master, which stays RUNNING: HUP brings workers back. A binary upgrade
- * (upgrade.c) runs beside every mode; new_master is the new master's pid
- * while it lives.
- *
- * A generation (generation.c):
- *
- *   STARTING ─all workers ready─► ACTIVE (current) ─next one active─► DRAINING ─► gone
- *      │                            │ WINCH                              ▲
- *      │                            └──► STOPPED ─next one active────────┘
- *      └─a worker died or stayed silent─► FAILED (its workers are stopped;
- *                                          the current generation keeps serving)
- */
+ * else. The master's mode is drawn in cycle.c, a generation's states in
+ * generation.c, a slot's in slot.c. */
 #ifndef HERD_MASTER_INTERNAL_H
 #define HERD_MASTER_INTERNAL_H
 
