@@ -143,8 +143,6 @@ static void gen_release(struct master *m, struct gen *g)
 static int gen_open(struct master *m, struct gen *g, char *err, size_t errcap)
 {
     const struct herd_config *cfg = g->cfg;
-    for (size_t i = 0; i < cfg->n_servers; i++)
-        g->access_logs[i] = -1;
     for (size_t i = 0; i < cfg->n_servers; i++) {
         const struct cfg_server *s = &cfg->servers[i];
         if (logs_open_access(g, i, err, errcap) < 0)
@@ -168,6 +166,8 @@ struct gen *gen_new(struct master *m, struct herd_config *cfg, char *err, size_t
     g->id = m->next_id;
     g->slots = calloc((size_t)g->workers, sizeof *g->slots);
     g->access_logs = calloc(cfg->n_servers, sizeof *g->access_logs);
+    for (size_t i = 0; g->access_logs && i < cfg->n_servers; i++)
+        g->access_logs[i] = -1;     /* none open: gen_release closes only real ones */
     size_t n = 0;
     for (size_t i = 0; i < cfg->n_servers; i++)
         n += cfg->servers[i].listen.n;
