@@ -237,19 +237,20 @@ void http_kept_end(struct conn *c, int status)
     release(c, k);
 }
 
-/* The body broke its framing or its limit. Unanswered, that is the answer;
- * answered, the connection just ends. */
+/* The body broke its framing or its limit. Before any answer, that is the
+ * answer; after an answer begun or complete, the connection just ends. */
 static void body_failed(struct http_kept *k, int status, const char *why)
 {
     struct conn *c = k->req.conn;
     struct http_req *req = &k->req;
-    if (req->state < HTTP_REQ_ANSWERED) {
+    if (req->state < HTTP_REQ_ANSWERED && req->status == 0) {
         abort_handler(req);
         http_exchange_fail(req, status, "%s", why);
-    } else {
-        conn_linger(c);
+        release(c, k);
+        return;
     }
-    release(c, k);
+    http_kept_end(c, status);
+    conn_linger(c);
 }
 
 void http_kept_answered(struct http_req *req)
