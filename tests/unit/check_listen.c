@@ -223,6 +223,8 @@ static const struct addr_row addr_rows[] = {
     { "1.2.3:80", NULL, "not a numeric IPv4 or [IPv6] address", 0 },
     { "[1.2.3.4]:80", NULL, "not a numeric IPv4 or [IPv6] address", 0 },
     { "[fe80::1%lo]:80", NULL, "not a numeric IPv4 or [IPv6] address", 0 },
+    { "[]:80", NULL, "not a numeric IPv4 or [IPv6] address", 0 },
+    { "[*]:80", NULL, "not a numeric IPv4 or [IPv6] address", 0 },
 };
 
 START_TEST(addr_row)
