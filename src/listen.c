@@ -241,7 +241,10 @@ static int grow(struct listen_set *set, struct listener *l, size_t want, char *e
     for (size_t i = have; i < want; i++) {
         int fd = open_socket(set, l, err, errcap);
         if (fd < 0) {
-            listen_trim(l, have);
+            /* Close what this call opened, also in a steered group (which
+             * listen_trim leaves alone). */
+            while (l->n_fds > have)
+                close(l->fds[--l->n_fds]);
             return -1;
         }
         l->fds[l->n_fds++] = fd;

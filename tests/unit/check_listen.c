@@ -429,6 +429,12 @@ START_TEST(grow_failure_closes_what_it_opened)
 }
 END_TEST
 
+START_TEST(grow_failure_closes_what_it_opened_steered)
+{
+    grow_fails_halfway(true);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Inherited sockets (binary upgrade, socket activation) */
 
@@ -600,6 +606,7 @@ int main(void)
     tcase_add_test(tc, probe_refuses_a_taken_address);
     tcase_add_test(tc, reuseport_mismatch_refused);
     tcase_add_test(tc, grow_failure_closes_what_it_opened);
+    tcase_add_test(tc, grow_failure_closes_what_it_opened_steered);
     suite_add_tcase(s, tc);
     tc = tcase_create("inherited");
     tcase_add_test(tc, inherited_sockets_adopted);
