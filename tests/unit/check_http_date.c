@@ -95,7 +95,7 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("cache");
     tcase_add_test(tc, cache_follows_the_second);
-    tcase_add_loop_test(tc, first_call_of_a_process, 0, (int)N_KNOWN - 1);
+    tcase_add_loop_test(tc, first_call_of_a_process, 0, (int)N_KNOWN);
     suite_add_tcase(s, tc);
     return run_suite_tap(s);
 }
