@@ -227,6 +227,25 @@ START_TEST(many_entries_sorted)
 }
 END_TEST
 
+/* The listing does not depend on where the descriptor was left: listing
+ * the same descriptor twice gives the same page. */
+START_TEST(same_descriptor_twice)
+{
+    touch("a");
+    touch("b");
+    int fd = open_dir();
+    struct http_static_request r = request(HTTP_GET, "/");
+    struct answer first, second;
+    list(&r, fd, &first);
+    char *copy = strndup(first.body, first.body_len);
+    list(&r, fd, &second);
+    ck_assert_uint_eq(second.body_len, first.body_len);
+    ck_assert_int_eq(memcmp(second.body, copy, first.body_len), 0);
+    free(copy);
+    close(fd);
+}
+END_TEST
+
 /* Not a directory, or no descriptor: the errno, status 500, nothing
  * written (the caller sends its error page). */
 START_TEST(failures_write_nothing)
@@ -259,6 +278,7 @@ int main(void)
     tcase_add_test(tc, head_and_head_method);
     tcase_add_test(tc, title_and_root);
     tcase_add_test(tc, many_entries_sorted);
+    tcase_add_test(tc, same_descriptor_twice);
     tcase_add_test(tc, failures_write_nothing);
     suite_add_tcase(s, tc);
     return run_suite_tap(s);
