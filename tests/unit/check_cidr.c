@@ -100,24 +100,16 @@ START_TEST(host_bits)
 }
 END_TEST
 
-static struct sockaddr_storage v4(uint32_t host_order)
+/* A client of family at the address in bytes (4 or 16 of them). */
+static struct sockaddr_storage client(int family, const uint8_t *bytes)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-    a->sin_family = AF_INET;
-    a->sin_port = htons(4242);
-    a->sin_addr.s_addr = htonl(host_order);
-    return ss;
-}
-
-static struct sockaddr_storage v6(const uint8_t bytes[16])
-{
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-    a->sin6_family = AF_INET6;
-    memcpy(&a->sin6_addr, bytes, 16);
+    ss.ss_family = (sa_family_t)family;
+    if (family == AF_INET)
+        memcpy(&((struct sockaddr_in *)&ss)->sin_addr, bytes, 4);
+    else
+        memcpy(&((struct sockaddr_in6 *)&ss)->sin6_addr, bytes, 16);
     return ss;
 }
 
@@ -151,53 +143,39 @@ static void differ_at(uint8_t *b, const uint8_t *a, size_t n, int flip)
 
 /* Every prefix length, with addresses that differ first at every bit: a
  * match exactly when the difference lies beyond the prefix. */
-START_TEST(match_every_prefix_v4)
+static void every_prefix(int family, unsigned seed)
 {
-    srandom(1000u + (unsigned)_i);
-    uint8_t a[4], b[4];
-    random_bytes(a, sizeof a);
-    char ip[INET_ADDRSTRLEN], spec[64];
-    inet_ntop(AF_INET, a, ip, sizeof ip);
-    for (int bits = 0; bits <= 32; bits++) {
+    const size_t n = family == AF_INET ? 4 : 16;
+    const int max = (int)n * 8;
+    srandom(seed);
+    uint8_t a[16], b[16];
+    random_bytes(a, n);
+    char ip[INET6_ADDRSTRLEN], spec[80];
+    inet_ntop(family, a, ip, sizeof ip);
+    for (int bits = 0; bits <= max; bits++) {
         struct cidr c;
         snprintf(spec, sizeof spec, "%s/%d", ip, bits);
         ck_assert_int_eq(cidr_parse(spec, &c), 0);
-        uint32_t self;
-        memcpy(&self, a, 4);
-        struct sockaddr_storage ss = v4(ntohl(self));
+        struct sockaddr_storage ss = client(family, a);
         ck_assert_msg(cidr_match(&c, (struct sockaddr *)&ss), "%s misses itself", spec);
-        for (int flip = 0; flip < 32; flip++) {
-            differ_at(b, a, sizeof b, flip);
-            uint32_t other;
-            memcpy(&other, b, 4);
-            ss = v4(ntohl(other));
+        for (int flip = 0; flip < max; flip++) {
+            differ_at(b, a, n, flip);
+            ss = client(family, b);
             ck_assert_msg(cidr_match(&c, (struct sockaddr *)&ss) == same_prefix(a, b, bits),
                           "%s, bit %d differs", spec, flip);
         }
     }
 }
+
+START_TEST(match_every_prefix_v4)
+{
+    every_prefix(AF_INET, 1000u + (unsigned)_i);
+}
 END_TEST
 
 START_TEST(match_every_prefix_v6)
 {
-    srandom(2000u + (unsigned)_i);
-    uint8_t a[16], b[16];
-    random_bytes(a, sizeof a);
-    char ip[INET6_ADDRSTRLEN], spec[80];
-    inet_ntop(AF_INET6, a, ip, sizeof ip);
-    for (int bits = 0; bits <= 128; bits++) {
-        struct cidr c;
-        snprintf(spec, sizeof spec, "%s/%d", ip, bits);
-        ck_assert_int_eq(cidr_parse(spec, &c), 0);
-        struct sockaddr_storage ss = v6(a);
-        ck_assert_msg(cidr_match(&c, (struct sockaddr *)&ss), "%s misses itself", spec);
-        for (int flip = 0; flip < 128; flip++) {
-            differ_at(b, a, sizeof b, flip);
-            ss = v6(b);
-            ck_assert_msg(cidr_match(&c, (struct sockaddr *)&ss) == same_prefix(a, b, bits),
-                          "%s, bit %d differs", spec, flip);
-        }
-    }
+    every_prefix(AF_INET6, 2000u + (unsigned)_i);
 }
 END_TEST
 
@@ -210,9 +188,10 @@ START_TEST(match_across_families)
     ck_assert_int_eq(cidr_parse("::/0", &any6), 0);
     ck_assert_int_eq(cidr_parse("10.0.0.0/8", &net10), 0);
     ck_assert_int_eq(cidr_parse("all", &all), 0);
-    struct sockaddr_storage c4 = v4(0x0a000001);            /* 10.0.0.1 */
-    uint8_t mapped[16] = { [10] = 0xff, [11] = 0xff, [12] = 10, [15] = 1 };
-    struct sockaddr_storage c6 = v6(mapped);                /* ::ffff:10.0.0.1 */
+    const uint8_t ten[4] = { 10, 0, 0, 1 };
+    const uint8_t mapped[16] = { [10] = 0xff, [11] = 0xff, [12] = 10, [15] = 1 };
+    struct sockaddr_storage c4 = client(AF_INET, ten);      /* 10.0.0.1 */
+    struct sockaddr_storage c6 = client(AF_INET6, mapped);  /* ::ffff:10.0.0.1 */
     struct sockaddr_un un = { .sun_family = AF_UNIX };
     ck_assert(cidr_match(&any4, (struct sockaddr *)&c4));
     ck_assert(!cidr_match(&any4, (struct sockaddr *)&c6));

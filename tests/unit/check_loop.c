@@ -39,9 +39,9 @@ static void probe_fn(struct loop *loop, struct loop_io *io, unsigned events)
 }
 
 /* A non-blocking stream pair: sv[0] is watched, sv[1] is the peer. */
-static void pair(int sv[2])
+static void pair(int fds[2])
 {
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
 }
 
 static void put_byte(int fd)
@@ -83,50 +83,57 @@ static void run_passes(struct loop *loop, int passes)
     ck_assert_int_eq(loop_run(loop), 0);
 }
 
+/* Every case gets a loop, and a stream pair whose sv[0] the probe p may
+ * watch (sv[1] is the peer). */
+static struct loop *lp;
+static int sv[2];
+static struct probe p;
+
+static void setup(void)
+{
+    lp = loop_new(0);
+    ck_assert_ptr_nonnull(lp);
+    pair(sv);
+    p = (struct probe){ .io = { sv[0], probe_fn } };
+}
+
+static void teardown(void)
+{
+    loop_free(lp);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 /* ------------------------------------------------------------------ */
 /* Descriptors */
 
 /* Edge-triggered: one call per arrival, however long the data stays. */
 START_TEST(edge_once_per_arrival)
 {
-    struct loop *loop = loop_new(0);
-    int sv[2];
-    pair(sv);
-    struct probe p = { .io = { sv[0], probe_fn } };
-    ck_assert_int_eq(loop_add(loop, &p.io, LOOP_READ | LOOP_EDGE), 0);
-    run_passes(loop, 3);
+    ck_assert_int_eq(loop_add(lp, &p.io, LOOP_READ | LOOP_EDGE), 0);
+    run_passes(lp, 3);
     ck_assert_int_eq(p.calls, 0);
     put_byte(sv[1]);
-    run_passes(loop, 5);
+    run_passes(lp, 5);
     ck_assert_int_eq(p.calls, 1);
     ck_assert_uint_eq(p.last, LOOP_READ);
     put_byte(sv[1]);
-    run_passes(loop, 5);
+    run_passes(lp, 5);
     ck_assert_int_eq(p.calls, 2);
     ck_assert_uint_eq(drain(sv[0]), 2);
-    loop_free(loop);
-    close(sv[0]);
-    close(sv[1]);
 }
 END_TEST
 
 /* Without LOOP_EDGE: a call on every poll until the data is read. */
 START_TEST(level_until_read)
 {
-    struct loop *loop = loop_new(0);
-    int sv[2];
-    pair(sv);
-    struct probe p = { .io = { sv[0], probe_fn } };
-    ck_assert_int_eq(loop_add(loop, &p.io, LOOP_READ), 0);
+    ck_assert_int_eq(loop_add(lp, &p.io, LOOP_READ), 0);
     put_byte(sv[1]);
-    run_passes(loop, 4);
+    run_passes(lp, 4);
     ck_assert_int_eq(p.calls, 4);
     drain(sv[0]);
-    run_passes(loop, 3);
+    run_passes(lp, 3);
     ck_assert_int_eq(p.calls, 4);
-    loop_free(loop);
-    close(sv[0]);
-    close(sv[1]);
 }
 END_TEST
 
@@ -134,28 +141,21 @@ END_TEST
  * was emptied by the peer. */
 START_TEST(write_edges)
 {
-    struct loop *loop = loop_new(0);
-    int sv[2];
-    pair(sv);
-    struct probe p = { .io = { sv[0], probe_fn } };
-    ck_assert_int_eq(loop_add(loop, &p.io, LOOP_WRITE | LOOP_EDGE), 0);
-    run_passes(loop, 3);
+    ck_assert_int_eq(loop_add(lp, &p.io, LOOP_WRITE | LOOP_EDGE), 0);
+    run_passes(lp, 3);
     ck_assert_int_eq(p.calls, 1);
     ck_assert_uint_eq(p.last, LOOP_WRITE);
     static char junk[65536];
     while (write(sv[0], junk, sizeof junk) > 0)
         ;
     ck_assert_int_eq(errno, EAGAIN);
-    run_passes(loop, 3);
+    run_passes(lp, 3);
     ck_assert_int_eq(p.calls, 1);
     drain(sv[1]);
-    run_passes(loop, 3);
+    run_passes(lp, 3);
     ck_assert_int_eq(p.calls, 2);
     ck_assert(p.last & LOOP_WRITE);
     ck_assert_uint_eq(p.all & ~(unsigned)LOOP_WRITE, 0);
-    loop_free(loop);
-    close(sv[0]);
-    close(sv[1]);
 }
 END_TEST
 
@@ -163,21 +163,16 @@ END_TEST
  * reads and finds the end (after the data sent before it). */
 START_TEST(hangup_reads)
 {
-    struct loop *loop = loop_new(0);
-    int sv[2];
-    pair(sv);
-    struct probe p = { .io = { sv[0], probe_fn } };
-    ck_assert_int_eq(loop_add(loop, &p.io, LOOP_READ | LOOP_EDGE), 0);
+    ck_assert_int_eq(loop_add(lp, &p.io, LOOP_READ | LOOP_EDGE), 0);
     put_byte(sv[1]);
     close(sv[1]);
-    run_passes(loop, 2);
+    sv[1] = -1;
+    run_passes(lp, 2);
     ck_assert_int_eq(p.calls, 1);
     ck_assert_uint_eq(p.last, LOOP_READ | LOOP_HANGUP);
     char c;
     ck_assert_int_eq(read(sv[0], &c, 1), 1);
     ck_assert_int_eq(read(sv[0], &c, 1), 0);
-    loop_free(loop);
-    close(sv[0]);
 }
 END_TEST
 
@@ -185,21 +180,19 @@ END_TEST
  * kernel refuses together with anything but IN/OUT/ET. */
 START_TEST(exclusive_listener)
 {
-    struct loop *loop = loop_new(0);
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     socklen_t len = sizeof a;
     ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
     ck_assert_int_eq(listen(lfd, 8), 0);
     ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
-    struct probe p = { .io = { lfd, probe_fn } };
-    ck_assert_int_eq(loop_add(loop, &p.io, LOOP_READ | LOOP_EDGE | LOOP_EXCLUSIVE), 0);
+    p.io.fd = lfd;
+    ck_assert_int_eq(loop_add(lp, &p.io, LOOP_READ | LOOP_EDGE | LOOP_EXCLUSIVE), 0);
     int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     ck_assert_int_eq(connect(cfd, (struct sockaddr *)&a, sizeof a), 0);
-    run_passes(loop, 2);
+    run_passes(lp, 2);
     ck_assert_int_eq(p.calls, 1);
     ck_assert_uint_eq(p.last, LOOP_READ);
-    loop_free(loop);
     close(cfd);
     close(lfd);
 }
@@ -207,23 +200,16 @@ END_TEST
 
 START_TEST(add_and_del_errors)
 {
-    struct loop *loop = loop_new(0);
-    int sv[2];
-    pair(sv);
-    struct probe p = { .io = { sv[0], probe_fn } };
     struct probe bad = { .io = { -1, probe_fn } };
-    ck_assert_int_eq(loop_add(loop, &bad.io, LOOP_READ), -1);
-    ck_assert_int_eq(loop_del(loop, &p.io), -1);            /* never added */
-    ck_assert_int_eq(loop_add(loop, &p.io, LOOP_READ), 0);
-    ck_assert_int_eq(loop_add(loop, &p.io, LOOP_READ), -1); /* twice */
+    ck_assert_int_eq(loop_add(lp, &bad.io, LOOP_READ), -1);
+    ck_assert_int_eq(loop_del(lp, &p.io), -1);            /* never added */
+    ck_assert_int_eq(loop_add(lp, &p.io, LOOP_READ), 0);
+    ck_assert_int_eq(loop_add(lp, &p.io, LOOP_READ), -1); /* twice */
     ck_assert_int_eq(errno, EEXIST);
-    ck_assert_int_eq(loop_del(loop, &p.io), 0);
+    ck_assert_int_eq(loop_del(lp, &p.io), 0);
     put_byte(sv[1]);
-    run_passes(loop, 2);
+    run_passes(lp, 2);
     ck_assert_int_eq(p.calls, 0);                           /* no longer watched */
-    loop_free(loop);
-    close(sv[0]);
-    close(sv[1]);
 }
 END_TEST
 
@@ -262,22 +248,21 @@ static void killer_fn(struct loop *loop, struct loop_io *io, unsigned events)
 
 static void removed_during_batch(bool forget)
 {
-    struct loop *loop = loop_new(0);
     memset(&vp, 0, sizeof vp);
     vp.forget = forget;
     for (int i = 0; i < 2; i++) {
-        int sv[2];
-        pair(sv);
+        int two[2];
+        pair(two);
         vp.p[i] = calloc(1, sizeof *vp.p[i]);
-        vp.p[i]->io.fd = sv[0];
+        vp.p[i]->io.fd = two[0];
         vp.p[i]->io.fn = killer_fn;
-        vp.fd_peer[i] = sv[1];
-        ck_assert_int_eq(loop_add(loop, &vp.p[i]->io, LOOP_READ | LOOP_EDGE), 0);
+        vp.fd_peer[i] = two[1];
+        ck_assert_int_eq(loop_add(lp, &vp.p[i]->io, LOOP_READ | LOOP_EDGE), 0);
     }
     /* Both ready before the poll: one batch holds both events. */
     put_byte(vp.fd_peer[0]);
     put_byte(vp.fd_peer[1]);
-    run_passes(loop, 3);
+    run_passes(lp, 3);
     ck_assert_int_eq(vp.ran, 1);
     for (int i = 0; i < 2; i++) {
         if (vp.p[i]) {
@@ -286,7 +271,6 @@ static void removed_during_batch(bool forget)
         }
         close(vp.fd_peer[i]);
     }
-    loop_free(loop);
 }
 
 START_TEST(del_during_batch)
@@ -304,21 +288,14 @@ END_TEST
 /* Outside a batch, loop_forget drops nothing: the io stays watched. */
 START_TEST(forget_outside_batch_keeps_watching)
 {
-    struct loop *loop = loop_new(0);
-    int sv[2];
-    pair(sv);
-    struct probe p = { .io = { sv[0], probe_fn } };
-    ck_assert_int_eq(loop_add(loop, &p.io, LOOP_READ | LOOP_EDGE), 0);
+    ck_assert_int_eq(loop_add(lp, &p.io, LOOP_READ | LOOP_EDGE), 0);
     put_byte(sv[1]);
-    run_passes(loop, 1);
+    run_passes(lp, 1);
     ck_assert_int_eq(p.calls, 1);
-    loop_forget(loop, &p.io);
+    loop_forget(lp, &p.io);
     put_byte(sv[1]);
-    run_passes(loop, 1);
+    run_passes(lp, 1);
     ck_assert_int_eq(p.calls, 2);
-    loop_free(loop);
-    close(sv[0]);
-    close(sv[1]);
 }
 END_TEST
 
@@ -357,23 +334,17 @@ static void fair_first_fn(struct loop *loop, struct loop_defer *d)
  * again: a connection that keeps deferring cannot starve the others. */
 START_TEST(deferred_after_next_poll)
 {
-    struct loop *loop = loop_new(0);
-    int sv[2];
-    pair(sv);
     fair_peer = sv[1];
     struct loop_io io = { sv[0], note_io };
-    ck_assert_int_eq(loop_add(loop, &io, LOOP_READ | LOOP_EDGE), 0);
+    ck_assert_int_eq(loop_add(lp, &io, LOOP_READ | LOOP_EDGE), 0);
     struct loop_defer first;
     loop_defer_init(&first, fair_first_fn);
     loop_defer_init(&fair_second, fair_second_fn);
     n_order = 0;
-    loop_defer(loop, &first);
-    ck_assert_int_eq(loop_run(loop), 0);
+    loop_defer(lp, &first);
+    ck_assert_int_eq(loop_run(lp), 0);
     order[n_order] = '\0';
     ck_assert_str_eq(order, "1i2");
-    loop_free(loop);
-    close(sv[0]);
-    close(sv[1]);
 }
 END_TEST
 
@@ -399,51 +370,42 @@ static void stop_from_io(struct loop *loop, struct loop_io *io, unsigned events)
  * still runs; loop_run may be called again. */
 START_TEST(stop_finishes_iteration)
 {
-    struct loop *loop = loop_new(0);
-    int sv[2];
-    pair(sv);
     struct loop_io io = { sv[0], stop_from_io };
-    ck_assert_int_eq(loop_add(loop, &io, LOOP_READ | LOOP_EDGE), 0);
+    ck_assert_int_eq(loop_add(lp, &io, LOOP_READ | LOOP_EDGE), 0);
     loop_defer_init(&stop_defer, count_defer);
     put_byte(sv[1]);
-    ck_assert_int_eq(loop_run(loop), 0);
+    ck_assert_int_eq(loop_run(lp), 0);
     ck_assert_int_eq(stop_defer_runs, 1);
     put_byte(sv[1]);
-    ck_assert_int_eq(loop_run(loop), 0);
+    ck_assert_int_eq(loop_run(lp), 0);
     ck_assert_int_eq(stop_defer_runs, 2);
-    loop_free(loop);
-    close(sv[0]);
-    close(sv[1]);
 }
 END_TEST
 
 /* ------------------------------------------------------------------ */
 /* Timers from callbacks */
 
-static struct loop *tl;
 static int fired[2];
 static struct timer pair_t[2];
 
 static void rearm_fn(struct timer *t)
 {
     if (++fired[0] < 3)
-        ck_assert_int_eq(loop_timer_after(tl, t, 1), 0);
+        ck_assert_int_eq(loop_timer_after(lp, t, 1), 0);
     else
-        loop_stop(tl);
+        loop_stop(lp);
 }
 
 START_TEST(timer_rearmed_from_itself)
 {
-    tl = loop_new(0);
     struct timer t;
     timer_init(&t, rearm_fn);
-    int64_t start = loop_now(tl);
-    ck_assert_int_eq(loop_timer_after(tl, &t, 1), 0);
-    ck_assert_int_eq(loop_run(tl), 0);
+    int64_t start = loop_now(lp);
+    ck_assert_int_eq(loop_timer_after(lp, &t, 1), 0);
+    ck_assert_int_eq(loop_run(lp), 0);
     ck_assert_int_eq(fired[0], 3);
-    ck_assert_int_ge(loop_now(tl) - start, 3);
+    ck_assert_int_ge(loop_now(lp) - start, 3);
     ck_assert(!timer_armed(&t));
-    loop_free(tl);
 }
 END_TEST
 
@@ -451,24 +413,22 @@ static void cancel_other_fn(struct timer *t)
 {
     int me = t == &pair_t[0] ? 0 : 1;
     fired[me]++;
-    loop_timer_cancel(tl, &pair_t[1 - me]);
-    loop_stop(tl);
+    loop_timer_cancel(lp, &pair_t[1 - me]);
+    loop_stop(lp);
 }
 
 /* Two timers due together: the first to fire cancels the other, which
  * then must not fire in the same round. */
 START_TEST(timer_cancelled_by_another_due)
 {
-    tl = loop_new(0);
     timer_init(&pair_t[0], cancel_other_fn);
     timer_init(&pair_t[1], cancel_other_fn);
-    int64_t when = loop_now(tl) + 1;
-    ck_assert_int_eq(loop_timer_at(tl, &pair_t[0], when), 0);
-    ck_assert_int_eq(loop_timer_at(tl, &pair_t[1], when), 0);
-    ck_assert_int_eq(loop_run(tl), 0);
+    int64_t when = loop_now(lp) + 1;
+    ck_assert_int_eq(loop_timer_at(lp, &pair_t[0], when), 0);
+    ck_assert_int_eq(loop_timer_at(lp, &pair_t[1], when), 0);
+    ck_assert_int_eq(loop_run(lp), 0);
     ck_assert_int_eq(fired[0] + fired[1], 1);
     ck_assert(!timer_armed(&pair_t[0]) && !timer_armed(&pair_t[1]));
-    loop_free(tl);
 }
 END_TEST
 
@@ -477,32 +437,30 @@ static int64_t seen_now;
 static void note_now(struct timer *t)
 {
     (void)t;
-    seen_now = loop_now(tl);
-    loop_stop(tl);
+    seen_now = loop_now(lp);
+    loop_stop(lp);
 }
 
 /* Deadlines count from the loop's cached clock, and a timer never fires
  * before its time on that clock. */
 START_TEST(timer_times)
 {
-    tl = loop_new(0);
     struct timer t;
     timer_init(&t, note_now);
-    loop_update_time(tl);
-    int64_t now = loop_now(tl);
+    loop_update_time(lp);
+    int64_t now = loop_now(lp);
     /* Let the real clock move on (it does, in a few ms at most). */
     struct timespec ts;
     do
         clock_gettime(CLOCK_MONOTONIC, &ts);
     while ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 < now + 2);
-    ck_assert_int_eq(loop_timer_after(tl, &t, 0), 0);
+    ck_assert_int_eq(loop_timer_after(lp, &t, 0), 0);
     ck_assert_int_eq(t.when, now);                  /* no fresh clock read */
-    ck_assert_int_eq(loop_timer_at(tl, &t, now + 2), 0);
-    ck_assert_int_eq(loop_run(tl), 0);
+    ck_assert_int_eq(loop_timer_at(lp, &t, now + 2), 0);
+    ck_assert_int_eq(loop_run(lp), 0);
     ck_assert_int_ge(seen_now, now + 2);
     time_t wall = time(NULL);
-    ck_assert_int_le(labs((long)(loop_wall(tl) - wall)), 1);
-    loop_free(tl);
+    ck_assert_int_le(labs((long)(loop_wall(lp) - wall)), 1);
 }
 END_TEST
 
@@ -510,6 +468,7 @@ int main(void)
 {
     Suite *s = suite_create("loop");
     TCase *tc = tcase_create("io");
+    tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, edge_once_per_arrival);
     tcase_add_test(tc, level_until_read);
     tcase_add_test(tc, write_edges);
@@ -518,15 +477,18 @@ int main(void)
     tcase_add_test(tc, add_and_del_errors);
     suite_add_tcase(s, tc);
     tc = tcase_create("batch");
+    tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, del_during_batch);
     tcase_add_test(tc, forget_during_batch);
     tcase_add_test(tc, forget_outside_batch_keeps_watching);
     suite_add_tcase(s, tc);
     tc = tcase_create("deferred");
+    tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, deferred_after_next_poll);
     tcase_add_test(tc, stop_finishes_iteration);
     suite_add_tcase(s, tc);
     tc = tcase_create("timers");
+    tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, timer_rearmed_from_itself);
     tcase_add_test(tc, timer_cancelled_by_another_due);
     tcase_add_test(tc, timer_times);

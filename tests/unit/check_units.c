@@ -119,6 +119,17 @@ struct format_row {
     const char *text;
 };
 
+static void check_format(void (*format)(int64_t, char *, size_t), const struct format_row *rows,
+                         size_t n)
+{
+    char text[32];
+    for (size_t i = 0; i < n; i++) {
+        format(rows[i].value, text, sizeof text);
+        ck_assert_msg(strcmp(text, rows[i].text) == 0, "%lld: \"%s\", want \"%s\"",
+                      (long long)rows[i].value, text, rows[i].text);
+    }
+}
+
 /* The largest unit that divides the value exactly. */
 START_TEST(duration_format)
 {
@@ -128,12 +139,7 @@ START_TEST(duration_format)
         { 5400000, "90m" }, { 86400000, "1d" }, { 90000000, "25h" }, { 86401000, "86401s" },
         { YEARS10_MS, "3650d" },
     };
-    char text[32];
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        units_format_duration(rows[i].value, text, sizeof text);
-        ck_assert_msg(strcmp(text, rows[i].text) == 0, "%lld: \"%s\", want \"%s\"",
-                      (long long)rows[i].value, text, rows[i].text);
-    }
+    check_format(units_format_duration, rows, sizeof rows / sizeof rows[0]);
 }
 END_TEST
 
@@ -145,12 +151,7 @@ START_TEST(size_format)
         { INT64_C(1024) * 1024 * 1024, "1g" }, { INT64_C(1536) * 1024 * 1024, "1536m" },
         { INT64_MAX, "9223372036854775807" },
     };
-    char text[32];
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        units_format_size(rows[i].value, text, sizeof text);
-        ck_assert_msg(strcmp(text, rows[i].text) == 0, "%lld: \"%s\", want \"%s\"",
-                      (long long)rows[i].value, text, rows[i].text);
-    }
+    check_format(units_format_size, rows, sizeof rows / sizeof rows[0]);
 }
 END_TEST
 
