@@ -85,7 +85,9 @@ int listen_addr_parse(const char *s, struct listen_addr *out, const char **why)
 
     struct sockaddr_in *v4 = (struct sockaddr_in *)&out->ss;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->ss;
-    if (strcmp(host, "*") == 0 || host[0] == '\0') {
+    /* "*:80", ":80" and "80" mean every IPv4 address; "[]:80" and "[*]:80"
+     * name no IPv6 address and must not quietly mean every IPv4 one. */
+    if (s[0] != '[' && (strcmp(host, "*") == 0 || host[0] == '\0')) {
         v4->sin_family = AF_INET;
         v4->sin_addr.s_addr = htonl(INADDR_ANY);
         v4->sin_port = p;
@@ -239,7 +241,10 @@ static int grow(struct listen_set *set, struct listener *l, size_t want, char *e
     for (size_t i = have; i < want; i++) {
         int fd = open_socket(set, l, err, errcap);
         if (fd < 0) {
-            listen_trim(l, have);
+            /* Close what this call opened, also in a steered group (which
+             * listen_trim leaves alone). */
+            while (l->n_fds > have)
+                close(l->fds[--l->n_fds]);
             return -1;
         }
         l->fds[l->n_fds++] = fd;

@@ -40,7 +40,9 @@ int units_parse_duration(const char *s, int64_t *ms)
     errno = 0;
     char *end;
     double v = strtod(s, &end);
-    if (errno != 0 || end == s)
+    /* strtod also reads hexadecimal ("0x10") and exponents ("1e3"), which
+     * herd.conf(5) does not promise: a decimal number, maybe a fraction. */
+    if (errno != 0 || end == s || strspn(s, "0123456789.") != (size_t)(end - s))
         return -1;
     const struct unit *u = unit_find(duration_units,
         sizeof duration_units / sizeof duration_units[0], end);

@@ -105,6 +105,9 @@ static int read_entries(int dirfd, struct entry **out, size_t *count)
             close(fd);
         return err;
     }
+    /* The dup shares dirfd's offset: start from the first entry wherever an
+     * earlier listing of the same descriptor left it. */
+    rewinddir(d);
     struct entry *v = NULL;
     size_t n = 0, cap = 0;
     struct dirent *de;

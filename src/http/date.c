@@ -39,8 +39,10 @@ void http_date_format(time_t t, char *out)
 /* One cache per process; each worker is single-threaded. */
 const char *http_date(time_t now)
 {
+    /* The cache starts out holding a real date, that of its key: an empty
+     * one would be handed out for a first call with -1 (a failed time()). */
     static time_t cached_at = -1;
-    static char cached[HTTP_DATE_LEN + 1];
+    static char cached[HTTP_DATE_LEN + 1] = "Wed, 31 Dec 1969 23:59:59 GMT";
     if (now != cached_at) {
         http_date_format(now, cached);
         cached_at = now;
