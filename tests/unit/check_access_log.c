@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "http/access_log.h"
 #include "tap.h"
 
@@ -35,15 +36,12 @@ static void teardown(void)
     unlink(path);
 }
 
-/* What the file holds. */
+/* What the file holds (valid until the next call). */
 static const char *file_text(void)
 {
-    static char text[64 * 1024];
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
+    static char *text;
+    free(text);
+    text = fixture_read_file(path, NULL);
     return text;
 }
 
@@ -204,12 +202,10 @@ START_TEST(reopened_file_continues)
     access_log_write(log, &e);
     access_log_free(log);
     ck_assert_str_eq(file_text(), "500\n");
-    FILE *f = fopen(moved, "r");
-    char old[16] = "";
-    ck_assert_ptr_nonnull(fgets(old, sizeof old, f));
-    fclose(f);
+    char *old = fixture_read_file(moved, NULL);
     unlink(moved);
     ck_assert_str_eq(old, "200\n");
+    free(old);
 }
 END_TEST
 

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "conn.h"
+#include "fixture.h"
 #include "http/handler.h"
 #include "http/req.h"
 #include "http/route.h"
@@ -39,7 +40,7 @@ static const char conf_fmt[] =
     "  ); });\n";
 
 static struct {
-    char dir[64];
+    char dir[128];
     struct herd_config *cfg;
     struct stats_page *page;
     struct worker w;
@@ -237,15 +238,10 @@ static void start_fixture(const char *body_timeout)
     memset(&sink, 0, sizeof sink);
     later.delay = 20;
     timer_init(&later.t, later_fire);
-    snprintf(fx.dir, sizeof fx.dir, "/tmp/check_handler.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(fx.dir));
+    fixture_mkdtemp(fx.dir, sizeof fx.dir, "handler");
     char path[128], text[2048], err[512];
-    snprintf(path, sizeof path, "%s/herd.conf", fx.dir);
     snprintf(text, sizeof text, conf_fmt, body_timeout, fx.dir);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
+    fixture_write(fixture_path(path, sizeof path, fx.dir, "herd.conf"), text, strlen(text));
     fx.cfg = config_load(path, err, sizeof err);
     ck_assert_msg(fx.cfg != NULL, "%s", err);
 
@@ -259,7 +255,7 @@ static void start_fixture(const char *body_timeout)
     buf_pool_init(&fx.w.in_pool, 16 * 1024, 4);
     buf_pool_init(&fx.w.out_pool, 16 * 1024, 4);
 
-    snprintf(path, sizeof path, "%s/access.log", fx.dir);
+    fixture_path(path, sizeof path, fx.dir, "access.log");
     int log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     ck_assert_int_ge(log_fd, 0);
     fx.rt.cfg = &fx.cfg->servers[0];
@@ -296,23 +292,17 @@ static void teardown(void)
     loop_free(fx.w.loop);
     stats_unmap(fx.page);
     config_free(fx.cfg);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", fx.dir);
-    ck_assert_int_eq(system(cmd), 0);
+    fixture_rmtree(fx.dir);
 }
 
-/* The access log, flushed. */
+/* The access log, flushed (valid until the next call). */
 static const char *access_log(void)
 {
-    static char text[8192];
+    static char *text;
     proto_http.tick(fx.rt.data, loop_now(loop()) + 5000);
     char path[128];
-    snprintf(path, sizeof path, "%s/access.log", fx.dir);
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
+    free(text);
+    text = fixture_read_file(fixture_path(path, sizeof path, fx.dir, "access.log"), NULL);
     return text;
 }
 

@@ -10,37 +10,30 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "http/parse.h"
 #include "http/static_cache.h"
 #include "http/static_cond.h"
 #include "tap.h"
 
-static char dir[64];
+static char dir[128];
 static int root = -1;
 
 static void write_file(const char *name, const char *text)
 {
     char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
+    fixture_write(fixture_path(path, sizeof path, dir, name), text, strlen(text));
 }
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/check_static.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    fixture_mkdtemp(dir, sizeof dir, "static");
     char path[256];
-    snprintf(path, sizeof path, "%s/sub", dir);
-    ck_assert_int_eq(mkdir(path, 0755), 0);
+    ck_assert_int_eq(mkdir(fixture_path(path, sizeof path, dir, "sub"), 0755), 0);
     write_file("a.txt", "hello\n");
     write_file("sub/b.txt", "bbbb\n");
-    snprintf(path, sizeof path, "%s/out", dir);
-    ck_assert_int_eq(symlink("/etc/passwd", path), 0);
-    snprintf(path, sizeof path, "%s/in", dir);
-    ck_assert_int_eq(symlink("a.txt", path), 0);
+    ck_assert_int_eq(symlink("/etc/passwd", fixture_path(path, sizeof path, dir, "out")), 0);
+    ck_assert_int_eq(symlink("a.txt", fixture_path(path, sizeof path, dir, "in")), 0);
     root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     ck_assert_int_ge(root, 0);
 }
@@ -48,9 +41,7 @@ static void setup(void)
 static void teardown(void)
 {
     close(root);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    fixture_rmtree(dir);
 }
 
 /* ------------------------------------------------------------------ */
