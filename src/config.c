@@ -1,15 +1,14 @@
-/* Configuration reading, validation, printing and freeing, all driven by one
- * declarative table per section. A key's table row says its type, where it
- * lands in the section's struct, its default and its range; the generic code
- * below does the rest, so a new key is one row (plus its man page entry). */
+/* The configuration core: the top-level and server sections, loading a
+ * file (or the embedded default) and the public calls of config.h. The
+ * engine that reads, prints and frees a section from its table is in
+ * config_engine.c and config_print.c; each section is a table of keys. */
 #include "config.h"
 
-#include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <errno.h>
 #include <libconfig.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +17,12 @@
 #include <unistd.h>
 
 #include "cidr.h"
+#include "config_engine.h"
 #include "config_include.h"
 #include "config_syntax.h"
 #include "http/access_log.h"
 #include "listen.h"
 #include "log.h"
-#include "units.h"
 
 #ifndef HERD_RUNSTATEDIR
 #define HERD_RUNSTATEDIR "/run"
@@ -47,407 +46,12 @@ const char config_embedded_text[] =
     "  { listen = [ \"127.0.0.1:7007\" ]; protocol = \"echo\"; }\n"
     ");\n";
 
-enum cfg_type {
-    CT_INT,         /* int64_t */
-    CT_BOOL,        /* bool */
-    CT_STRING,      /* char * */
-    CT_DURATION,    /* int64_t milliseconds; number of seconds or "10s" */
-    CT_SIZE,        /* int64_t bytes; integer or "64k" */
-    CT_ENUM,        /* int, index into names */
-    CT_WORKERS,     /* int64_t; integer or "auto" (0) */
-    CT_LOGLEVEL,    /* int, log_level_from() */
-    CT_STRINGS,     /* struct cfg_strings: array of strings */
-    CT_GROUP,       /* pointer to a sub-section struct, NULL when absent */
-    CT_LIST,        /* array of sub-section structs + count */
-};
-
-struct cfg_section;
-
-struct cfg_key {
-    const char *name;
-    enum cfg_type type;
-    size_t offset;
-    const char *def;            /* default, in the syntax of a string value */
-    int64_t min, max;           /* CT_INT, CT_DURATION, CT_SIZE, CT_WORKERS */
-    const char *const *names;   /* CT_ENUM, NULL-terminated */
-    unsigned protocols;         /* bit mask of cfg_protocol; 0 = any */
-    const struct cfg_section *sub;  /* CT_GROUP, CT_LIST */
-    size_t count_offset;        /* CT_LIST: where the element count lands */
-};
-
-struct cfg_ctx;
-struct cfg_section {
-    const char *name;
-    size_t size;
-    const struct cfg_key *keys;
-    size_t n_keys;
-    /* Cross-key checks once every key is read; 0 or -1 after cfg_fail(). */
-    int (*validate)(struct cfg_ctx *ctx, const config_setting_t *group, void *obj);
-};
-
-struct cfg_ctx {
-    char *err;
-    size_t errcap;
-    const char *main_file;      /* the name to report for the main file */
-    const char *main_text;      /* its text, for the integer range check */
-    const char *include_dir;    /* where relative @include names resolve */
-    char resolved[4096];        /* scratch for a resolved include name */
-};
-
-#define KEY(st, field) offsetof(struct st, field)
-#define NKEYS(a) (sizeof(a) / sizeof((a)[0]))
+#define KEY(st, field) CFG_AT(st, field)
+#define NKEYS(a) CFG_NKEYS(a)
 
 static const char *const protocol_names[] = { "http", "echo", NULL };
-
-#define MS(x) ((int64_t)(x) * 1000)
-#define DAY MS(86400)
-
-/* ------------------------------------------------------------------ */
-
-/* The file a setting came from, as a path the user can open: libconfig
- * reports an @include name as written. */
-static const char *source_file(struct cfg_ctx *ctx, const char *f)
-{
-    if (f == NULL || strcmp(f, ctx->main_file) == 0)
-        return ctx->main_file;
-    if (f[0] == '/' || ctx->include_dir == NULL)
-        return f;
-    snprintf(ctx->resolved, sizeof ctx->resolved, "%s/%s", ctx->include_dir, f);
-    return ctx->resolved;
-}
-
-static const char *setting_file(struct cfg_ctx *ctx, const config_setting_t *s)
-{
-    return source_file(ctx, s ? config_setting_source_file(s) : NULL);
-}
-
-static int cfg_fail(struct cfg_ctx *ctx, const config_setting_t *s,
-                    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int cfg_fail(struct cfg_ctx *ctx, const config_setting_t *s,
-                    const char *fmt, ...)
-{
-    int line = s ? (int)config_setting_source_line(s) : 0;
-    /* The top level has no line of its own: name the file alone. */
-    int n = line > 0 ? snprintf(ctx->err, ctx->errcap, "%s:%d: ", setting_file(ctx, s), line)
-                     : snprintf(ctx->err, ctx->errcap, "%s: ", setting_file(ctx, s));
-    if (n < 0 || (size_t)n >= ctx->errcap)
-        return -1;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(ctx->err + n, ctx->errcap - (size_t)n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-/* libconfig 1.5 parses an integer literal that does not fit in 32 bits (and
- * has no L suffix) by silently wrapping it. Re-read the literal from the
- * source line and refuse the value when the two disagree. */
-static char *source_line(const struct cfg_ctx *ctx, const char *file, int line)
-{
-    char *text = NULL, why[160];
-    size_t len;
-    if (file == ctx->main_file && ctx->main_text)
-        text = strdup(ctx->main_text);
-    else if (config_include_read(file, &text, &len, why, sizeof why) < 0)
-        return NULL;    /* never blocks: see config_include.h */
-    if (text == NULL)
-        return NULL;
-    char *p = text;
-    for (int i = 1; i < line && p; i++) {
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    if (p == NULL) {
-        free(text);
-        return NULL;
-    }
-    char *nl = strchr(p, '\n');
-    if (nl)
-        *nl = '\0';
-    memmove(text, p, strlen(p) + 1);
-    return text;
-}
-
-static int literal_matches(struct cfg_ctx *ctx, const config_setting_t *s,
-                           long long value)
-{
-    const char *name = config_setting_name(s);
-    char *line = source_line(ctx, setting_file(ctx, s),
-                             (int)config_setting_source_line(s));
-    if (line == NULL || name == NULL) {
-        free(line);
-        return 1;   /* cannot check; libconfig's value stands */
-    }
-    int ok = 1;
-    size_t nlen = strlen(name);
-    for (char *p = strstr(line, name); p; p = strstr(p + 1, name)) {
-        if (p > line && (p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z')))
-            continue;
-        char *q = p + nlen;
-        while (*q == ' ' || *q == '\t')
-            q++;
-        if (*q != '=' && *q != ':')
-            continue;
-        q++;
-        while (*q == ' ' || *q == '\t')
-            q++;
-        errno = 0;
-        char *end;
-        long long v = strtoll(q, &end, 0);
-        if (end == q)
-            continue;
-        ok = errno == 0 && v == value;
-        break;
-    }
-    free(line);
-    return ok;
-}
-
-static int get_int(struct cfg_ctx *ctx, const config_setting_t *s, int64_t *out)
-{
-    int t = config_setting_type(s);
-    if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
-        return cfg_fail(ctx, s, "'%s' must be an integer", config_setting_name(s));
-    long long v = config_setting_get_int64(s);
-    if (t == CONFIG_TYPE_INT && !literal_matches(ctx, s, v))
-        return cfg_fail(ctx, s, "'%s': number out of range", config_setting_name(s));
-    *out = v;
-    return 0;
-}
-
-static int check_range(struct cfg_ctx *ctx, const config_setting_t *s,
-                       const struct cfg_key *k, int64_t v)
-{
-    if (v >= k->min && v <= k->max)
-        return 0;
-    char lo[32], hi[32];
-    if (k->type == CT_DURATION) {
-        units_format_duration(k->min, lo, sizeof lo);
-        units_format_duration(k->max, hi, sizeof hi);
-    } else if (k->type == CT_SIZE) {
-        units_format_size(k->min, lo, sizeof lo);
-        units_format_size(k->max, hi, sizeof hi);
-    } else {
-        snprintf(lo, sizeof lo, "%lld", (long long)k->min);
-        snprintf(hi, sizeof hi, "%lld", (long long)k->max);
-    }
-    return cfg_fail(ctx, s, "'%s' must be between %s and %s", k->name, lo, hi);
-}
-
-/* A value given as a string default is read with the same code as one from
- * the file: build a tiny configuration around it. */
-static int read_section(struct cfg_ctx *ctx, const struct cfg_section *sec,
-                        const config_setting_t *group, void *obj);
-
-static int read_value(struct cfg_ctx *ctx, const struct cfg_key *k,
-                      const config_setting_t *s, void *obj)
-{
-    char *field = (char *)obj + k->offset;
-    int t = config_setting_type(s);
-    const char *str = t == CONFIG_TYPE_STRING ? config_setting_get_string(s) : NULL;
-    int64_t v = 0;
-
-    switch (k->type) {
-    case CT_INT:
-        if (get_int(ctx, s, &v) < 0 || check_range(ctx, s, k, v) < 0)
-            return -1;
-        *(int64_t *)field = v;
-        return 0;
-    case CT_BOOL:
-        if (t != CONFIG_TYPE_BOOL)
-            return cfg_fail(ctx, s, "'%s' must be true or false", k->name);
-        *(bool *)field = config_setting_get_bool(s);
-        return 0;
-    case CT_STRING:
-        if (str == NULL)
-            return cfg_fail(ctx, s, "'%s' must be a string", k->name);
-        free(*(char **)field);
-        *(char **)field = strdup(str);
-        return 0;
-    case CT_DURATION:
-        if (t == CONFIG_TYPE_FLOAT) {
-            double d = config_setting_get_float(s) * 1000.0;
-            if (!(d >= 0 && d < 1e15))
-                return cfg_fail(ctx, s, "'%s': invalid duration", k->name);
-            v = (int64_t)(d + 0.5);
-        } else if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
-            if (get_int(ctx, s, &v) < 0)
-                return -1;
-            if (v < 0 || v > INT64_MAX / 1000)
-                return cfg_fail(ctx, s, "'%s': invalid duration", k->name);
-            v *= 1000;
-        } else if (str == NULL || units_parse_duration(str, &v) < 0) {
-            return cfg_fail(ctx, s, "'%s' must be a duration such as 500ms, 10s, 5m or 1h",
-                            k->name);
-        }
-        if (check_range(ctx, s, k, v) < 0)
-            return -1;
-        *(int64_t *)field = v;
-        return 0;
-    case CT_SIZE:
-        if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
-            if (get_int(ctx, s, &v) < 0)
-                return -1;
-        } else if (str == NULL || units_parse_size(str, &v) < 0) {
-            return cfg_fail(ctx, s, "'%s' must be a size such as 512, 64k or 1m", k->name);
-        }
-        if (check_range(ctx, s, k, v) < 0)
-            return -1;
-        *(int64_t *)field = v;
-        return 0;
-    case CT_WORKERS:
-        if (str != NULL) {
-            if (strcmp(str, "auto") != 0)
-                return cfg_fail(ctx, s, "'%s' must be \"auto\" or a number", k->name);
-            *(int64_t *)field = 0;
-            return 0;
-        }
-        if (get_int(ctx, s, &v) < 0 || check_range(ctx, s, k, v) < 0)
-            return -1;
-        *(int64_t *)field = v;
-        return 0;
-    case CT_ENUM:
-        if (str != NULL)
-            for (int i = 0; k->names[i]; i++)
-                if (strcmp(str, k->names[i]) == 0) {
-                    *(int *)field = i;
-                    return 0;
-                }
-        {
-            char list[256] = "";
-            for (int i = 0; k->names[i]; i++)
-                snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"",
-                         i ? ", " : "", k->names[i]);
-            return cfg_fail(ctx, s, "'%s' must be one of %s", k->name, list);
-        }
-    case CT_LOGLEVEL: {
-        int lv = str ? log_level_from(str) : -1;
-        if (lv < 0)
-            return cfg_fail(ctx, s, "'%s' must be one of \"error\", \"warn\", \"info\", \"debug\"",
-                            k->name);
-        *(int *)field = lv;
-        return 0;
-    }
-    case CT_STRINGS: {
-        if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_STRING)
-            return cfg_fail(ctx, s, "'%s' must be a string or an array of strings", k->name);
-        struct cfg_strings *a = (struct cfg_strings *)field;
-        for (size_t i = 0; i < a->n; i++)
-            free(a->v[i]);
-        free(a->v);
-        a->v = NULL;
-        a->n = 0;
-        int n = t == CONFIG_TYPE_STRING ? 1 : config_setting_length(s);
-        if (n == 0)
-            return cfg_fail(ctx, s, "'%s' must not be empty", k->name);
-        a->v = calloc((size_t)n, sizeof *a->v);
-        if (a->v == NULL)
-            return cfg_fail(ctx, s, "out of memory");
-        for (int i = 0; i < n; i++) {
-            const char *e = t == CONFIG_TYPE_STRING ? str : config_setting_get_string_elem(s, i);
-            if (e == NULL)
-                return cfg_fail(ctx, s, "'%s' must hold strings", k->name);
-            a->v[a->n++] = strdup(e);
-        }
-        return 0;
-    }
-    case CT_GROUP: {
-        if (t != CONFIG_TYPE_GROUP)
-            return cfg_fail(ctx, s, "'%s' must be a group { ... }", k->name);
-        void *sub = calloc(1, k->sub->size);
-        if (sub == NULL)
-            return cfg_fail(ctx, s, "out of memory");
-        *(void **)field = sub;
-        return read_section(ctx, k->sub, s, sub);
-    }
-    case CT_LIST: {
-        if (t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_ARRAY)
-            return cfg_fail(ctx, s, "'%s' must be a list ( { ... }, ... )", k->name);
-        int n = config_setting_length(s);
-        char *arr = calloc(n ? (size_t)n : 1, k->sub->size);
-        if (arr == NULL)
-            return cfg_fail(ctx, s, "out of memory");
-        *(void **)field = arr;
-        size_t *count = (size_t *)((char *)obj + k->count_offset);
-        *count = 0;
-        for (int i = 0; i < n; i++) {
-            const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-            if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-                return cfg_fail(ctx, e, "each element of '%s' must be a group { ... }",
-                                k->name);
-            (*count)++;
-            if (read_section(ctx, k->sub, e, arr + (size_t)i * k->sub->size) < 0)
-                return -1;
-        }
-        return 0;
-    }
-    }
-    return cfg_fail(ctx, s, "internal error: key type");
-}
-
-static int apply_default(struct cfg_ctx *ctx, const struct cfg_key *k, void *obj)
-{
-    if (k->def == NULL)
-        return 0;
-    config_t tmp;
-    config_init(&tmp);
-    char text[512];
-    snprintf(text, sizeof text, "%s = \"%s\";", k->name, k->def);
-    int rc = -1;
-    if (config_read_string(&tmp, text) == CONFIG_TRUE) {
-        const config_setting_t *s = config_setting_get_member(config_root_setting(&tmp),
-                                                              k->name);
-        /* Numeric defaults are written as strings; the string forms of
-         * durations, sizes, workers and enums accept them. Plain integers
-         * and booleans are handled here. */
-        char *field = (char *)obj + k->offset;
-        if (k->type == CT_INT) {
-            *(int64_t *)field = strtoll(k->def, NULL, 10);
-            rc = 0;
-        } else if (k->type == CT_BOOL) {
-            *(bool *)field = strcmp(k->def, "true") == 0;
-            rc = 0;
-        } else {
-            rc = read_value(ctx, k, s, obj);
-        }
-    }
-    config_destroy(&tmp);
-    return rc;
-}
-
-static const struct cfg_key *find_key(const struct cfg_section *sec, const char *name)
-{
-    for (size_t i = 0; i < sec->n_keys; i++)
-        if (strcmp(sec->keys[i].name, name) == 0)
-            return &sec->keys[i];
-    return NULL;
-}
-
-static int read_section(struct cfg_ctx *ctx, const struct cfg_section *sec,
-                        const config_setting_t *group, void *obj)
-{
-    struct cfg_where *where = obj;
-    where->file = strdup(setting_file(ctx, group));
-    where->line = (int)config_setting_source_line(group);
-
-    for (size_t i = 0; i < sec->n_keys; i++)
-        if (apply_default(ctx, &sec->keys[i], obj) < 0)
-            return -1;
-
-    int n = config_setting_length(group);
-    for (int i = 0; i < n; i++) {
-        const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
-        const char *name = config_setting_name(s);
-        const struct cfg_key *k = name ? find_key(sec, name) : NULL;
-        if (k == NULL)
-            return cfg_fail(ctx, s, "unknown key '%s' in %s", name ? name : "?", sec->name);
-        if (read_value(ctx, k, s, obj) < 0)
-            return -1;
-    }
-    return sec->validate ? sec->validate(ctx, group, obj) : 0;
-}
+#define MS(x) CFG_MS(x)
+#define DAY CFG_DAY
 
 /* ------------------------------------------------------------------ */
 /* Sections */
@@ -528,17 +132,9 @@ static int validate_static(struct cfg_ctx *ctx, const config_setting_t *group, v
                             "index name '%s' must be a plain file name", st->index.v[i]);
     if (st->cache == NULL) {
         /* Defaults of the cache group, read by the same table. */
-        config_t tmp;
-        config_init(&tmp);
-        st->cache = calloc(1, sizeof *st->cache);
-        int rc = st->cache ? read_section(ctx, &cache_section, config_root_setting(&tmp),
-                                          st->cache) : -1;
-        config_destroy(&tmp);
-        free(st->cache->where.file);
-        st->cache->where.file = strdup(st->where.file);
-        st->cache->where.line = st->where.line;
-        if (rc < 0)
-            return -1;
+        if ((st->cache = calloc(1, sizeof *st->cache)) == NULL)
+            return cfg_fail(ctx, group, "out of memory");
+        return cfg_defaults(ctx, &cache_section, st->cache, &st->where);
     }
     return 0;
 }
@@ -576,9 +172,8 @@ static int check_ranges(struct cfg_ctx *ctx, const config_setting_t *group, cons
         /* Accepted as its network, as nginx does, but likely a typo. */
         if (cidr_has_host_bits(list->v[i])) {
             cidr_format(&c, net, sizeof net);
-            log_warn("%s:%d: '%s': low address bits of %s are meaningless (it means %s)",
-                     setting_file(ctx, at), at ? (int)config_setting_source_line(at) : 0, key,
-                     list->v[i], net);
+            cfg_warn(ctx, at, "'%s': low address bits of %s are meaningless (it means %s)",
+                     key, list->v[i], net);
         }
     }
     return 0;
@@ -698,28 +293,20 @@ static const struct cfg_key server_keys[] = {
       KEY(cfg_server, n_routes) },
 };
 
-/* The line of a key of group (the group's own line when it is absent), for
- * messages about a value that can only be checked later (a log that cannot
- * be opened). */
-static int key_line(const config_setting_t *group, const char *name)
-{
-    const config_setting_t *s = config_setting_get_member(group, name);
-    return (int)config_setting_source_line(s ? s : group);
-}
-
 static int validate_server(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
 {
     struct cfg_server *srv = obj;
-    srv->access_log_line = key_line(group, "access_log");
+    srv->access_log_line = cfg_line(group, "access_log");
     if (srv->listen.n == 0)
         return cfg_fail(ctx, group, "server has no 'listen' address");
     /* Keys meant for another protocol are mistakes, not options to ignore. */
     int n = config_setting_length(group);
     for (int i = 0; i < n; i++) {
         const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
-        const struct cfg_key *k = find_key(&(struct cfg_section){ "server", 0, server_keys,
-                                                                 NKEYS(server_keys), NULL },
-                                           config_setting_name(s));
+        const struct cfg_key *k = NULL;
+        for (size_t j = 0; j < NKEYS(server_keys) && k == NULL; j++)
+            if (strcmp(server_keys[j].name, config_setting_name(s)) == 0)
+                k = &server_keys[j];
         if (k && k->protocols && !(k->protocols & (1u << srv->protocol)))
             return cfg_fail(ctx, s, "'%s' does not apply to protocol \"%s\"", k->name,
                             protocol_names[srv->protocol]);
@@ -807,7 +394,7 @@ static int check_shared_address(struct cfg_ctx *ctx, const config_setting_t *whe
 static int validate_top(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
 {
     struct herd_config *cfg = obj;
-    cfg->error_log_line = key_line(group, "error_log");
+    cfg->error_log_line = cfg_line(group, "error_log");
     if (cfg->n_servers == 0)
         return cfg_fail(ctx, group, "no 'servers' configured");
     const config_setting_t *ss = config_setting_get_member(group, "servers");
@@ -858,50 +445,11 @@ static const struct cfg_section top_section = {
     "configuration", sizeof(struct herd_config), top_keys, NKEYS(top_keys), validate_top,
 };
 
-/* ------------------------------------------------------------------ */
-
-static void free_section(const struct cfg_section *sec, void *obj)
-{
-    if (obj == NULL)
-        return;
-    for (size_t i = 0; i < sec->n_keys; i++) {
-        const struct cfg_key *k = &sec->keys[i];
-        char *field = (char *)obj + k->offset;
-        switch (k->type) {
-        case CT_STRING:
-            free(*(char **)field);
-            break;
-        case CT_STRINGS: {
-            struct cfg_strings *a = (struct cfg_strings *)field;
-            for (size_t j = 0; j < a->n; j++)
-                free(a->v[j]);
-            free(a->v);
-            break;
-        }
-        case CT_GROUP:
-            free_section(k->sub, *(void **)field);
-            free(*(void **)field);
-            break;
-        case CT_LIST: {
-            char *arr = *(char **)field;
-            size_t n = *(size_t *)((char *)obj + k->count_offset);
-            for (size_t j = 0; j < n; j++)
-                free_section(k->sub, arr + j * k->sub->size);
-            free(arr);
-            break;
-        }
-        default:
-            break;
-        }
-    }
-    free(((struct cfg_where *)obj)->file);
-}
-
 void config_free(struct herd_config *cfg)
 {
     if (cfg == NULL)
         return;
-    free_section(&top_section, cfg);
+    cfg_free_section(&top_section, cfg);
     free(cfg);
 }
 
@@ -922,7 +470,7 @@ static int check_text(const char *file, const char *text, size_t len, char *err,
  * cause and the source line (config_syntax.h). */
 static void read_error(struct cfg_ctx *ctx, const config_t *lc, char *err, size_t errcap)
 {
-    const char *file = source_file(ctx, config_error_file(lc));
+    const char *file = cfg_source_file(ctx, config_error_file(lc));
     const char *what = config_error_text(lc);
     int line = config_error_line(lc);
     char *text = NULL, why[160], explained[900];
@@ -993,7 +541,7 @@ struct herd_config *config_load(const char *path, char *err, size_t errcap)
         goto fail;
     }
     cfg->embedded = path == NULL;
-    if (read_section(&ctx, &top_section, config_root_setting(&lc), cfg) < 0)
+    if (cfg_read_section(&ctx, &top_section, config_root_setting(&lc), cfg) < 0)
         goto fail;
     config_destroy(&lc);
     free(dir);
@@ -1039,142 +587,15 @@ int config_workers(const struct herd_config *cfg)
     return (int)n;
 }
 
-/* ------------------------------------------------------------------ */
-/* Printing (herd -T): the same syntax the reader accepts. */
-
-static void print_string(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"': fputs("\\\"", out); break;
-        case '\\': fputs("\\\\", out); break;
-        case '\n': fputs("\\n", out); break;
-        case '\r': fputs("\\r", out); break;
-        case '\t': fputs("\\t", out); break;
-        case '\f': fputs("\\f", out); break;
-        default:
-            if (*p < 0x20 || *p == 0x7f)
-                fprintf(out, "\\x%02x", *p);
-            else
-                fputc(*p, out);
-        }
-    }
-    fputc('"', out);
-}
-
-static void print_section(FILE *out, const struct cfg_section *sec, const void *obj,
-                          int depth, int protocol);
-
-static void print_key(FILE *out, const struct cfg_key *k, const void *obj, int depth)
-{
-    const char *field = (const char *)obj + k->offset;
-    char buf[64];
-    int protocol = -1;
-
-    if (k->type == CT_STRING && *(char *const *)field == NULL)
-        return;
-    if (k->type == CT_GROUP && *(void *const *)field == NULL)
-        return;
-    if (k->type == CT_STRINGS && ((const struct cfg_strings *)field)->n == 0)
-        return;
-    if (k->type == CT_LIST && *(const size_t *)((const char *)obj + k->count_offset) == 0)
-        return;
-    fprintf(out, "%*s%s = ", depth * 2, "", k->name);
-    switch (k->type) {
-    case CT_INT:
-        fprintf(out, "%lld", (long long)*(const int64_t *)field);
-        break;
-    case CT_BOOL:
-        fputs(*(const bool *)field ? "true" : "false", out);
-        break;
-    case CT_STRING:
-        print_string(out, *(char *const *)field);
-        break;
-    case CT_DURATION:
-        units_format_duration(*(const int64_t *)field, buf, sizeof buf);
-        print_string(out, buf);
-        break;
-    case CT_SIZE:
-        units_format_size(*(const int64_t *)field, buf, sizeof buf);
-        print_string(out, buf);
-        break;
-    case CT_WORKERS:
-        if (*(const int64_t *)field == 0)
-            print_string(out, "auto");
-        else
-            fprintf(out, "%lld", (long long)*(const int64_t *)field);
-        break;
-    case CT_ENUM:
-        print_string(out, k->names[*(const int *)field]);
-        break;
-    case CT_LOGLEVEL:
-        print_string(out, log_level_name((enum log_level) * (const int *)field));
-        break;
-    case CT_STRINGS: {
-        const struct cfg_strings *a = (const struct cfg_strings *)field;
-        fputs("[ ", out);
-        for (size_t i = 0; i < a->n; i++) {
-            if (i)
-                fputs(", ", out);
-            print_string(out, a->v[i]);
-        }
-        fputs(" ]", out);
-        break;
-    }
-    case CT_GROUP:
-        fputs("{\n", out);
-        print_section(out, k->sub, *(void *const *)field, depth + 1, protocol);
-        fprintf(out, "%*s}", depth * 2, "");
-        break;
-    case CT_LIST: {
-        const char *arr = *(char *const *)field;
-        size_t n = *(const size_t *)((const char *)obj + k->count_offset);
-        fputs("(\n", out);
-        for (size_t i = 0; i < n; i++) {
-            const void *e = arr + i * k->sub->size;
-            fprintf(out, "%*s{\n", (depth + 1) * 2, "");
-            int proto = k->sub == &server_section ? ((const struct cfg_server *)e)->protocol : -1;
-            print_section(out, k->sub, e, depth + 2, proto);
-            fprintf(out, "%*s}%s\n", (depth + 1) * 2, "", i + 1 < n ? "," : "");
-        }
-        fprintf(out, "%*s)", depth * 2, "");
-        break;
-    }
-    }
-    fputs(";\n", out);
-}
-
-static void print_section(FILE *out, const struct cfg_section *sec, const void *obj,
-                          int depth, int protocol)
-{
-    for (size_t i = 0; i < sec->n_keys; i++) {
-        const struct cfg_key *k = &sec->keys[i];
-        if (protocol >= 0 && k->protocols && !(k->protocols & (1u << protocol)))
-            continue;
-        print_key(out, k, obj, depth);
-    }
-}
-
 int config_print(const struct herd_config *cfg, FILE *out)
 {
     fprintf(out, "# effective configuration of %s\n",
             cfg->embedded ? "the embedded default" : cfg->where.file);
-    print_section(out, &top_section, cfg, 0, -1);
+    cfg_print_section(out, &top_section, cfg, 0);
     return ferror(out) ? -1 : 0;
-}
-
-static void each_key(const struct cfg_section *sec,
-                     void (*fn)(const char *, const char *, void *), void *arg)
-{
-    for (size_t i = 0; i < sec->n_keys; i++) {
-        fn(sec == &top_section ? "" : sec->name, sec->keys[i].name, arg);
-        if (sec->keys[i].sub)
-            each_key(sec->keys[i].sub, fn, arg);
-    }
 }
 
 void config_each_key(void (*fn)(const char *section, const char *key, void *arg), void *arg)
 {
-    each_key(&top_section, fn, arg);
+    cfg_each_key(&top_section, true, fn, arg);
 }
