@@ -23,6 +23,7 @@
 #include "http/access_log.h"
 #include "listen.h"
 #include "log.h"
+#include "upstream.h"
 
 #ifndef HERD_RUNSTATEDIR
 #define HERD_RUNSTATEDIR "/run"
@@ -397,6 +398,9 @@ static int validate_top(struct cfg_ctx *ctx, const config_setting_t *group, void
     cfg->error_log_line = cfg_line(group, "error_log");
     if (cfg->n_servers == 0)
         return cfg_fail(ctx, group, "no 'servers' configured");
+    if (upstream_check_list(ctx, config_setting_get_member(group, "upstreams"), cfg->upstreams,
+                            cfg->n_upstreams) < 0)
+        return -1;
     const config_setting_t *ss = config_setting_get_member(group, "servers");
     for (size_t i = 0; i < cfg->n_servers; i++)
         for (size_t a = 0; a < cfg->servers[i].listen.n; a++)
@@ -437,6 +441,8 @@ static const struct cfg_key top_keys[] = {
       1000000, 0, 0, 0, 0 },
     { "shutdown_timeout", CT_DURATION, KEY(herd_config, shutdown_timeout), "30s", 0, DAY, 0,
       0, 0, 0 },
+    { "upstreams", CT_LIST, KEY(herd_config, upstreams), NULL, 0, 0, 0, 0, &upstream_section,
+      KEY(herd_config, n_upstreams) },
     { "servers", CT_LIST, KEY(herd_config, servers), NULL, 0, 0, 0, 0, &server_section,
       KEY(herd_config, n_servers) },
 };

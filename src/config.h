@@ -19,6 +19,8 @@ struct cfg_where {
     int line;
 };
 
+struct upstream_config;
+
 struct cfg_strings {
     char **v;
     size_t n;
@@ -114,6 +116,8 @@ struct herd_config {
     int log_level;                   /* enum log_level */
     int64_t worker_connections;
     int64_t shutdown_timeout;        /* ms */
+    struct upstream_config *upstreams;   /* upstream.h */
+    size_t n_upstreams;
     struct cfg_server *servers;
     size_t n_servers;
     bool embedded;                   /* read from the built-in default */

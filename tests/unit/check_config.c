@@ -774,9 +774,9 @@ START_TEST(key_list)
 {
     int n = 0;
     config_each_key(count_key, &n);
-    /* 9 top-level, 19 server, 2 error page, 8 route, 4 return, 4 static,
-     * 3 cache, 1 status */
-    ck_assert_int_eq(n, 50);
+    /* 10 top-level, 19 server, 2 error page, 8 route, 4 return, 4 static,
+     * 3 cache, 1 status, 10 upstream, 3 upstream server, 5 health_check */
+    ck_assert_int_eq(n, 69);
 }
 END_TEST
 
