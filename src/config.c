@@ -601,6 +601,11 @@ int config_print(const struct herd_config *cfg, FILE *out)
     return ferror(out) ? -1 : 0;
 }
 
+const struct cfg_section *config_section(void)
+{
+    return &top_section;
+}
+
 void config_each_key(void (*fn)(const char *section, const char *key, void *arg), void *arg)
 {
     cfg_each_key(&top_section, true, fn, arg);

@@ -19,6 +19,7 @@ struct cfg_where {
     int line;
 };
 
+struct cfg_section;
 struct upstream_config;
 
 struct cfg_strings {
@@ -143,6 +144,10 @@ int config_workers(const struct herd_config *cfg);
 
 /* The text of the embedded default configuration. */
 extern const char config_embedded_text[];
+
+/* The top level's table (config_engine.h), from which every section and key
+ * can be reached. */
+const struct cfg_section *config_section(void);
 
 /* Every key name of every section, for the man page check: calls fn once per
  * key with the section name ("" for the top level). */

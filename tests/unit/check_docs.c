@@ -14,17 +14,21 @@ struct key {
     char name[64];
 };
 
-static struct key keys[128];
+static struct key *keys;
 static int n_keys;
 
+/* Every key, however many there are (a fixed array would leave some
+ * unchecked without a word). */
 static void collect(const char *section, const char *key, void *arg)
 {
     (void)arg;
-    if (n_keys < (int)(sizeof keys / sizeof keys[0])) {
-        snprintf(keys[n_keys].section, sizeof keys[n_keys].section, "%s", section);
-        snprintf(keys[n_keys].name, sizeof keys[n_keys].name, "%s", key);
-        n_keys++;
-    }
+    struct key *k = realloc(keys, (size_t)(n_keys + 1) * sizeof *keys);
+    if (k == NULL)
+        abort();
+    keys = k;
+    snprintf(keys[n_keys].section, sizeof keys[n_keys].section, "%s", section);
+    snprintf(keys[n_keys].name, sizeof keys[n_keys].name, "%s", key);
+    n_keys++;
 }
 
 static char *slurp(const char *rel)
