@@ -16,11 +16,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cidr.h"
 #include "config_engine.h"
 #include "config_include.h"
 #include "config_syntax.h"
 #include "http/access_log.h"
+#include "http/config.h"
 #include "listen.h"
 #include "log.h"
 #include "upstream.h"
@@ -54,209 +54,6 @@ static const char *const protocol_names[] = { "http", "echo", NULL };
 #define MS(x) CFG_MS(x)
 #define DAY CFG_DAY
 
-/* ------------------------------------------------------------------ */
-/* Sections */
-
-static int validate_return(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
-{
-    struct cfg_return *r = obj;
-    if (r->status == 0)
-        r->status = r->location ? 302 : 200;
-    if (r->location && (r->status < 300 || r->status > 399))
-        return cfg_fail(ctx, group, "'location' needs a 3xx status, not %lld",
-                        (long long)r->status);
-    if (r->location && strpbrk(r->location, "\r\n"))
-        return cfg_fail(ctx, group, "'location' must not contain line breaks");
-    if (r->type && strpbrk(r->type, "\r\n"))
-        return cfg_fail(ctx, group, "'type' must not contain line breaks");
-    if (r->type == NULL && r->body != NULL)
-        r->type = strdup("text/plain");
-    if (r->body && (r->status < 200 || r->status == 204 || r->status == 304))
-        return cfg_fail(ctx, group, "status %lld cannot have a body", (long long)r->status);
-    return 0;
-}
-
-static const struct cfg_key return_keys[] = {
-    { "status", CT_INT, KEY(cfg_return, status), "0", 100, 599, 0, 0, 0, 0 },
-    { "type", CT_STRING, KEY(cfg_return, type), NULL, 0, 0, 0, 0, 0, 0 },
-    { "body", CT_STRING, KEY(cfg_return, body), NULL, 0, 0, 0, 0, 0, 0 },
-    { "location", CT_STRING, KEY(cfg_return, location), NULL, 0, 0, 0, 0, 0, 0 },
-};
-
-static const struct cfg_section return_section = {
-    "return", sizeof(struct cfg_return), return_keys, NKEYS(return_keys), validate_return,
-};
-
-static const char *const method_names[] = {
-    "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH", NULL,
-};
-
-static const char *const status_formats[] = { "json", "text", "prometheus", NULL };
-
-static int validate_cache(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
-{
-    struct cfg_cache *c = obj;
-    if (c->max_file > c->size) {
-        const config_setting_t *at = config_setting_get_member(group, "max_file");
-        return cfg_fail(ctx, at ? at : group, "'max_file' is larger than the cache 'size'");
-    }
-    return 0;
-}
-
-static const struct cfg_key cache_keys[] = {
-    { "valid", CT_DURATION, KEY(cfg_cache, valid), "1s", 0, MS(3600), 0, 0, 0, 0 },
-    { "max_file", CT_SIZE, KEY(cfg_cache, max_file), "64k", 0, 64 * 1024 * 1024, 0, 0, 0, 0 },
-    { "size", CT_SIZE, KEY(cfg_cache, size), "16m", 0, 1024LL * 1024 * 1024, 0, 0, 0, 0 },
-};
-
-static const struct cfg_section cache_section = {
-    "cache", sizeof(struct cfg_cache), cache_keys, NKEYS(cache_keys), validate_cache,
-};
-
-static int validate_static(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
-{
-    struct cfg_static *st = obj;
-    if (st->root == NULL)
-        return cfg_fail(ctx, group, "static handler has no 'root'");
-    if (st->root[0] != '/')
-        return cfg_fail(ctx, group, "static 'root' must be an absolute path");
-    struct stat sb;
-    if (stat(st->root, &sb) < 0)
-        return cfg_fail(ctx, config_setting_get_member(group, "root"), "static root %s: %s",
-                        st->root, strerror(errno));
-    if (!S_ISDIR(sb.st_mode))
-        return cfg_fail(ctx, config_setting_get_member(group, "root"),
-                        "static root %s is not a directory", st->root);
-    for (size_t i = 0; i < st->index.n; i++)
-        if (st->index.v[i][0] == '\0' || strchr(st->index.v[i], '/'))
-            return cfg_fail(ctx, config_setting_get_member(group, "index"),
-                            "index name '%s' must be a plain file name", st->index.v[i]);
-    if (st->cache == NULL) {
-        /* Defaults of the cache group, read by the same table. */
-        if ((st->cache = calloc(1, sizeof *st->cache)) == NULL)
-            return cfg_fail(ctx, group, "out of memory");
-        return cfg_defaults(ctx, &cache_section, st->cache, &st->where);
-    }
-    return 0;
-}
-
-static const struct cfg_key static_keys[] = {
-    { "root", CT_STRING, KEY(cfg_static, root), NULL, 0, 0, 0, 0, 0, 0 },
-    { "index", CT_STRINGS, KEY(cfg_static, index), "index.html", 0, 0, 0, 0, 0, 0 },
-    { "autoindex", CT_BOOL, KEY(cfg_static, autoindex), "false", 0, 0, 0, 0, 0, 0 },
-    { "cache", CT_GROUP, KEY(cfg_static, cache), NULL, 0, 0, 0, 0, &cache_section, 0 },
-};
-
-static const struct cfg_section static_section = {
-    "static", sizeof(struct cfg_static), static_keys, NKEYS(static_keys), validate_static,
-};
-
-static const struct cfg_key status_keys[] = {
-    { "format", CT_ENUM, KEY(cfg_status, format), "json", 0, 0, status_formats, 0, 0, 0 },
-};
-
-static const struct cfg_section status_section = {
-    "status", sizeof(struct cfg_status), status_keys, NKEYS(status_keys), NULL,
-};
-
-static int check_ranges(struct cfg_ctx *ctx, const config_setting_t *group, const char *key,
-                        const struct cfg_strings *list)
-{
-    const config_setting_t *at = config_setting_get_member(group, key);
-    for (size_t i = 0; i < list->n; i++) {
-        struct cidr c;
-        char net[64];
-        if (cidr_parse(list->v[i], &c) < 0)
-            return cfg_fail(ctx, at,
-                            "'%s': \"%s\" is not an address, a range such as 10.0.0.0/8, or \"all\"",
-                            key, list->v[i]);
-        /* Accepted as its network, as nginx does, but likely a typo. */
-        if (cidr_has_host_bits(list->v[i])) {
-            cidr_format(&c, net, sizeof net);
-            cfg_warn(ctx, at, "'%s': low address bits of %s are meaningless (it means %s)",
-                     key, list->v[i], net);
-        }
-    }
-    return 0;
-}
-
-static int validate_route(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
-{
-    struct cfg_route *r = obj;
-    if (r->path == NULL)
-        return cfg_fail(ctx, group, "route has no 'path'");
-    if (r->path[0] != '/')
-        return cfg_fail(ctx, group, "route path '%s' must start with '/'", r->path);
-    int handlers = (r->ret != NULL) + (r->stat != NULL) + (r->status != NULL);
-    if (handlers == 0)
-        return cfg_fail(ctx, group, "route '%s' has no handler (add 'return', 'static' or 'status')",
-                        r->path);
-    if (handlers > 1)
-        return cfg_fail(ctx, group, "route '%s' has more than one handler", r->path);
-    for (size_t i = 0; i < r->methods.n; i++) {
-        bool known = false;
-        for (int k = 0; method_names[k]; k++)
-            known = known || strcmp(r->methods.v[i], method_names[k]) == 0;
-        if (!known)
-            return cfg_fail(ctx, config_setting_get_member(group, "methods"),
-                            "unknown method '%s' (methods are upper case: GET, HEAD, POST, ...)",
-                            r->methods.v[i]);
-    }
-    if (check_ranges(ctx, group, "allow", &r->allow) < 0 ||
-        check_ranges(ctx, group, "deny", &r->deny) < 0)
-        return -1;
-    return 0;
-}
-
-static const struct cfg_key route_keys[] = {
-    { "path", CT_STRING, KEY(cfg_route, path), NULL, 0, 0, 0, 0, 0, 0 },
-    { "exact", CT_BOOL, KEY(cfg_route, exact), "false", 0, 0, 0, 0, 0, 0 },
-    { "methods", CT_STRINGS, KEY(cfg_route, methods), NULL, 0, 0, 0, 0, 0, 0 },
-    { "allow", CT_STRINGS, KEY(cfg_route, allow), NULL, 0, 0, 0, 0, 0, 0 },
-    { "deny", CT_STRINGS, KEY(cfg_route, deny), NULL, 0, 0, 0, 0, 0, 0 },
-    { "return", CT_GROUP, KEY(cfg_route, ret), NULL, 0, 0, 0, 0, &return_section, 0 },
-    { "static", CT_GROUP, KEY(cfg_route, stat), NULL, 0, 0, 0, 0, &static_section, 0 },
-    { "status", CT_GROUP, KEY(cfg_route, status), NULL, 0, 0, 0, 0, &status_section, 0 },
-};
-
-static const struct cfg_section route_section = {
-    "route", sizeof(struct cfg_route), route_keys, NKEYS(route_keys), validate_route,
-};
-
-static int validate_error_page(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
-{
-    struct cfg_error_page *e = obj;
-    if (e->status == 0 || e->file == NULL)
-        return cfg_fail(ctx, group, "an error page needs 'status' and 'file'");
-    static const int produced[] = { 400, 403, 404, 405, 408, 413, 414, 416, 431, 500, 501, 505 };
-    bool known = false;
-    for (size_t i = 0; i < sizeof produced / sizeof produced[0]; i++)
-        known = known || produced[i] == e->status;
-    if (!known)
-        return cfg_fail(ctx, group, "herd never answers %lld; error pages exist for 400, 403, "
-                        "404, 405, 408, 413, 414, 416, 431, 500, 501 and 505",
-                        (long long)e->status);
-    if (e->file[0] != '/')
-        return cfg_fail(ctx, group, "error page 'file' must be an absolute path");
-    /* Read now, as the workers will: a FIFO would block the master. */
-    char *text, why[160];
-    size_t len;
-    if (config_include_read(e->file, &text, &len, why, sizeof why) < 0)
-        return cfg_fail(ctx, group, "error page %s: %s", e->file, why);
-    free(text);
-    return 0;
-}
-
-static const struct cfg_key error_page_keys[] = {
-    { "status", CT_INT, KEY(cfg_error_page, status), "0", 400, 599, 0, 0, 0, 0 },
-    { "file", CT_STRING, KEY(cfg_error_page, file), NULL, 0, 0, 0, 0, 0, 0 },
-};
-
-static const struct cfg_section error_page_section = {
-    "error page", sizeof(struct cfg_error_page), error_page_keys, NKEYS(error_page_keys),
-    validate_error_page,
-};
-
 #define HTTP_ONLY (1u << PROTO_HTTP)
 #define ECHO_ONLY (1u << PROTO_ECHO)
 
@@ -289,8 +86,8 @@ static const struct cfg_key server_keys[] = {
     { "access_log_format", CT_STRING, KEY(cfg_server, access_log_format), "combined", 0, 0, 0,
       HTTP_ONLY, 0, 0 },
     { "error_pages", CT_LIST, KEY(cfg_server, error_pages), NULL, 0, 0, 0, HTTP_ONLY,
-      &error_page_section, KEY(cfg_server, n_error_pages) },
-    { "routes", CT_LIST, KEY(cfg_server, routes), NULL, 0, 0, 0, HTTP_ONLY, &route_section,
+      &http_error_page_section, KEY(cfg_server, n_error_pages) },
+    { "routes", CT_LIST, KEY(cfg_server, routes), NULL, 0, 0, 0, HTTP_ONLY, &http_route_section,
       KEY(cfg_server, n_routes) },
 };
 

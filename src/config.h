@@ -29,54 +29,8 @@ struct cfg_strings {
 
 enum cfg_protocol { PROTO_HTTP, PROTO_ECHO };
 
-struct cfg_return {
-    struct cfg_where where;
-    int64_t status;
-    char *type;
-    char *body;
-    char *location;
-};
-
-struct cfg_cache {
-    struct cfg_where where;
-    int64_t valid;                   /* ms between stat() checks of a cached file */
-    int64_t max_file;                /* bytes: larger files are not cached */
-    int64_t size;                    /* bytes: the whole cache, per worker */
-};
-
-struct cfg_static {
-    struct cfg_where where;
-    char *root;
-    struct cfg_strings index;
-    bool autoindex;
-    struct cfg_cache *cache;         /* always set after validation */
-};
-
-enum cfg_status_format { STATUS_JSON, STATUS_TEXT, STATUS_PROMETHEUS };
-
-struct cfg_status {
-    struct cfg_where where;
-    int format;                      /* enum cfg_status_format */
-};
-
-struct cfg_route {
-    struct cfg_where where;
-    char *path;
-    bool exact;
-    struct cfg_strings methods;      /* empty: any method */
-    struct cfg_strings allow;        /* CIDR lists; empty: everyone */
-    struct cfg_strings deny;
-    /* exactly one handler */
-    struct cfg_return *ret;
-    struct cfg_static *stat;
-    struct cfg_status *status;
-};
-
-struct cfg_error_page {
-    struct cfg_where where;
-    int64_t status;
-    char *file;
-};
+struct cfg_route;
+struct cfg_error_page;
 
 struct cfg_server {
     struct cfg_where where;

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "http/config.h"
 #include "http/response.h"
 
 /* The statuses herd answers with a page: 400 403 404 405 408 413 414 416

@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 
 #include "cidr.h"
-#include "config.h"
+#include "http/config.h"
 #include "http/request.h"
 #include "http/response.h"
 

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "config.h"
+#include "http/config.h"
 #include "stats.h"
 
 /* A malloc'ed body in *out (length returned), or 0 with *out NULL. */

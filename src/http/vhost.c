@@ -3,7 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config.h"
+#include "http/config.h"
 #include "conn.h"
 
 /* The host without its port and a trailing dot; an IP literal keeps its

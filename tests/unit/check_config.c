@@ -10,6 +10,7 @@
 #include "cidr.h"
 #include "config.h"
 #include "config_engine.h"
+#include "http/config.h"
 #include "config_lex.h"
 #include "config_syntax.h"
 #include "log.h"
