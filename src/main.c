@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "control.h"
 #include "log.h"
-#include "master.h"
+#include "master/control.h"
+#include "master/master.h"
 #include "proctitle.h"
 
 #define RELOAD_WAIT_MS 60000

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "channel.h"
 #include "log.h"
 #include "proctitle.h"
 #include "proto.h"
@@ -189,7 +190,7 @@ static void on_listener_more(struct loop *loop, struct loop_defer *d)
 }
 
 /* ------------------------------------------------------------------ */
-/* Sockets borrowed from slots that have no worker (see master.c lend_slot) */
+/* Sockets borrowed from slots that have no worker (see master/slot.c) */
 
 static void borrow(struct worker *w, uint32_t listener, uint32_t slot, int fd)
 {
@@ -351,65 +352,62 @@ static void on_signal(struct loop *loop, struct loop_io *io, unsigned events)
 /* ------------------------------------------------------------------ */
 /* The channel to the master */
 
+static void on_message(struct worker *w, const struct channel_msg *m)
+{
+    switch (m->kind) {
+    case CHANNEL_RELEASED:
+        for (size_t i = 0; i < m->n_ids; i++)
+            if (m->ids[i] < w->n_listeners)
+                w->listeners[m->ids[i]].released = true;
+        break;
+    case CHANNEL_DRAIN:
+        begin_drain(w);
+        break;
+    case CHANNEL_BORROW:
+        borrow(w, m->listener, m->slot, m->fd);
+        break;
+    case CHANNEL_GIVE_BACK:
+        give_back(w, (int)m->slot);
+        break;
+    case CHANNEL_REOPEN:
+        log_use_fd(m->fd);
+        break;
+    case CHANNEL_ACCESS_LOG:
+        if (m->server < w->n_servers)
+            w->servers[m->server].proto->reopen_log(w->servers[m->server].data, m->fd);
+        else
+            close(m->fd);
+        break;
+    default:
+        if (m->fd >= 0)
+            close(m->fd);
+        break;
+    }
+}
+
 static void on_channel(struct loop *loop, struct loop_io *io, unsigned events)
 {
     (void)loop;
     (void)events;
     struct worker *w = ((struct worker_channel *)io)->worker;
+    struct channel_msg m;
     for (;;) {
-        unsigned char msgbuf[256];
-        char control[CMSG_SPACE(sizeof(int))];
-        struct iovec iov = { msgbuf, sizeof msgbuf };
-        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-                              .msg_control = control, .msg_controllen = sizeof control };
-        ssize_t n = recvmsg(io->fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
+        switch (channel_recv(io->fd, &m)) {
+        case CHANNEL_MSG:
+            on_message(w, &m);
+            break;
+        case CHANNEL_BAD:
+            log_warn("worker %d: dropped a malformed message from the master", w->slot);
+            break;
+        case CHANNEL_AGAIN:
             return;
-        if (n <= 0) {
+        case CHANNEL_CLOSED:
             /* The master is gone: finish what we have and leave. */
             log_warn("worker %d: master went away; draining", w->slot);
             loop_del(w->loop, io);
             begin_drain(w);
             return;
         }
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-        int fd = -1;
-        if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-            memcpy(&fd, CMSG_DATA(cm), sizeof fd);
-        uint32_t server = 0;
-        if (n >= 5)
-            memcpy(&server, msgbuf + 1, sizeof server);
-        if (msgbuf[0] == CHANNEL_DRAIN) {
-            for (size_t i = 0; i < w->n_listeners && (ssize_t)(i + 1) < n; i++)
-                w->listeners[i].released = msgbuf[i + 1] != 0;
-            begin_drain(w);
-        } else if (msgbuf[0] == CHANNEL_BORROW && fd >= 0 && n >= 9) {
-            uint32_t slot;
-            memcpy(&slot, msgbuf + 5, sizeof slot);
-            borrow(w, server, slot, fd);
-        } else if (msgbuf[0] == CHANNEL_GIVE_BACK && n >= 5) {
-            give_back(w, (int)server);
-        } else if (msgbuf[0] == CHANNEL_REOPEN && fd >= 0)
-            log_use_fd(fd);
-        else if (msgbuf[0] == CHANNEL_ACCESS_LOG && fd >= 0 && n >= 5 && server < w->n_servers)
-            w->servers[server].proto->reopen_log(w->servers[server].data, fd);
-        else if (fd >= 0)
-            close(fd);
-    }
-}
-
-static int send_ready(int channel)
-{
-    char byte = CHANNEL_READY;
-    for (;;) {
-        ssize_t n = send(channel, &byte, 1, MSG_NOSIGNAL);
-        if (n == 1)
-            return 0;
-        if (n < 0 && errno == EINTR)
-            continue;
-        return -1;
     }
 }
 
@@ -607,7 +605,7 @@ int worker_main(const struct worker_args *a)
         loop_defer(w.loop, &wl->more);
     }
 
-    if (send_ready(a->channel) < 0) {
+    if (channel_send_ready(a->channel) < 0) {
         log_error("worker %d: cannot reach the master: %s", a->slot, strerror(errno));
         goto out;
     }

@@ -27,20 +27,7 @@ enum {
     WORKER_EXIT_FATAL = 2,      /* will fail again: do not respawn */
 };
 
-/* Messages on the master/worker channel (one byte, maybe with a fd). */
-enum {
-    CHANNEL_READY = 'R',        /* worker → master: serving */
-    CHANNEL_REOPEN = 'O',       /* master → worker: new error log fd attached */
-    CHANNEL_ACCESS_LOG = 'A',   /* master → worker: reopened access log of server N */
-    CHANNEL_DRAIN = 'D',        /* master → worker: drain; then one byte per
-                                   listener, 1 if the master dropped its socket */
-    CHANNEL_BORROW = 'B',       /* master → worker: u32 listener, u32 slot, and
-                                   that slot's socket: accept from it too while
-                                   the slot has no worker */
-    CHANNEL_GIVE_BACK = 'G',    /* master → worker: u32 slot: close what was
-                                   borrowed from it */
-};
-
+/* Listener i of a generation (its listener id on the channel, channel.h). */
 struct worker_bind {
     int fd;                     /* the listening socket for this slot */
     bool shared;                /* one socket for all workers: EPOLLEXCLUSIVE */

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""herd benchmark harness: herd against nginx, lighttpd and h2o.
+"""herd benchmark harness: herd against nginx, lighttpd, h2o and the floor.
 
 Called by bench/run (which installs the packages, raises the file limit and
 cleans up on exit). Everything it needs comes from the environment:
@@ -9,7 +9,7 @@ cleans up on exit). Everything it needs comes from the environment:
   DURATION    seconds per measured wrk run (10)
   WARMUP      seconds of the warm-up wrk run before each measured run (1)
   REPEAT      measurements per scenario and server; the median is reported (3)
-  SERVERS     servers to run, in order (herd nginx lighttpd h2o)
+  SERVERS     servers to run, in order (herd nginx lighttpd h2o floor)
   SCENARIOS   scenarios to run (ka pipe static4k static1m close idle)
   CONNECTIONS wrk connections (50)
   PIPELINE    requests per write in the pipelined scenario (16)
@@ -18,6 +18,10 @@ cleans up on exit). Everything it needs comes from the environment:
   H2O_HELLO   mruby (fixed body from an mruby handler) or file (hello.txt)
   NGINX_OPEN_FILE_CACHE  0 (default: nginx as configured out of the box) or 1
   OUT         output directory (bench/out)
+  FLOOR       the floor's binary, built by bench/run from FLOOR_SRC into its
+              temporary directory; FLOOR_SKIP the reason when it could not
+              be, FLOOR_VERSION what was built (source checksum, compiler);
+              the floor is measured in ka and pipe only (FLOOR_SCENARIOS)
   PIDS_FILE   where the process-group ids of started servers are listed,
               for bench/run's EXIT trap
   STRICT      1: exit 1 when a target fails
@@ -66,10 +70,14 @@ PORT_BASE = env_int("PORT_BASE", 18081)
 HERD = os.environ.get("HERD", "/tmp/bench-build/src/herd")
 H2O_HELLO = os.environ.get("H2O_HELLO", "mruby")
 NGINX_OFC = os.environ.get("NGINX_OPEN_FILE_CACHE", "0") != "0"
+FLOOR = os.environ.get("FLOOR", "")
+FLOOR_SKIP = os.environ.get("FLOOR_SKIP", "")
+FLOOR_VERSION = os.environ.get("FLOOR_VERSION", "")
+FLOOR_SRC = os.environ.get("FLOOR_SRC", "")
 OUT = os.environ.get("OUT", os.path.join(BENCH, "out"))
 PIDS_FILE = os.environ.get("PIDS_FILE")
 STRICT = os.environ.get("STRICT", "0") == "1"
-SERVERS = os.environ.get("SERVERS", "herd nginx lighttpd h2o").split()
+SERVERS = os.environ.get("SERVERS", "herd nginx lighttpd h2o floor").split()
 SCENARIO_IDS = os.environ.get("SCENARIOS", "ka pipe static4k static1m close idle").split()
 
 SCENARIOS = {
@@ -89,6 +97,17 @@ SCENARIOS = {
     "idle": dict(title="%d idle keep-alive connections: resident memory per connection" % IDLE_CONNS,
                  short="idle memory"),
 }
+
+# The floor answers every request head with the fixed reply and serves no
+# file: it is measured in these scenarios only.
+FLOOR_SCENARIOS = ("ka", "pipe")
+FLOOR_NA = "not applicable: the floor serves only the fixed reply (ka and pipe)"
+
+
+def applies(name, sc):
+    """Whether server `name` is measured in scenario `sc`."""
+    return name != "floor" or sc in FLOOR_SCENARIOS
+
 
 # Targets, as ratios of herd to nginx in the same run:
 # (scenario, metric, comparison, bound, text)
@@ -276,7 +295,7 @@ class Server:
     def binary(self):
         return {"herd": HERD, "nginx": shutil.which("nginx") or "/usr/sbin/nginx",
                 "lighttpd": shutil.which("lighttpd") or "/usr/sbin/lighttpd",
-                "h2o": shutil.which("h2o") or "/usr/bin/h2o"}[self.name]
+                "h2o": shutil.which("h2o") or "/usr/bin/h2o", "floor": FLOOR}[self.name]
 
     def test_cmd(self):
         b = self.binary()
@@ -292,7 +311,8 @@ class Server:
                 "nginx": [b, "-c", self.conf, "-p", self.dir + "/",
                           "-e", os.path.join(self.dir, "nginx-error.log")],
                 "lighttpd": [b, "-D", "-f", self.conf],
-                "h2o": [b, "-c", self.conf]}[self.name]
+                "h2o": [b, "-c", self.conf],
+                "floor": [b, str(self.port)]}[self.name]
 
     def read_version(self):
         try:
@@ -303,23 +323,16 @@ class Server:
             self.version = ""
 
     def prepare(self):
+        if self.name == "floor" and (FLOOR_SKIP or not FLOOR):
+            self.skip = FLOOR_SKIP or "not built (bench/run builds it from FLOOR_SRC)"
+            return
         if not os.access(self.binary(), os.X_OK):
             self.skip = "not installed (%s missing)" % self.binary()
             return
-        self.read_version()
-        try:
-            self.render()
-        except OSError as e:
-            self.skip = "cannot write its configuration: %s" % e
-            return
-        try:
-            t = subprocess.run(self.test_cmd(), capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            self.skip = "configuration test failed: %s" % e
-            return
-        if t.returncode != 0:
-            msg = (t.stderr + t.stdout).strip().splitlines()
-            self.skip = "configuration test failed: %s" % (msg[-1] if msg else "exit %d" % t.returncode)
+        if self.name == "floor":
+            # no configuration, and no -v: its only argument is the port
+            self.version = FLOOR_VERSION
+        elif not self.configure():
             return
         if not self.start():
             return
@@ -328,15 +341,36 @@ class Server:
         finally:
             self.stop()
 
+    def configure(self):
+        """Write the configuration and pass the server's own test of it."""
+        self.read_version()
+        try:
+            self.render()
+        except OSError as e:
+            self.skip = "cannot write its configuration: %s" % e
+            return False
+        try:
+            t = subprocess.run(self.test_cmd(), capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            self.skip = "configuration test failed: %s" % e
+            return False
+        if t.returncode != 0:
+            msg = (t.stderr + t.stdout).strip().splitlines()
+            self.skip = "configuration test failed: %s" % (msg[-1] if msg else "exit %d" % t.returncode)
+            return False
+        return True
+
     def check_content(self):
         """Check that the server serves what the scenarios expect."""
         problems = []
+        # the floor answers any path with the fixed reply: it serves no file
+        files = () if self.name == "floor" else (("/4k.bin", 4096), ("/1m.bin", 1 << 20))
         try:
             st, hdrs, body = http_get(self.port, "/hello")
             if st != 200 or body != HELLO:
                 problems.append("/hello answered %d with %r" % (st, body[:40]))
             self.hello_bytes = raw_response_size(self.port, "/hello")
-            for path, size in (("/4k.bin", 4096), ("/1m.bin", 1 << 20)):
+            for path, size in files:
                 st, hdrs, body = http_get(self.port, path, timeout=5)
                 if st != 200 or len(body) != size:
                     problems.append("%s answered %d with %d bytes" % (path, st, len(body)))
@@ -588,6 +622,11 @@ def machine_info(servers):
         ("herd", "%s (%s, commit %s; uncommitted changes in the work tree are included)"
          % (next((s.version for s in servers if s.name == "herd"), ""), HERD, commit or "?")),
         ("Packages", ", ".join(pkgs)),
+    ]
+    if "floor" in SERVERS:
+        info.append(("floor", "%s, %s" % (FLOOR_SRC, FLOOR_VERSION) if FLOOR_VERSION
+                     else "skipped: %s" % (FLOOR_SKIP or "not built")))
+    info += [
         ("Settings", "DURATION=%ds WARMUP=%ds REPEAT=%d CONNECTIONS=%d PIPELINE=%d IDLE_CONNS=%d"
          % (DURATION, WARMUP, REPEAT, CONNECTIONS, PIPELINE, IDLE_CONNS)),
     ]
@@ -610,7 +649,7 @@ def summarize(servers, results, notes):
     for sc in SCENARIO_IDS:
         for s in servers:
             runs = results.get((sc, s.name), [])
-            row = dict(scenario=sc, server=s.name, runs=len(runs))
+            row = dict(scenario=sc, server=s.name, runs=len(runs), na=not applies(s.name, sc))
             for key in ("rps", "cpu", "mem", "errors", "p50_us", "p99_us", "rss_before_kb", "rss_after_kb"):
                 vals = [r[key] for r in runs if key in r]
                 row[key] = statistics.median(vals) if vals else None
@@ -621,6 +660,9 @@ def summarize(servers, results, notes):
         row["rps_ratio"] = ratio(row["rps"], base and base["rps"])
         row["cpu_ratio"] = ratio(row["cpu"], base and base["cpu"])
         row["mem_ratio"] = ratio(row["mem"], base and base["mem"])
+        floor = rows.get((sc, "floor")) if sc in FLOOR_SCENARIOS else None
+        row["rps_floor_ratio"] = ratio(row["rps"], floor and floor["rps"])
+        row["cpu_floor_ratio"] = ratio(row["cpu"], floor and floor["cpu"])
     return rows
 
 
@@ -630,48 +672,110 @@ def server_label(s):
         label += " ¹"
     if s.name == "h2o":
         label += " ²" if H2O_HELLO == "mruby" else " ³"
+    if s.name == "floor":
+        label += " ⁴"
     return label
+
+
+def xfmt(v):
+    """A ratio for the tables: 1.23×, or – when missing."""
+    return fmt(v, ".2f") + ("×" if v is not None else "")
+
+
+def row_note(s, r):
+    if r["na"]:
+        return FLOOR_NA
+    return s.skip or r["note"] or ("no successful run" if not r["runs"] else "")
+
+
+def wrk_table(sc, servers, rows):
+    """The table of one wrk scenario; "vs floor" columns in the floor's."""
+    with_floor = "floor" in SERVERS and sc in FLOOR_SCENARIOS
+    vs = "vs nginx | vs floor" if with_floor else "vs nginx"
+    L = ["| Server | Requests/s | %s | CPU µs/request | %s | p50 / p99 latency (ms) | Errors | Note |"
+         % (vs, vs),
+         "|---|---:|---:|---:|---:|---:|---:|%s---|" % ("---:|---:|" if with_floor else "")]
+    for s in servers:
+        r = rows[(sc, s.name)]
+        if r["na"]:
+            cells = ["n/a"] * (8 if with_floor else 6)
+        else:
+            lat = "–" if r["p50_us"] is None or sc == "pipe" else \
+                "%.2f / %.2f" % (r["p50_us"] / 1000, r["p99_us"] / 1000)
+            rps = [fmt(r["rps"], ",.0f"), xfmt(r["rps_ratio"])]
+            cpu = [fmt(r["cpu"], ".2f"), xfmt(r["cpu_ratio"])]
+            if with_floor:
+                rps.append(xfmt(r["rps_floor_ratio"]))
+                cpu.append(xfmt(r["cpu_floor_ratio"]))
+            cells = rps + cpu + [lat, fmt(r["errors"], ".0f")]
+        L.append("| %s | %s | %s |" % (server_label(s), " | ".join(cells), row_note(s, r)))
+    return L
+
+
+def idle_table(servers, rows):
+    L = ["| Server | Bytes/connection | vs nginx | RSS before (KiB) | RSS with %d idle (KiB) "
+         "| RSS with them ÷ %d (bytes) | Note |" % (IDLE_CONNS, IDLE_CONNS),
+         "|---|---:|---:|---:|---:|---:|---|"]
+    for s in servers:
+        r = rows[("idle", s.name)]
+        if r["na"]:
+            cells = ["n/a"] * 5
+        else:
+            per = None if r["rss_after_kb"] is None else r["rss_after_kb"] * 1024.0 / IDLE_CONNS
+            cells = [fmt(r["mem"], ",.0f"), xfmt(r["mem_ratio"]), fmt(r["rss_before_kb"], ",.0f"),
+                     fmt(r["rss_after_kb"], ",.0f"), fmt(per, ",.0f")]
+        L.append("| %s | %s | %s |" % (server_label(s), " | ".join(cells), row_note(s, r)))
+    return L
+
+
+def floor_ratios(rows):
+    """[(scenario, herd/floor requests/s, herd/floor CPU/request)] for the
+    floor's scenarios in this run; empty without herd or the floor."""
+    if "herd" not in SERVERS or "floor" not in SERVERS:
+        return []
+    return [(sc, rows[(sc, "herd")]["rps_floor_ratio"], rows[(sc, "herd")]["cpu_floor_ratio"])
+            for sc in SCENARIO_IDS if sc in FLOOR_SCENARIOS]
+
+
+def floor_section(servers, rows):
+    ratios = floor_ratios(rows)
+    if not ratios:
+        return []
+    L = ["## herd / floor (same run, for information)\n",
+         "How close herd is to the floor ⁴, beside herd / nginx. Requests/s below 1× and "
+         "CPU/request above 1× are what herd spends per request beyond finding the end of "
+         "the head and writing a fixed reply. Not a target.\n",
+         "| Scenario | Requests/s herd / floor | herd / nginx | CPU/request herd / floor | herd / nginx |",
+         "|---|---:|---:|---:|---:|"]
+    for sc, rps, cpu in ratios:
+        r = rows[(sc, "herd")]
+        L.append("| %s | %s | %s | %s | %s |" % (SCENARIOS[sc]["short"], xfmt(rps),
+                                                 xfmt(r["rps_ratio"]), xfmt(cpu), xfmt(r["cpu_ratio"])))
+    floor = next(s for s in servers if s.name == "floor")
+    if floor.skip:
+        L.append("\nThe floor was skipped: %s." % floor.skip)
+    L.append("")
+    return L
 
 
 def write_markdown(path, servers, rows, info, targets, started, finished):
     L = []
     L.append("# herd benchmark results\n")
-    L.append("herd, nginx, lighttpd and h2o, each alone with one worker process pinned to "
+    who = ("herd, nginx, lighttpd, h2o and the floor ⁴ (a bare epoll server, measured in "
+           "the keep-alive and pipelined scenarios only)" if "floor" in SERVERS
+           else "herd, nginx, lighttpd and h2o")
+    L.append(who + ", each alone with one worker process pinned to "
              "CPU 0 (`taskset -c 0`), wrk (`-t1 -c%d`) pinned to CPU 1, on loopback. "
              "Medians of %d measured run(s) of %d s, each after a %d s warm-up. "
-             "Ratios are to nginx measured in the same run: for requests/s higher is "
-             "better, for CPU/request and memory lower is better. CPU/request is the "
+             "Ratios are to nginx measured in the same run (\"vs nginx\")%s: for requests/s "
+             "higher is better, for CPU/request and memory lower is better. CPU/request is the "
              "server's user+system CPU time (all its processes) divided by the requests "
-             "wrk completed.\n" % (CONNECTIONS, REPEAT, DURATION, WARMUP))
+             "wrk completed.\n" % (CONNECTIONS, REPEAT, DURATION, WARMUP,
+                                    " and, in the keep-alive and pipelined tables, to the floor "
+                                    "(\"vs floor\")" if "floor" in SERVERS else ""))
     for sc in SCENARIO_IDS:
-        meta = SCENARIOS[sc]
-        L.append("## %s\n" % meta["title"])
-        if sc == "idle":
-            L.append("| Server | Bytes/connection | vs nginx | RSS before (KiB) | RSS with %d idle (KiB) "
-                     "| RSS with them ÷ %d (bytes) | Note |" % (IDLE_CONNS, IDLE_CONNS))
-            L.append("|---|---:|---:|---:|---:|---:|---|")
-            for s in servers:
-                r = rows[(sc, s.name)]
-                note = s.skip or r["note"] or ("no successful run" if not r["runs"] else "")
-                per = None if r["rss_after_kb"] is None else r["rss_after_kb"] * 1024.0 / IDLE_CONNS
-                L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-                    server_label(s), fmt(r["mem"], ",.0f"),
-                    fmt(r["mem_ratio"], ".2f") + ("×" if r["mem_ratio"] is not None else ""),
-                    fmt(r["rss_before_kb"], ",.0f"), fmt(r["rss_after_kb"], ",.0f"),
-                    fmt(per, ",.0f"), note))
-        else:
-            L.append("| Server | Requests/s | vs nginx | CPU µs/request | vs nginx | p50 / p99 latency (ms) | Errors | Note |")
-            L.append("|---|---:|---:|---:|---:|---:|---:|---|")
-            for s in servers:
-                r = rows[(sc, s.name)]
-                note = s.skip or r["note"] or ("no successful run" if not r["runs"] else "")
-                lat = "–" if r["p50_us"] is None or sc == "pipe" else "%.2f / %.2f" % (r["p50_us"] / 1000, r["p99_us"] / 1000)
-                L.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                    server_label(s), fmt(r["rps"], ",.0f"),
-                    fmt(r["rps_ratio"], ".2f") + ("×" if r["rps_ratio"] is not None else ""),
-                    fmt(r["cpu"], ".2f"),
-                    fmt(r["cpu_ratio"], ".2f") + ("×" if r["cpu_ratio"] is not None else ""),
-                    lat, fmt(r["errors"], ".0f"), note))
+        L.append("## %s\n" % SCENARIOS[sc]["title"])
+        L += idle_table(servers, rows) if sc == "idle" else wrk_table(sc, servers, rows)
         if sc == "idle":
             L.append("\nBytes/connection = (RSS with the idle connections − RSS before) ÷ %d, RSS "
                      "summed over all the server's processes (VmRSS), each connection having been "
@@ -693,10 +797,21 @@ def write_markdown(path, servers, rows, info, targets, started, finished):
         L.append("³ h2o's /hello is the 13-byte static file hello.txt (`file.file`); h2o 2.2 "
                  "has no sendfile and reads files into its buffers; it has no "
                  "per-connection request limit.\n")
+    if "floor" in SERVERS:
+        L.append("⁴ The floor is not a web server: `floor.c` (about 60 lines, outside the "
+                 "repository, built by bench/run with `gcc -O2` for each run) reads with "
+                 "edge-triggered epoll, finds the end of each request head (`\\r\\n\\r\\n`) "
+                 "and answers every head, whatever it asks, with the same 13-byte reply, one "
+                 "write per batch of pipelined requests; no parsing, no timeouts, no logs. It "
+                 "is the least a correct-enough HTTP/1.1 keep-alive server can do per request "
+                 "on Linux, so \"vs floor\" says how close a server is to the system-call "
+                 "limit. It serves no file: it is measured in the keep-alive and pipelined "
+                 "scenarios only.\n")
     sizes = ", ".join("%s %s" % (s.name, s.hello_bytes) for s in servers if s.hello_bytes)
     if sizes:
         L.append("Size of the whole response to `GET /hello` (status line, headers, body), in "
                  "bytes: %s.\n" % sizes)
+    L += floor_section(servers, rows)
     L.append("## Targets (herd / nginx, same run)\n")
     L.append("| Target | Measured | Result |")
     L.append("|---|---:|---|")
@@ -728,8 +843,9 @@ def write_markdown(path, servers, rows, info, targets, started, finished):
 
 
 def write_csv(path, servers, rows):
-    cols = ["scenario", "server", "runs", "rps", "rps_ratio_to_nginx", "cpu_us_per_request",
-            "cpu_ratio_to_nginx", "bytes_per_idle_connection", "mem_ratio_to_nginx",
+    cols = ["scenario", "server", "runs", "rps", "rps_ratio_to_nginx", "rps_ratio_to_floor",
+            "cpu_us_per_request", "cpu_ratio_to_nginx", "cpu_ratio_to_floor",
+            "bytes_per_idle_connection", "mem_ratio_to_nginx",
             "rss_before_kb", "rss_after_kb", "p50_us", "p99_us", "errors", "note"]
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
@@ -741,11 +857,12 @@ def write_csv(path, servers, rows):
                 def c(v, spec):
                     return "" if v is None else format(v, spec)
                 w.writerow([sc, s.name, r["runs"], c(r["rps"], ".1f"), c(r["rps_ratio"], ".4f"),
-                            c(r["cpu"], ".4f"), c(r["cpu_ratio"], ".4f"), c(r["mem"], ".1f"),
+                            c(r["rps_floor_ratio"], ".4f"), c(r["cpu"], ".4f"),
+                            c(r["cpu_ratio"], ".4f"), c(r["cpu_floor_ratio"], ".4f"), c(r["mem"], ".1f"),
                             c(r["mem_ratio"], ".4f"), c(r["rss_before_kb"], ".0f"),
                             c(r["rss_after_kb"], ".0f"), c(r["p50_us"], ".0f"),
                             c(r["p99_us"], ".0f"), c(r["errors"], ".0f"),
-                            s.skip or r["note"]])
+                            FLOOR_NA if r["na"] else s.skip or r["note"]])
 
 
 def write_runs_csv(path, raw):
@@ -777,7 +894,8 @@ def write_chart(outdir, servers, rows):
                 v = rows[(sc, s.name)]["rps_ratio"]
                 vals.append("?" if v is None else "%.4f" % v)
             f.write('"%s" %s\n' % (SCENARIOS[sc]["short"], " ".join(vals)))
-    colors = {"herd": "#d62728", "nginx": "#2ca02c", "lighttpd": "#1f77b4", "h2o": "#ff7f0e"}
+    colors = {"herd": "#d62728", "nginx": "#2ca02c", "lighttpd": "#1f77b4", "h2o": "#ff7f0e",
+              "floor": "#7f7f7f"}
     plots = []
     n = len(servers)
     for i, s in enumerate(servers):
@@ -887,7 +1005,7 @@ def main():
 
     results, notes, raw = {}, {}, []
     runnable = [s for s in servers if not s.skip]
-    total = REPEAT * len(SCENARIO_IDS) * len(runnable)
+    total = REPEAT * sum(applies(s.name, sc) for sc in SCENARIO_IDS for s in runnable)
     done = 0
     try:
         for rep in range(REPEAT):
@@ -895,6 +1013,8 @@ def main():
                 k = rep % len(runnable) if runnable else 0
                 order = runnable[k:] + runnable[:k]
                 for s in order:
+                    if not applies(s.name, sc):
+                        continue
                     done += 1
                     if s.skip:
                         continue
@@ -952,6 +1072,12 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
 
     print(md)
+    ratios = floor_ratios(rows)
+    if ratios:
+        print("herd / floor in the same run (for information, not a target):")
+        for sc, rps, cpu in ratios:
+            print("  %-6s requests/s %-7s CPU/request %s" % (sc, xfmt(rps).replace("×", "x"),
+                                                          xfmt(cpu).replace("×", "x")))
     print("Targets (herd / nginx in the same run):")
     failed = 0
     for text, v, result in targets:

@@ -185,5 +185,57 @@ class ProbeTest(HerdTestCase):
         self.assertEqual(ask(h.port()), (200, b"two\n"))
 
 
+def many_conf(workers, n):
+    """One server on n addresses: 127.0.0.1 .. 127.0.x.y, all on $port."""
+    addrs = ", ".join('"127.0.%d.%d:$port"' % (i // 250, i % 250 + 1) for i in range(n))
+    return herdtest.top(workers) + """
+servers = (
+  { listen = [ %s ];
+    protocol = "http";
+    routes = ( { path = "/"; return = { status = 200; body = "ok\\n"; }; } );
+  }
+);
+""" % addrs
+
+
+class ManyListenersTest(HerdTestCase):
+    """The master tells a draining worker which of its sockets it no longer
+    keeps, by listener id, for any number of listeners (it once sent one
+    byte per listener and stopped at the 255th)."""
+
+    def test_released_sockets_beyond_255_are_emptied(self):
+        n = 300
+        h = self.herd(many_conf(2, n))
+        h.wait_workers(2)
+        victim = worker_in_slot(h, 1)
+        last = "127.0.%d.%d" % ((n - 1) // 250, (n - 1) % 250 + 1)
+        # Freeze slot 1's worker so that connections to the last address
+        # queue on its socket (more than the worker accepts in one batch, so
+        # that it reads the master's DRAIN before it has taken them all);
+        # then shrink to one worker. Slot 1's sockets are parked by the
+        # master: the old worker must empty them, not close its copies.
+        os.kill(victim, signal.SIGSTOP)
+        socks = []
+        try:
+            for i in range(400):
+                s = socket.create_connection((last, h.port()), timeout=10)
+                s.sendall(http_request("GET", "/q%d" % i))
+                socks.append(s)
+            h.rewrite_config(many_conf(1, n))
+            rc, out, err = h.reload_via_cli()
+            self.assertEqual(rc, 0, out + err)
+            os.kill(victim, signal.SIGCONT)
+            for i, s in enumerate(socks):
+                r = HttpReader(s, timeout=5 * herdtest.SLOW).read_response()
+                self.assertEqual((r.status, r.body), (200, b"ok\n"), "connection %d" % i)
+        finally:
+            try:
+                os.kill(victim, signal.SIGCONT)
+            except ProcessLookupError:
+                pass            # it has drained and exited
+            for s in socks:
+                s.close()
+
+
 if __name__ == "__main__":
     herdtest.main()

@@ -281,6 +281,10 @@ class ProcessTitleTest(HerdTestCase):
         # A worker draining a slow client says so.
         s = herdtest.connect(h.port())
         try:
+            # One whole request first: the connection is then surely held by
+            # a worker of this generation (not still queued for the next).
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertEqual(HttpReader(s).read_response().status, 200)
             s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")     # head not finished
             h.rewrite_config(conf())
             h.signal(signal.SIGHUP)

@@ -2,8 +2,8 @@
  * A unix stream socket next to the pid file (PIDFILE.ctl), root only. A
  * client sends one command line; the master answers one line when the work
  * is done ("ok ...\n" or "error ...\n") and closes. */
-#ifndef HERD_CONTROL_H
-#define HERD_CONTROL_H
+#ifndef HERD_MASTER_CONTROL_H
+#define HERD_MASTER_CONTROL_H
 
 #include <stddef.h>
 

@@ -1,4 +1,5 @@
-#include "control.h"
+/* Tested by tests/unit/check_control.c. */
+#include "master/control.h"
 
 #include <errno.h>
 #include <poll.h>
