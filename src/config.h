@@ -1,8 +1,11 @@
 /* The configuration: what herd.conf says, with every default filled in.
  *
- * Reading goes through one declarative table per section (config.c): the
- * table type-checks and range-checks each key, rejects unknown keys, applies
- * defaults, prints the effective configuration (herd -T) and frees it. */
+ * Reading goes through one declarative table per section (config_engine.h):
+ * the table type-checks and range-checks each key, rejects unknown keys,
+ * applies defaults, prints the effective configuration (herd -T) and frees
+ * it. The core (config.c) owns the top level and the generic server keys;
+ * each protocol owns its own keys (the registry, proto.h, lists them), and
+ * upstream.c the upstreams. */
 #ifndef HERD_CONFIG_H
 #define HERD_CONFIG_H
 
@@ -27,37 +30,16 @@ struct cfg_strings {
     size_t n;
 };
 
-enum cfg_protocol { PROTO_HTTP, PROTO_ECHO };
+struct cfg_protocol;
 
-struct cfg_route;
-struct cfg_error_page;
-
+/* A server: the keys every protocol has, and the protocol's own. */
 struct cfg_server {
     struct cfg_where where;
     struct cfg_strings listen;
-    int protocol;                    /* enum cfg_protocol */
+    const struct cfg_protocol *protocol;    /* one of config_use_protocols() */
     bool reuseport;
     int64_t backlog;
-    /* echo */
-    int64_t idle_timeout;            /* ms */
-    /* http */
-    int64_t keepalive_timeout;       /* ms */
-    int64_t header_timeout;          /* ms */
-    int64_t body_timeout;            /* ms */
-    int64_t send_timeout;            /* ms */
-    int64_t keepalive_requests;
-    int64_t max_target;              /* bytes */
-    int64_t max_header_size;         /* bytes */
-    int64_t max_headers;
-    int64_t max_body;                /* bytes */
-    struct cfg_strings server_names; /* empty: any host */
-    char *access_log;                /* path, or NULL for none */
-    int access_log_line;             /* where it is set, for messages */
-    char *access_log_format;         /* "combined", "common" or a template */
-    struct cfg_error_page *error_pages;
-    size_t n_error_pages;
-    struct cfg_route *routes;
-    size_t n_routes;
+    void *conf;                     /* the protocol's keys: a struct of its section */
 };
 
 struct herd_config {
@@ -78,6 +60,15 @@ struct herd_config {
     bool embedded;                   /* read from the built-in default */
 };
 
+/* The protocols a server may speak and the configuration used when there is
+ * no file: the registry's (proto_registry in proto.h), given once by main
+ * before the first config_load. */
+struct config_protocols {
+    const struct cfg_protocol *const *list;     /* NULL-terminated; the default first */
+    const char *embedded;
+};
+void config_use_protocols(const struct config_protocols *protocols);
+
 /* Read and validate a file (path) or, when path is NULL, the embedded
  * default. On error returns NULL and writes "FILE:LINE: message" into err. */
 struct herd_config *config_load(const char *path, char *err, size_t errcap);
@@ -95,9 +86,6 @@ const char *config_default_path(void);
 
 /* Worker count with "auto" resolved to the online CPUs. */
 int config_workers(const struct herd_config *cfg);
-
-/* The text of the embedded default configuration. */
-extern const char config_embedded_text[];
 
 /* The top level's table (config_engine.h), from which every section and key
  * can be reached. */

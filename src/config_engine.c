@@ -1,6 +1,8 @@
 /* Reading a section through its table (config_engine.h): one reader per key
  * type, defaults written as strings and read by the same readers, unknown
- * keys refused, every error at FILE:LINE. */
+ * keys refused, every error at FILE:LINE.
+ * Tested by tests/unit/check_config.c (every key of every table, every kind
+ * of error) and tests/unit/check_proto_registry.c (made-up protocols). */
 #include "config_engine.h"
 
 #include <errno.h>
@@ -267,6 +269,23 @@ static int read_workers(struct cfg_ctx *ctx, const struct cfg_key *k, const conf
     return 0;
 }
 
+/* "'key' must be one of "a", "b"", the names given by name(i) until NULL. */
+static int fail_choice(struct cfg_ctx *ctx, const config_setting_t *s, const struct cfg_key *k,
+                       const char *(*name)(struct cfg_ctx *ctx, const struct cfg_key *k, int i))
+{
+    char list[256] = "";
+    for (int i = 0; name(ctx, k, i); i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"", i ? ", " : "",
+                 name(ctx, k, i));
+    return cfg_fail(ctx, s, "'%s' must be one of %s", k->name, list);
+}
+
+static const char *enum_name(struct cfg_ctx *ctx, const struct cfg_key *k, int i)
+{
+    (void)ctx;
+    return k->names[i];
+}
+
 static int read_enum(struct cfg_ctx *ctx, const struct cfg_key *k, const config_setting_t *s,
                      void *obj)
 {
@@ -276,11 +295,25 @@ static int read_enum(struct cfg_ctx *ctx, const struct cfg_key *k, const config_
             *(int *)field_of(k, obj) = i;
             return 0;
         }
-    char list[256] = "";
-    for (int i = 0; k->names[i]; i++)
-        snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"", i ? ", " : "",
-                 k->names[i]);
-    return cfg_fail(ctx, s, "'%s' must be one of %s", k->name, list);
+    return fail_choice(ctx, s, k, enum_name);
+}
+
+static const char *protocol_name(struct cfg_ctx *ctx, const struct cfg_key *k, int i)
+{
+    (void)k;
+    return ctx->protocols[i] ? ctx->protocols[i]->name : NULL;
+}
+
+static int read_protocol(struct cfg_ctx *ctx, const struct cfg_key *k, const config_setting_t *s,
+                         void *obj)
+{
+    const char *str = string_of(s);
+    for (int i = 0; str && ctx->protocols[i]; i++)
+        if (strcmp(str, ctx->protocols[i]->name) == 0) {
+            *(const struct cfg_protocol **)field_of(k, obj) = ctx->protocols[i];
+            return 0;
+        }
+    return fail_choice(ctx, s, k, protocol_name);
 }
 
 static int read_loglevel(struct cfg_ctx *ctx, const struct cfg_key *k,
@@ -376,6 +409,7 @@ static reader_fn *const readers[CT_TYPES] = {
     [CT_STRINGS] = read_strings,
     [CT_GROUP] = read_group,
     [CT_LIST] = read_list,
+    [CT_PROTOCOL] = read_protocol,
 };
 
 static int read_value(struct cfg_ctx *ctx, const struct cfg_key *k, const config_setting_t *s,
@@ -392,7 +426,7 @@ static int read_value(struct cfg_ctx *ctx, const struct cfg_key *k, const config
  * no string form, so they are converted here. */
 static int apply_default(struct cfg_ctx *ctx, const struct cfg_key *k, void *obj)
 {
-    if (k->def == NULL)
+    if (k->def == NULL && k->type != CT_PROTOCOL)
         return 0;
     if (k->type == CT_INT) {
         *(int64_t *)field_of(k, obj) = strtoll(k->def, NULL, 10);
@@ -400,6 +434,10 @@ static int apply_default(struct cfg_ctx *ctx, const struct cfg_key *k, void *obj
     }
     if (k->type == CT_BOOL) {
         *(bool *)field_of(k, obj) = strcmp(k->def, "true") == 0;
+        return 0;
+    }
+    if (k->type == CT_PROTOCOL) {
+        *(const struct cfg_protocol **)field_of(k, obj) = ctx->protocols[0];
         return 0;
     }
     config_t tmp;
@@ -448,21 +486,80 @@ int cfg_defaults(struct cfg_ctx *ctx, const struct cfg_section *sec, void *obj,
     return apply_defaults(ctx, sec, obj);
 }
 
+/* A section is read into one struct, or two when it has a protocol key:
+ * the protocol's keys share the group and land in the protocol's struct. */
+struct part {
+    const struct cfg_section *sec;
+    void *obj;
+};
+
+static const struct cfg_key *protocol_key(const struct cfg_section *sec)
+{
+    for (size_t i = 0; i < sec->n_keys; i++)
+        if (sec->keys[i].type == CT_PROTOCOL)
+            return &sec->keys[i];
+    return NULL;
+}
+
+/* The protocol is known before any other key is read: it decides which
+ * keys the group may hold. */
+static int start_protocol(struct cfg_ctx *ctx, const struct cfg_key *pk,
+                          const config_setting_t *group, void *obj, struct part *part)
+{
+    const config_setting_t *s = config_setting_get_member(group, pk->name);
+    if (s && read_value(ctx, pk, s, obj) < 0)
+        return -1;
+    const struct cfg_protocol *p = *(const struct cfg_protocol **)field_of(pk, obj);
+    void **conf = (void **)((char *)obj + pk->aux_offset);
+    if ((*conf = calloc(1, p->section->size)) == NULL)
+        return cfg_fail(ctx, group, "out of memory");
+    part->sec = p->section;
+    part->obj = *conf;
+    if (set_where(ctx, *conf, setting_file(ctx, group), setting_line(group)) < 0)
+        return -1;
+    return apply_defaults(ctx, p->section, *conf);
+}
+
+/* Keys meant for another protocol are mistakes, not options to ignore. */
+static int unknown_key(struct cfg_ctx *ctx, const struct cfg_section *sec,
+                       const struct cfg_key *pk, const void *obj, const config_setting_t *s,
+                       const char *name)
+{
+    if (name == NULL)
+        return cfg_fail(ctx, s, "unknown key '?' in %s", sec->name);
+    const struct cfg_protocol *mine =
+        pk ? *(const struct cfg_protocol *const *)((const char *)obj + pk->offset) : NULL;
+    for (int i = 0; mine && ctx->protocols[i]; i++)
+        if (ctx->protocols[i] != mine && find_key(ctx->protocols[i]->section, name))
+            return cfg_fail(ctx, s, "'%s' does not apply to protocol \"%s\"", name, mine->name);
+    return cfg_fail(ctx, s, "unknown key '%s' in %s", name, sec->name);
+}
+
 int cfg_read_section(struct cfg_ctx *ctx, const struct cfg_section *sec,
                      const config_setting_t *group, void *obj)
 {
+    struct part parts[2] = { { sec, obj } };
+    size_t n_parts = 1;
+    const struct cfg_key *pk = protocol_key(sec);
     if (set_where(ctx, obj, setting_file(ctx, group), setting_line(group)) < 0 ||
-        apply_defaults(ctx, sec, obj) < 0)
+        apply_defaults(ctx, sec, obj) < 0 ||
+        (pk && start_protocol(ctx, pk, group, obj, &parts[n_parts++]) < 0))
         return -1;
     int n = config_setting_length(group);
     for (int i = 0; i < n; i++) {
         const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
         const char *name = config_setting_name(s);
-        const struct cfg_key *k = name ? find_key(sec, name) : NULL;
+        const struct cfg_key *k = NULL;
+        size_t j = 0;
+        while (name && j < n_parts && (k = find_key(parts[j].sec, name)) == NULL)
+            j++;
         if (k == NULL)
-            return cfg_fail(ctx, s, "unknown key '%s' in %s", name ? name : "?", sec->name);
-        if (read_value(ctx, k, s, obj) < 0)
+            return unknown_key(ctx, sec, pk, obj, s, name);
+        if (read_value(ctx, k, s, parts[j].obj) < 0)
             return -1;
     }
-    return sec->validate ? sec->validate(ctx, group, obj) : 0;
+    for (size_t j = 0; j < n_parts; j++)
+        if (parts[j].sec->validate && parts[j].sec->validate(ctx, group, parts[j].obj) < 0)
+            return -1;
+    return 0;
 }

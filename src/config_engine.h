@@ -33,8 +33,11 @@ enum cfg_type {
     CT_STRINGS,     /* struct cfg_strings: a string or an array of strings */
     CT_GROUP,       /* pointer to a sub-section's struct, NULL when absent */
     CT_LIST,        /* array of sub-section structs, count at aux_offset */
+    CT_PROTOCOL,    /* const struct cfg_protocol *, one of config_use_protocols(),
+                       default the first; the protocol's own keys share the
+                       group and land in a struct of its section at aux_offset */
 };
-#define CT_TYPES (CT_LIST + 1)
+#define CT_TYPES (CT_PROTOCOL + 1)
 
 struct cfg_section;
 struct cfg_ctx;
@@ -46,9 +49,9 @@ struct cfg_key {
     const char *def;            /* default, as the string form of a value; NULL: none */
     int64_t min, max;           /* CT_INT, CT_DURATION (ms), CT_SIZE (bytes), CT_WORKERS */
     const char *const *names;   /* CT_ENUM: the values, NULL-terminated */
-    unsigned protocols;         /* bit mask of enum cfg_protocol; 0 = any */
     const struct cfg_section *sub;  /* CT_GROUP, CT_LIST: the element's section */
-    size_t aux_offset;          /* CT_LIST: where the element count (size_t) lands */
+    size_t aux_offset;          /* CT_LIST: where the element count (size_t) lands;
+                                   CT_PROTOCOL: where the protocol's struct (void *) lands */
 };
 
 struct cfg_section {
@@ -60,6 +63,20 @@ struct cfg_section {
     int (*validate)(struct cfg_ctx *ctx, const config_setting_t *group, void *obj);
 };
 
+/* A protocol as the configuration knows it (the registry, proto.c, lists
+ * them). A server's group holds the generic server keys and the keys of its
+ * protocol's section; a key of another protocol is an error ("'x' does not
+ * apply to protocol \"y\""). */
+struct cfg_protocol {
+    const char *name;                   /* protocol = "name" */
+    const struct cfg_section *section;  /* its keys in a server's group */
+    /* Servers a and b (b earlier in the file), both of this protocol, listen
+     * on the same address (canonical text addr): may they? 0, or -1 after
+     * cfg_fail(ctx, where, ...). NULL: never. */
+    int (*share)(struct cfg_ctx *ctx, const config_setting_t *where, const struct cfg_server *a,
+                 const struct cfg_server *b, const char *addr);
+};
+
 /* One configuration being read. */
 struct cfg_ctx {
     char *err;
@@ -67,6 +84,7 @@ struct cfg_ctx {
     const char *main_file;      /* the name to report for the main file */
     const char *main_text;      /* its text, for the integer range check */
     const char *include_dir;    /* where relative @include names resolve */
+    const struct cfg_protocol *const *protocols;   /* NULL-terminated; the default first */
     char resolved[4096];        /* scratch for a resolved include name */
 };
 
@@ -105,9 +123,10 @@ int cfg_read_section(struct cfg_ctx *ctx, const struct cfg_section *sec,
 void cfg_free_section(const struct cfg_section *sec, void *obj);
 /* Print obj's keys in libconfig syntax, indented by depth levels. */
 void cfg_print_section(FILE *out, const struct cfg_section *sec, const void *obj, int depth);
-/* Call fn for every key of sec and of the sections below it; the section
- * is "" for sec itself when top is true. */
-void cfg_each_key(const struct cfg_section *sec, bool top,
-                  void (*fn)(const char *section, const char *key, void *arg), void *arg);
+/* Call fn for every key of sec and of the sections below it, every
+ * protocol's included; the section is "" for sec itself when top is true. */
+void cfg_each_key(const struct cfg_section *sec, const struct cfg_protocol *const *protocols,
+                  bool top, void (*fn)(const char *section, const char *key, void *arg),
+                  void *arg);
 
 #endif

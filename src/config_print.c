@@ -1,6 +1,8 @@
 /* The other walks over a section's table (config_engine.h): printing the
  * effective configuration in the syntax the reader accepts (herd -T),
- * freeing it, and listing every key for the manual page check. */
+ * freeing it, and listing every key for the manual page check.
+ * Tested by tests/unit/check_config.c (the -T round trip of every key, and
+ * key_list) and tests/unit/check_docs.c. */
 #include "config_engine.h"
 
 #include <stdlib.h>
@@ -17,6 +19,16 @@ static const void *field_of(const struct cfg_key *k, const void *obj)
 static size_t count_of(const struct cfg_key *k, const void *obj)
 {
     return *(const size_t *)((const char *)obj + k->aux_offset);
+}
+
+static const struct cfg_protocol *protocol_of(const struct cfg_key *k, const void *obj)
+{
+    return *(const struct cfg_protocol *const *)field_of(k, obj);
+}
+
+static void *aux_of(const struct cfg_key *k, const void *obj)
+{
+    return *(void *const *)((const char *)obj + k->aux_offset);
 }
 
 static void print_string(FILE *out, const char *s)
@@ -110,6 +122,9 @@ static void print_value(FILE *out, const struct cfg_key *k, const void *obj, int
     case CT_LIST:
         print_list(out, k, obj, depth);
         break;
+    case CT_PROTOCOL:
+        print_string(out, protocol_of(k, obj)->name);
+        break;
     }
 }
 
@@ -130,28 +145,22 @@ static bool is_set(const struct cfg_key *k, const void *obj)
     }
 }
 
-/* Transitional: a server prints only the keys of its protocol. */
-static int protocol_of(const struct cfg_section *sec, const void *obj)
-{
-    for (size_t i = 0; i < sec->n_keys; i++)
-        if (strcmp(sec->keys[i].name, "protocol") == 0 && sec->keys[i].type == CT_ENUM)
-            return *(const int *)field_of(&sec->keys[i], obj);
-    return -1;
-}
-
 void cfg_print_section(FILE *out, const struct cfg_section *sec, const void *obj, int depth)
 {
-    int protocol = protocol_of(sec, obj);
+    const struct cfg_key *protocol = NULL;
     for (size_t i = 0; i < sec->n_keys; i++) {
         const struct cfg_key *k = &sec->keys[i];
-        if (protocol >= 0 && k->protocols && !(k->protocols & (1u << protocol)))
-            continue;
         if (!is_set(k, obj))
             continue;
         fprintf(out, "%*s%s = ", depth * 2, "", k->name);
         print_value(out, k, obj, depth);
         fputs(";\n", out);
+        if (k->type == CT_PROTOCOL)
+            protocol = k;
     }
+    /* The protocol's own keys follow the generic ones, in the same group. */
+    if (protocol)
+        cfg_print_section(out, protocol_of(protocol, obj)->section, aux_of(protocol, obj), depth);
 }
 
 /* ------------------------------------------------------------------ */
@@ -185,6 +194,12 @@ void cfg_free_section(const struct cfg_section *sec, void *obj)
             free(arr);
             break;
         }
+        case CT_PROTOCOL: {
+            if (protocol_of(k, obj))
+                cfg_free_section(protocol_of(k, obj)->section, aux_of(k, obj));
+            free(aux_of(k, obj));
+            break;
+        }
         default:
             break;
         }
@@ -192,12 +207,16 @@ void cfg_free_section(const struct cfg_section *sec, void *obj)
     free(((struct cfg_where *)obj)->file);
 }
 
-void cfg_each_key(const struct cfg_section *sec, bool top,
-                  void (*fn)(const char *section, const char *key, void *arg), void *arg)
+void cfg_each_key(const struct cfg_section *sec, const struct cfg_protocol *const *protocols,
+                  bool top, void (*fn)(const char *section, const char *key, void *arg),
+                  void *arg)
 {
     for (size_t i = 0; i < sec->n_keys; i++) {
-        fn(top ? "" : sec->name, sec->keys[i].name, arg);
-        if (sec->keys[i].sub)
-            cfg_each_key(sec->keys[i].sub, false, fn, arg);
+        const struct cfg_key *k = &sec->keys[i];
+        fn(top ? "" : sec->name, k->name, arg);
+        if (k->sub)
+            cfg_each_key(k->sub, protocols, false, fn, arg);
+        for (size_t j = 0; k->type == CT_PROTOCOL && protocols[j]; j++)
+            cfg_each_key(protocols[j]->section, protocols, false, fn, arg);
     }
 }

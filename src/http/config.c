@@ -1,5 +1,8 @@
 /* The tables of an HTTP server's configuration (http/config.h): one per
- * section, with the checks across keys that the engine cannot make. */
+ * section, with the checks across keys that the engine cannot make, and
+ * HTTP's entry in the protocol registry.
+ * Tested by tests/unit/check_config.c (values, defaults, every error, the
+ * -T round trip) and check_proto_registry.c (the registry entry). */
 #include "http/config.h"
 
 #include <errno.h>
@@ -7,9 +10,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <strings.h>
+
 #include "cidr.h"
 #include "config_engine.h"
 #include "config_include.h"
+#include "http/access_log.h"
+#include "http/status.h"
+#include "proto.h"
 
 /* ------------------------------------------------------------------ */
 /* return */
@@ -207,7 +215,7 @@ static const struct cfg_key route_keys[] = {
       .sub = &status_section },
 };
 
-const struct cfg_section http_route_section = {
+static const struct cfg_section route_section = {
     "route", sizeof(struct cfg_route), route_keys, CFG_NKEYS(route_keys), validate_route,
 };
 
@@ -244,7 +252,145 @@ static const struct cfg_key error_page_keys[] = {
     { .name = "file", .type = CT_STRING, .offset = CFG_AT(cfg_error_page, file) },
 };
 
-const struct cfg_section http_error_page_section = {
+static const struct cfg_section error_page_section = {
     "error page", sizeof(struct cfg_error_page), error_page_keys, CFG_NKEYS(error_page_keys),
     validate_error_page,
+};
+
+/* ------------------------------------------------------------------ */
+/* the server's HTTP keys */
+
+static int check_server_names(struct cfg_ctx *ctx, const config_setting_t *group,
+                              const struct cfg_strings *names)
+{
+    for (size_t i = 0; i < names->n; i++) {
+        const char *name = names->v[i];
+        bool ok = strncmp(name, "*.", 2) == 0 ? name[2] != '\0' : name[0] != '\0';
+        for (const char *p = name[0] == '*' ? name + 1 : name; *p && ok; p++)
+            ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                 (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_';
+        if (!ok)
+            return cfg_fail(ctx, config_setting_get_member(group, "server_names"),
+                            "server name '%s' must be a host name or *.suffix", name);
+    }
+    return 0;
+}
+
+static int check_access_log(struct cfg_ctx *ctx, const config_setting_t *group,
+                            struct cfg_http *h)
+{
+    char why[200];
+    h->access_log_line = cfg_line(group, "access_log");
+    if (h->access_log && h->access_log[0] != '/')
+        return cfg_fail(ctx, config_setting_get_member(group, "access_log"),
+                        "'access_log' must be an absolute path");
+    if (h->access_log_format &&
+        access_log_format_check(h->access_log_format, why, sizeof why) < 0)
+        return cfg_fail(ctx, config_setting_get_member(group, "access_log_format"),
+                        "'access_log_format': %s", why);
+    return 0;
+}
+
+/* One page per status, one route per path (and exactness). */
+static int check_unique(struct cfg_ctx *ctx, const config_setting_t *group,
+                        const struct cfg_http *h)
+{
+    for (size_t i = 0; i < h->n_error_pages; i++)
+        for (size_t j = 0; j < i; j++)
+            if (h->error_pages[i].status == h->error_pages[j].status)
+                return cfg_fail(ctx, config_setting_get_member(group, "error_pages"),
+                                "two error pages for status %lld",
+                                (long long)h->error_pages[i].status);
+    for (size_t i = 0; i < h->n_routes; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(h->routes[i].path, h->routes[j].path) == 0 &&
+                h->routes[i].exact == h->routes[j].exact) {
+                const config_setting_t *rs = config_setting_get_member(group, "routes");
+                return cfg_fail(ctx, config_setting_get_elem(rs, (unsigned)i),
+                                "duplicate route '%s' (first at line %d)",
+                                h->routes[i].path, h->routes[j].where.line);
+            }
+    return 0;
+}
+
+static int validate_http(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
+{
+    struct cfg_http *h = obj;
+    if (h->n_routes == 0)
+        return cfg_fail(ctx, group, "http server has no 'routes'");
+    if (check_access_log(ctx, group, h) < 0 ||
+        check_server_names(ctx, group, &h->server_names) < 0 || check_unique(ctx, group, h) < 0)
+        return -1;
+    return 0;
+}
+
+static const struct cfg_key http_keys[] = {
+    { .name = "keepalive_timeout", .type = CT_DURATION,
+      .offset = CFG_AT(cfg_http, keepalive_timeout), .def = "75s", .min = 0, .max = CFG_DAY },
+    { .name = "header_timeout", .type = CT_DURATION, .offset = CFG_AT(cfg_http, header_timeout),
+      .def = "60s", .min = 1, .max = CFG_DAY },
+    { .name = "body_timeout", .type = CT_DURATION, .offset = CFG_AT(cfg_http, body_timeout),
+      .def = "60s", .min = 1, .max = CFG_DAY },
+    { .name = "send_timeout", .type = CT_DURATION, .offset = CFG_AT(cfg_http, send_timeout),
+      .def = "60s", .min = 1, .max = CFG_DAY },
+    { .name = "keepalive_requests", .type = CT_INT,
+      .offset = CFG_AT(cfg_http, keepalive_requests), .def = "1000", .min = 1,
+      .max = INT32_MAX },
+    { .name = "max_target", .type = CT_SIZE, .offset = CFG_AT(cfg_http, max_target),
+      .def = "8k", .min = 16, .max = 1024 * 1024 },
+    { .name = "max_header_size", .type = CT_SIZE, .offset = CFG_AT(cfg_http, max_header_size),
+      .def = "16k", .min = 256, .max = 1024 * 1024 },
+    { .name = "max_headers", .type = CT_INT, .offset = CFG_AT(cfg_http, max_headers),
+      .def = "100", .min = 1, .max = 1000 },
+    { .name = "max_body", .type = CT_SIZE, .offset = CFG_AT(cfg_http, max_body), .def = "1m",
+      .min = 0, .max = INT64_MAX / 2 },
+    { .name = "server_names", .type = CT_STRINGS, .offset = CFG_AT(cfg_http, server_names) },
+    { .name = "access_log", .type = CT_STRING, .offset = CFG_AT(cfg_http, access_log) },
+    { .name = "access_log_format", .type = CT_STRING,
+      .offset = CFG_AT(cfg_http, access_log_format), .def = "combined" },
+    { .name = "error_pages", .type = CT_LIST, .offset = CFG_AT(cfg_http, error_pages),
+      .sub = &error_page_section, .aux_offset = CFG_AT(cfg_http, n_error_pages) },
+    { .name = "routes", .type = CT_LIST, .offset = CFG_AT(cfg_http, routes),
+      .sub = &route_section, .aux_offset = CFG_AT(cfg_http, n_routes) },
+};
+
+static const struct cfg_section http_section = {
+    "http", sizeof(struct cfg_http), http_keys, CFG_NKEYS(http_keys), validate_http,
+};
+
+/* ------------------------------------------------------------------ */
+/* HTTP in the registry */
+
+/* Two HTTP servers may share an address when the Host header can tell
+ * them apart: a (the later one) has server_names, none of them b's. */
+static int share_address(struct cfg_ctx *ctx, const config_setting_t *where,
+                         const struct cfg_server *a, const struct cfg_server *b, const char *addr)
+{
+    const struct cfg_strings *na = &http_config(a)->server_names;
+    const struct cfg_strings *nb = &http_config(b)->server_names;
+    if (na->n == 0)
+        return cfg_fail(ctx, where,
+                        "this server shares %s with the server at line %d but has no "
+                        "'server_names', so no request could reach it", addr, b->where.line);
+    for (size_t n = 0; n < na->n; n++)
+        for (size_t m = 0; m < nb->n; m++)
+            if (strcasecmp(na->v[n], nb->v[m]) == 0)
+                return cfg_fail(ctx, where,
+                                "server name '%s' on %s is already used by the server at line %d",
+                                na->v[n], addr, b->where.line);
+    return 0;
+}
+
+static const char *access_log_of(const struct cfg_server *s, int *line)
+{
+    *line = http_config(s)->access_log_line;
+    return http_config(s)->access_log;
+}
+
+const struct proto_module http_module = {
+    .config = { .name = "http", .section = &http_section, .share = share_address },
+    .proto = &proto_http,
+    .defer_accept = true,           /* an HTTP client speaks first */
+    .access_log = access_log_of,
+    .stats_label = http_status_server_name,
 };

@@ -1,7 +1,8 @@
-/* The configuration of HTTP servers: routes, their handlers (return,
- * static, status) and error pages, as structs and as tables for the
- * configuration engine (config_engine.h), which reads, checks, prints and
- * frees them. The tables are in http/config.c. */
+/* The configuration of HTTP servers: the keys of protocol "http" in a
+ * server's group, its routes, their handlers (return, static, status) and
+ * error pages, as structs and as tables for the configuration engine
+ * (config_engine.h), which reads, checks, prints and frees them. The tables
+ * and HTTP's entry in the protocol registry are in http/config.c. */
 #ifndef HERD_HTTP_CONFIG_H
 #define HERD_HTTP_CONFIG_H
 
@@ -61,8 +62,40 @@ struct cfg_error_page {
     char *file;
 };
 
-/* The element of a server's `routes` and `error_pages` lists. */
-extern const struct cfg_section http_route_section;
-extern const struct cfg_section http_error_page_section;
+/* The HTTP keys of a server (its cfg_server's conf). */
+struct cfg_http {
+    struct cfg_where where;
+    int64_t keepalive_timeout;       /* ms */
+    int64_t header_timeout;          /* ms */
+    int64_t body_timeout;            /* ms */
+    int64_t send_timeout;            /* ms */
+    int64_t keepalive_requests;
+    int64_t max_target;              /* bytes */
+    int64_t max_header_size;         /* bytes */
+    int64_t max_headers;
+    int64_t max_body;                /* bytes */
+    struct cfg_strings server_names; /* empty: any host */
+    char *access_log;                /* path, or NULL for none */
+    int access_log_line;             /* where it is set, for messages */
+    char *access_log_format;         /* "combined", "common" or a template */
+    struct cfg_error_page *error_pages;
+    size_t n_error_pages;
+    struct cfg_route *routes;
+    size_t n_routes;
+};
+
+/* The HTTP keys of a server whose protocol is "http". */
+static inline const struct cfg_http *http_config(const struct cfg_server *s)
+{
+    return s->conf;
+}
+
+struct proto;
+struct proto_module;
+
+/* HTTP as the protocol registry (proto.c) lists it: its keys, its callbacks
+ * (proto_http, in http/server.c) and what the master needs of it. */
+extern const struct proto_module http_module;
+extern const struct proto proto_http;
 
 #endif

@@ -14,7 +14,10 @@
 #include "config_lex.h"
 #include "config_syntax.h"
 #include "log.h"
+#include "proto.h"
+#include "stream/echo.h"
 #include "units.h"
+#include "config_fixture.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/herd-check-config-XXXXXX";
@@ -81,10 +84,11 @@ START_TEST(good_file)
     ck_assert_int_eq(cfg->worker_connections, 512);
     ck_assert_int_eq(cfg->shutdown_timeout, 1500);
     ck_assert_int_eq(cfg->n_servers, 2);
-    const struct cfg_server *h = &cfg->servers[0];
-    ck_assert_int_eq(h->protocol, PROTO_HTTP);
-    ck_assert_int_eq(h->listen.n, 2);
-    ck_assert_str_eq(h->listen.v[1], "[::1]:8080");
+    const struct cfg_server *s = &cfg->servers[0];
+    const struct cfg_http *h = http_config(s);
+    ck_assert_str_eq(s->protocol->name, "http");
+    ck_assert_int_eq(s->listen.n, 2);
+    ck_assert_str_eq(s->listen.v[1], "[::1]:8080");
     ck_assert_int_eq(h->keepalive_timeout, 5000);
     ck_assert_int_eq(h->max_body, 2 * 1024 * 1024);
     ck_assert_int_eq(h->header_timeout, 60000);     /* default */
@@ -94,9 +98,10 @@ START_TEST(good_file)
     ck_assert_str_eq(h->routes[0].ret->type, "text/plain");     /* default with a body */
     ck_assert_int_eq(h->routes[1].ret->status, 302);            /* default with location */
     ck_assert_int_eq(h->routes[0].where.line, 11);
+    ck_assert_int_eq(h->where.line, 9);             /* the server's group */
     const struct cfg_server *e = &cfg->servers[1];
-    ck_assert_int_eq(e->protocol, PROTO_ECHO);
-    ck_assert_int_eq(e->idle_timeout, 2500);
+    ck_assert_str_eq(e->protocol->name, "echo");
+    ck_assert_int_eq(((const struct echo_config *)e->conf)->idle_timeout, 2500);
     ck_assert_str_eq(e->listen.v[0], "7007");
     config_free(cfg);
 }
@@ -116,7 +121,7 @@ START_TEST(defaults)
     ck_assert_int_eq(cfg->shutdown_timeout, 30000);
     ck_assert(cfg->servers[0].reuseport);
     ck_assert_int_eq(cfg->servers[0].backlog, 511);
-    ck_assert_int_eq(cfg->servers[0].idle_timeout, 60000);
+    ck_assert_int_eq(((const struct echo_config *)cfg->servers[0].conf)->idle_timeout, 60000);
     config_free(cfg);
 }
 END_TEST
@@ -129,7 +134,7 @@ START_TEST(embedded_default)
     ck_assert(cfg->embedded);
     ck_assert_int_eq(cfg->n_servers, 2);
     ck_assert_str_eq(cfg->servers[0].listen.v[0], "127.0.0.1:8080");
-    ck_assert_ptr_nonnull(strstr(cfg->servers[0].routes[0].ret->body, "Hello"));
+    ck_assert_ptr_nonnull(strstr(http_config(&cfg->servers[0])->routes[0].ret->body, "Hello"));
     ck_assert_str_eq(cfg->servers[1].listen.v[0], "127.0.0.1:7007");
     config_free(cfg);
 }
@@ -544,17 +549,8 @@ static const struct bad bad_files[] = {
 START_TEST(bad_file)
 {
     const struct bad *b = &bad_files[_i];
-    char err[512], want[400];
-    struct herd_config *cfg = load(b->text, err, sizeof err);
-    ck_assert_msg(cfg == NULL, "case %d accepted: %s", _i, b->text);
-    if (b->line > 0)
-        snprintf(want, sizeof want, "%s:%d: ", path, b->line);
-    else
-        snprintf(want, sizeof want, "%s: ", path);
-    ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "case %d: '%s' does not start with '%s'",
-                  _i, err, want);
-    ck_assert_msg(strstr(err, b->says) != NULL, "case %d: '%s' does not say '%s'", _i, err,
-                  b->says);
+    char err[512];
+    fixture_refused(_i, load(b->text, err, sizeof err), err, path, b->line, b->says);
 }
 END_TEST
 
@@ -711,28 +707,17 @@ END_TEST
 
 /* ------------------------------------------------------------------ */
 
-static char *print_to_string(const struct herd_config *cfg)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(config_print(cfg, f), 0);
-    fclose(f);
-    return text;
-}
-
 /* herd -T prints what it read; reading that back gives the same thing. */
 static void round_trip(const char *text)
 {
     char err[512];
     struct herd_config *a = text ? load(text, err, sizeof err) : config_load(NULL, err, sizeof err);
     ck_assert_msg(a != NULL, "%s", err);
-    char *first = print_to_string(a);
+    char *first = fixture_print(a);
     write_file(path, first);
     struct herd_config *b = config_load(path, err, sizeof err);
     ck_assert_msg(b != NULL, "printed config does not parse: %s\n%s", err, first);
-    char *second = print_to_string(b);
+    char *second = fixture_print(b);
     /* Only the comment line naming the source differs. */
     ck_assert_str_eq(strchr(first, '\n'), strchr(second, '\n'));
     ck_assert_int_eq(a->n_servers, b->n_servers);
@@ -786,8 +771,8 @@ static const struct {
     { "configuration.error_log", "\"/tmp/herd-round-trip.log\"" },
     { "server.listen", "[ \"127.0.0.1:9100\", \"[::1]:9100\" ]|[ \"127.0.0.1:9101\" ]|"
                        "[ \"127.0.0.1:9102\" ]" },
-    { "server.access_log", "\"/tmp/herd-round-trip-access.log\"" },
-    { "server.access_log_format", "\"$remote_addr \\\"$request\\\" $status\"" },
+    { "http.access_log", "\"/tmp/herd-round-trip-access.log\"" },
+    { "http.access_log_format", "\"$remote_addr \\\"$request\\\" $status\"" },
     { "error page.status", "404|500" },
     { "error page.file", "\"/etc/passwd\"" },
     { "route.path", "\"/p0\"|\"/p1\"|\"/p2\"" },
@@ -875,6 +860,14 @@ static int enum_count(const struct cfg_key *k)
     return n;
 }
 
+static int protocol_count(void)
+{
+    int n = 0;
+    while (proto_registry.list[n])
+        n++;
+    return n;
+}
+
 /* A list's elements: one per group key of the element when it has several
  * (a route takes one handler), one per protocol for servers, else two. */
 static void gen_list(FILE *out, const struct cfg_key *k, struct seen *seen)
@@ -886,8 +879,8 @@ static void gen_list(FILE *out, const struct cfg_key *k, struct seen *seen)
         if (sub->keys[i].type == CT_GROUP && n_groups < 8)
             groups[n_groups++] = &sub->keys[i];
     for (size_t i = 0; i < sub->n_keys; i++)
-        if (strcmp(sub->keys[i].name, "protocol") == 0)
-            n = enum_count(&sub->keys[i]);
+        if (sub->keys[i].type == CT_PROTOCOL)
+            n = protocol_count();
     if (n_groups > 1)
         n = n_groups;
     fputs("(\n", out);
@@ -946,33 +939,32 @@ static void gen_value(FILE *out, const struct cfg_section *sec, const struct cfg
     case CT_LIST:
         gen_list(out, k, seen);
         return;
+    case CT_PROTOCOL:
+        fprintf(out, "\"%s\"", proto_registry.list[idx]->name);
+        return;
     }
     ck_abort_msg("key type %d of '%s' has no generated value", (int)k->type, k->name);
 }
 
 /* Every key of sec; of its group keys only `only` when given. A server
- * takes protocol number idx and only the keys of that protocol. */
+ * takes protocol number idx, whose keys follow in the same group. */
 static void gen_section(FILE *out, const struct cfg_section *sec, const struct cfg_key *only,
                         int idx, struct seen *seen)
 {
-    int protocol = -1;
-    for (size_t i = 0; i < sec->n_keys; i++)
-        if (strcmp(sec->keys[i].name, "protocol") == 0)
-            protocol = idx;
+    const struct cfg_section *protocol = NULL;
     for (size_t i = 0; i < sec->n_keys; i++) {
         const struct cfg_key *k = &sec->keys[i];
         if (only && k->type == CT_GROUP && k != only)
             continue;
-        if (protocol >= 0 && k->protocols && !(k->protocols & (1u << protocol)))
-            continue;
+        if (k->type == CT_PROTOCOL)
+            protocol = proto_registry.list[idx]->section;
         mark_seen(seen, sec == config_section() ? "" : sec->name, k->name);
         fprintf(out, "%s = ", k->name);
-        if (protocol >= 0 && strcmp(k->name, "protocol") == 0)
-            fprintf(out, "\"%s\"", k->names[protocol]);
-        else
-            gen_value(out, sec, k, idx, seen);
+        gen_value(out, sec, k, idx, seen);
         fputs(";\n", out);
     }
+    if (protocol)
+        gen_section(out, protocol, NULL, idx, seen);
 }
 
 /* ---- comparing two readings, and a reading with the defaults */
@@ -1032,6 +1024,13 @@ static void compare_key(const struct cfg_key *k, const void *a, const void *b,
         if (*(void *const *)fa)
             compare_section(k->sub, *(void *const *)fa, *(void *const *)fb, at, compared);
         return;
+    case CT_PROTOCOL: {
+        const struct cfg_protocol *pa = *(const struct cfg_protocol *const *)fa;
+        ck_assert_msg(pa == *(const struct cfg_protocol *const *)fb, "%s differs", at);
+        compare_section(pa->section, *(void *const *)((const char *)a + k->aux_offset),
+                        *(void *const *)((const char *)b + k->aux_offset), at, compared);
+        return;
+    }
     case CT_LIST:
         ck_assert_msg(list_count(k, a) == list_count(k, b), "%s: %zu elements, then %zu", at,
                       list_count(k, a), list_count(k, b));
@@ -1076,6 +1075,8 @@ static bool is_default(const struct cfg_key *k, const void *obj)
         return *(void *const *)f == NULL;
     case CT_LIST:
         return list_count(k, obj) == 0;
+    case CT_PROTOCOL:
+        return *(const struct cfg_protocol *const *)f == proto_registry.list[0];
     }
     return true;
 }
@@ -1093,6 +1094,9 @@ static void collect_set(const struct cfg_section *sec, const void *obj, struct s
             collect_set(k->sub, *(void *const *)f, set);
         for (size_t j = 0; k->type == CT_LIST && j < list_count(k, obj); j++)
             collect_set(k->sub, *(char *const *)f + j * k->sub->size, set);
+        if (k->type == CT_PROTOCOL)
+            collect_set((*(const struct cfg_protocol *const *)f)->section,
+                        *(void *const *)((const char *)obj + k->aux_offset), set);
     }
 }
 
@@ -1147,14 +1151,14 @@ START_TEST(print_round_trip)
     config_each_key(assert_in, &w);
 
     /* -T, read back: the same, key by key. */
-    char *printed = print_to_string(a);
+    char *printed = fixture_print(a);
     write_file(path, printed);
     struct herd_config *b = config_load(path, err, sizeof err);
     ck_assert_msg(b != NULL, "printed config does not parse: %s\n%s", err, printed);
     int compared = 0;
     compare_section(config_section(), a, b, "top", &compared);
     ck_assert_int_ge(compared, w.n);
-    char *again = print_to_string(b);
+    char *again = fixture_print(b);
     ck_assert_str_eq(strchr(printed, '\n'), strchr(again, '\n'));
     free(again);
     free(printed);
@@ -1195,7 +1199,7 @@ START_TEST(key_list)
     char err[512], *text = every_key_file(&written);
     struct herd_config *cfg = load(text, err, sizeof err);
     ck_assert_msg(cfg != NULL, "%s", err);
-    char *printed = print_to_string(cfg);
+    char *printed = fixture_print(cfg);
     bool printed_it[256] = { false };
     for (char *line = strchr(printed, '\n'); line; line = strchr(line + 1, '\n')) {
         char name[64];
@@ -1249,5 +1253,6 @@ static Suite *config_suite(void)
 
 int main(void)
 {
+    config_use_protocols(&proto_registry);
     return run_suite_tap(config_suite());
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "proto.h"
 #include "tap.h"
 
 struct key {
@@ -91,6 +92,7 @@ END_TEST
 
 int main(void)
 {
+    config_use_protocols(&proto_registry);
     config_each_key(collect, NULL);
     Suite *s = suite_create("docs");
     TCase *tc = tcase_create("keys");
