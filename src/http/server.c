@@ -115,6 +115,7 @@ static void http_server_free(void *p)
 
 static void *http_server_new(const struct cfg_server *cfg, int log_fd, char *err, size_t errcap)
 {
+    const struct cfg_http *h = http_config(cfg);
     struct http_server *s = calloc(1, sizeof *s);
     if (s == NULL) {
         if (log_fd >= 0)
@@ -124,21 +125,21 @@ static void *http_server_new(const struct cfg_server *cfg, int log_fd, char *err
     }
     s->cfg = cfg;
     if (log_fd >= 0 &&
-        (s->log = access_log_new(log_fd, cfg->access_log, cfg->access_log_format)) == NULL) {
+        (s->log = access_log_new(log_fd, h->access_log, h->access_log_format)) == NULL) {
         close(log_fd);
         goto oom;
     }
-    s->lim.max_target = (size_t)cfg->max_target;
-    s->lim.max_header_size = (size_t)cfg->max_header_size;
-    s->lim.max_headers = (size_t)cfg->max_headers;
+    s->lim.max_target = (size_t)h->max_target;
+    s->lim.max_header_size = (size_t)h->max_header_size;
+    s->lim.max_headers = (size_t)h->max_headers;
     s->headers = calloc(s->lim.max_headers, sizeof *s->headers);
     s->path_cap = s->lim.max_target + 1;
     s->path = malloc(s->path_cap);
     s->mime = mime_load(NULL);
     if (s->headers == NULL || s->path == NULL || s->mime == NULL)
         goto oom;
-    if (http_error_pages_build(&s->errors, cfg, err, errcap) < 0 ||
-        http_routes_build(&s->routes, cfg, s->mime, error_response(s, 405), err, errcap) < 0)
+    if (http_error_pages_build(&s->errors, h, err, errcap) < 0 ||
+        http_routes_build(&s->routes, h, s->mime, error_response(s, 405), err, errcap) < 0)
         goto fail;
     return s;
 oom:
@@ -217,7 +218,7 @@ static void start_head(struct conn *c, struct http_conn *hc)
 {
     /* Until a request names its host, the default server's limits apply. */
     c->srv = c->vhosts[0];
-    const struct cfg_server *cfg = c->srv->cfg;
+    const struct cfg_http *cfg = http_config(c->srv->cfg);
     hc->phase = HP_HEAD;
     hc->parsed_len = 0;
     hc->u.header_deadline = loop_now(c->worker->loop) + cfg->header_timeout;
@@ -227,7 +228,7 @@ static void start_head(struct conn *c, struct http_conn *hc)
 static int64_t request_started(struct conn *c)
 {
     struct http_conn *hc = state(c);
-    return hc->phase == HP_HEAD ? hc->u.header_deadline - c->srv->cfg->header_timeout
+    return hc->phase == HP_HEAD ? hc->u.header_deadline - http_config(c->srv->cfg)->header_timeout
                                 : loop_now(c->worker->loop);
 }
 
@@ -362,7 +363,7 @@ static void answer(struct conn *c, const struct http_request *req, size_t head_l
     /* From here on the chosen server's settings apply. */
     c->srv = http_vhost_choose(c->vhosts, c->n_vhosts, f.host, f.host_len);
     struct http_server *s = c->srv->data;
-    const struct cfg_server *cfg = s->cfg;
+    const struct cfg_http *cfg = http_config(s->cfg);
     /* max_body 0 forbids bodies; the chunked decoder's 0 would mean no limit. */
     if ((f.has_length && f.content_length > (uint64_t)cfg->max_body) ||
         (f.chunked && cfg->max_body == 0)) {
@@ -468,7 +469,7 @@ static int skip_body(struct conn *c, const struct http_server *s)
         }
         return 0;
     }
-    conn_set_timer(c, CONN_TIMER_BODY, s->cfg->body_timeout);
+    conn_set_timer(c, CONN_TIMER_BODY, http_config(s->cfg)->body_timeout);
     if (hc->phase == HP_BODY) {
         size_t n = hc->u.body_left < avail ? (size_t)hc->u.body_left : avail;
         buf_consume(c->in, n);
@@ -531,7 +532,7 @@ static void arm_idle(struct conn *c)
     if (c->draining)
         conn_set_timer(c, CONN_TIMER_GRACE, HTTP_GRACE_MS);
     else
-        conn_set_timer(c, CONN_TIMER_KEEPALIVE, c->srv->cfg->keepalive_timeout);
+        conn_set_timer(c, CONN_TIMER_KEEPALIVE, http_config(c->srv->cfg)->keepalive_timeout);
     conn_set_gauge(c, CONN_GAUGE_IDLE);
 }
 
@@ -560,7 +561,7 @@ static void settle(struct conn *c)
     }
     default:
         if (c->timer_kind != CONN_TIMER_BODY)
-            conn_set_timer(c, CONN_TIMER_BODY, c->srv->cfg->body_timeout);
+            conn_set_timer(c, CONN_TIMER_BODY, http_config(c->srv->cfg)->body_timeout);
         break;
     }
     conn_set_gauge(c, CONN_GAUGE_READING);
@@ -624,7 +625,7 @@ static void http_writable(struct conn *c)
 
 static void http_open(struct conn *c)
 {
-    c->send_timeout = c->srv->cfg->send_timeout;
+    c->send_timeout = http_config(c->srv->cfg)->send_timeout;
     start_head(c, state(c));
     conn_set_gauge(c, CONN_GAUGE_READING);
 }

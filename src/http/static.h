@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "config.h"
+#include "http/config.h"
 #include "http/parse.h"
 #include "http/request.h"
 #include "http/response.h"
