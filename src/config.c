@@ -1,29 +1,26 @@
-/* Configuration reading, validation, printing and freeing, all driven by one
- * declarative table per section. A key's table row says its type, where it
- * lands in the section's struct, its default and its range; the generic code
- * below does the rest, so a new key is one row (plus its man page entry). */
+/* The configuration core: the top-level and server sections, loading a
+ * file (or the embedded default) and the public calls of config.h. The
+ * engine that reads, prints and frees a section from its table is in
+ * config_engine.c and config_print.c; each section is a table of keys.
+ * Tested by tests/unit/check_config.c and check_proto_registry.c. */
 #include "config.h"
 
-#include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <errno.h>
 #include <libconfig.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "cidr.h"
+#include "config_engine.h"
 #include "config_include.h"
 #include "config_syntax.h"
-#include "http/access_log.h"
 #include "listen.h"
 #include "log.h"
-#include "units.h"
+#include "upstream.h"
 
 #ifndef HERD_RUNSTATEDIR
 #define HERD_RUNSTATEDIR "/run"
@@ -32,698 +29,23 @@
 #define HERD_SYSCONFDIR "/etc"
 #endif
 
-const char config_embedded_text[] =
-    "# herd's embedded default: used when no configuration file exists.\n"
-    "servers = (\n"
-    "  { listen = [ \"127.0.0.1:8080\" ];\n"
-    "    protocol = \"http\";\n"
-    "    routes = (\n"
-    "      { path = \"/\";\n"
-    "        return = { status = 200; type = \"text/html\";\n"
-    "                   body = \"<!DOCTYPE html>\\n<html><head><title>herd</title></head>\\n"
-    "<body><h1>Hello from herd</h1>\\n<p>This page is herd's embedded default. "
-    "Write a configuration file to serve your own site.</p></body></html>\\n\"; }; }\n"
-    "    ); },\n"
-    "  { listen = [ \"127.0.0.1:7007\" ]; protocol = \"echo\"; }\n"
-    ");\n";
+/* The protocols and embedded configuration main gave (config_use_protocols). */
+static const struct config_protocols *protocols;
 
-enum cfg_type {
-    CT_INT,         /* int64_t */
-    CT_BOOL,        /* bool */
-    CT_STRING,      /* char * */
-    CT_DURATION,    /* int64_t milliseconds; number of seconds or "10s" */
-    CT_SIZE,        /* int64_t bytes; integer or "64k" */
-    CT_ENUM,        /* int, index into names */
-    CT_WORKERS,     /* int64_t; integer or "auto" (0) */
-    CT_LOGLEVEL,    /* int, log_level_from() */
-    CT_STRINGS,     /* struct cfg_strings: array of strings */
-    CT_GROUP,       /* pointer to a sub-section struct, NULL when absent */
-    CT_LIST,        /* array of sub-section structs + count */
-};
-
-struct cfg_section;
-
-struct cfg_key {
-    const char *name;
-    enum cfg_type type;
-    size_t offset;
-    const char *def;            /* default, in the syntax of a string value */
-    int64_t min, max;           /* CT_INT, CT_DURATION, CT_SIZE, CT_WORKERS */
-    const char *const *names;   /* CT_ENUM, NULL-terminated */
-    unsigned protocols;         /* bit mask of cfg_protocol; 0 = any */
-    const struct cfg_section *sub;  /* CT_GROUP, CT_LIST */
-    size_t count_offset;        /* CT_LIST: where the element count lands */
-};
-
-struct cfg_ctx;
-struct cfg_section {
-    const char *name;
-    size_t size;
-    const struct cfg_key *keys;
-    size_t n_keys;
-    /* Cross-key checks once every key is read; 0 or -1 after cfg_fail(). */
-    int (*validate)(struct cfg_ctx *ctx, const config_setting_t *group, void *obj);
-};
-
-struct cfg_ctx {
-    char *err;
-    size_t errcap;
-    const char *main_file;      /* the name to report for the main file */
-    const char *main_text;      /* its text, for the integer range check */
-    const char *include_dir;    /* where relative @include names resolve */
-    char resolved[4096];        /* scratch for a resolved include name */
-};
-
-#define KEY(st, field) offsetof(struct st, field)
-#define NKEYS(a) (sizeof(a) / sizeof((a)[0]))
-
-static const char *const protocol_names[] = { "http", "echo", NULL };
-
-#define MS(x) ((int64_t)(x) * 1000)
-#define DAY MS(86400)
-
-/* ------------------------------------------------------------------ */
-
-/* The file a setting came from, as a path the user can open: libconfig
- * reports an @include name as written. */
-static const char *source_file(struct cfg_ctx *ctx, const char *f)
+void config_use_protocols(const struct config_protocols *p)
 {
-    if (f == NULL || strcmp(f, ctx->main_file) == 0)
-        return ctx->main_file;
-    if (f[0] == '/' || ctx->include_dir == NULL)
-        return f;
-    snprintf(ctx->resolved, sizeof ctx->resolved, "%s/%s", ctx->include_dir, f);
-    return ctx->resolved;
-}
-
-static const char *setting_file(struct cfg_ctx *ctx, const config_setting_t *s)
-{
-    return source_file(ctx, s ? config_setting_source_file(s) : NULL);
-}
-
-static int cfg_fail(struct cfg_ctx *ctx, const config_setting_t *s,
-                    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int cfg_fail(struct cfg_ctx *ctx, const config_setting_t *s,
-                    const char *fmt, ...)
-{
-    int line = s ? (int)config_setting_source_line(s) : 0;
-    /* The top level has no line of its own: name the file alone. */
-    int n = line > 0 ? snprintf(ctx->err, ctx->errcap, "%s:%d: ", setting_file(ctx, s), line)
-                     : snprintf(ctx->err, ctx->errcap, "%s: ", setting_file(ctx, s));
-    if (n < 0 || (size_t)n >= ctx->errcap)
-        return -1;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(ctx->err + n, ctx->errcap - (size_t)n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-/* libconfig 1.5 parses an integer literal that does not fit in 32 bits (and
- * has no L suffix) by silently wrapping it. Re-read the literal from the
- * source line and refuse the value when the two disagree. */
-static char *source_line(const struct cfg_ctx *ctx, const char *file, int line)
-{
-    char *text = NULL, why[160];
-    size_t len;
-    if (file == ctx->main_file && ctx->main_text)
-        text = strdup(ctx->main_text);
-    else if (config_include_read(file, &text, &len, why, sizeof why) < 0)
-        return NULL;    /* never blocks: see config_include.h */
-    if (text == NULL)
-        return NULL;
-    char *p = text;
-    for (int i = 1; i < line && p; i++) {
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    if (p == NULL) {
-        free(text);
-        return NULL;
-    }
-    char *nl = strchr(p, '\n');
-    if (nl)
-        *nl = '\0';
-    memmove(text, p, strlen(p) + 1);
-    return text;
-}
-
-static int literal_matches(struct cfg_ctx *ctx, const config_setting_t *s,
-                           long long value)
-{
-    const char *name = config_setting_name(s);
-    char *line = source_line(ctx, setting_file(ctx, s),
-                             (int)config_setting_source_line(s));
-    if (line == NULL || name == NULL) {
-        free(line);
-        return 1;   /* cannot check; libconfig's value stands */
-    }
-    int ok = 1;
-    size_t nlen = strlen(name);
-    for (char *p = strstr(line, name); p; p = strstr(p + 1, name)) {
-        if (p > line && (p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z')))
-            continue;
-        char *q = p + nlen;
-        while (*q == ' ' || *q == '\t')
-            q++;
-        if (*q != '=' && *q != ':')
-            continue;
-        q++;
-        while (*q == ' ' || *q == '\t')
-            q++;
-        errno = 0;
-        char *end;
-        long long v = strtoll(q, &end, 0);
-        if (end == q)
-            continue;
-        ok = errno == 0 && v == value;
-        break;
-    }
-    free(line);
-    return ok;
-}
-
-static int get_int(struct cfg_ctx *ctx, const config_setting_t *s, int64_t *out)
-{
-    int t = config_setting_type(s);
-    if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
-        return cfg_fail(ctx, s, "'%s' must be an integer", config_setting_name(s));
-    long long v = config_setting_get_int64(s);
-    if (t == CONFIG_TYPE_INT && !literal_matches(ctx, s, v))
-        return cfg_fail(ctx, s, "'%s': number out of range", config_setting_name(s));
-    *out = v;
-    return 0;
-}
-
-static int check_range(struct cfg_ctx *ctx, const config_setting_t *s,
-                       const struct cfg_key *k, int64_t v)
-{
-    if (v >= k->min && v <= k->max)
-        return 0;
-    char lo[32], hi[32];
-    if (k->type == CT_DURATION) {
-        units_format_duration(k->min, lo, sizeof lo);
-        units_format_duration(k->max, hi, sizeof hi);
-    } else if (k->type == CT_SIZE) {
-        units_format_size(k->min, lo, sizeof lo);
-        units_format_size(k->max, hi, sizeof hi);
-    } else {
-        snprintf(lo, sizeof lo, "%lld", (long long)k->min);
-        snprintf(hi, sizeof hi, "%lld", (long long)k->max);
-    }
-    return cfg_fail(ctx, s, "'%s' must be between %s and %s", k->name, lo, hi);
-}
-
-/* A value given as a string default is read with the same code as one from
- * the file: build a tiny configuration around it. */
-static int read_section(struct cfg_ctx *ctx, const struct cfg_section *sec,
-                        const config_setting_t *group, void *obj);
-
-static int read_value(struct cfg_ctx *ctx, const struct cfg_key *k,
-                      const config_setting_t *s, void *obj)
-{
-    char *field = (char *)obj + k->offset;
-    int t = config_setting_type(s);
-    const char *str = t == CONFIG_TYPE_STRING ? config_setting_get_string(s) : NULL;
-    int64_t v = 0;
-
-    switch (k->type) {
-    case CT_INT:
-        if (get_int(ctx, s, &v) < 0 || check_range(ctx, s, k, v) < 0)
-            return -1;
-        *(int64_t *)field = v;
-        return 0;
-    case CT_BOOL:
-        if (t != CONFIG_TYPE_BOOL)
-            return cfg_fail(ctx, s, "'%s' must be true or false", k->name);
-        *(bool *)field = config_setting_get_bool(s);
-        return 0;
-    case CT_STRING:
-        if (str == NULL)
-            return cfg_fail(ctx, s, "'%s' must be a string", k->name);
-        free(*(char **)field);
-        *(char **)field = strdup(str);
-        return 0;
-    case CT_DURATION:
-        if (t == CONFIG_TYPE_FLOAT) {
-            double d = config_setting_get_float(s) * 1000.0;
-            if (!(d >= 0 && d < 1e15))
-                return cfg_fail(ctx, s, "'%s': invalid duration", k->name);
-            v = (int64_t)(d + 0.5);
-        } else if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
-            if (get_int(ctx, s, &v) < 0)
-                return -1;
-            if (v < 0 || v > INT64_MAX / 1000)
-                return cfg_fail(ctx, s, "'%s': invalid duration", k->name);
-            v *= 1000;
-        } else if (str == NULL || units_parse_duration(str, &v) < 0) {
-            return cfg_fail(ctx, s, "'%s' must be a duration such as 500ms, 10s, 5m or 1h",
-                            k->name);
-        }
-        if (check_range(ctx, s, k, v) < 0)
-            return -1;
-        *(int64_t *)field = v;
-        return 0;
-    case CT_SIZE:
-        if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
-            if (get_int(ctx, s, &v) < 0)
-                return -1;
-        } else if (str == NULL || units_parse_size(str, &v) < 0) {
-            return cfg_fail(ctx, s, "'%s' must be a size such as 512, 64k or 1m", k->name);
-        }
-        if (check_range(ctx, s, k, v) < 0)
-            return -1;
-        *(int64_t *)field = v;
-        return 0;
-    case CT_WORKERS:
-        if (str != NULL) {
-            if (strcmp(str, "auto") != 0)
-                return cfg_fail(ctx, s, "'%s' must be \"auto\" or a number", k->name);
-            *(int64_t *)field = 0;
-            return 0;
-        }
-        if (get_int(ctx, s, &v) < 0 || check_range(ctx, s, k, v) < 0)
-            return -1;
-        *(int64_t *)field = v;
-        return 0;
-    case CT_ENUM:
-        if (str != NULL)
-            for (int i = 0; k->names[i]; i++)
-                if (strcmp(str, k->names[i]) == 0) {
-                    *(int *)field = i;
-                    return 0;
-                }
-        {
-            char list[256] = "";
-            for (int i = 0; k->names[i]; i++)
-                snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"",
-                         i ? ", " : "", k->names[i]);
-            return cfg_fail(ctx, s, "'%s' must be one of %s", k->name, list);
-        }
-    case CT_LOGLEVEL: {
-        int lv = str ? log_level_from(str) : -1;
-        if (lv < 0)
-            return cfg_fail(ctx, s, "'%s' must be one of \"error\", \"warn\", \"info\", \"debug\"",
-                            k->name);
-        *(int *)field = lv;
-        return 0;
-    }
-    case CT_STRINGS: {
-        if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_STRING)
-            return cfg_fail(ctx, s, "'%s' must be a string or an array of strings", k->name);
-        struct cfg_strings *a = (struct cfg_strings *)field;
-        for (size_t i = 0; i < a->n; i++)
-            free(a->v[i]);
-        free(a->v);
-        a->v = NULL;
-        a->n = 0;
-        int n = t == CONFIG_TYPE_STRING ? 1 : config_setting_length(s);
-        if (n == 0)
-            return cfg_fail(ctx, s, "'%s' must not be empty", k->name);
-        a->v = calloc((size_t)n, sizeof *a->v);
-        if (a->v == NULL)
-            return cfg_fail(ctx, s, "out of memory");
-        for (int i = 0; i < n; i++) {
-            const char *e = t == CONFIG_TYPE_STRING ? str : config_setting_get_string_elem(s, i);
-            if (e == NULL)
-                return cfg_fail(ctx, s, "'%s' must hold strings", k->name);
-            a->v[a->n++] = strdup(e);
-        }
-        return 0;
-    }
-    case CT_GROUP: {
-        if (t != CONFIG_TYPE_GROUP)
-            return cfg_fail(ctx, s, "'%s' must be a group { ... }", k->name);
-        void *sub = calloc(1, k->sub->size);
-        if (sub == NULL)
-            return cfg_fail(ctx, s, "out of memory");
-        *(void **)field = sub;
-        return read_section(ctx, k->sub, s, sub);
-    }
-    case CT_LIST: {
-        if (t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_ARRAY)
-            return cfg_fail(ctx, s, "'%s' must be a list ( { ... }, ... )", k->name);
-        int n = config_setting_length(s);
-        char *arr = calloc(n ? (size_t)n : 1, k->sub->size);
-        if (arr == NULL)
-            return cfg_fail(ctx, s, "out of memory");
-        *(void **)field = arr;
-        size_t *count = (size_t *)((char *)obj + k->count_offset);
-        *count = 0;
-        for (int i = 0; i < n; i++) {
-            const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-            if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-                return cfg_fail(ctx, e, "each element of '%s' must be a group { ... }",
-                                k->name);
-            (*count)++;
-            if (read_section(ctx, k->sub, e, arr + (size_t)i * k->sub->size) < 0)
-                return -1;
-        }
-        return 0;
-    }
-    }
-    return cfg_fail(ctx, s, "internal error: key type");
-}
-
-static int apply_default(struct cfg_ctx *ctx, const struct cfg_key *k, void *obj)
-{
-    if (k->def == NULL)
-        return 0;
-    config_t tmp;
-    config_init(&tmp);
-    char text[512];
-    snprintf(text, sizeof text, "%s = \"%s\";", k->name, k->def);
-    int rc = -1;
-    if (config_read_string(&tmp, text) == CONFIG_TRUE) {
-        const config_setting_t *s = config_setting_get_member(config_root_setting(&tmp),
-                                                              k->name);
-        /* Numeric defaults are written as strings; the string forms of
-         * durations, sizes, workers and enums accept them. Plain integers
-         * and booleans are handled here. */
-        char *field = (char *)obj + k->offset;
-        if (k->type == CT_INT) {
-            *(int64_t *)field = strtoll(k->def, NULL, 10);
-            rc = 0;
-        } else if (k->type == CT_BOOL) {
-            *(bool *)field = strcmp(k->def, "true") == 0;
-            rc = 0;
-        } else {
-            rc = read_value(ctx, k, s, obj);
-        }
-    }
-    config_destroy(&tmp);
-    return rc;
-}
-
-static const struct cfg_key *find_key(const struct cfg_section *sec, const char *name)
-{
-    for (size_t i = 0; i < sec->n_keys; i++)
-        if (strcmp(sec->keys[i].name, name) == 0)
-            return &sec->keys[i];
-    return NULL;
-}
-
-static int read_section(struct cfg_ctx *ctx, const struct cfg_section *sec,
-                        const config_setting_t *group, void *obj)
-{
-    struct cfg_where *where = obj;
-    where->file = strdup(setting_file(ctx, group));
-    where->line = (int)config_setting_source_line(group);
-
-    for (size_t i = 0; i < sec->n_keys; i++)
-        if (apply_default(ctx, &sec->keys[i], obj) < 0)
-            return -1;
-
-    int n = config_setting_length(group);
-    for (int i = 0; i < n; i++) {
-        const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
-        const char *name = config_setting_name(s);
-        const struct cfg_key *k = name ? find_key(sec, name) : NULL;
-        if (k == NULL)
-            return cfg_fail(ctx, s, "unknown key '%s' in %s", name ? name : "?", sec->name);
-        if (read_value(ctx, k, s, obj) < 0)
-            return -1;
-    }
-    return sec->validate ? sec->validate(ctx, group, obj) : 0;
+    protocols = p;
 }
 
 /* ------------------------------------------------------------------ */
-/* Sections */
-
-static int validate_return(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
-{
-    struct cfg_return *r = obj;
-    if (r->status == 0)
-        r->status = r->location ? 302 : 200;
-    if (r->location && (r->status < 300 || r->status > 399))
-        return cfg_fail(ctx, group, "'location' needs a 3xx status, not %lld",
-                        (long long)r->status);
-    if (r->location && strpbrk(r->location, "\r\n"))
-        return cfg_fail(ctx, group, "'location' must not contain line breaks");
-    if (r->type && strpbrk(r->type, "\r\n"))
-        return cfg_fail(ctx, group, "'type' must not contain line breaks");
-    if (r->type == NULL && r->body != NULL)
-        r->type = strdup("text/plain");
-    if (r->body && (r->status < 200 || r->status == 204 || r->status == 304))
-        return cfg_fail(ctx, group, "status %lld cannot have a body", (long long)r->status);
-    return 0;
-}
-
-static const struct cfg_key return_keys[] = {
-    { "status", CT_INT, KEY(cfg_return, status), "0", 100, 599, 0, 0, 0, 0 },
-    { "type", CT_STRING, KEY(cfg_return, type), NULL, 0, 0, 0, 0, 0, 0 },
-    { "body", CT_STRING, KEY(cfg_return, body), NULL, 0, 0, 0, 0, 0, 0 },
-    { "location", CT_STRING, KEY(cfg_return, location), NULL, 0, 0, 0, 0, 0, 0 },
-};
-
-static const struct cfg_section return_section = {
-    "return", sizeof(struct cfg_return), return_keys, NKEYS(return_keys), validate_return,
-};
-
-static const char *const method_names[] = {
-    "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH", NULL,
-};
-
-static const char *const status_formats[] = { "json", "text", "prometheus", NULL };
-
-static int validate_cache(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
-{
-    struct cfg_cache *c = obj;
-    if (c->max_file > c->size) {
-        const config_setting_t *at = config_setting_get_member(group, "max_file");
-        return cfg_fail(ctx, at ? at : group, "'max_file' is larger than the cache 'size'");
-    }
-    return 0;
-}
-
-static const struct cfg_key cache_keys[] = {
-    { "valid", CT_DURATION, KEY(cfg_cache, valid), "1s", 0, MS(3600), 0, 0, 0, 0 },
-    { "max_file", CT_SIZE, KEY(cfg_cache, max_file), "64k", 0, 64 * 1024 * 1024, 0, 0, 0, 0 },
-    { "size", CT_SIZE, KEY(cfg_cache, size), "16m", 0, 1024LL * 1024 * 1024, 0, 0, 0, 0 },
-};
-
-static const struct cfg_section cache_section = {
-    "cache", sizeof(struct cfg_cache), cache_keys, NKEYS(cache_keys), validate_cache,
-};
-
-static int validate_static(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
-{
-    struct cfg_static *st = obj;
-    if (st->root == NULL)
-        return cfg_fail(ctx, group, "static handler has no 'root'");
-    if (st->root[0] != '/')
-        return cfg_fail(ctx, group, "static 'root' must be an absolute path");
-    struct stat sb;
-    if (stat(st->root, &sb) < 0)
-        return cfg_fail(ctx, config_setting_get_member(group, "root"), "static root %s: %s",
-                        st->root, strerror(errno));
-    if (!S_ISDIR(sb.st_mode))
-        return cfg_fail(ctx, config_setting_get_member(group, "root"),
-                        "static root %s is not a directory", st->root);
-    for (size_t i = 0; i < st->index.n; i++)
-        if (st->index.v[i][0] == '\0' || strchr(st->index.v[i], '/'))
-            return cfg_fail(ctx, config_setting_get_member(group, "index"),
-                            "index name '%s' must be a plain file name", st->index.v[i]);
-    if (st->cache == NULL) {
-        /* Defaults of the cache group, read by the same table. */
-        config_t tmp;
-        config_init(&tmp);
-        st->cache = calloc(1, sizeof *st->cache);
-        int rc = st->cache ? read_section(ctx, &cache_section, config_root_setting(&tmp),
-                                          st->cache) : -1;
-        config_destroy(&tmp);
-        free(st->cache->where.file);
-        st->cache->where.file = strdup(st->where.file);
-        st->cache->where.line = st->where.line;
-        if (rc < 0)
-            return -1;
-    }
-    return 0;
-}
-
-static const struct cfg_key static_keys[] = {
-    { "root", CT_STRING, KEY(cfg_static, root), NULL, 0, 0, 0, 0, 0, 0 },
-    { "index", CT_STRINGS, KEY(cfg_static, index), "index.html", 0, 0, 0, 0, 0, 0 },
-    { "autoindex", CT_BOOL, KEY(cfg_static, autoindex), "false", 0, 0, 0, 0, 0, 0 },
-    { "cache", CT_GROUP, KEY(cfg_static, cache), NULL, 0, 0, 0, 0, &cache_section, 0 },
-};
-
-static const struct cfg_section static_section = {
-    "static", sizeof(struct cfg_static), static_keys, NKEYS(static_keys), validate_static,
-};
-
-static const struct cfg_key status_keys[] = {
-    { "format", CT_ENUM, KEY(cfg_status, format), "json", 0, 0, status_formats, 0, 0, 0 },
-};
-
-static const struct cfg_section status_section = {
-    "status", sizeof(struct cfg_status), status_keys, NKEYS(status_keys), NULL,
-};
-
-static int check_ranges(struct cfg_ctx *ctx, const config_setting_t *group, const char *key,
-                        const struct cfg_strings *list)
-{
-    const config_setting_t *at = config_setting_get_member(group, key);
-    for (size_t i = 0; i < list->n; i++) {
-        struct cidr c;
-        char net[64];
-        if (cidr_parse(list->v[i], &c) < 0)
-            return cfg_fail(ctx, at,
-                            "'%s': \"%s\" is not an address, a range such as 10.0.0.0/8, or \"all\"",
-                            key, list->v[i]);
-        /* Accepted as its network, as nginx does, but likely a typo. */
-        if (cidr_has_host_bits(list->v[i])) {
-            cidr_format(&c, net, sizeof net);
-            log_warn("%s:%d: '%s': low address bits of %s are meaningless (it means %s)",
-                     setting_file(ctx, at), at ? (int)config_setting_source_line(at) : 0, key,
-                     list->v[i], net);
-        }
-    }
-    return 0;
-}
-
-static int validate_route(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
-{
-    struct cfg_route *r = obj;
-    if (r->path == NULL)
-        return cfg_fail(ctx, group, "route has no 'path'");
-    if (r->path[0] != '/')
-        return cfg_fail(ctx, group, "route path '%s' must start with '/'", r->path);
-    int handlers = (r->ret != NULL) + (r->stat != NULL) + (r->status != NULL);
-    if (handlers == 0)
-        return cfg_fail(ctx, group, "route '%s' has no handler (add 'return', 'static' or 'status')",
-                        r->path);
-    if (handlers > 1)
-        return cfg_fail(ctx, group, "route '%s' has more than one handler", r->path);
-    for (size_t i = 0; i < r->methods.n; i++) {
-        bool known = false;
-        for (int k = 0; method_names[k]; k++)
-            known = known || strcmp(r->methods.v[i], method_names[k]) == 0;
-        if (!known)
-            return cfg_fail(ctx, config_setting_get_member(group, "methods"),
-                            "unknown method '%s' (methods are upper case: GET, HEAD, POST, ...)",
-                            r->methods.v[i]);
-    }
-    if (check_ranges(ctx, group, "allow", &r->allow) < 0 ||
-        check_ranges(ctx, group, "deny", &r->deny) < 0)
-        return -1;
-    return 0;
-}
-
-static const struct cfg_key route_keys[] = {
-    { "path", CT_STRING, KEY(cfg_route, path), NULL, 0, 0, 0, 0, 0, 0 },
-    { "exact", CT_BOOL, KEY(cfg_route, exact), "false", 0, 0, 0, 0, 0, 0 },
-    { "methods", CT_STRINGS, KEY(cfg_route, methods), NULL, 0, 0, 0, 0, 0, 0 },
-    { "allow", CT_STRINGS, KEY(cfg_route, allow), NULL, 0, 0, 0, 0, 0, 0 },
-    { "deny", CT_STRINGS, KEY(cfg_route, deny), NULL, 0, 0, 0, 0, 0, 0 },
-    { "return", CT_GROUP, KEY(cfg_route, ret), NULL, 0, 0, 0, 0, &return_section, 0 },
-    { "static", CT_GROUP, KEY(cfg_route, stat), NULL, 0, 0, 0, 0, &static_section, 0 },
-    { "status", CT_GROUP, KEY(cfg_route, status), NULL, 0, 0, 0, 0, &status_section, 0 },
-};
-
-static const struct cfg_section route_section = {
-    "route", sizeof(struct cfg_route), route_keys, NKEYS(route_keys), validate_route,
-};
-
-static int validate_error_page(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
-{
-    struct cfg_error_page *e = obj;
-    if (e->status == 0 || e->file == NULL)
-        return cfg_fail(ctx, group, "an error page needs 'status' and 'file'");
-    static const int produced[] = { 400, 403, 404, 405, 408, 413, 414, 416, 431, 500, 501, 505 };
-    bool known = false;
-    for (size_t i = 0; i < sizeof produced / sizeof produced[0]; i++)
-        known = known || produced[i] == e->status;
-    if (!known)
-        return cfg_fail(ctx, group, "herd never answers %lld; error pages exist for 400, 403, "
-                        "404, 405, 408, 413, 414, 416, 431, 500, 501 and 505",
-                        (long long)e->status);
-    if (e->file[0] != '/')
-        return cfg_fail(ctx, group, "error page 'file' must be an absolute path");
-    /* Read now, as the workers will: a FIFO would block the master. */
-    char *text, why[160];
-    size_t len;
-    if (config_include_read(e->file, &text, &len, why, sizeof why) < 0)
-        return cfg_fail(ctx, group, "error page %s: %s", e->file, why);
-    free(text);
-    return 0;
-}
-
-static const struct cfg_key error_page_keys[] = {
-    { "status", CT_INT, KEY(cfg_error_page, status), "0", 400, 599, 0, 0, 0, 0 },
-    { "file", CT_STRING, KEY(cfg_error_page, file), NULL, 0, 0, 0, 0, 0, 0 },
-};
-
-static const struct cfg_section error_page_section = {
-    "error page", sizeof(struct cfg_error_page), error_page_keys, NKEYS(error_page_keys),
-    validate_error_page,
-};
-
-#define HTTP_ONLY (1u << PROTO_HTTP)
-#define ECHO_ONLY (1u << PROTO_ECHO)
-
-static const struct cfg_key server_keys[] = {
-    { "listen", CT_STRINGS, KEY(cfg_server, listen), NULL, 0, 0, 0, 0, 0, 0 },
-    { "protocol", CT_ENUM, KEY(cfg_server, protocol), "http", 0, 0, protocol_names, 0, 0, 0 },
-    { "reuseport", CT_BOOL, KEY(cfg_server, reuseport), "true", 0, 0, 0, 0, 0, 0 },
-    { "backlog", CT_INT, KEY(cfg_server, backlog), "511", 1, 65535, 0, 0, 0, 0 },
-    { "idle_timeout", CT_DURATION, KEY(cfg_server, idle_timeout), "60s", 1, DAY, 0,
-      ECHO_ONLY, 0, 0 },
-    { "keepalive_timeout", CT_DURATION, KEY(cfg_server, keepalive_timeout), "75s", 0, DAY, 0,
-      HTTP_ONLY, 0, 0 },
-    { "header_timeout", CT_DURATION, KEY(cfg_server, header_timeout), "60s", 1, DAY, 0,
-      HTTP_ONLY, 0, 0 },
-    { "body_timeout", CT_DURATION, KEY(cfg_server, body_timeout), "60s", 1, DAY, 0,
-      HTTP_ONLY, 0, 0 },
-    { "send_timeout", CT_DURATION, KEY(cfg_server, send_timeout), "60s", 1, DAY, 0,
-      HTTP_ONLY, 0, 0 },
-    { "keepalive_requests", CT_INT, KEY(cfg_server, keepalive_requests), "1000", 1,
-      INT32_MAX, 0, HTTP_ONLY, 0, 0 },
-    { "max_target", CT_SIZE, KEY(cfg_server, max_target), "8k", 16, 1024 * 1024, 0,
-      HTTP_ONLY, 0, 0 },
-    { "max_header_size", CT_SIZE, KEY(cfg_server, max_header_size), "16k", 256,
-      1024 * 1024, 0, HTTP_ONLY, 0, 0 },
-    { "max_headers", CT_INT, KEY(cfg_server, max_headers), "100", 1, 1000, 0, HTTP_ONLY, 0, 0 },
-    { "max_body", CT_SIZE, KEY(cfg_server, max_body), "1m", 0, INT64_MAX / 2, 0,
-      HTTP_ONLY, 0, 0 },
-    { "server_names", CT_STRINGS, KEY(cfg_server, server_names), NULL, 0, 0, 0, HTTP_ONLY, 0, 0 },
-    { "access_log", CT_STRING, KEY(cfg_server, access_log), NULL, 0, 0, 0, HTTP_ONLY, 0, 0 },
-    { "access_log_format", CT_STRING, KEY(cfg_server, access_log_format), "combined", 0, 0, 0,
-      HTTP_ONLY, 0, 0 },
-    { "error_pages", CT_LIST, KEY(cfg_server, error_pages), NULL, 0, 0, 0, HTTP_ONLY,
-      &error_page_section, KEY(cfg_server, n_error_pages) },
-    { "routes", CT_LIST, KEY(cfg_server, routes), NULL, 0, 0, 0, HTTP_ONLY, &route_section,
-      KEY(cfg_server, n_routes) },
-};
-
-/* The line of a key of group (the group's own line when it is absent), for
- * messages about a value that can only be checked later (a log that cannot
- * be opened). */
-static int key_line(const config_setting_t *group, const char *name)
-{
-    const config_setting_t *s = config_setting_get_member(group, name);
-    return (int)config_setting_source_line(s ? s : group);
-}
+/* Servers: the keys every protocol has; the protocol's own keys are in its
+ * section (the registry's), read from the same group. */
 
 static int validate_server(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
 {
     struct cfg_server *srv = obj;
-    srv->access_log_line = key_line(group, "access_log");
     if (srv->listen.n == 0)
         return cfg_fail(ctx, group, "server has no 'listen' address");
-    /* Keys meant for another protocol are mistakes, not options to ignore. */
-    int n = config_setting_length(group);
-    for (int i = 0; i < n; i++) {
-        const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
-        const struct cfg_key *k = find_key(&(struct cfg_section){ "server", 0, server_keys,
-                                                                 NKEYS(server_keys), NULL },
-                                           config_setting_name(s));
-        if (k && k->protocols && !(k->protocols & (1u << srv->protocol)))
-            return cfg_fail(ctx, s, "'%s' does not apply to protocol \"%s\"", k->name,
-                            protocol_names[srv->protocol]);
-    }
     const config_setting_t *ls = config_setting_get_member(group, "listen");
     for (size_t i = 0; i < srv->listen.n; i++) {
         struct listen_addr a;
@@ -731,50 +53,27 @@ static int validate_server(struct cfg_ctx *ctx, const config_setting_t *group, v
         if (listen_addr_parse(srv->listen.v[i], &a, &why) < 0)
             return cfg_fail(ctx, ls, "listen \"%s\": %s", srv->listen.v[i], why);
     }
-    if (srv->protocol == PROTO_HTTP && srv->n_routes == 0)
-        return cfg_fail(ctx, group, "http server has no 'routes'");
-    if (srv->access_log && srv->access_log[0] != '/')
-        return cfg_fail(ctx, config_setting_get_member(group, "access_log"),
-                        "'access_log' must be an absolute path");
-    char why[200];
-    if (srv->access_log_format && access_log_format_check(srv->access_log_format, why,
-                                                          sizeof why) < 0)
-        return cfg_fail(ctx, config_setting_get_member(group, "access_log_format"),
-                        "'access_log_format': %s", why);
-    for (size_t i = 0; i < srv->server_names.n; i++) {
-        const char *name = srv->server_names.v[i];
-        bool ok = name[0] != '\0' && strncmp(name, "*.", 2) == 0 ? name[2] != '\0' : name[0] != '\0';
-        for (const char *p = name[0] == '*' ? name + 1 : name; *p && ok; p++)
-            ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                 (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_';
-        if (!ok)
-            return cfg_fail(ctx, config_setting_get_member(group, "server_names"),
-                            "server name '%s' must be a host name or *.suffix", name);
-    }
-    for (size_t i = 0; i < srv->n_error_pages; i++)
-        for (size_t j = 0; j < i; j++)
-            if (srv->error_pages[i].status == srv->error_pages[j].status)
-                return cfg_fail(ctx, config_setting_get_member(group, "error_pages"),
-                                "two error pages for status %lld",
-                                (long long)srv->error_pages[i].status);
-    for (size_t i = 0; i < srv->n_routes; i++)
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(srv->routes[i].path, srv->routes[j].path) == 0 &&
-                srv->routes[i].exact == srv->routes[j].exact) {
-                const config_setting_t *rs = config_setting_get_member(group, "routes");
-                return cfg_fail(ctx, config_setting_get_elem(rs, (unsigned)i),
-                                "duplicate route '%s' (first at line %d)",
-                                srv->routes[i].path, srv->routes[j].where.line);
-            }
     return 0;
 }
 
-static const struct cfg_section server_section = {
-    "server", sizeof(struct cfg_server), server_keys, NKEYS(server_keys), validate_server,
+static const struct cfg_key server_keys[] = {
+    { .name = "listen", .type = CT_STRINGS, .offset = CFG_AT(cfg_server, listen) },
+    /* default: the registry's first */
+    { .name = "protocol", .type = CT_PROTOCOL, .offset = CFG_AT(cfg_server, protocol),
+      .aux_offset = CFG_AT(cfg_server, conf) },
+    { .name = "reuseport", .type = CT_BOOL, .offset = CFG_AT(cfg_server, reuseport),
+      .def = "true" },
+    { .name = "backlog", .type = CT_INT, .offset = CFG_AT(cfg_server, backlog), .def = "511",
+      .min = 1, .max = 65535 },
 };
 
-/* Servers i and j (j before i) both listen on an address: that is allowed
- * only for HTTP virtual hosts that Host can tell apart. */
+static const struct cfg_section server_section = {
+    "server", sizeof(struct cfg_server), server_keys, CFG_NKEYS(server_keys), validate_server,
+};
+
+/* Servers i and j (j before i) both listen on an address: only servers of
+ * one protocol whose rule (its share callback) allows it, such as HTTP
+ * virtual hosts that Host can tell apart. */
 static int check_shared_address(struct cfg_ctx *ctx, const config_setting_t *where,
                                 const struct herd_config *cfg, size_t i, size_t a, size_t j,
                                 size_t b)
@@ -786,30 +85,23 @@ static int check_shared_address(struct cfg_ctx *ctx, const config_setting_t *whe
     listen_addr_parse(sj->listen.v[b], &y, &why);
     if (strcmp(x.text, y.text) != 0)
         return 0;
-    if (i == j || si->protocol != PROTO_HTTP || sj->protocol != PROTO_HTTP)
+    if (i == j || si->protocol != sj->protocol || si->protocol->share == NULL)
         return cfg_fail(ctx, where, "address %s is already used by the server at line %d",
                         x.text, sj->where.line);
     if (si->reuseport != sj->reuseport)
         return cfg_fail(ctx, where, "servers sharing %s must agree on 'reuseport'", x.text);
-    if (si->server_names.n == 0)
-        return cfg_fail(ctx, where,
-                        "this server shares %s with the server at line %d but has no "
-                        "'server_names', so no request could reach it", x.text, sj->where.line);
-    for (size_t n = 0; n < si->server_names.n; n++)
-        for (size_t m = 0; m < sj->server_names.n; m++)
-            if (strcasecmp(si->server_names.v[n], sj->server_names.v[m]) == 0)
-                return cfg_fail(ctx, where,
-                                "server name '%s' on %s is already used by the server at line %d",
-                                si->server_names.v[n], x.text, sj->where.line);
-    return 0;
+    return si->protocol->share(ctx, where, si, sj, x.text);
 }
 
 static int validate_top(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
 {
     struct herd_config *cfg = obj;
-    cfg->error_log_line = key_line(group, "error_log");
+    cfg->error_log_line = cfg_line(group, "error_log");
     if (cfg->n_servers == 0)
         return cfg_fail(ctx, group, "no 'servers' configured");
+    if (upstream_check_list(ctx, config_setting_get_member(group, "upstreams"), cfg->upstreams,
+                            cfg->n_upstreams) < 0)
+        return -1;
     const config_setting_t *ss = config_setting_get_member(group, "servers");
     for (size_t i = 0; i < cfg->n_servers; i++)
         for (size_t a = 0; a < cfg->servers[i].listen.n; a++)
@@ -838,70 +130,36 @@ static int validate_top(struct cfg_ctx *ctx, const config_setting_t *group, void
 }
 
 static const struct cfg_key top_keys[] = {
-    { "workers", CT_WORKERS, KEY(herd_config, workers), "auto", 1, CONFIG_MAX_WORKERS, 0, 0,
-      0, 0 },
-    { "user", CT_STRING, KEY(herd_config, user), "nobody", 0, 0, 0, 0, 0, 0 },
-    { "group", CT_STRING, KEY(herd_config, group), NULL, 0, 0, 0, 0, 0, 0 },
-    { "pid_file", CT_STRING, KEY(herd_config, pid_file), HERD_RUNSTATEDIR "/herd.pid", 0, 0,
-      0, 0, 0, 0 },
-    { "error_log", CT_STRING, KEY(herd_config, error_log), "stderr", 0, 0, 0, 0, 0, 0 },
-    { "log_level", CT_LOGLEVEL, KEY(herd_config, log_level), "info", 0, 0, 0, 0, 0, 0 },
-    { "worker_connections", CT_INT, KEY(herd_config, worker_connections), "10000", 1,
-      1000000, 0, 0, 0, 0 },
-    { "shutdown_timeout", CT_DURATION, KEY(herd_config, shutdown_timeout), "30s", 0, DAY, 0,
-      0, 0, 0 },
-    { "servers", CT_LIST, KEY(herd_config, servers), NULL, 0, 0, 0, 0, &server_section,
-      KEY(herd_config, n_servers) },
+    { .name = "workers", .type = CT_WORKERS, .offset = CFG_AT(herd_config, workers),
+      .def = "auto", .min = 1, .max = CONFIG_MAX_WORKERS },
+    { .name = "user", .type = CT_STRING, .offset = CFG_AT(herd_config, user), .def = "nobody" },
+    { .name = "group", .type = CT_STRING, .offset = CFG_AT(herd_config, group) },
+    { .name = "pid_file", .type = CT_STRING, .offset = CFG_AT(herd_config, pid_file),
+      .def = HERD_RUNSTATEDIR "/herd.pid" },
+    { .name = "error_log", .type = CT_STRING, .offset = CFG_AT(herd_config, error_log),
+      .def = "stderr" },
+    { .name = "log_level", .type = CT_LOGLEVEL, .offset = CFG_AT(herd_config, log_level),
+      .def = "info" },
+    { .name = "worker_connections", .type = CT_INT,
+      .offset = CFG_AT(herd_config, worker_connections), .def = "10000", .min = 1,
+      .max = 1000000 },
+    { .name = "shutdown_timeout", .type = CT_DURATION,
+      .offset = CFG_AT(herd_config, shutdown_timeout), .def = "30s", .min = 0, .max = CFG_DAY },
+    { .name = "upstreams", .type = CT_LIST, .offset = CFG_AT(herd_config, upstreams),
+      .sub = &upstream_section, .aux_offset = CFG_AT(herd_config, n_upstreams) },
+    { .name = "servers", .type = CT_LIST, .offset = CFG_AT(herd_config, servers),
+      .sub = &server_section, .aux_offset = CFG_AT(herd_config, n_servers) },
 };
 
 static const struct cfg_section top_section = {
-    "configuration", sizeof(struct herd_config), top_keys, NKEYS(top_keys), validate_top,
+    "configuration", sizeof(struct herd_config), top_keys, CFG_NKEYS(top_keys), validate_top,
 };
-
-/* ------------------------------------------------------------------ */
-
-static void free_section(const struct cfg_section *sec, void *obj)
-{
-    if (obj == NULL)
-        return;
-    for (size_t i = 0; i < sec->n_keys; i++) {
-        const struct cfg_key *k = &sec->keys[i];
-        char *field = (char *)obj + k->offset;
-        switch (k->type) {
-        case CT_STRING:
-            free(*(char **)field);
-            break;
-        case CT_STRINGS: {
-            struct cfg_strings *a = (struct cfg_strings *)field;
-            for (size_t j = 0; j < a->n; j++)
-                free(a->v[j]);
-            free(a->v);
-            break;
-        }
-        case CT_GROUP:
-            free_section(k->sub, *(void **)field);
-            free(*(void **)field);
-            break;
-        case CT_LIST: {
-            char *arr = *(char **)field;
-            size_t n = *(size_t *)((char *)obj + k->count_offset);
-            for (size_t j = 0; j < n; j++)
-                free_section(k->sub, arr + j * k->sub->size);
-            free(arr);
-            break;
-        }
-        default:
-            break;
-        }
-    }
-    free(((struct cfg_where *)obj)->file);
-}
 
 void config_free(struct herd_config *cfg)
 {
     if (cfg == NULL)
         return;
-    free_section(&top_section, cfg);
+    cfg_free_section(&top_section, cfg);
     free(cfg);
 }
 
@@ -922,7 +180,7 @@ static int check_text(const char *file, const char *text, size_t len, char *err,
  * cause and the source line (config_syntax.h). */
 static void read_error(struct cfg_ctx *ctx, const config_t *lc, char *err, size_t errcap)
 {
-    const char *file = source_file(ctx, config_error_file(lc));
+    const char *file = cfg_source_file(ctx, config_error_file(lc));
     const char *what = config_error_text(lc);
     int line = config_error_line(lc);
     char *text = NULL, why[160], explained[900];
@@ -944,56 +202,79 @@ static void read_error(struct cfg_ctx *ctx, const config_t *lc, char *err, size_
     free(text);
 }
 
+/* The main file's directory, where libconfig resolves @include names. */
+static int set_include_dir(struct cfg_ctx *ctx, config_t *lc, const char *path, char **dir)
+{
+    if ((*dir = strdup(path)) == NULL) {
+        snprintf(ctx->err, ctx->errcap, "out of memory");
+        return -1;
+    }
+    char *slash = strrchr(*dir, '/');
+    if (slash) {
+        *slash = '\0';
+        if ((*dir)[0] == '\0')
+            strcpy(*dir, "/");
+        config_set_include_dir(lc, *dir);
+        ctx->include_dir = *dir;
+    }
+    return 0;
+}
+
+/* Parse path into lc. libconfig's scanner exits the process on a read error
+ * and blocks on a FIFO: it gets text herd has read itself, and opens only
+ * includes checked to be regular files. *text keeps the file's text. */
+static int parse_file(struct cfg_ctx *ctx, config_t *lc, const char *path, char **dir,
+                      char **text)
+{
+    size_t len;
+    char why[160];
+    if (set_include_dir(ctx, lc, path, dir) < 0)
+        return -1;
+    if (config_include_read(path, text, &len, why, sizeof why) < 0) {
+        snprintf(ctx->err, ctx->errcap, "%s: cannot read: %s", path, why);
+        return -1;
+    }
+    ctx->main_text = *text;
+    if (check_text(path, *text, len, ctx->err, ctx->errcap) < 0 ||
+        config_include_check(path, *text, len, ctx->include_dir, ctx->err, ctx->errcap) < 0)
+        return -1;
+    if (config_read_string(lc, *text) != CONFIG_TRUE) {
+        read_error(ctx, lc, ctx->err, ctx->errcap);
+        return -1;
+    }
+    return 0;
+}
+
 struct herd_config *config_load(const char *path, char *err, size_t errcap)
 {
     struct cfg_ctx ctx = { .err = err, .errcap = errcap,
-                           .main_file = path ? path : "(embedded)",
-                           .main_text = path ? NULL : config_embedded_text };
+                           .main_file = path ? path : "(embedded)" };
     struct herd_config *cfg = NULL;
+    char *dir = NULL, *text = NULL;
     config_t lc;
     config_init(&lc);
     err[0] = '\0';
-
-    char *dir = NULL, *text = NULL;
+    if (protocols == NULL || protocols->list[0] == NULL) {
+        snprintf(err, errcap, "internal error: no protocols (config_use_protocols)");
+        goto fail;
+    }
+    ctx.protocols = protocols->list;
     if (path) {
-        dir = strdup(path);
-        char *slash = dir ? strrchr(dir, '/') : NULL;
-        if (slash) {
-            *slash = '\0';
-            if (dir[0] == '\0')
-                strcpy(dir, "/");
-            config_set_include_dir(&lc, dir);
-            ctx.include_dir = dir;
-        }
-        /* libconfig's scanner exits the process on a read error and blocks
-         * on a FIFO: it reads text herd has read itself, and opens only
-         * includes checked to be regular files. */
-        size_t len;
-        char why[160];
-        if (config_include_read(path, &text, &len, why, sizeof why) < 0) {
-            snprintf(err, errcap, "%s: cannot read: %s", path, why);
+        if (parse_file(&ctx, &lc, path, &dir, &text) < 0)
             goto fail;
-        }
-        ctx.main_text = text;
-        if (check_text(path, text, len, err, errcap) < 0 ||
-            config_include_check(path, text, len, ctx.include_dir, err, errcap) < 0)
-            goto fail;
-        if (config_read_string(&lc, text) != CONFIG_TRUE) {
+    } else {
+        ctx.main_text = protocols->embedded;
+        if (config_read_string(&lc, protocols->embedded) != CONFIG_TRUE) {
             read_error(&ctx, &lc, err, errcap);
             goto fail;
         }
-    } else if (config_read_string(&lc, config_embedded_text) != CONFIG_TRUE) {
-        read_error(&ctx, &lc, err, errcap);
-        goto fail;
     }
-
-    cfg = calloc(1, sizeof *cfg);
-    if (cfg == NULL) {
+    if ((cfg = calloc(1, sizeof *cfg)) == NULL) {
         snprintf(err, errcap, "out of memory");
         goto fail;
     }
     cfg->embedded = path == NULL;
-    if (read_section(&ctx, &top_section, config_root_setting(&lc), cfg) < 0)
+    if (cfg_read_section(&ctx, &top_section, config_root_setting(&lc), cfg) < 0)
         goto fail;
     config_destroy(&lc);
     free(dir);
@@ -1039,142 +320,21 @@ int config_workers(const struct herd_config *cfg)
     return (int)n;
 }
 
-/* ------------------------------------------------------------------ */
-/* Printing (herd -T): the same syntax the reader accepts. */
-
-static void print_string(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"': fputs("\\\"", out); break;
-        case '\\': fputs("\\\\", out); break;
-        case '\n': fputs("\\n", out); break;
-        case '\r': fputs("\\r", out); break;
-        case '\t': fputs("\\t", out); break;
-        case '\f': fputs("\\f", out); break;
-        default:
-            if (*p < 0x20 || *p == 0x7f)
-                fprintf(out, "\\x%02x", *p);
-            else
-                fputc(*p, out);
-        }
-    }
-    fputc('"', out);
-}
-
-static void print_section(FILE *out, const struct cfg_section *sec, const void *obj,
-                          int depth, int protocol);
-
-static void print_key(FILE *out, const struct cfg_key *k, const void *obj, int depth)
-{
-    const char *field = (const char *)obj + k->offset;
-    char buf[64];
-    int protocol = -1;
-
-    if (k->type == CT_STRING && *(char *const *)field == NULL)
-        return;
-    if (k->type == CT_GROUP && *(void *const *)field == NULL)
-        return;
-    if (k->type == CT_STRINGS && ((const struct cfg_strings *)field)->n == 0)
-        return;
-    if (k->type == CT_LIST && *(const size_t *)((const char *)obj + k->count_offset) == 0)
-        return;
-    fprintf(out, "%*s%s = ", depth * 2, "", k->name);
-    switch (k->type) {
-    case CT_INT:
-        fprintf(out, "%lld", (long long)*(const int64_t *)field);
-        break;
-    case CT_BOOL:
-        fputs(*(const bool *)field ? "true" : "false", out);
-        break;
-    case CT_STRING:
-        print_string(out, *(char *const *)field);
-        break;
-    case CT_DURATION:
-        units_format_duration(*(const int64_t *)field, buf, sizeof buf);
-        print_string(out, buf);
-        break;
-    case CT_SIZE:
-        units_format_size(*(const int64_t *)field, buf, sizeof buf);
-        print_string(out, buf);
-        break;
-    case CT_WORKERS:
-        if (*(const int64_t *)field == 0)
-            print_string(out, "auto");
-        else
-            fprintf(out, "%lld", (long long)*(const int64_t *)field);
-        break;
-    case CT_ENUM:
-        print_string(out, k->names[*(const int *)field]);
-        break;
-    case CT_LOGLEVEL:
-        print_string(out, log_level_name((enum log_level) * (const int *)field));
-        break;
-    case CT_STRINGS: {
-        const struct cfg_strings *a = (const struct cfg_strings *)field;
-        fputs("[ ", out);
-        for (size_t i = 0; i < a->n; i++) {
-            if (i)
-                fputs(", ", out);
-            print_string(out, a->v[i]);
-        }
-        fputs(" ]", out);
-        break;
-    }
-    case CT_GROUP:
-        fputs("{\n", out);
-        print_section(out, k->sub, *(void *const *)field, depth + 1, protocol);
-        fprintf(out, "%*s}", depth * 2, "");
-        break;
-    case CT_LIST: {
-        const char *arr = *(char *const *)field;
-        size_t n = *(const size_t *)((const char *)obj + k->count_offset);
-        fputs("(\n", out);
-        for (size_t i = 0; i < n; i++) {
-            const void *e = arr + i * k->sub->size;
-            fprintf(out, "%*s{\n", (depth + 1) * 2, "");
-            int proto = k->sub == &server_section ? ((const struct cfg_server *)e)->protocol : -1;
-            print_section(out, k->sub, e, depth + 2, proto);
-            fprintf(out, "%*s}%s\n", (depth + 1) * 2, "", i + 1 < n ? "," : "");
-        }
-        fprintf(out, "%*s)", depth * 2, "");
-        break;
-    }
-    }
-    fputs(";\n", out);
-}
-
-static void print_section(FILE *out, const struct cfg_section *sec, const void *obj,
-                          int depth, int protocol)
-{
-    for (size_t i = 0; i < sec->n_keys; i++) {
-        const struct cfg_key *k = &sec->keys[i];
-        if (protocol >= 0 && k->protocols && !(k->protocols & (1u << protocol)))
-            continue;
-        print_key(out, k, obj, depth);
-    }
-}
-
 int config_print(const struct herd_config *cfg, FILE *out)
 {
     fprintf(out, "# effective configuration of %s\n",
             cfg->embedded ? "the embedded default" : cfg->where.file);
-    print_section(out, &top_section, cfg, 0, -1);
+    cfg_print_section(out, &top_section, cfg, 0);
     return ferror(out) ? -1 : 0;
 }
 
-static void each_key(const struct cfg_section *sec,
-                     void (*fn)(const char *, const char *, void *), void *arg)
+const struct cfg_section *config_section(void)
 {
-    for (size_t i = 0; i < sec->n_keys; i++) {
-        fn(sec == &top_section ? "" : sec->name, sec->keys[i].name, arg);
-        if (sec->keys[i].sub)
-            each_key(sec->keys[i].sub, fn, arg);
-    }
+    return &top_section;
 }
 
 void config_each_key(void (*fn)(const char *section, const char *key, void *arg), void *arg)
 {
-    each_key(&top_section, fn, arg);
+    static const struct cfg_protocol *const none[] = { NULL };
+    cfg_each_key(&top_section, protocols ? protocols->list : none, true, fn, arg);
 }

@@ -1,8 +1,11 @@
 /* The configuration: what herd.conf says, with every default filled in.
  *
- * Reading goes through one declarative table per section (config.c): the
- * table type-checks and range-checks each key, rejects unknown keys, applies
- * defaults, prints the effective configuration (herd -T) and frees it. */
+ * Reading goes through one declarative table per section (config_engine.h):
+ * the table type-checks and range-checks each key, rejects unknown keys,
+ * applies defaults, prints the effective configuration (herd -T) and frees
+ * it. The core (config.c) owns the top level and the generic server keys;
+ * each protocol owns its own keys (the registry, proto.h, lists them), and
+ * upstream.c the upstreams. */
 #ifndef HERD_CONFIG_H
 #define HERD_CONFIG_H
 
@@ -19,88 +22,24 @@ struct cfg_where {
     int line;
 };
 
+struct cfg_section;
+struct upstream_config;
+
 struct cfg_strings {
     char **v;
     size_t n;
 };
 
-enum cfg_protocol { PROTO_HTTP, PROTO_ECHO };
+struct cfg_protocol;
 
-struct cfg_return {
-    struct cfg_where where;
-    int64_t status;
-    char *type;
-    char *body;
-    char *location;
-};
-
-struct cfg_cache {
-    struct cfg_where where;
-    int64_t valid;                   /* ms between stat() checks of a cached file */
-    int64_t max_file;                /* bytes: larger files are not cached */
-    int64_t size;                    /* bytes: the whole cache, per worker */
-};
-
-struct cfg_static {
-    struct cfg_where where;
-    char *root;
-    struct cfg_strings index;
-    bool autoindex;
-    struct cfg_cache *cache;         /* always set after validation */
-};
-
-enum cfg_status_format { STATUS_JSON, STATUS_TEXT, STATUS_PROMETHEUS };
-
-struct cfg_status {
-    struct cfg_where where;
-    int format;                      /* enum cfg_status_format */
-};
-
-struct cfg_route {
-    struct cfg_where where;
-    char *path;
-    bool exact;
-    struct cfg_strings methods;      /* empty: any method */
-    struct cfg_strings allow;        /* CIDR lists; empty: everyone */
-    struct cfg_strings deny;
-    /* exactly one handler */
-    struct cfg_return *ret;
-    struct cfg_static *stat;
-    struct cfg_status *status;
-};
-
-struct cfg_error_page {
-    struct cfg_where where;
-    int64_t status;
-    char *file;
-};
-
+/* A server: the keys every protocol has, and the protocol's own. */
 struct cfg_server {
     struct cfg_where where;
     struct cfg_strings listen;
-    int protocol;                    /* enum cfg_protocol */
+    const struct cfg_protocol *protocol;    /* one of config_use_protocols() */
     bool reuseport;
     int64_t backlog;
-    /* echo */
-    int64_t idle_timeout;            /* ms */
-    /* http */
-    int64_t keepalive_timeout;       /* ms */
-    int64_t header_timeout;          /* ms */
-    int64_t body_timeout;            /* ms */
-    int64_t send_timeout;            /* ms */
-    int64_t keepalive_requests;
-    int64_t max_target;              /* bytes */
-    int64_t max_header_size;         /* bytes */
-    int64_t max_headers;
-    int64_t max_body;                /* bytes */
-    struct cfg_strings server_names; /* empty: any host */
-    char *access_log;                /* path, or NULL for none */
-    int access_log_line;             /* where it is set, for messages */
-    char *access_log_format;         /* "combined", "common" or a template */
-    struct cfg_error_page *error_pages;
-    size_t n_error_pages;
-    struct cfg_route *routes;
-    size_t n_routes;
+    void *conf;                     /* the protocol's keys: a struct of its section */
 };
 
 struct herd_config {
@@ -114,10 +53,21 @@ struct herd_config {
     int log_level;                   /* enum log_level */
     int64_t worker_connections;
     int64_t shutdown_timeout;        /* ms */
+    struct upstream_config *upstreams;   /* upstream.h */
+    size_t n_upstreams;
     struct cfg_server *servers;
     size_t n_servers;
     bool embedded;                   /* read from the built-in default */
 };
+
+/* The protocols a server may speak and the configuration used when there is
+ * no file: the registry's (proto_registry in proto.h), given once by main
+ * before the first config_load. */
+struct config_protocols {
+    const struct cfg_protocol *const *list;     /* NULL-terminated; the default first */
+    const char *embedded;
+};
+void config_use_protocols(const struct config_protocols *protocols);
 
 /* Read and validate a file (path) or, when path is NULL, the embedded
  * default. On error returns NULL and writes "FILE:LINE: message" into err. */
@@ -137,8 +87,9 @@ const char *config_default_path(void);
 /* Worker count with "auto" resolved to the online CPUs. */
 int config_workers(const struct herd_config *cfg);
 
-/* The text of the embedded default configuration. */
-extern const char config_embedded_text[];
+/* The top level's table (config_engine.h), from which every section and key
+ * can be reached. */
+const struct cfg_section *config_section(void);
 
 /* Every key name of every section, for the man page check: calls fn once per
  * key with the section name ("" for the top level). */

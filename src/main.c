@@ -17,6 +17,7 @@
 #include "master/control.h"
 #include "master/master.h"
 #include "proctitle.h"
+#include "proto.h"
 
 #define RELOAD_WAIT_MS 60000
 
@@ -159,6 +160,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    config_use_protocols(&proto_registry);
     char *conf = NULL;
     if (config_choose_path(conf_arg, &conf) < 0) {
         fprintf(stderr, "herd: out of memory\n");

@@ -2,11 +2,19 @@
  * form of asyncio's Protocol. A protocol reads from c->in, appends to the
  * output with conn_write(), and asks for a close with conn_close_*(); the
  * connection layer (conn.c) does all the socket I/O and never calls back into
- * a protocol while one of its callbacks is running. */
+ * a protocol while one of its callbacks is running.
+ *
+ * The registry (proto.c) lists the protocols: `protocol = "name"` in a
+ * server picks one, with its callbacks, its configuration keys and its
+ * listener options. */
 #ifndef HERD_PROTO_H
 #define HERD_PROTO_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "config.h"
+#include "config_engine.h"
 
 struct conn;
 
@@ -47,9 +55,29 @@ struct proto {
     void (*close)(struct conn *c);
 };
 
-extern const struct proto proto_echo;
-extern const struct proto proto_http;
+/* A protocol as the registry lists it (proto.c): everything the
+ * configuration core, the master and the workers need to know of it,
+ * without naming it. Each protocol defines its own next to its code. */
+struct proto_module {
+    struct cfg_protocol config;     /* first: its name, its keys, its address-sharing rule */
+    const struct proto *proto;      /* what a worker calls on its connections */
+    bool defer_accept;              /* listener option TCP_DEFER_ACCEPT: the client speaks first */
+    /* The access log the master opens for server s (NULL: none) and the
+     * line that sets it, for messages. NULL: the protocol writes none. */
+    const char *(*access_log)(const struct cfg_server *s, int *line);
+    /* The name s's counters go under on the status page (NULL: none).
+     * NULL: the protocol's servers are not counted by name. */
+    const char *(*stats_label)(const struct cfg_server *s);
+};
 
-const struct proto *proto_for(enum cfg_protocol p);
+/* Every protocol herd speaks (the default first) and the configuration used
+ * without a file, for config_use_protocols(). */
+extern const struct config_protocols proto_registry;
+
+/* What the registry says about a server of the configuration. */
+const struct proto *proto_for(const struct cfg_server *s);
+bool proto_defer_accept(const struct cfg_server *s);
+const char *proto_access_log(const struct cfg_server *s, int *line);
+const char *proto_stats_label(const struct cfg_server *s);
 
 #endif

@@ -505,7 +505,7 @@ static int build_servers(struct worker *w, const int *access_logs)
         const struct cfg_server *s = &w->cfg->servers[i];
         char err[256];
         w->servers[i].cfg = s;
-        w->servers[i].proto = proto_for((enum cfg_protocol)s->protocol);
+        w->servers[i].proto = proto_for(s);
         w->servers[i].data = w->servers[i].proto->server_new(s, access_logs[i], err, sizeof err);
         if (w->servers[i].data == NULL) {
             log_error("%s:%d: %s", s->where.file, s->where.line, err);

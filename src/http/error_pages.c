@@ -42,7 +42,7 @@ static char *read_whole(const char *path, size_t *len)
     return data;
 }
 
-int http_error_pages_build(struct http_error_pages *e, const struct cfg_server *cfg, char *err,
+int http_error_pages_build(struct http_error_pages *e, const struct cfg_http *cfg, char *err,
                            size_t errcap)
 {
     for (size_t i = 0; i < HTTP_ERROR_PAGES; i++) {

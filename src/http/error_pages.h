@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "http/config.h"
 #include "http/response.h"
 
 /* The statuses herd answers with a page: 400 403 404 405 408 413 414 416
@@ -17,7 +17,7 @@ struct http_error_pages {
 };
 
 /* Returns 0, or -1 with a message in err (an unreadable page, no memory). */
-int http_error_pages_build(struct http_error_pages *e, const struct cfg_server *cfg, char *err,
+int http_error_pages_build(struct http_error_pages *e, const struct cfg_http *cfg, char *err,
                            size_t errcap);
 void http_error_pages_free(struct http_error_pages *e);
 /* The page for status; the 400 page for a status without one. */

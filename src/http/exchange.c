@@ -63,7 +63,7 @@ static int frame(struct http_req *req)
     /* From here on the chosen server's settings apply. */
     c->srv = http_vhost_choose(c->vhosts, c->n_vhosts, req->f.host, req->f.host_len);
     req->server = c->srv->data;
-    const struct cfg_server *cfg = req->server->cfg;
+    const struct cfg_http *cfg = req->server->conf;
     const struct http_framing *f = &req->f;
     /* max_body 0 forbids bodies; the chunked decoder's 0 would mean no limit. */
     if (f->chunked && cfg->max_body == 0) {
@@ -180,7 +180,7 @@ static void dispatch(struct http_req *req, size_t head_len)
     if (body) {
         hc->phase = HP_DISCARD;
         hc->u.body_left = req->f.content_length;
-        conn_set_timer(c, CONN_TIMER_BODY, req->server->cfg->body_timeout);
+        conn_set_timer(c, CONN_TIMER_BODY, req->server->conf->body_timeout);
     }
 }
 

@@ -174,7 +174,7 @@ static void plan_body(struct http_kept *k)
     k->chunked_done = k->paused = false;
     k->failed = 0;
     if (f->chunked) {
-        http_chunked_init(&k->chunked, (uint64_t)k->req.server->cfg->max_body);
+        http_chunked_init(&k->chunked, (uint64_t)k->req.server->conf->max_body);
         k->body = takes ? KB_STREAM : KB_CHECK;
     } else if (f->has_length && f->content_length > 0) {
         k->body_left = f->content_length;
@@ -373,7 +373,7 @@ static int feed(struct http_kept *k)
 {
     struct conn *c = k->req.conn;
     if (k->body != KB_NONE && !k->paused && conn_in_len(c) > k->ready)
-        conn_set_timer(c, CONN_TIMER_BODY, k->req.server->cfg->body_timeout);
+        conn_set_timer(c, CONN_TIMER_BODY, k->req.server->conf->body_timeout);
     while (k->body != KB_NONE && !k->paused && !c->closing) {
         int rc = k->chunked_body ? feed_chunked(k) : feed_length(k);
         if (rc <= 0)

@@ -127,7 +127,7 @@ static int build_route(struct http_route *r, const struct cfg_route *cr,
     return r->state ? 0 : -1;
 }
 
-int http_routes_build(struct http_routes *rt, const struct cfg_server *cfg,
+int http_routes_build(struct http_routes *rt, const struct cfg_http *cfg,
                       const struct mime_table *mime, const struct http_fixed *error_405,
                       char *err, size_t errcap)
 {

@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 
 #include "cidr.h"
-#include "config.h"
+#include "http/config.h"
 #include "http/request.h"
 #include "http/response.h"
 
@@ -41,7 +41,7 @@ struct http_routes {
 };
 
 /* error_405 is the body to use for 405 answers (the server's error page). */
-int http_routes_build(struct http_routes *rt, const struct cfg_server *cfg,
+int http_routes_build(struct http_routes *rt, const struct cfg_http *cfg,
                       const struct mime_table *mime, const struct http_fixed *error_405,
                       char *err, size_t errcap);
 void http_routes_free(struct http_routes *rt);

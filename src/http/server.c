@@ -59,23 +59,24 @@ static void *http_server_new(const struct cfg_server *cfg, int log_fd, char *err
         snprintf(err, errcap, "out of memory");
         return NULL;
     }
+    const struct cfg_http *h = s->conf = http_config(cfg);
     s->cfg = cfg;
     if (log_fd >= 0 &&
-        (s->log = access_log_new(log_fd, cfg->access_log, cfg->access_log_format)) == NULL) {
+        (s->log = access_log_new(log_fd, h->access_log, h->access_log_format)) == NULL) {
         close(log_fd);
         goto oom;
     }
-    s->lim.max_target = (size_t)cfg->max_target;
-    s->lim.max_header_size = (size_t)cfg->max_header_size;
-    s->lim.max_headers = (size_t)cfg->max_headers;
+    s->lim.max_target = (size_t)h->max_target;
+    s->lim.max_header_size = (size_t)h->max_header_size;
+    s->lim.max_headers = (size_t)h->max_headers;
     s->headers = calloc(s->lim.max_headers, sizeof *s->headers);
     s->path_cap = s->lim.max_target + 1;
     s->path = malloc(s->path_cap);
     s->mime = mime_load(NULL);
     if (s->headers == NULL || s->path == NULL || s->mime == NULL)
         goto oom;
-    if (http_error_pages_build(&s->errors, cfg, err, errcap) < 0 ||
-        http_routes_build(&s->routes, cfg, s->mime, http_error_page(&s->errors, 405), err,
+    if (http_error_pages_build(&s->errors, h, err, errcap) < 0 ||
+        http_routes_build(&s->routes, h, s->mime, http_error_page(&s->errors, 405), err,
                           errcap) < 0)
         goto fail;
     return s;
@@ -110,7 +111,7 @@ static void start_head(struct conn *c, struct http_conn *hc)
 {
     /* Until a request names its host, the default server's limits apply. */
     c->srv = c->vhosts[0];
-    const struct cfg_server *cfg = c->srv->cfg;
+    const struct cfg_http *cfg = http_config(c->srv->cfg);
     hc->phase = HP_HEAD;
     hc->parsed_len = 0;
     hc->u.header_deadline = loop_now(http_loop(c)) + cfg->header_timeout;
@@ -132,7 +133,7 @@ static bool discard_body(struct conn *c, struct http_conn *hc)
     size_t avail = conn_in_len(c);
     if (avail == 0)
         return false;
-    conn_set_timer(c, CONN_TIMER_BODY, c->srv->cfg->body_timeout);
+    conn_set_timer(c, CONN_TIMER_BODY, http_config(c->srv->cfg)->body_timeout);
     size_t n = hc->u.body_left < avail ? (size_t)hc->u.body_left : avail;
     buf_consume(c->in, n);
     hc->u.body_left -= n;
@@ -220,7 +221,7 @@ static void arm_idle(struct conn *c)
     if (c->draining)
         conn_set_timer(c, CONN_TIMER_GRACE, HTTP_GRACE_MS);
     else
-        conn_set_timer(c, CONN_TIMER_KEEPALIVE, c->srv->cfg->keepalive_timeout);
+        conn_set_timer(c, CONN_TIMER_KEEPALIVE, http_config(c->srv->cfg)->keepalive_timeout);
     conn_set_gauge(c, CONN_GAUGE_IDLE);
 }
 
@@ -234,7 +235,7 @@ static void settle_exchange(struct conn *c)
         return;
     }
     if (c->timer_kind != CONN_TIMER_BODY)
-        conn_set_timer(c, CONN_TIMER_BODY, c->srv->cfg->body_timeout);
+        conn_set_timer(c, CONN_TIMER_BODY, http_config(c->srv->cfg)->body_timeout);
     conn_set_gauge(c, CONN_GAUGE_READING);
 }
 
@@ -266,7 +267,7 @@ static void settle(struct conn *c)
         return;
     default:
         if (c->timer_kind != CONN_TIMER_BODY)
-            conn_set_timer(c, CONN_TIMER_BODY, c->srv->cfg->body_timeout);
+            conn_set_timer(c, CONN_TIMER_BODY, http_config(c->srv->cfg)->body_timeout);
         break;
     }
     conn_set_gauge(c, CONN_GAUGE_READING);
@@ -299,7 +300,7 @@ static void http_writable(struct conn *c)
 
 static void http_open(struct conn *c)
 {
-    c->send_timeout = c->srv->cfg->send_timeout;
+    c->send_timeout = http_config(c->srv->cfg)->send_timeout;
     start_head(c, http_conn_of(c));
     conn_set_gauge(c, CONN_GAUGE_READING);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "http/config.h"
 #include "http/error_pages.h"
 #include "http/handler.h"
 #include "http/parse.h"
@@ -26,6 +27,7 @@ struct mime_table;
 /* One server's HTTP state, built once per worker. */
 struct http_server {
     const struct cfg_server *cfg;
+    const struct cfg_http *conf;    /* its HTTP keys */
     struct http_routes routes;
     struct http_error_pages errors;
     struct http_limits lim;
@@ -104,7 +106,7 @@ static inline void http_conn_count_request(struct conn *c)
 static inline int64_t http_conn_started(struct conn *c)
 {
     struct http_conn *hc = http_conn_of(c);
-    return hc->phase == HP_HEAD ? hc->u.header_deadline - c->srv->cfg->header_timeout
+    return hc->phase == HP_HEAD ? hc->u.header_deadline - http_config(c->srv->cfg)->header_timeout
                                 : loop_now(http_loop(c));
 }
 

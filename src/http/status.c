@@ -40,9 +40,7 @@ const char *http_status_type(enum cfg_status_format format)
 
 const char *http_status_server_name(const struct cfg_server *s)
 {
-    if (s->protocol != PROTO_HTTP)
-        return NULL;
-    if (s->server_names.n > 0)
-        return s->server_names.v[0];
+    if (http_config(s)->server_names.n > 0)
+        return http_config(s)->server_names.v[0];
     return s->listen.n > 0 ? s->listen.v[0] : NULL;
 }

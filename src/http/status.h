@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "config.h"
+#include "http/config.h"
 #include "stats.h"
 
 /* A malloc'ed body in *out (length returned), or 0 with *out NULL. */
@@ -15,8 +15,8 @@ size_t http_status_render(const struct stats_page *page, enum cfg_status_format 
                           time_t now, char **out);
 const char *http_status_type(enum cfg_status_format format);
 
-/* The name a server's responses are counted under: its first server_names
- * entry, else its first listen address; NULL when it answers no requests. */
+/* The name an HTTP server's responses are counted under: its first
+ * server_names entry, else its first listen address. */
 const char *http_status_server_name(const struct cfg_server *s);
 
 #endif

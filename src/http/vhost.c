@@ -3,7 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config.h"
+#include "http/config.h"
 #include "conn.h"
 
 /* The host without its port and a trailing dot; an IP literal keeps its
@@ -25,7 +25,7 @@ const struct server_rt *http_vhost_find(const struct server_rt *const *vhosts, s
     const struct server_rt *suffix_match = NULL;
     size_t best = 0;
     for (size_t i = 0; i < n; i++) {
-        const struct cfg_strings *names = &vhosts[i]->cfg->server_names;
+        const struct cfg_strings *names = &http_config(vhosts[i]->cfg)->server_names;
         for (size_t k = 0; k < names->n; k++) {
             const char *name = names->v[k];
             size_t nl = strlen(name);

@@ -25,6 +25,7 @@
 
 #include "channel.h"
 #include "log.h"
+#include "proto.h"
 
 #define READY_TIMEOUT_MS 10000
 
@@ -66,9 +67,7 @@ static int gen_listen(struct master *m, struct gen *g, const struct cfg_server *
         return -1;
     }
     char why2[512];
-    /* H2: registry */
-    bool defer_accept = s->protocol == PROTO_HTTP;     /* TCP_DEFER_ACCEPT: clients speak first */
-    struct listener *l = listen_acquire(&m->listeners, &a, s->reuseport, defer_accept,
+    struct listener *l = listen_acquire(&m->listeners, &a, s->reuseport, proto_defer_accept(s),
                                         (int)s->backlog, (size_t)g->workers, why2, sizeof why2);
     if (l == NULL) {
         snprintf(err, errcap, "%s:%d: %s", s->where.file, s->where.line, why2);

@@ -13,6 +13,7 @@
 
 #include "channel.h"
 #include "log.h"
+#include "proto.h"
 
 /* "FILE:LINE: " where a key was set, or "FILE: " for a default. */
 static int where_prefix(char *out, size_t cap, const char *file, int line)
@@ -22,12 +23,21 @@ static int where_prefix(char *out, size_t cap, const char *file, int line)
     return n < 0 ? 0 : (size_t)n >= cap ? (int)cap - 1 : n;
 }
 
-/* H2: registry */
+/* The access log a server writes, as its protocol's registry entry says
+ * (proto.h); NULL for none. */
+static const char *access_log_path(const struct cfg_server *s)
+{
+    int line;
+    return proto_access_log(s, &line);
+}
+
 /* Open a server's access log; on failure say where it is configured. */
 static int open_access_log(const struct cfg_server *s, char *err, size_t errcap)
 {
-    int n = where_prefix(err, errcap, s->where.file, s->access_log_line);
-    return log_file_open(s->access_log, err + n, errcap - (size_t)n);
+    int line;
+    const char *path = proto_access_log(s, &line);
+    int n = where_prefix(err, errcap, s->where.file, line);
+    return log_file_open(path, err + n, errcap - (size_t)n);
 }
 
 /* Open the configured error log and make it the log; 0, or -1 with
@@ -38,7 +48,6 @@ int logs_open_error(const struct herd_config *cfg, char *err, size_t errcap)
     return log_open(cfg->error_log, err + n, errcap - (size_t)n);
 }
 
-/* H2: registry */
 int master_test_logs(const struct herd_config *cfg, char *err, size_t errcap)
 {
     if (strcmp(cfg->error_log, "stderr") != 0) {
@@ -49,7 +58,7 @@ int master_test_logs(const struct herd_config *cfg, char *err, size_t errcap)
         close(fd);
     }
     for (size_t i = 0; i < cfg->n_servers; i++) {
-        if (cfg->servers[i].access_log == NULL)
+        if (access_log_path(&cfg->servers[i]) == NULL)
             continue;
         int fd = open_access_log(&cfg->servers[i], err, errcap);
         if (fd < 0)
@@ -60,11 +69,10 @@ int master_test_logs(const struct herd_config *cfg, char *err, size_t errcap)
     return 0;
 }
 
-/* H2: registry */
 int logs_open_access(struct gen *g, size_t server, char *err, size_t errcap)
 {
     const struct cfg_server *s = &g->cfg->servers[server];
-    if (s->access_log && (g->access_logs[server] = open_access_log(s, err, errcap)) < 0)
+    if (access_log_path(s) && (g->access_logs[server] = open_access_log(s, err, errcap)) < 0)
         return -1;
     return 0;
 }
@@ -91,11 +99,10 @@ static void reopen_error_log(struct master *m, const struct herd_config *cfg)
                      strerror(errno));
 }
 
-/* H2: registry */
 static void reopen_access_logs(struct master *m, struct gen *g)
 {
     for (uint32_t i = 0; i < g->cfg->n_servers; i++) {
-        const char *path = g->cfg->servers[i].access_log;
+        const char *path = access_log_path(&g->cfg->servers[i]);
         if (g->access_logs[i] < 0 || path == NULL)
             continue;
         char why[1024];

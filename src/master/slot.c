@@ -24,8 +24,8 @@
 #include <unistd.h>
 
 #include "channel.h"
-#include "http/status.h" /* H2: registry */
 #include "log.h"
+#include "proto.h"
 #include "worker.h"
 
 #define RESPAWN_MIN_MS 100
@@ -186,9 +186,8 @@ int slot_spawn(struct master *m, struct gen *g, int slot)
         log_error("cannot start a worker: out of memory or stats blocks");
         goto fail;
     }
-    /* H2: registry */
     for (size_t i = 0; i < g->cfg->n_servers; i++)
-        stats_name_server(m->page, c->stats, i, http_status_server_name(&g->cfg->servers[i]));
+        stats_name_server(m->page, c->stats, i, proto_stats_label(&g->cfg->servers[i]));
     pid_t pid = fork();
     if (pid < 0) {
         log_error("fork: %s", strerror(errno));

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "master/control.h"
 #include "master/master.h"
+#include "proto.h"
 #include "tap.h"
 
 static char dir[64], conf[128], pid_file[128], ctl_path[160], error_log[128];
@@ -395,6 +396,7 @@ static int as_new_master(const char *path)
 
 int main(int argc, char **argv)
 {
+    config_use_protocols(&proto_registry);     /* as main.c does */
     if (argc >= 3 && strcmp(argv[1], "-c") == 0)
         return as_new_master(argv[2]);
 

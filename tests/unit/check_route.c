@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "http/config.h"
 #include "http/handler.h"
 #include "http/mime.h"
 #include "http/route.h"
@@ -44,7 +44,7 @@ static struct mime_table *mime;
 
 static void setup(void)
 {
-    struct cfg_server cfg = { .routes = routes, .n_routes = sizeof routes / sizeof routes[0] };
+    struct cfg_http cfg = { .routes = routes, .n_routes = sizeof routes / sizeof routes[0] };
     char err[256];
     mime = mime_load("/nonexistent");
     ck_assert_ptr_nonnull(mime);
@@ -90,7 +90,7 @@ END_TEST
 START_TEST(no_route)
 {
     struct cfg_route only[] = { { .path = "/only", .exact = true, .ret = &ret } };
-    struct cfg_server cfg = { .routes = only, .n_routes = 1 };
+    struct cfg_http cfg = { .routes = only, .n_routes = 1 };
     struct http_routes r2;
     char err[256];
     ck_assert_int_eq(http_routes_build(&r2, &cfg, mime, &error_405, err, sizeof err), 0);
@@ -218,7 +218,7 @@ START_TEST(a_route_that_cannot_build_fails_the_server)
 {
     struct cfg_static bad = { .root = "/nonexistent/herd-root", .cache = &cache };
     struct cfg_route r[] = { { .path = "/", .ret = &ret }, { .path = "/s", .stat = &bad } };
-    struct cfg_server cfg = { .routes = r, .n_routes = 2 };
+    struct cfg_http cfg = { .routes = r, .n_routes = 2 };
     struct http_routes r2;
     char err[256] = "";
     ck_assert_int_eq(http_routes_build(&r2, &cfg, mime, &error_405, err, sizeof err), -1);

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "http/status.h"
+#include "proto.h"
+#include "stream/echo.h"
 #include "stats_render.h"
 #include "tap.h"
 
@@ -156,12 +158,17 @@ END_TEST
 START_TEST(http_servers_are_named_by_host_then_address)
 {
     char *names[] = { "example.org" }, *listen[] = { "127.0.0.1:80" };
-    struct cfg_server s = { .protocol = PROTO_HTTP, .listen = { listen, 1 } };
+    struct cfg_http h = { .server_names = { NULL, 0 } };
+    struct cfg_server s = { .protocol = &http_module.config, .listen = { listen, 1 }, .conf = &h };
     ck_assert_str_eq(http_status_server_name(&s), "127.0.0.1:80");
-    s.server_names = (struct cfg_strings){ names, 1 };
+    h.server_names = (struct cfg_strings){ names, 1 };
     ck_assert_str_eq(http_status_server_name(&s), "example.org");
-    s.protocol = PROTO_ECHO;
-    ck_assert_ptr_null(http_status_server_name(&s));
+    ck_assert_str_eq(proto_stats_label(&s), "example.org");    /* what the master asks */
+    /* A server that answers no requests is not named. */
+    struct echo_config e = { .idle_timeout = 1000 };
+    s.protocol = &echo_module.config;
+    s.conf = &e;
+    ck_assert_ptr_null(proto_stats_label(&s));
 }
 END_TEST
 

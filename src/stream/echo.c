@@ -2,14 +2,28 @@
  * connection layer, which stops reading while the output is above its
  * high-water mark, so a client that sends but never reads costs at most that
  * much memory. A connection idle (no bytes either way) for idle_timeout is
- * closed; when the worker drains, idle connections get a short grace. */
+ * closed; when the worker drains, idle connections get a short grace.
+ * Tested by tests/integration/test_echo.py; its key by check_config.c and
+ * its registry entry by check_proto_registry.c. */
+#include "stream/echo.h"
+
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "config_engine.h"
 #include "conn.h"
 #include "proto.h"
 
 #define ECHO_GRACE_MS 1000
+
+static const struct cfg_key echo_keys[] = {
+    { .name = "idle_timeout", .type = CT_DURATION, .offset = CFG_AT(echo_config, idle_timeout),
+      .def = "60s", .min = 1, .max = CFG_DAY },
+};
+
+static const struct cfg_section echo_section = {
+    "echo", sizeof(struct echo_config), echo_keys, CFG_NKEYS(echo_keys), NULL,
+};
 
 static void *echo_server_new(const struct cfg_server *cfg, int log_fd, char *err,
                              size_t errcap)
@@ -17,7 +31,12 @@ static void *echo_server_new(const struct cfg_server *cfg, int log_fd, char *err
     (void)log_fd;
     (void)err;
     (void)errcap;
-    return (void *)cfg;     /* nothing to build; non-NULL means success */
+    return cfg->conf;       /* nothing to build: the server is its keys */
+}
+
+static int64_t idle_timeout(const struct conn *c)
+{
+    return ((const struct echo_config *)c->srv->data)->idle_timeout;
 }
 
 static void echo_server_free(void *server)
@@ -42,12 +61,12 @@ static void arm_idle(struct conn *c)
     if (c->draining)
         conn_set_timer(c, CONN_TIMER_GRACE, ECHO_GRACE_MS);
     else
-        conn_set_timer(c, CONN_TIMER_IDLE, c->srv->cfg->idle_timeout);
+        conn_set_timer(c, CONN_TIMER_IDLE, idle_timeout(c));
 }
 
 static void echo_open(struct conn *c)
 {
-    c->send_timeout = c->srv->cfg->idle_timeout;
+    c->send_timeout = idle_timeout(c);
     conn_set_gauge(c, CONN_GAUGE_IDLE);
     arm_idle(c);
 }
@@ -89,7 +108,7 @@ static void echo_close(struct conn *c)
     (void)c;
 }
 
-const struct proto proto_echo = {
+static const struct proto proto_echo = {
     .name = "echo",
     .server_new = echo_server_new,
     .server_free = echo_server_free,
@@ -101,4 +120,9 @@ const struct proto proto_echo = {
     .timeout = echo_timeout,
     .drain = echo_drain,
     .close = echo_close,
+};
+
+const struct proto_module echo_module = {
+    .config = { .name = "echo", .section = &echo_section },
+    .proto = &proto_echo,
 };

@@ -1,0 +1,396 @@
+/* The tables of an HTTP server's configuration (http/config.h): one per
+ * section, with the checks across keys that the engine cannot make, and
+ * HTTP's entry in the protocol registry.
+ * Tested by tests/unit/check_config.c (values, defaults, every error, the
+ * -T round trip) and check_proto_registry.c (the registry entry). */
+#include "http/config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <strings.h>
+
+#include "cidr.h"
+#include "config_engine.h"
+#include "config_include.h"
+#include "http/access_log.h"
+#include "http/status.h"
+#include "proto.h"
+
+/* ------------------------------------------------------------------ */
+/* return */
+
+static int validate_return(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
+{
+    struct cfg_return *r = obj;
+    if (r->status == 0)
+        r->status = r->location ? 302 : 200;
+    if (r->location && (r->status < 300 || r->status > 399))
+        return cfg_fail(ctx, group, "'location' needs a 3xx status, not %lld",
+                        (long long)r->status);
+    if (r->location && strpbrk(r->location, "\r\n"))
+        return cfg_fail(ctx, group, "'location' must not contain line breaks");
+    if (r->type && strpbrk(r->type, "\r\n"))
+        return cfg_fail(ctx, group, "'type' must not contain line breaks");
+    if (r->type == NULL && r->body != NULL && (r->type = strdup("text/plain")) == NULL)
+        return cfg_fail(ctx, group, "out of memory");
+    if (r->body && (r->status < 200 || r->status == 204 || r->status == 304))
+        return cfg_fail(ctx, group, "status %lld cannot have a body", (long long)r->status);
+    return 0;
+}
+
+static const struct cfg_key return_keys[] = {
+    /* 0: 302 with a location, else 200 */
+    { .name = "status", .type = CT_INT, .offset = CFG_AT(cfg_return, status), .def = "0",
+      .min = 100, .max = 599 },
+    { .name = "type", .type = CT_STRING, .offset = CFG_AT(cfg_return, type) },
+    { .name = "body", .type = CT_STRING, .offset = CFG_AT(cfg_return, body) },
+    { .name = "location", .type = CT_STRING, .offset = CFG_AT(cfg_return, location) },
+};
+
+static const struct cfg_section return_section = {
+    "return", sizeof(struct cfg_return), return_keys, CFG_NKEYS(return_keys), validate_return,
+};
+
+/* ------------------------------------------------------------------ */
+/* static and its cache */
+
+static int validate_cache(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
+{
+    struct cfg_cache *c = obj;
+    if (c->max_file > c->size) {
+        const config_setting_t *at = config_setting_get_member(group, "max_file");
+        return cfg_fail(ctx, at ? at : group, "'max_file' is larger than the cache 'size'");
+    }
+    return 0;
+}
+
+static const struct cfg_key cache_keys[] = {
+    { .name = "valid", .type = CT_DURATION, .offset = CFG_AT(cfg_cache, valid), .def = "1s",
+      .min = 0, .max = CFG_MS(3600) },
+    { .name = "max_file", .type = CT_SIZE, .offset = CFG_AT(cfg_cache, max_file), .def = "64k",
+      .min = 0, .max = 64 * 1024 * 1024 },
+    { .name = "size", .type = CT_SIZE, .offset = CFG_AT(cfg_cache, size), .def = "16m",
+      .min = 0, .max = 1024LL * 1024 * 1024 },
+};
+
+static const struct cfg_section cache_section = {
+    "cache", sizeof(struct cfg_cache), cache_keys, CFG_NKEYS(cache_keys), validate_cache,
+};
+
+static int validate_static(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
+{
+    struct cfg_static *st = obj;
+    if (st->root == NULL)
+        return cfg_fail(ctx, group, "static handler has no 'root'");
+    if (st->root[0] != '/')
+        return cfg_fail(ctx, group, "static 'root' must be an absolute path");
+    struct stat sb;
+    if (stat(st->root, &sb) < 0)
+        return cfg_fail(ctx, config_setting_get_member(group, "root"), "static root %s: %s",
+                        st->root, strerror(errno));
+    if (!S_ISDIR(sb.st_mode))
+        return cfg_fail(ctx, config_setting_get_member(group, "root"),
+                        "static root %s is not a directory", st->root);
+    for (size_t i = 0; i < st->index.n; i++)
+        if (st->index.v[i][0] == '\0' || strchr(st->index.v[i], '/'))
+            return cfg_fail(ctx, config_setting_get_member(group, "index"),
+                            "index name '%s' must be a plain file name", st->index.v[i]);
+    if (st->cache == NULL) {
+        /* The handler always has a cache: the group's defaults. */
+        if ((st->cache = calloc(1, sizeof *st->cache)) == NULL)
+            return cfg_fail(ctx, group, "out of memory");
+        return cfg_defaults(ctx, &cache_section, st->cache, &st->where);
+    }
+    return 0;
+}
+
+static const struct cfg_key static_keys[] = {
+    { .name = "root", .type = CT_STRING, .offset = CFG_AT(cfg_static, root) },
+    { .name = "index", .type = CT_STRINGS, .offset = CFG_AT(cfg_static, index),
+      .def = "index.html" },
+    { .name = "autoindex", .type = CT_BOOL, .offset = CFG_AT(cfg_static, autoindex),
+      .def = "false" },
+    { .name = "cache", .type = CT_GROUP, .offset = CFG_AT(cfg_static, cache),
+      .sub = &cache_section },
+};
+
+static const struct cfg_section static_section = {
+    "static", sizeof(struct cfg_static), static_keys, CFG_NKEYS(static_keys), validate_static,
+};
+
+/* ------------------------------------------------------------------ */
+/* status */
+
+static const char *const status_formats[] = {
+    [STATUS_JSON] = "json", [STATUS_TEXT] = "text", [STATUS_PROMETHEUS] = "prometheus", NULL,
+};
+
+static const struct cfg_key status_keys[] = {
+    { .name = "format", .type = CT_ENUM, .offset = CFG_AT(cfg_status, format), .def = "json",
+      .names = status_formats },
+};
+
+static const struct cfg_section status_section = {
+    "status", sizeof(struct cfg_status), status_keys, CFG_NKEYS(status_keys), NULL,
+};
+
+/* ------------------------------------------------------------------ */
+/* routes */
+
+static const char *const method_names[] = {
+    "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH", NULL,
+};
+
+static int check_ranges(struct cfg_ctx *ctx, const config_setting_t *group, const char *key,
+                        const struct cfg_strings *list)
+{
+    const config_setting_t *at = config_setting_get_member(group, key);
+    for (size_t i = 0; i < list->n; i++) {
+        struct cidr c;
+        char net[64];
+        if (cidr_parse(list->v[i], &c) < 0)
+            return cfg_fail(ctx, at,
+                            "'%s': \"%s\" is not an address, a range such as 10.0.0.0/8, or \"all\"",
+                            key, list->v[i]);
+        /* Accepted as its network, as nginx does, but likely a typo. */
+        if (cidr_has_host_bits(list->v[i])) {
+            cidr_format(&c, net, sizeof net);
+            cfg_warn(ctx, at, "'%s': low address bits of %s are meaningless (it means %s)",
+                     key, list->v[i], net);
+        }
+    }
+    return 0;
+}
+
+static int check_methods(struct cfg_ctx *ctx, const config_setting_t *group,
+                         const struct cfg_strings *methods)
+{
+    for (size_t i = 0; i < methods->n; i++) {
+        bool known = false;
+        for (int k = 0; method_names[k]; k++)
+            known = known || strcmp(methods->v[i], method_names[k]) == 0;
+        if (!known)
+            return cfg_fail(ctx, config_setting_get_member(group, "methods"),
+                            "unknown method '%s' (methods are upper case: GET, HEAD, POST, ...)",
+                            methods->v[i]);
+    }
+    return 0;
+}
+
+static int validate_route(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
+{
+    struct cfg_route *r = obj;
+    if (r->path == NULL)
+        return cfg_fail(ctx, group, "route has no 'path'");
+    if (r->path[0] != '/')
+        return cfg_fail(ctx, group, "route path '%s' must start with '/'", r->path);
+    int handlers = (r->ret != NULL) + (r->stat != NULL) + (r->status != NULL);
+    if (handlers == 0)
+        return cfg_fail(ctx, group, "route '%s' has no handler (add 'return', 'static' or 'status')",
+                        r->path);
+    if (handlers > 1)
+        return cfg_fail(ctx, group, "route '%s' has more than one handler", r->path);
+    if (check_methods(ctx, group, &r->methods) < 0 ||
+        check_ranges(ctx, group, "allow", &r->allow) < 0 ||
+        check_ranges(ctx, group, "deny", &r->deny) < 0)
+        return -1;
+    return 0;
+}
+
+static const struct cfg_key route_keys[] = {
+    { .name = "path", .type = CT_STRING, .offset = CFG_AT(cfg_route, path) },
+    { .name = "exact", .type = CT_BOOL, .offset = CFG_AT(cfg_route, exact), .def = "false" },
+    { .name = "methods", .type = CT_STRINGS, .offset = CFG_AT(cfg_route, methods) },
+    { .name = "allow", .type = CT_STRINGS, .offset = CFG_AT(cfg_route, allow) },
+    { .name = "deny", .type = CT_STRINGS, .offset = CFG_AT(cfg_route, deny) },
+    /* the handlers: exactly one */
+    { .name = "return", .type = CT_GROUP, .offset = CFG_AT(cfg_route, ret),
+      .sub = &return_section },
+    { .name = "static", .type = CT_GROUP, .offset = CFG_AT(cfg_route, stat),
+      .sub = &static_section },
+    { .name = "status", .type = CT_GROUP, .offset = CFG_AT(cfg_route, status),
+      .sub = &status_section },
+};
+
+static const struct cfg_section route_section = {
+    "route", sizeof(struct cfg_route), route_keys, CFG_NKEYS(route_keys), validate_route,
+};
+
+/* ------------------------------------------------------------------ */
+/* error pages */
+
+static int validate_error_page(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
+{
+    struct cfg_error_page *e = obj;
+    if (e->status == 0 || e->file == NULL)
+        return cfg_fail(ctx, group, "an error page needs 'status' and 'file'");
+    static const int produced[] = { 400, 403, 404, 405, 408, 413, 414, 416, 431, 500, 501, 505 };
+    bool known = false;
+    for (size_t i = 0; i < sizeof produced / sizeof produced[0]; i++)
+        known = known || produced[i] == e->status;
+    if (!known)
+        return cfg_fail(ctx, group, "herd never answers %lld; error pages exist for 400, 403, "
+                        "404, 405, 408, 413, 414, 416, 431, 500, 501 and 505",
+                        (long long)e->status);
+    if (e->file[0] != '/')
+        return cfg_fail(ctx, group, "error page 'file' must be an absolute path");
+    /* Read now, as the workers will: a FIFO would block the master. */
+    char *text, why[160];
+    size_t len;
+    if (config_include_read(e->file, &text, &len, why, sizeof why) < 0)
+        return cfg_fail(ctx, group, "error page %s: %s", e->file, why);
+    free(text);
+    return 0;
+}
+
+static const struct cfg_key error_page_keys[] = {
+    { .name = "status", .type = CT_INT, .offset = CFG_AT(cfg_error_page, status), .def = "0",
+      .min = 400, .max = 599 },
+    { .name = "file", .type = CT_STRING, .offset = CFG_AT(cfg_error_page, file) },
+};
+
+static const struct cfg_section error_page_section = {
+    "error page", sizeof(struct cfg_error_page), error_page_keys, CFG_NKEYS(error_page_keys),
+    validate_error_page,
+};
+
+/* ------------------------------------------------------------------ */
+/* the server's HTTP keys */
+
+static int check_server_names(struct cfg_ctx *ctx, const config_setting_t *group,
+                              const struct cfg_strings *names)
+{
+    for (size_t i = 0; i < names->n; i++) {
+        const char *name = names->v[i];
+        bool ok = strncmp(name, "*.", 2) == 0 ? name[2] != '\0' : name[0] != '\0';
+        for (const char *p = name[0] == '*' ? name + 1 : name; *p && ok; p++)
+            ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                 (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_';
+        if (!ok)
+            return cfg_fail(ctx, config_setting_get_member(group, "server_names"),
+                            "server name '%s' must be a host name or *.suffix", name);
+    }
+    return 0;
+}
+
+static int check_access_log(struct cfg_ctx *ctx, const config_setting_t *group,
+                            struct cfg_http *h)
+{
+    char why[200];
+    h->access_log_line = cfg_line(group, "access_log");
+    if (h->access_log && h->access_log[0] != '/')
+        return cfg_fail(ctx, config_setting_get_member(group, "access_log"),
+                        "'access_log' must be an absolute path");
+    if (h->access_log_format &&
+        access_log_format_check(h->access_log_format, why, sizeof why) < 0)
+        return cfg_fail(ctx, config_setting_get_member(group, "access_log_format"),
+                        "'access_log_format': %s", why);
+    return 0;
+}
+
+/* One page per status, one route per path (and exactness). */
+static int check_unique(struct cfg_ctx *ctx, const config_setting_t *group,
+                        const struct cfg_http *h)
+{
+    for (size_t i = 0; i < h->n_error_pages; i++)
+        for (size_t j = 0; j < i; j++)
+            if (h->error_pages[i].status == h->error_pages[j].status)
+                return cfg_fail(ctx, config_setting_get_member(group, "error_pages"),
+                                "two error pages for status %lld",
+                                (long long)h->error_pages[i].status);
+    for (size_t i = 0; i < h->n_routes; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(h->routes[i].path, h->routes[j].path) == 0 &&
+                h->routes[i].exact == h->routes[j].exact) {
+                const config_setting_t *rs = config_setting_get_member(group, "routes");
+                return cfg_fail(ctx, config_setting_get_elem(rs, (unsigned)i),
+                                "duplicate route '%s' (first at line %d)",
+                                h->routes[i].path, h->routes[j].where.line);
+            }
+    return 0;
+}
+
+static int validate_http(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
+{
+    struct cfg_http *h = obj;
+    if (h->n_routes == 0)
+        return cfg_fail(ctx, group, "http server has no 'routes'");
+    if (check_access_log(ctx, group, h) < 0 ||
+        check_server_names(ctx, group, &h->server_names) < 0 || check_unique(ctx, group, h) < 0)
+        return -1;
+    return 0;
+}
+
+static const struct cfg_key http_keys[] = {
+    { .name = "keepalive_timeout", .type = CT_DURATION,
+      .offset = CFG_AT(cfg_http, keepalive_timeout), .def = "75s", .min = 0, .max = CFG_DAY },
+    { .name = "header_timeout", .type = CT_DURATION, .offset = CFG_AT(cfg_http, header_timeout),
+      .def = "60s", .min = 1, .max = CFG_DAY },
+    { .name = "body_timeout", .type = CT_DURATION, .offset = CFG_AT(cfg_http, body_timeout),
+      .def = "60s", .min = 1, .max = CFG_DAY },
+    { .name = "send_timeout", .type = CT_DURATION, .offset = CFG_AT(cfg_http, send_timeout),
+      .def = "60s", .min = 1, .max = CFG_DAY },
+    { .name = "keepalive_requests", .type = CT_INT,
+      .offset = CFG_AT(cfg_http, keepalive_requests), .def = "1000", .min = 1,
+      .max = INT32_MAX },
+    { .name = "max_target", .type = CT_SIZE, .offset = CFG_AT(cfg_http, max_target),
+      .def = "8k", .min = 16, .max = 1024 * 1024 },
+    { .name = "max_header_size", .type = CT_SIZE, .offset = CFG_AT(cfg_http, max_header_size),
+      .def = "16k", .min = 256, .max = 1024 * 1024 },
+    { .name = "max_headers", .type = CT_INT, .offset = CFG_AT(cfg_http, max_headers),
+      .def = "100", .min = 1, .max = 1000 },
+    { .name = "max_body", .type = CT_SIZE, .offset = CFG_AT(cfg_http, max_body), .def = "1m",
+      .min = 0, .max = INT64_MAX / 2 },
+    { .name = "server_names", .type = CT_STRINGS, .offset = CFG_AT(cfg_http, server_names) },
+    { .name = "access_log", .type = CT_STRING, .offset = CFG_AT(cfg_http, access_log) },
+    { .name = "access_log_format", .type = CT_STRING,
+      .offset = CFG_AT(cfg_http, access_log_format), .def = "combined" },
+    { .name = "error_pages", .type = CT_LIST, .offset = CFG_AT(cfg_http, error_pages),
+      .sub = &error_page_section, .aux_offset = CFG_AT(cfg_http, n_error_pages) },
+    { .name = "routes", .type = CT_LIST, .offset = CFG_AT(cfg_http, routes),
+      .sub = &route_section, .aux_offset = CFG_AT(cfg_http, n_routes) },
+};
+
+static const struct cfg_section http_section = {
+    "http", sizeof(struct cfg_http), http_keys, CFG_NKEYS(http_keys), validate_http,
+};
+
+/* ------------------------------------------------------------------ */
+/* HTTP in the registry */
+
+/* Two HTTP servers may share an address when the Host header can tell
+ * them apart: a (the later one) has server_names, none of them b's. */
+static int share_address(struct cfg_ctx *ctx, const config_setting_t *where,
+                         const struct cfg_server *a, const struct cfg_server *b, const char *addr)
+{
+    const struct cfg_strings *na = &http_config(a)->server_names;
+    const struct cfg_strings *nb = &http_config(b)->server_names;
+    if (na->n == 0)
+        return cfg_fail(ctx, where,
+                        "this server shares %s with the server at line %d but has no "
+                        "'server_names', so no request could reach it", addr, b->where.line);
+    for (size_t n = 0; n < na->n; n++)
+        for (size_t m = 0; m < nb->n; m++)
+            if (strcasecmp(na->v[n], nb->v[m]) == 0)
+                return cfg_fail(ctx, where,
+                                "server name '%s' on %s is already used by the server at line %d",
+                                na->v[n], addr, b->where.line);
+    return 0;
+}
+
+static const char *access_log_of(const struct cfg_server *s, int *line)
+{
+    *line = http_config(s)->access_log_line;
+    return http_config(s)->access_log;
+}
+
+const struct proto_module http_module = {
+    .config = { .name = "http", .section = &http_section, .share = share_address },
+    .proto = &proto_http,
+    .defer_accept = true,           /* an HTTP client speaks first */
+    .access_log = access_log_of,
+    .stats_label = http_status_server_name,
+};

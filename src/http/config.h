@@ -1,0 +1,101 @@
+/* The configuration of HTTP servers: the keys of protocol "http" in a
+ * server's group, its routes, their handlers (return, static, status) and
+ * error pages, as structs and as tables for the configuration engine
+ * (config_engine.h), which reads, checks, prints and frees them. The tables
+ * and HTTP's entry in the protocol registry are in http/config.c. */
+#ifndef HERD_HTTP_CONFIG_H
+#define HERD_HTTP_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Not "config.h": from this directory that name is this file. The engine's
+ * header brings src/config.h. */
+#include "config_engine.h"
+
+struct cfg_return {
+    struct cfg_where where;
+    int64_t status;
+    char *type;
+    char *body;
+    char *location;
+};
+
+struct cfg_cache {
+    struct cfg_where where;
+    int64_t valid;                   /* ms between stat() checks of a cached file */
+    int64_t max_file;                /* bytes: larger files are not cached */
+    int64_t size;                    /* bytes: the whole cache, per worker */
+};
+
+struct cfg_static {
+    struct cfg_where where;
+    char *root;
+    struct cfg_strings index;
+    bool autoindex;
+    struct cfg_cache *cache;         /* always set after validation */
+};
+
+enum cfg_status_format { STATUS_JSON, STATUS_TEXT, STATUS_PROMETHEUS };
+
+struct cfg_status {
+    struct cfg_where where;
+    int format;                      /* enum cfg_status_format */
+};
+
+struct cfg_route {
+    struct cfg_where where;
+    char *path;
+    bool exact;
+    struct cfg_strings methods;      /* empty: any method */
+    struct cfg_strings allow;        /* CIDR lists; empty: everyone */
+    struct cfg_strings deny;
+    /* exactly one handler */
+    struct cfg_return *ret;
+    struct cfg_static *stat;
+    struct cfg_status *status;
+};
+
+struct cfg_error_page {
+    struct cfg_where where;
+    int64_t status;
+    char *file;
+};
+
+/* The HTTP keys of a server (its cfg_server's conf). */
+struct cfg_http {
+    struct cfg_where where;
+    int64_t keepalive_timeout;       /* ms */
+    int64_t header_timeout;          /* ms */
+    int64_t body_timeout;            /* ms */
+    int64_t send_timeout;            /* ms */
+    int64_t keepalive_requests;
+    int64_t max_target;              /* bytes */
+    int64_t max_header_size;         /* bytes */
+    int64_t max_headers;
+    int64_t max_body;                /* bytes */
+    struct cfg_strings server_names; /* empty: any host */
+    char *access_log;                /* path, or NULL for none */
+    int access_log_line;             /* where it is set, for messages */
+    char *access_log_format;         /* "combined", "common" or a template */
+    struct cfg_error_page *error_pages;
+    size_t n_error_pages;
+    struct cfg_route *routes;
+    size_t n_routes;
+};
+
+/* The HTTP keys of a server whose protocol is "http". */
+static inline const struct cfg_http *http_config(const struct cfg_server *s)
+{
+    return s->conf;
+}
+
+struct proto;
+struct proto_module;
+
+/* HTTP as the protocol registry (proto.c) lists it: its keys, its callbacks
+ * (proto_http, in http/server.c) and what the master needs of it. */
+extern const struct proto_module http_module;
+extern const struct proto proto_http;
+
+#endif
