@@ -32,7 +32,7 @@ static void teardown(void)
 
 /* The server's configuration: error_pages only. */
 struct server {
-    struct cfg_server cfg;
+    struct cfg_http cfg;
     struct cfg_error_page pages[HTTP_ERROR_PAGES];
     char files[HTTP_ERROR_PAGES][256];
 };

@@ -6,16 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "conn.h"
+#include "http/config.h"
 #include "http/vhost.h"
 #include "tap.h"
 
 #define MAX_NAMES 4
 
-/* A server with its names; only cfg->server_names is read. */
+/* A server with its names; only its http configuration's server_names
+ * is read. */
 struct vhost {
     struct cfg_server cfg;
+    struct cfg_http http;
     struct server_rt rt;
     char *names[MAX_NAMES];
 };
@@ -34,8 +36,9 @@ static void serve(size_t i, const char *const *names)
         v->names[n] = (char *)names[n];
         n++;
     }
-    v->cfg.server_names.v = v->names;
-    v->cfg.server_names.n = n;
+    v->http.server_names.v = v->names;
+    v->http.server_names.n = n;
+    v->cfg.conf = &v->http;
     v->rt.cfg = &v->cfg;
     list[i] = &v->rt;
 }
