@@ -2,7 +2,8 @@
  * server's group, its routes, their handlers (return, static, status) and
  * error pages, as structs and as tables for the configuration engine
  * (config_engine.h), which reads, checks, prints and frees them. The tables
- * and HTTP's entry in the protocol registry are in http/config.c. */
+ * and HTTP's entry in the protocol registry are in http/config.c, except
+ * each handler's section, which is next to the handler (handler_*.c). */
 #ifndef HERD_HTTP_CONFIG_H
 #define HERD_HTTP_CONFIG_H
 

@@ -27,6 +27,7 @@
 #include <stddef.h>
 
 struct cfg_route;
+struct cfg_section;
 struct http_req;
 struct mime_table;
 
@@ -62,7 +63,15 @@ extern const struct http_handler http_handler_return;
 extern const struct http_handler http_handler_static;
 extern const struct http_handler http_handler_status;
 
-/* The handler whose section the route configures, or NULL. */
+/* Their sections of a route's configuration (the route keys "return",
+ * "static" and "status"), each defined next to its handler's code. */
+extern const struct cfg_section http_return_config;
+extern const struct cfg_section http_static_config;
+extern const struct cfg_section http_status_config;
+
+/* The handler whose section the route configures (the first), or NULL. */
 const struct http_handler *http_handler_for(const struct cfg_route *cr);
+/* How many handlers the route configures (exactly one is valid). */
+size_t http_handlers_configured(const struct cfg_route *cr);
 
 #endif

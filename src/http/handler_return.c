@@ -2,12 +2,14 @@
  * built whole when the configuration loads; answering copies it and
  * patches the Date. Error pages, 405s and the server-wide OPTIONS and
  * CONNECT answers go through it too, with their own prebuilt responses.
- * Tested by tests/unit/check_route.c and tests/unit/check_handler.c. */
+ * Tested by tests/unit/check_route.c and tests/unit/check_handler.c; its
+ * configuration section by tests/unit/check_config.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "config_engine.h"
+#include "http/config.h"
 #include "http/handler.h"
 #include "http/req.h"
 
@@ -16,6 +18,44 @@ static enum http_start start(struct http_req *req)
     http_req_send_fixed(req, req->conf);
     return HTTP_ANSWERED;
 }
+
+/* ------------------------------------------------------------------ */
+/* Configuration: the route's `return` group */
+
+static int validate_return(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
+{
+    struct cfg_return *r = obj;
+    if (r->status == 0)
+        r->status = r->location ? 302 : 200;
+    if (r->location && (r->status < 300 || r->status > 399))
+        return cfg_fail(ctx, group, "'location' needs a 3xx status, not %lld",
+                        (long long)r->status);
+    if (r->location && strpbrk(r->location, "\r\n"))
+        return cfg_fail(ctx, group, "'location' must not contain line breaks");
+    if (r->type && strpbrk(r->type, "\r\n"))
+        return cfg_fail(ctx, group, "'type' must not contain line breaks");
+    if (r->type == NULL && r->body != NULL && (r->type = strdup("text/plain")) == NULL)
+        return cfg_fail(ctx, group, "out of memory");
+    if (r->body && (r->status < 200 || r->status == 204 || r->status == 304))
+        return cfg_fail(ctx, group, "status %lld cannot have a body", (long long)r->status);
+    return 0;
+}
+
+static const struct cfg_key return_keys[] = {
+    /* 0: 302 with a location, else 200 */
+    { .name = "status", .type = CT_INT, .offset = CFG_AT(cfg_return, status), .def = "0",
+      .min = 100, .max = 599 },
+    { .name = "type", .type = CT_STRING, .offset = CFG_AT(cfg_return, type) },
+    { .name = "body", .type = CT_STRING, .offset = CFG_AT(cfg_return, body) },
+    { .name = "location", .type = CT_STRING, .offset = CFG_AT(cfg_return, location) },
+};
+
+const struct cfg_section http_return_config = {
+    "return", sizeof(struct cfg_return), return_keys, CFG_NKEYS(return_keys), validate_return,
+};
+
+/* ------------------------------------------------------------------ */
+/* The handler */
 
 static const void *section(const struct cfg_route *cr)
 {

@@ -5,7 +5,8 @@
  * files from the per-worker memory cache with their headers' ingredients,
  * large ones with sendfile. Errors (403, 404, 405, 500) are answered with
  * the server's error pages.
- * Tested by tests/unit/check_static.c and tests/integration/test_static.py. */
+ * Tested by tests/unit/check_static.c and tests/integration/test_static.py;
+ * its configuration section by tests/unit/check_config.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,7 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config_engine.h"
 #include "conn.h"
+#include "http/config.h"
 #include "http/autoindex.h"
 #include "http/handler.h"
 #include "http/mime.h"
@@ -286,6 +289,73 @@ static int serve(struct http_static *st, struct http_req *req)
     }
     return serve_opened(st, req, fd, &s, key_len, wants_dir);
 }
+
+/* ------------------------------------------------------------------ */
+/* Configuration: the route's `static` group */
+
+static int validate_cache(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
+{
+    struct cfg_cache *c = obj;
+    if (c->max_file > c->size) {
+        const config_setting_t *at = config_setting_get_member(group, "max_file");
+        return cfg_fail(ctx, at ? at : group, "'max_file' is larger than the cache 'size'");
+    }
+    return 0;
+}
+
+static const struct cfg_key cache_keys[] = {
+    { .name = "valid", .type = CT_DURATION, .offset = CFG_AT(cfg_cache, valid), .def = "1s",
+      .min = 0, .max = CFG_MS(3600) },
+    { .name = "max_file", .type = CT_SIZE, .offset = CFG_AT(cfg_cache, max_file), .def = "64k",
+      .min = 0, .max = 64 * 1024 * 1024 },
+    { .name = "size", .type = CT_SIZE, .offset = CFG_AT(cfg_cache, size), .def = "16m",
+      .min = 0, .max = 1024LL * 1024 * 1024 },
+};
+
+static const struct cfg_section cache_section = {
+    "cache", sizeof(struct cfg_cache), cache_keys, CFG_NKEYS(cache_keys), validate_cache,
+};
+
+static int validate_static(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
+{
+    struct cfg_static *st = obj;
+    if (st->root == NULL)
+        return cfg_fail(ctx, group, "static handler has no 'root'");
+    if (st->root[0] != '/')
+        return cfg_fail(ctx, group, "static 'root' must be an absolute path");
+    struct stat sb;
+    if (stat(st->root, &sb) < 0)
+        return cfg_fail(ctx, config_setting_get_member(group, "root"), "static root %s: %s",
+                        st->root, strerror(errno));
+    if (!S_ISDIR(sb.st_mode))
+        return cfg_fail(ctx, config_setting_get_member(group, "root"),
+                        "static root %s is not a directory", st->root);
+    for (size_t i = 0; i < st->index.n; i++)
+        if (st->index.v[i][0] == '\0' || strchr(st->index.v[i], '/'))
+            return cfg_fail(ctx, config_setting_get_member(group, "index"),
+                            "index name '%s' must be a plain file name", st->index.v[i]);
+    if (st->cache == NULL) {
+        /* The handler always has a cache: the group's defaults. */
+        if ((st->cache = calloc(1, sizeof *st->cache)) == NULL)
+            return cfg_fail(ctx, group, "out of memory");
+        return cfg_defaults(ctx, &cache_section, st->cache, &st->where);
+    }
+    return 0;
+}
+
+static const struct cfg_key static_keys[] = {
+    { .name = "root", .type = CT_STRING, .offset = CFG_AT(cfg_static, root) },
+    { .name = "index", .type = CT_STRINGS, .offset = CFG_AT(cfg_static, index),
+      .def = "index.html" },
+    { .name = "autoindex", .type = CT_BOOL, .offset = CFG_AT(cfg_static, autoindex),
+      .def = "false" },
+    { .name = "cache", .type = CT_GROUP, .offset = CFG_AT(cfg_static, cache),
+      .sub = &cache_section },
+};
+
+const struct cfg_section http_static_config = {
+    "static", sizeof(struct cfg_static), static_keys, CFG_NKEYS(static_keys), validate_static,
+};
 
 /* ------------------------------------------------------------------ */
 /* The handler */

@@ -1,9 +1,12 @@
 /* The `status` handler: the counters of every slot and server, rendered
  * from the shared stats page per request (JSON, text or Prometheus).
- * Tested by tests/unit/check_handler.c and tests/integration/test_status.py. */
+ * Tested by tests/unit/check_handler.c and tests/integration/test_status.py;
+ * its configuration section by tests/unit/check_config.c. */
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "config_engine.h"
+#include "http/config.h"
 #include "http/handler.h"
 #include "http/server.h"
 #include "http/status.h"
@@ -27,6 +30,25 @@ static enum http_start start(struct http_req *req)
     free(body);
     return HTTP_ANSWERED;
 }
+
+/* ------------------------------------------------------------------ */
+/* Configuration: the route's `status` group */
+
+static const char *const status_formats[] = {
+    [STATUS_JSON] = "json", [STATUS_TEXT] = "text", [STATUS_PROMETHEUS] = "prometheus", NULL,
+};
+
+static const struct cfg_key status_keys[] = {
+    { .name = "format", .type = CT_ENUM, .offset = CFG_AT(cfg_status, format), .def = "json",
+      .names = status_formats },
+};
+
+const struct cfg_section http_status_config = {
+    "status", sizeof(struct cfg_status), status_keys, CFG_NKEYS(status_keys), NULL,
+};
+
+/* ------------------------------------------------------------------ */
+/* The handler */
 
 static const void *section(const struct cfg_route *cr)
 {

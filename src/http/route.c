@@ -12,6 +12,14 @@ static const struct http_handler *const handlers[] = {
     &http_handler_return, &http_handler_static, &http_handler_status,
 };
 
+size_t http_handlers_configured(const struct cfg_route *cr)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++)
+        n += handlers[i]->section(cr) != NULL;
+    return n;
+}
+
 const struct http_handler *http_handler_for(const struct cfg_route *cr)
 {
     for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++)
