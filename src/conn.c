@@ -1,5 +1,5 @@
 /* An open connection: reads into c->in, flushes c->out and the file
- * segment through the transport, deadlines, the lingering close.
+ * segment through the transport, deadlines, links, the lingering close.
  * How a connection comes to be open (accepted, connected, the transport's
  * handshake) and the owner's pool: conn_open.c. */
 #include "conn.h"
@@ -138,7 +138,7 @@ static bool output_pending(const struct conn *c)
     return conn_out_len(c) > 0 || c->file_fd >= 0;
 }
 
-/* Above the high-water mark: the protocol waits. */
+/* Above the high-water mark: the protocol, and a linked peer, wait. */
 static bool output_full(const struct conn *c)
 {
     return conn_out_len(c) >= CONN_OUT_HIGH || c->file_fd >= 0;
@@ -210,10 +210,40 @@ void conn_set_gauge(struct conn *c, enum conn_gauge g)
     c->gauge = (uint8_t)g;
 }
 
+/* ------------------------------------------------------------------ */
+/* Links */
+
+void conn_link(struct conn *a, struct conn *b)
+{
+    conn_unlink(a);
+    conn_unlink(b);
+    a->link = b;
+    b->link = a;
+    a->linked = b->linked = true;
+}
+
+void conn_unlink(struct conn *c)
+{
+    struct conn *p = c->link;
+    if (p == NULL)
+        return;
+    p->link = NULL;
+    p->linked = p->held = false;
+    c->link = NULL;
+    c->linked = c->held = false;
+}
+
 void conn_wake(struct conn *c)
 {
     if (c->in_use)
         loop_defer(c->owner->loop, &c->defer);
+}
+
+/* c's output went below the high-water mark: its held peer reads again. */
+static void release_link(struct conn *c)
+{
+    c->link->held = false;
+    conn_wake(c->link);
 }
 
 /* ------------------------------------------------------------------ */
@@ -234,6 +264,11 @@ static void release_buffers(struct conn *c)
 static inline void teardown(struct conn *c)
 {
     struct conn_owner *o = c->owner;
+    if (c->link) {
+        struct conn *peer = c->link;
+        conn_unlink(c);
+        conn_wake(peer);
+    }
     loop_timer_cancel(o->loop, &c->timer);
     loop_defer_cancel(o->loop, &c->defer);
     loop_forget(o->loop, &c->io);
@@ -429,15 +464,23 @@ static void run_io(struct conn *c)
                 if (!c->closing)
                     c->ops->writable(c);
             }
-            /* Output made room: requests held back may now be answered. */
-            if (c->want_room && sent > 0 && !output_full(c)) {
-                c->want_room = false;
-                c->ops->readable(c);
-                continue;
+            if (sent > 0 && (c->want_room || c->linked) && !output_full(c)) {
+                if (c->linked && c->link->held)
+                    release_link(c);
+                /* Output made room: requests held back may now be answered. */
+                if (c->want_room) {
+                    c->want_room = false;
+                    c->ops->readable(c);
+                    continue;
+                }
             }
         }
         if (c->closing || !c->readable || output_full(c))
             return;
+        if (c->linked && output_full(c->link)) {
+            c->held = true;
+            return;
+        }
         if (rounds >= CONN_READ_ROUNDS) {
             loop_defer(c->owner->loop, &c->defer);
             return;
@@ -463,6 +506,10 @@ void conn_run(struct conn *c)
     if (!c->in_use)
         return;
     run_io(c);
+    /* What the protocol queued for the linked peer leaves before we sleep
+     * (a peer that cannot write now gets its own edge when it can). */
+    if (c->linked && c->link->writable && output_pending(c->link))
+        conn_wake(c->link);
 
     if (c->closing && !output_pending(c)) {
         if (linger(c))

@@ -9,7 +9,8 @@
  *                                                   │
  *        [ read ─► ops->readable ─► conn_write ] ─► flush
  *          ▲                                          │
- *          └──────── output below high water ◄────────┘
+ *          └──── output below high water (ours and ◄──┘
+ *                the linked peer's)
  *   conn_close_after_flush: stop reading, flush, close. If the peer may still
  *   be sending (unread input, or conn_linger), shut down writing first and
  *   read until its FIN, so that our reply is not lost to a reset.
@@ -115,9 +116,9 @@ struct conn_peer {
  *               being sent (checked on every round)
  *   line 1      deadlines and deferred work (touched once per request)
  *   lines 2-3   cold: the file segment, the peer, the protocol's server
- *               binding, the owner's list, the transport's state; 40
- *               bytes free for what links, TLS and upstream pools will
- *               need
+ *               binding, the owner's list, the link, the transport's
+ *               state; 32 bytes free for what TLS and upstream
+ *               pools will need
  *   lines 4-5   the protocol's per-connection state (CONN_PROTO_STATE).
  *               What one exchange needs beyond it (a request, a proxied
  *               response) the protocol takes from its own pool while the
@@ -148,6 +149,8 @@ struct conn {
             bool in_use : 1;
             bool linger_wanted : 1; /* the peer may still be sending */
             bool peer_hup : 1;      /* epoll reported the peer's hangup */
+            bool linked : 1;        /* has a link (conn_link) */
+            bool held : 1;          /* stopped reading: the link's output is full */
             bool handshaking : 1;   /* the transport's handshake is not done */
             bool connecting : 1;    /* outbound, connect() in progress */
             bool outbound : 1;
@@ -166,6 +169,7 @@ struct conn {
     const struct server_rt *srv;            /* inbound: the protocol's, opaque here */
     const struct server_rt *const *vhosts;
     struct conn *prev, *next;   /* the owner's lists */
+    struct conn *link;          /* back-pressure partner (conn_link) */
     void *tp_state;             /* the transport's */
     void *data;                 /* outbound: the caller's */
     struct conn_peer peer;
@@ -183,7 +187,8 @@ _Static_assert(offsetof(struct conn, timer) == 64 &&
 _Static_assert(offsetof(struct conn, proto_state) == CONN_SIZE - CONN_PROTO_STATE,
                "the protocol's state ends the connection");
 
-/* The output high-water mark: protocols stop producing above it. */
+/* The output high-water mark: protocols stop producing above it, and a
+ * linked peer stops reading. */
 #define CONN_OUT_HIGH (64 * 1024)
 
 /* Start serving an accepted socket. The owner has linked c into its lists;
@@ -199,6 +204,14 @@ void conn_start(struct conn *c, struct conn_owner *o, int fd, const struct socka
 struct conn *conn_connect(struct conn_owner *o, const struct sockaddr *addr, socklen_t addrlen,
                           int64_t connect_timeout_ms, const struct conn_ops *ops,
                           const struct conn_transport *tp, void *data);
+
+/* Tie a and b for back-pressure both ways: each stops reading while the
+ * other's output is at or above CONN_OUT_HIGH (or a file is being sent), and
+ * resumes when it drains. Output one queues for the other is flushed before
+ * the loop sleeps. A connection has at most one link; closing either ends
+ * it (the other is woken). */
+void conn_link(struct conn *a, struct conn *b);
+void conn_unlink(struct conn *c);
 
 /* The peer as a sockaddr (for allow/deny and logs); out holds 28 bytes. */
 void conn_peer_sockaddr(const struct conn *c, struct sockaddr_storage *out);

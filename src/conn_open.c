@@ -150,6 +150,7 @@ static inline void init(struct conn *c, struct conn_owner *o, int fd, const stru
     c->deadline = 0;
     c->send_timeout = 60000;
     c->file_off = c->file_end = 0;
+    c->link = NULL;
     c->tp_state = NULL;
     c->data = NULL;
     c->connect_error = 0;

@@ -21,7 +21,7 @@ static inline struct conn *conn_note_events(struct loop_io *io, unsigned events)
 void conn_on_io(struct loop *loop, struct loop_io *io, unsigned events);
 void conn_on_timer(struct timer *t);
 void conn_on_defer(struct loop *loop, struct loop_defer *d);
-/* conn.c: release the socket, deadlines and buffers of c; no callback. */
+/* conn.c: release the socket, deadlines, buffers and link of c; no callback. */
 void conn_teardown(struct conn *c);
 
 /* conn_open.c: an outbound connection's connect deadline passed. */

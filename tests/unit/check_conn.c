@@ -1,7 +1,8 @@
 /* The connection layer over real sockets and a real loop: a struct conn on
  * one end of a socket pair with the plain transport (reads, writes, writev,
  * sendfile, the closes, deadlines, back-pressure, a handshake), outbound
- * connections (connected, refused, timed out, failed at once). */
+ * connections (connected, refused, timed out, failed at once), and two
+ * linked connections holding each other back. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +23,7 @@
 /* ------------------------------------------------------------------ */
 /* A protocol that notes what it is told */
 
-enum mode { ECHO, SINK, KEEP };
+enum mode { ECHO, SINK, KEEP, RELAY };
 
 static struct {
     enum mode mode;
@@ -71,6 +72,8 @@ static void t_readable(struct conn *c)
     note('r');
     size_t n = conn_in_len(c);
     if (t.mode == ECHO && n > 0 && conn_write(c, buf_head(c->in), n) == 0)
+        buf_consume(c->in, n);
+    if (t.mode == RELAY && n > 0 && c->link && conn_write(c->link, buf_head(c->in), n) == 0)
         buf_consume(c->in, n);
     if (t.mode == SINK && n > 0) {
         size_t keep = sizeof t.got - t.got_len;
@@ -729,6 +732,70 @@ START_TEST(cannot_begin)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Linked connections: bytes read on one are written to the other. */
+
+struct relay {
+    int from, to;               /* the test's ends: writer and reader */
+    struct conn *src, *dst;
+};
+
+static struct relay rl;
+
+static bool src_held(void *arg)
+{
+    (void)arg;
+    size_t n = fx_fill(rl.from, 'y');
+    pushed += n;
+    /* Held, with the other's output blocked by its peer and the writer's
+     * socket full: nothing can move any more. */
+    return rl.src->held && !rl.dst->writable && n == 0;
+}
+
+static bool relayed_all(void *arg)
+{
+    (void)arg;
+    fx_recv(rl.to, rd.buf, &rd.len, sizeof rd.buf);
+    return rd.len >= pushed;
+}
+
+/* _i == 0: from the first connection's peer to the second's; 1: back. */
+START_TEST(linked_pair_holds_back)
+{
+    t.mode = RELAY;
+    fx_start(&conns[0], sv[0][0], &t_ops);
+    fx_start(&conns[1], sv[1][0], &t_ops);
+    conn_link(&conns[0], &conns[1]);
+    ck_assert_ptr_eq(conns[0].link, &conns[1]);
+    ck_assert_ptr_eq(conns[1].link, &conns[0]);
+    int a = _i, b = 1 - _i;
+    rl = (struct relay){ sv[a][1], sv[b][1], &conns[a], &conns[b] };
+    pushed = 0;
+    /* The reader does not read: the writer's side stops reading once the
+     * other's output is full. */
+    ck_assert(fx_run_until(src_held, NULL, 10000));
+    size_t out = conn_out_len(rl.dst);
+    ck_assert_uint_ge(out, CONN_OUT_HIGH);
+    ck_assert_uint_le(out, CONN_OUT_HIGH + 16 * 1024);
+    pushed += fx_fill(rl.from, 'y');
+    fx_run_for(20);
+    ck_assert_uint_eq(conn_out_len(rl.dst), out);
+    ck_assert(rl.src->held);
+    /* The reader reads: it drains, the writer's side reads again, all of
+     * it arrives. */
+    reader_on(rl.to, 0);
+    ck_assert(fx_run_until(relayed_all, NULL, 10000));
+    ck_assert_uint_eq(rd.len, pushed);
+    ck_assert(!rl.src->held);
+    /* Closing one ends the link. */
+    close(rl.from);
+    char e = 'c';
+    ck_assert(fx_run_until(log_has, &e, 5000));
+    ck_assert_ptr_null(rl.dst->link);
+    ck_assert(!rl.dst->linked);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("conn");
@@ -764,6 +831,11 @@ static Suite *suite(void)
     tcase_add_test(out, fails_at_once);
     tcase_add_test(out, cannot_begin);
     suite_add_tcase(s, out);
+
+    TCase *link = tcase_create("link");
+    tcase_add_checked_fixture(link, setup, teardown);
+    tcase_add_loop_test(link, linked_pair_holds_back, 0, 2);
+    suite_add_tcase(s, link);
     return s;
 }
 
