@@ -547,6 +547,33 @@ static int build_conns(struct worker *w)
     return w->conns == NULL ? -1 : 0;
 }
 
+/* The slot's listening sockets, each with the servers it serves. */
+static int add_listeners(struct worker *w, const struct worker_args *a)
+{
+    w->listeners = calloc(a->n_binds ? a->n_binds : 1, sizeof *w->listeners);
+    if (w->listeners == NULL)
+        return -1;
+    for (size_t i = 0; i < a->n_binds; i++) {
+        struct worker_listener *wl = &w->listeners[w->n_listeners++];
+        wl->io.fd = a->binds[i].fd;
+        wl->io.fn = on_listener;
+        wl->worker = w;
+        if (bind_servers(w, &wl->bind, &a->binds[i]) < 0)
+            return -1;
+        wl->shared = a->binds[i].shared;
+        wl->lent_by = -1;
+        loop_defer_init(&wl->more, on_listener_more);
+        unsigned flags = LOOP_READ | LOOP_EDGE | (wl->shared ? LOOP_EXCLUSIVE : 0);
+        if (loop_add(w->loop, &wl->io, flags) < 0) {
+            log_error("worker %d: epoll_ctl(listener): %s", a->slot, strerror(errno));
+            return -1;
+        }
+        /* Connections may have queued while this slot was empty. */
+        loop_defer(w->loop, &wl->more);
+    }
+    return 0;
+}
+
 int worker_main(const struct worker_args *a)
 {
     struct worker w = { 0 };
@@ -601,27 +628,8 @@ int worker_main(const struct worker_args *a)
     if (loop_add(w.loop, &chan.io, LOOP_READ) < 0)
         goto out;
 
-    w.listeners = calloc(a->n_binds ? a->n_binds : 1, sizeof *w.listeners);
-    if (w.listeners == NULL)
+    if (add_listeners(&w, a) < 0)
         goto out;
-    for (size_t i = 0; i < a->n_binds; i++) {
-        struct worker_listener *wl = &w.listeners[w.n_listeners++];
-        wl->io.fd = a->binds[i].fd;
-        wl->io.fn = on_listener;
-        wl->worker = &w;
-        if (bind_servers(&w, &wl->bind, &a->binds[i]) < 0)
-            goto out;
-        wl->shared = a->binds[i].shared;
-        wl->lent_by = -1;
-        loop_defer_init(&wl->more, on_listener_more);
-        unsigned flags = LOOP_READ | LOOP_EDGE | (wl->shared ? LOOP_EXCLUSIVE : 0);
-        if (loop_add(w.loop, &wl->io, flags) < 0) {
-            log_error("worker %d: epoll_ctl(listener): %s", a->slot, strerror(errno));
-            goto out;
-        }
-        /* Connections may have queued while this slot was empty. */
-        loop_defer(w.loop, &wl->more);
-    }
 
     if (send_ready(a->channel) < 0) {
         log_error("worker %d: cannot reach the master: %s", a->slot, strerror(errno));
