@@ -40,9 +40,14 @@
 #include "log.h"
 #include "proto.h"
 #include "stats.h"
-#include "worker.h"
 
 #define HTTP_GRACE_MS 1000
+
+/* Deadline kinds (conn.h): the whole request head must arrive by then;
+ * between two reads of a body; idle between requests; draining: an idle
+ * connection's last chance. */
+enum { HTTP_TIMER_HEADER = CONN_TIMER_PROTO, HTTP_TIMER_BODY, HTTP_TIMER_KEEPALIVE,
+       HTTP_TIMER_GRACE };
 
 /* HP_BODY discards a Content-Length body after the answer (its size was
  * checked from the head). HP_CHUNKED reads a chunked body before answering,
@@ -173,7 +178,7 @@ static void log_exchange(struct conn *c, const struct http_server *s,
                          const struct http_exchange *x)
 {
     /* Every answer passes here: count it by status class and server. */
-    stats_response(c->worker->stats, (size_t)(s->cfg - c->worker->cfg->servers), x->status);
+    stats_response(c->owner->stats, c->srv->index, x->status);
     if (s->log == NULL)
         return;
     struct sockaddr_storage peer;
@@ -181,11 +186,11 @@ static void log_exchange(struct conn *c, const struct http_server *s,
     const struct http_request *req = x->req;
     const struct http_header *ref = http_find_header(req, "referer");
     const struct http_header *ua = http_find_header(req, "user-agent");
-    int64_t now = loop_now(c->worker->loop);
+    int64_t now = loop_now(c->owner->loop);
     struct access_log_entry e = {
         .peer = (const struct sockaddr *)&peer,
-        .now = loop_wall(c->worker->loop),
-        .msec = (int64_t)loop_wall(c->worker->loop) * 1000 + now % 1000,
+        .now = loop_wall(c->owner->loop),
+        .msec = (int64_t)loop_wall(c->owner->loop) * 1000 + now % 1000,
         .method = req ? req->method : NULL,
         .method_len = req ? req->method_len : 0,
         .target = req ? req->target : NULL,
@@ -211,7 +216,7 @@ static void log_exchange(struct conn *c, const struct http_server *s,
 
 static const char *date_now(struct conn *c)
 {
-    return http_date(loop_wall(c->worker->loop));
+    return http_date(loop_wall(c->owner->loop));
 }
 
 static void start_head(struct conn *c, struct http_conn *hc)
@@ -221,21 +226,21 @@ static void start_head(struct conn *c, struct http_conn *hc)
     const struct cfg_http *cfg = http_config(c->srv->cfg);
     hc->phase = HP_HEAD;
     hc->parsed_len = 0;
-    hc->u.header_deadline = loop_now(c->worker->loop) + cfg->header_timeout;
-    conn_set_timer(c, CONN_TIMER_HEADER, cfg->header_timeout);
+    hc->u.header_deadline = loop_now(c->owner->loop) + cfg->header_timeout;
+    conn_set_timer(c, HTTP_TIMER_HEADER, cfg->header_timeout);
 }
 
 static int64_t request_started(struct conn *c)
 {
     struct http_conn *hc = state(c);
     return hc->phase == HP_HEAD ? hc->u.header_deadline - http_config(c->srv->cfg)->header_timeout
-                                : loop_now(c->worker->loop);
+                                : loop_now(c->owner->loop);
 }
 
 static void count_request(struct conn *c)
 {
     state(c)->requests++;
-    stats_add(c->worker->stats, STAT_REQUESTS, 1);
+    stats_add(c->owner->stats, STAT_REQUESTS, 1);
 }
 
 /* An error that ends the connection (the request could not be trusted);
@@ -250,7 +255,7 @@ static void fail_request(struct conn *c, const struct http_server *s, int status
 {
     va_list ap;
     va_start(ap, fmt);
-    http_refusal_vlog(status == 500 ? LOG_ERROR : LOG_INFO, c, x->req, loop_now(c->worker->loop),
+    http_refusal_vlog(status == 500 ? LOG_ERROR : LOG_INFO, c, x->req, loop_now(c->owner->loop),
                       status, fmt, ap);
     va_end(ap);
     const struct http_fixed *f = error_response(s, status);
@@ -276,8 +281,8 @@ static void send_status_page(struct conn *c, struct http_exchange *x, const stru
                              bool with_body, enum http_conn_header ch)
 {
     char *body = NULL;
-    size_t len = http_status_render(c->worker->page, (enum cfg_status_format)r->status_format,
-                                    loop_wall(c->worker->loop), &body);
+    size_t len = http_status_render(c->owner->page, (enum cfg_status_format)r->status_format,
+                                    loop_wall(c->owner->loop), &body);
     char head[512];
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 200 OK\r\nServer: herd\r\nDate: %s\r\nContent-Type: %s\r\n"
@@ -306,7 +311,7 @@ static void serve_route(struct conn *c, const struct http_server *s,
         send_fixed(c, x, error_response(s, 404), with_body, ch);
     } else if ((route->n_allow || route->n_deny) &&
                !http_route_permits(route, (const struct sockaddr *)&peer)) {
-        http_refusal_log(LOG_INFO, c, req, loop_now(c->worker->loop), 403,
+        http_refusal_log(LOG_INFO, c, req, loop_now(c->owner->loop), 403,
                          "access forbidden by rule");
         send_fixed(c, x, error_response(s, 403), with_body, ch);
     } else if (!http_route_allows_method(route, f->method)) {
@@ -321,7 +326,7 @@ static void serve_route(struct conn *c, const struct http_server *s,
             .method = f->method, .path = s->path, .path_len = path_len,
             .query = q ? q + 1 : NULL,
             .query_len = q ? req->target_len - (size_t)(q + 1 - req->target) : 0,
-            .req = req, .now_ms = loop_now(c->worker->loop), .date = date_now(c),
+            .req = req, .now_ms = loop_now(c->owner->loop), .date = date_now(c),
             .conn_header = ch,
         };
         struct http_static_result res;
@@ -395,7 +400,7 @@ static void answer(struct conn *c, const struct http_request *req, size_t head_l
         hc->phase = HP_CHUNKED;
         hc->head_len = (uint32_t)head_len;
         http_chunked_init(&hc->chunked, (uint64_t)cfg->max_body);
-        conn_set_timer(c, CONN_TIMER_BODY, cfg->body_timeout);
+        conn_set_timer(c, HTTP_TIMER_BODY, cfg->body_timeout);
         conn_set_gauge(c, CONN_GAUGE_READING);
         return;
     }
@@ -433,7 +438,7 @@ static void answer(struct conn *c, const struct http_request *req, size_t head_l
     if (has_body) {
         hc->phase = HP_BODY;
         hc->u.body_left = f.content_length;
-        conn_set_timer(c, CONN_TIMER_BODY, cfg->body_timeout);
+        conn_set_timer(c, HTTP_TIMER_BODY, cfg->body_timeout);
     } else {
         hc->phase = HP_IDLE;
     }
@@ -463,13 +468,13 @@ static int skip_body(struct conn *c, const struct http_server *s)
     if (hc->phase == HP_CHUNKED && avail <= hc->head_len) {
         /* A head that fills the buffer leaves no room for its body. */
         if (buf_room(c->in) == 0 && buf_reserve(c->in, 8192) < 0) {
-            struct http_exchange x = { .started = loop_now(c->worker->loop) };
+            struct http_exchange x = { .started = loop_now(c->owner->loop) };
             fail_request(c, s, 500, &x, "out of memory for a chunked body");
             return -1;
         }
         return 0;
     }
-    conn_set_timer(c, CONN_TIMER_BODY, http_config(s->cfg)->body_timeout);
+    conn_set_timer(c, HTTP_TIMER_BODY, http_config(s->cfg)->body_timeout);
     if (hc->phase == HP_BODY) {
         size_t n = hc->u.body_left < avail ? (size_t)hc->u.body_left : avail;
         buf_consume(c->in, n);
@@ -491,7 +496,7 @@ static int skip_body(struct conn *c, const struct http_server *s)
     if (rc == HTTP_CHUNKED_MORE) {
         /* A partial chunk line may need room beyond a full buffer. */
         if (buf_room(c->in) == 0 && c->in->start == 0 && buf_reserve(c->in, 8192) < 0) {
-            struct http_exchange x = { .started = loop_now(c->worker->loop) };
+            struct http_exchange x = { .started = loop_now(c->owner->loop) };
             fail_request(c, s, 500, &x, "out of memory for a chunk line");
             return -1;
         }
@@ -506,7 +511,7 @@ static int skip_body(struct conn *c, const struct http_server *s)
         return 1;
     }
     struct http_exchange x = { .req = have_head ? &req : NULL,
-                               .started = loop_now(c->worker->loop) };
+                               .started = loop_now(c->owner->loop) };
     if (rc == HTTP_CHUNKED_DONE)
         fail_request(c, s, 500, &x, "the head kept before a chunked body no longer parses");
     else
@@ -530,9 +535,9 @@ static int make_room(struct conn *c, const struct http_server *s)
 static void arm_idle(struct conn *c)
 {
     if (c->draining)
-        conn_set_timer(c, CONN_TIMER_GRACE, HTTP_GRACE_MS);
+        conn_set_timer(c, HTTP_TIMER_GRACE, HTTP_GRACE_MS);
     else
-        conn_set_timer(c, CONN_TIMER_KEEPALIVE, http_config(c->srv->cfg)->keepalive_timeout);
+        conn_set_timer(c, HTTP_TIMER_KEEPALIVE, http_config(c->srv->cfg)->keepalive_timeout);
     conn_set_gauge(c, CONN_GAUGE_IDLE);
 }
 
@@ -555,13 +560,13 @@ static void settle(struct conn *c)
         start_head(c, hc);
         break;
     case HP_HEAD: {
-        int64_t left = hc->u.header_deadline - loop_now(c->worker->loop);
-        conn_set_timer(c, CONN_TIMER_HEADER, left > 0 ? left : 0);
+        int64_t left = hc->u.header_deadline - loop_now(c->owner->loop);
+        conn_set_timer(c, HTTP_TIMER_HEADER, left > 0 ? left : 0);
         break;
     }
     default:
-        if (c->timer_kind != CONN_TIMER_BODY)
-            conn_set_timer(c, CONN_TIMER_BODY, http_config(c->srv->cfg)->body_timeout);
+        if (c->timer_kind != HTTP_TIMER_BODY)
+            conn_set_timer(c, HTTP_TIMER_BODY, http_config(c->srv->cfg)->body_timeout);
         break;
     }
     conn_set_gauge(c, CONN_GAUGE_READING);
@@ -630,10 +635,10 @@ static void http_open(struct conn *c)
     conn_set_gauge(c, CONN_GAUGE_READING);
 }
 
-static void http_timeout(struct conn *c, enum conn_timer_kind kind)
+static void http_timeout(struct conn *c, unsigned kind)
 {
     struct http_conn *hc = state(c);
-    if (kind == CONN_TIMER_HEADER && hc->phase == HP_HEAD && conn_in_len(c) > 0) {
+    if (kind == HTTP_TIMER_HEADER && hc->phase == HP_HEAD && conn_in_len(c) > 0) {
         struct http_exchange x = { .started = request_started(c) };
         fail_request(c, c->srv->data, 408, &x, "no complete request head within header_timeout");
         return;
@@ -647,7 +652,7 @@ static void http_drain(struct conn *c)
     bool idle = conn_in_len(c) == 0 && conn_out_len(c) == 0 && !conn_file_pending(c) &&
                 (hc->phase == HP_IDLE || hc->phase == HP_HEAD);
     if (idle && !c->closing)
-        conn_set_timer(c, CONN_TIMER_GRACE, HTTP_GRACE_MS);
+        conn_set_timer(c, HTTP_TIMER_GRACE, HTTP_GRACE_MS);
 }
 
 static void http_close(struct conn *c)
@@ -662,10 +667,12 @@ const struct proto proto_http = {
     .server_free = http_server_free,
     .tick = http_tick,
     .reopen_log = http_reopen_log,
-    .open = http_open,
-    .readable = http_readable,
-    .writable = http_writable,
-    .timeout = http_timeout,
-    .drain = http_drain,
-    .close = http_close,
+    .conn = {
+        .open = http_open,
+        .readable = http_readable,
+        .writable = http_writable,
+        .timeout = http_timeout,
+        .drain = http_drain,
+        .close = http_close,
+    },
 };

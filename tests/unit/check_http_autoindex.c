@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "http/autoindex.h"
-#include "conn_fixture.h"
+#include "out_conn.h"
 #include "fixture.h"
 #include "tap.h"
 
