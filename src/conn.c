@@ -1,16 +1,19 @@
+/* An open connection: reads into c->in, flushes c->out and the file
+ * segment through the transport, deadlines, links, the lingering close.
+ * How a connection comes to be open (accepted, connected, the transport's
+ * handshake) and the owner's pool: conn_open.c. */
 #include "conn.h"
 
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
 #include <netinet/in.h>
-#include <sys/sendfile.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
+#include "conn_private.h"
 #include "log.h"
 #include "stats.h"
-#include "worker.h"
+#include "transport.h"
 
 /* Reads per wake-up before a busy connection yields to the others. */
 #define CONN_READ_ROUNDS 16
@@ -18,8 +21,6 @@
 #define CONN_LINGER_MS 2000
 /* Bytes per sendfile call, so one large file does not hold the worker. */
 #define CONN_SENDFILE_CHUNK (512 * 1024)
-
-_Static_assert(sizeof(struct conn) <= 256, "keep the connection within four cache lines");
 
 static struct conn *conn_of_timer(struct timer *t)
 {
@@ -31,109 +32,49 @@ static struct conn *conn_of_defer(struct loop_defer *d)
     return (struct conn *)((char *)d - offsetof(struct conn, defer));
 }
 
-static void on_timer(struct timer *t)
+void conn_on_timer(struct timer *t)
 {
     struct conn *c = conn_of_timer(t);
     if (c->timer_kind == CONN_TIMER_NONE)
         return;                 /* cancelled lazily */
-    if (c->deadline > loop_now(c->worker->loop)) {
+    if (c->deadline > loop_now(c->owner->loop)) {
         /* Postponed since the entry was placed: move it now. */
-        loop_timer_at(c->worker->loop, &c->timer, c->deadline);
+        loop_timer_at(c->owner->loop, &c->timer, c->deadline);
         return;
     }
-    enum conn_timer_kind kind = (enum conn_timer_kind)c->timer_kind;
+    unsigned kind = c->timer_kind;
     c->timer_kind = CONN_TIMER_NONE;
-    if (kind == CONN_TIMER_LINGER || kind == CONN_TIMER_SEND) {
-        if (kind == CONN_TIMER_SEND)
-            log_debug("connection %d: send timed out", c->io.fd);
+    switch (kind) {
+    case CONN_TIMER_CONNECT:
+        conn_connect_expired(c);
+        return;
+    case CONN_TIMER_SEND:
+        log_debug("connection %d: send timed out", c->io.fd);
         conn_close_now(c);
-    } else {
-        c->srv->proto->timeout(c, kind);
+        break;
+    case CONN_TIMER_LINGER:
+        conn_close_now(c);
+        break;
+    default:
+        c->ops->timeout(c, kind);
+        break;
     }
     conn_run(c);
 }
 
-static void on_defer(struct loop *loop, struct loop_defer *d)
+void conn_on_defer(struct loop *loop, struct loop_defer *d)
 {
     (void)loop;
     conn_run(conn_of_defer(d));
 }
 
-static void set_peer(struct conn *c, const struct sockaddr *sa)
-{
-    memset(&c->peer, 0, sizeof c->peer);
-    if (sa == NULL)
-        return;
-    c->peer.family = sa->sa_family;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *v4 = (const struct sockaddr_in *)sa;
-        c->peer.port = v4->sin_port;
-        memcpy(c->peer.addr, &v4->sin_addr, 4);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)sa;
-        c->peer.port = v6->sin6_port;
-        memcpy(c->peer.addr, &v6->sin6_addr, 16);
-    }
-}
-
-void conn_peer_sockaddr(const struct conn *c, struct sockaddr_storage *out)
-{
-    memset(out, 0, sizeof *out);
-    out->ss_family = c->peer.family;
-    if (c->peer.family == AF_INET) {
-        struct sockaddr_in *v4 = (struct sockaddr_in *)out;
-        v4->sin_port = c->peer.port;
-        memcpy(&v4->sin_addr, c->peer.addr, 4);
-    } else if (c->peer.family == AF_INET6) {
-        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
-        v6->sin6_port = c->peer.port;
-        memcpy(&v6->sin6_addr, c->peer.addr, 16);
-    }
-}
-
-void conn_start(struct conn *c, struct worker *w, int fd, const struct server_rt *const *vhosts,
-                size_t n_vhosts, const struct sockaddr *peer)
-{
-    const struct server_rt *srv = vhosts[0];
-    c->io.fd = fd;
-    c->io.fn = conn_on_io;
-    c->worker = w;
-    c->srv = srv;
-    c->vhosts = vhosts;
-    c->n_vhosts = (uint16_t)n_vhosts;
-    c->file_fd = -1;
-    c->file_off = c->file_end = 0;
-    set_peer(c, peer);
-    c->in = c->out = NULL;
-    timer_init(&c->timer, on_timer);
-    c->deadline = 0;
-    loop_defer_init(&c->defer, on_defer);
-    c->send_timeout = 60000;
-    c->timer_kind = CONN_TIMER_NONE;
-    c->gauge = CONN_GAUGE_NONE;
-    c->readable = true;     /* deferred accept: the request is likely there */
-    c->writable = true;
-    c->eof = c->closing = c->lingering = c->want_room = c->linger_wanted = false;
-    c->peer_hup = false;
-    c->draining = w->draining;
-    c->in_use = true;
-    memset(c->proto_state, 0, sizeof c->proto_state);
-    if (loop_add(w->loop, &c->io, LOOP_READ | LOOP_WRITE | LOOP_EDGE) < 0) {
-        log_error("epoll_ctl(add %d): %s", fd, strerror(errno));
-        close(fd);
-        c->io.fd = -1;
-        c->in_use = false;
-        worker_conn_closed(w, c);
-        return;
-    }
-    srv->proto->open(c);
-    conn_run(c);
-}
+/* ------------------------------------------------------------------ */
+/* Output */
 
 static struct buf *out_buf(struct conn *c)
 {
     if (c->out == NULL)
-        c->out = buf_get(&c->worker->out_pool);
+        c->out = buf_get(&c->owner->out_pool);
     return c->out;
 }
 
@@ -162,6 +103,22 @@ void conn_commit(struct conn *c, size_t n)
     c->out->end += n;
 }
 
+int conn_writev(struct conn *c, const struct iovec *iov, int n)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    char *p = conn_reserve(c, total);
+    if (p == NULL)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        memcpy(p, iov[i].iov_base, iov[i].iov_len);
+        p += iov[i].iov_len;
+    }
+    conn_commit(c, total);
+    return 0;
+}
+
 void conn_send_file(struct conn *c, int fd, int64_t off, int64_t end)
 {
     c->file_fd = fd;
@@ -175,6 +132,20 @@ static void drop_file(struct conn *c)
         close(c->file_fd);
     c->file_fd = -1;
 }
+
+static bool output_pending(const struct conn *c)
+{
+    return conn_out_len(c) > 0 || c->file_fd >= 0;
+}
+
+/* Above the high-water mark: the protocol, and a linked peer, wait. */
+static bool output_full(const struct conn *c)
+{
+    return conn_out_len(c) >= CONN_OUT_HIGH || c->file_fd >= 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Closing and deadlines */
 
 void conn_close_after_flush(struct conn *c)
 {
@@ -202,14 +173,19 @@ void conn_close_now(struct conn *c)
  * always later. A later deadline only updates c->deadline; the heap entry
  * stays where it is and, when it comes due, moves itself (on_timer). So the
  * heap is touched about once per timeout period, not once per request. */
-void conn_set_timer(struct conn *c, enum conn_timer_kind kind, int64_t ms)
+static void set_timer(struct conn *c, unsigned kind, int64_t ms)
 {
-    int64_t when = loop_now(c->worker->loop) + ms;
+    int64_t when = loop_now(c->owner->loop) + ms;
     c->timer_kind = (uint8_t)kind;
     c->deadline = when;
     if (timer_armed(&c->timer) && c->timer.when <= when)
         return;
-    loop_timer_at(c->worker->loop, &c->timer, when);
+    loop_timer_at(c->owner->loop, &c->timer, when);
+}
+
+void conn_set_timer(struct conn *c, unsigned kind, int64_t ms)
+{
+    set_timer(c, kind, ms);
 }
 
 void conn_cancel_timer(struct conn *c)
@@ -226,7 +202,7 @@ void conn_set_gauge(struct conn *c, enum conn_gauge g)
 {
     if (c->gauge == g)
         return;
-    struct stats_block *s = c->worker->stats;
+    struct stats_block *s = c->owner->stats;
     if (c->gauge != CONN_GAUGE_NONE)
         stats_sub(s, gauge_counter[c->gauge], 1);
     if (g != CONN_GAUGE_NONE)
@@ -234,39 +210,106 @@ void conn_set_gauge(struct conn *c, enum conn_gauge g)
     c->gauge = (uint8_t)g;
 }
 
+/* ------------------------------------------------------------------ */
+/* Links */
+
+void conn_link(struct conn *a, struct conn *b)
+{
+    conn_unlink(a);
+    conn_unlink(b);
+    a->link = b;
+    b->link = a;
+    a->linked = b->linked = true;
+}
+
+void conn_unlink(struct conn *c)
+{
+    struct conn *p = c->link;
+    if (p == NULL)
+        return;
+    p->link = NULL;
+    p->linked = p->held = false;
+    c->link = NULL;
+    c->linked = c->held = false;
+}
+
+void conn_wake(struct conn *c)
+{
+    if (c->in_use)
+        loop_defer(c->owner->loop, &c->defer);
+}
+
+/* c's output went below the high-water mark: its held peer reads again. */
+static void release_link(struct conn *c)
+{
+    c->link->held = false;
+    conn_wake(c->link);
+}
+
+/* ------------------------------------------------------------------ */
+/* The end */
+
 static void release_buffers(struct conn *c)
 {
     if (c->in && buf_len(c->in) == 0) {
-        buf_put(&c->worker->in_pool, c->in);
+        buf_put(&c->owner->in_pool, c->in);
         c->in = NULL;
     }
     if (c->out && buf_len(c->out) == 0) {
-        buf_put(&c->worker->out_pool, c->out);
+        buf_put(&c->owner->out_pool, c->out);
         c->out = NULL;
     }
 }
 
-static void finish(struct conn *c)
+static inline void teardown(struct conn *c)
 {
-    c->srv->proto->close(c);
-    conn_set_gauge(c, CONN_GAUGE_NONE);
-    loop_timer_cancel(c->worker->loop, &c->timer);
-    loop_defer_cancel(c->worker->loop, &c->defer);
-    loop_forget(c->worker->loop, &c->io);
+    struct conn_owner *o = c->owner;
+    if (c->link) {
+        struct conn *peer = c->link;
+        conn_unlink(c);
+        conn_wake(peer);
+    }
+    loop_timer_cancel(o->loop, &c->timer);
+    loop_defer_cancel(o->loop, &c->defer);
+    loop_forget(o->loop, &c->io);
+    if (c->tp->close)
+        c->tp->close(c);
     close(c->io.fd);
     c->io.fd = -1;
     drop_file(c);
-    buf_put(&c->worker->in_pool, c->in);
-    buf_put(&c->worker->out_pool, c->out);
+    buf_put(&o->in_pool, c->in);
+    buf_put(&o->out_pool, c->out);
     c->in = c->out = NULL;
     c->in_use = false;
-    worker_conn_closed(c->worker, c);
 }
 
-static bool output_pending(const struct conn *c)
+void conn_teardown(struct conn *c)
 {
-    return conn_out_len(c) > 0 || c->file_fd >= 0;
+    teardown(c);
 }
+
+static void finish(struct conn *c)
+{
+    c->ops->close(c);
+    conn_set_gauge(c, CONN_GAUGE_NONE);
+    teardown(c);
+    if (c->outbound)
+        conn_pool_put(c->owner, c);
+    else
+        c->owner->closed(c->owner, c);
+}
+
+void conn_drain(struct conn *c)
+{
+    c->draining = true;
+    if (!c->in_use || c->handshaking || c->connecting)
+        return;         /* its open is still to come, and will see it */
+    c->ops->drain(c);
+    conn_run(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* I/O */
 
 /* Write as much output as the socket takes: the buffer, then the file
  * segment. Returns 1 if something was sent, 0 if not, -1 on a fatal error. */
@@ -275,11 +318,11 @@ static int flush(struct conn *c)
     struct buf *b = c->out;
     bool progress = false;
     while (b && buf_len(b) > 0) {
-        int more = c->file_fd >= 0 ? MSG_MORE : 0;
-        ssize_t n = send(c->io.fd, buf_head(b), buf_len(b), MSG_NOSIGNAL | more);
+        struct iovec iov = { buf_head(b), buf_len(b) };
+        ssize_t n = c->tp->writev(c, &iov, 1, c->file_fd >= 0);
         if (n > 0) {
             buf_consume(b, (size_t)n);
-            stats_add(c->worker->stats, STAT_BYTES_OUT, (uint64_t)n);
+            stats_add(c->owner->stats, STAT_BYTES_OUT, (uint64_t)n);
             progress = true;
             continue;
         }
@@ -299,15 +342,15 @@ static int flush(struct conn *c)
         }
         int64_t left = c->file_end - c->file_off;
         off_t off = (off_t)c->file_off;
-        ssize_t n = sendfile(c->io.fd, c->file_fd, &off,
-                             (size_t)(left < CONN_SENDFILE_CHUNK ? left : CONN_SENDFILE_CHUNK));
+        ssize_t n = c->tp->sendfile(c, c->file_fd, &off, (size_t)(left < CONN_SENDFILE_CHUNK
+                                                                   ? left : CONN_SENDFILE_CHUNK));
         if (n > 0) {
             c->file_off = off;
-            stats_add(c->worker->stats, STAT_BYTES_OUT, (uint64_t)n);
+            stats_add(c->owner->stats, STAT_BYTES_OUT, (uint64_t)n);
             progress = true;
             if (n == CONN_SENDFILE_CHUNK && c->file_off < c->file_end) {
                 /* Let the other connections have a turn. */
-                loop_defer(c->worker->loop, &c->defer);
+                loop_defer(c->owner->loop, &c->defer);
                 goto wait;
             }
             continue;
@@ -330,7 +373,7 @@ static int flush(struct conn *c)
     return progress;
 wait:
     if (progress || c->timer_kind != CONN_TIMER_SEND)
-        conn_set_timer(c, CONN_TIMER_SEND, c->send_timeout);
+        set_timer(c, CONN_TIMER_SEND, c->send_timeout);
     return progress;
 }
 
@@ -338,7 +381,7 @@ wait:
  * is to be had now, -2 on a fatal error. */
 static ssize_t read_some(struct conn *c)
 {
-    if (c->in == NULL && (c->in = buf_get(&c->worker->in_pool)) == NULL)
+    if (c->in == NULL && (c->in = buf_get(&c->owner->in_pool)) == NULL)
         return -2;
     if (buf_room(c->in) == 0)
         buf_compact(c->in);
@@ -346,10 +389,10 @@ static ssize_t read_some(struct conn *c)
     if (room == 0)
         return -1;      /* the protocol decides what a full buffer means */
     for (;;) {
-        ssize_t n = read(c->io.fd, buf_tail(c->in), room);
+        ssize_t n = c->tp->read(c, buf_tail(c->in), room);
         if (n > 0) {
             c->in->end += (size_t)n;
-            stats_add(c->worker->stats, STAT_BYTES_IN, (uint64_t)n);
+            stats_add(c->owner->stats, STAT_BYTES_IN, (uint64_t)n);
             /* A short read emptied the socket: the next byte to arrive will
              * raise a new edge, so skip the read that would say EAGAIN. Not
              * after a hangup: its edge has come, and the read that returns 0
@@ -383,19 +426,19 @@ static bool linger(struct conn *c)
         /* Nothing unread and nothing announced: a plain close sends FIN,
          * not RST, so the reply is safe without waiting. */
         bool more = c->linger_wanted || conn_in_len(c) > 0 || c->readable;
-        if (c->eof || !more || shutdown(c->io.fd, SHUT_WR) < 0)
+        if (c->eof || !more || c->tp->shutdown(c) < 0)
             return true;
         conn_set_gauge(c, CONN_GAUGE_NONE);
-        conn_set_timer(c, CONN_TIMER_LINGER, CONN_LINGER_MS);
+        set_timer(c, CONN_TIMER_LINGER, CONN_LINGER_MS);
     }
     for (int rounds = 0; !c->eof; rounds++) {
         if (rounds == CONN_READ_ROUNDS) {
             /* A peer still pouring data in must not hold the worker. */
-            loop_defer(c->worker->loop, &c->defer);
+            loop_defer(c->owner->loop, &c->defer);
             return false;
         }
         char sink[4096];
-        ssize_t n = read(c->io.fd, sink, sizeof sink);
+        ssize_t n = c->tp->read(c, sink, sizeof sink);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
             return true;
         if (n < 0 && errno == EAGAIN)
@@ -404,51 +447,69 @@ static bool linger(struct conn *c)
     return true;
 }
 
-void conn_run(struct conn *c)
+/* Flush, then read and hand the protocol what arrived, until the socket or
+ * the output says stop (or a busy connection has had its turn). */
+static void run_io(struct conn *c)
 {
-    if (!c->in_use)
-        return;
     for (int rounds = 0;; rounds++) {
         if (output_pending(c) && c->writable) {
             int sent = flush(c);
             if (sent < 0) {
                 conn_close_now(c);
-                break;
+                return;
             }
             if (!output_pending(c)) {
                 if (c->timer_kind == CONN_TIMER_SEND)
                     conn_cancel_timer(c);
                 if (!c->closing)
-                    c->srv->proto->writable(c);
+                    c->ops->writable(c);
             }
-            /* Output made room: requests held back may now be answered. */
-            if (c->want_room && sent > 0 && conn_out_len(c) < CONN_OUT_HIGH &&
-                c->file_fd < 0) {
-                c->want_room = false;
-                c->srv->proto->readable(c);
-                continue;
+            if (sent > 0 && (c->want_room || c->linked) && !output_full(c)) {
+                if (c->linked && c->link->held)
+                    release_link(c);
+                /* Output made room: requests held back may now be answered. */
+                if (c->want_room) {
+                    c->want_room = false;
+                    c->ops->readable(c);
+                    continue;
+                }
             }
         }
-        if (c->closing || !c->readable || conn_out_len(c) >= CONN_OUT_HIGH || c->file_fd >= 0)
-            break;
+        if (c->closing || !c->readable || output_full(c))
+            return;
+        if (c->linked && output_full(c->link)) {
+            c->held = true;
+            return;
+        }
         if (rounds >= CONN_READ_ROUNDS) {
-            loop_defer(c->worker->loop, &c->defer);
-            break;
+            loop_defer(c->owner->loop, &c->defer);
+            return;
         }
         ssize_t n = read_some(c);
         if (n == -2) {
             conn_close_now(c);
-            break;
+            return;
         }
         bool full = n == -1 && buf_room(c->in) == 0;
         if (n == -1 && !full)
-            break;
+            return;
         /* Data, end of stream, or a full buffer: the protocol decides (it
          * may consume, grow the buffer, or answer and close). */
-        c->srv->proto->readable(c);
+        c->ops->readable(c);
         if (full && c->in && buf_room(c->in) == 0 && c->in->start == 0)
-            break;
+            return;
     }
+}
+
+void conn_run(struct conn *c)
+{
+    if (!c->in_use)
+        return;
+    run_io(c);
+    /* What the protocol queued for the linked peer leaves before we sleep
+     * (a peer that cannot write now gets its own edge when it can). */
+    if (c->linked && c->link->writable && output_pending(c->link))
+        conn_wake(c->link);
 
     if (c->closing && !output_pending(c)) {
         if (linger(c))
@@ -467,13 +528,7 @@ void conn_run(struct conn *c)
 void conn_on_io(struct loop *loop, struct loop_io *io, unsigned events)
 {
     (void)loop;
-    struct conn *c = (struct conn *)io;
-    if (events & LOOP_READ)
-        c->readable = true;
-    if (events & LOOP_HANGUP)
-        c->peer_hup = true;
-    if (events & LOOP_WRITE)
-        c->writable = true;
+    struct conn *c = conn_note_events(io, events);
     if (c->lingering && c->closing) {
         if (linger(c))
             finish(c);

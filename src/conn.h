@@ -1,16 +1,26 @@
-/* A client connection: socket, buffers, one deadline, and the protocol that
- * speaks on it.
+/* A connection: a socket read and written through a transport, its buffers,
+ * one deadline, and the callbacks (a protocol's) that speak on it. Inbound
+ * connections come from the owner's accept loop (conn_start); outbound ones
+ * from conn_connect.
  *
- *   accepted ──► open ──► [ read ─► proto.readable ─► conn_write ] ─► flush
- *                              ▲                                      │
- *                              └──────── output below high water ◄────┘
+ *   outbound: connect ─EINPROGRESS─► connecting ─► (error: ops->error, gone)
+ *                                        │
+ *   inbound: accepted ──────────────► handshake ─► open
+ *                                                   │
+ *        [ read ─► ops->readable ─► conn_write ] ─► flush
+ *          ▲                                          │
+ *          └──── output below high water (ours and ◄──┘
+ *                the linked peer's)
  *   conn_close_after_flush: stop reading, flush, close. If the peer may still
  *   be sending (unread input, or conn_linger), shut down writing first and
  *   read until its FIN, so that our reply is not lost to a reset.
- *   conn_close_now: close at once.
+ *   conn_close_now: close at once. ops->close is the last callback.
  *
- * Registered once with epoll (read, write, edge-triggered). `readable` and
- * `writable` remember the last edge until read/write returns EAGAIN. */
+ * Registered once with the loop (read, write, edge-triggered). `readable` and
+ * `writable` remember the last edge until read/write returns EAGAIN.
+ *
+ * The connection layer knows no protocol and no worker: it reaches its owner
+ * (the worker, or a test) only through struct conn_owner. */
 #ifndef HERD_CONN_H
 #define HERD_CONN_H
 
@@ -21,20 +31,76 @@
 
 #include "buf.h"
 #include "loop.h"
-#include "proto.h"
 #include "timer.h"
 
-struct worker;
+struct conn;
+struct conn_transport;
+struct server_rt;               /* the protocol's servers: opaque here */
+struct stats_block;
+struct stats_page;
 
-struct server_rt {
-    const struct cfg_server *cfg;
-    const struct proto *proto;
-    void *data;                 /* from proto->server_new */
+/* What a process that hosts connections gives them. */
+struct conn_owner {
+    struct loop *loop;          /* also the clock: loop_now, loop_wall */
+    struct stats_block *stats;  /* this process's counters */
+    struct stats_page *page;    /* everyone's counters (status pages) */
+    struct buf_pool in_pool, out_pool;
+    bool draining;              /* connections start out draining */
+    /* An inbound connection is closed and its slot free: the owner takes it
+     * back (and may accept again). Outbound ones go back to the pool below. */
+    void (*closed)(struct conn_owner *o, struct conn *c);
+    struct conn *spare;         /* free outbound connections */
+    size_t n_spare;
+    size_t n_outbound;          /* outbound connections open */
+};
+
+/* Buffers of in_size/out_size bytes, a few of them kept free. */
+void conn_owner_init(struct conn_owner *o, struct loop *loop, size_t in_size, size_t out_size);
+/* Free what the owner keeps (spare connections, free buffers). */
+void conn_owner_fini(struct conn_owner *o);
+
+/* Deadline kinds: the connection layer's own, then the protocol's, which
+ * this layer does not interpret (it hands them to ops->timeout). */
+enum {
+    CONN_TIMER_NONE,
+    CONN_TIMER_SEND,            /* between two writes that made progress: close */
+    CONN_TIMER_LINGER,          /* closing: waiting for the peer's FIN: close */
+    CONN_TIMER_CONNECT,         /* outbound: not connected yet: ops->error */
+    CONN_TIMER_PROTO,           /* the first kind a protocol may define */
+};
+
+/* What speaks on a connection: a protocol, or the caller of conn_connect.
+ * The connection layer never calls one of these while another is running
+ * on the same connection; close is the last call, exactly once, and only
+ * after open. */
+struct conn_ops {
+    /* Inbound: accepted (after the transport's handshake). Outbound:
+     * connected (likewise). */
+    void (*open)(struct conn *c);
+    /* Bytes arrived in c->in, or c->eof became true, or c->in is full. */
+    void (*readable)(struct conn *c);
+    /* The output queue drained completely. */
+    void (*writable)(struct conn *c);
+    /* A deadline the protocol armed (kind >= CONN_TIMER_PROTO) passed. */
+    void (*timeout)(struct conn *c, unsigned kind);
+    /* The owner is stopping gracefully (conn_drain). */
+    void (*drain)(struct conn *c);
+    /* Outbound only: the connection could not be made (err: ECONNREFUSED,
+     * ETIMEDOUT for the connect timeout, ...). Neither open nor close is
+     * called; the connection is gone when this returns. */
+    void (*error)(struct conn *c, int err);
+    void (*close)(struct conn *c);
+};
+
+/* What a listener hands each connection it accepts. */
+struct conn_listen {
+    const struct conn_ops *ops;
+    const struct conn_transport *tp;
+    const struct server_rt *const *vhosts;  /* servers sharing the listener; [0] the default */
+    uint16_t n_vhosts;
 };
 
 enum conn_gauge { CONN_GAUGE_NONE, CONN_GAUGE_READING, CONN_GAUGE_WRITING, CONN_GAUGE_IDLE };
-
-#define CONN_PROTO_STATE 64
 
 /* The client's address, kept compact (accept4 fills it for free). */
 struct conn_peer {
@@ -43,49 +109,116 @@ struct conn_peer {
     uint8_t addr[16];
 };
 
+/* Size plan. A connection is six cache lines (384 bytes), cache-line
+ * aligned; the inbound table is touched only as far as it has been used.
+ *   line 0      every event, read and write: the socket, callbacks,
+ *               transport, owner, buffers, flags, the file descriptor
+ *               being sent (checked on every round)
+ *   line 1      deadlines and deferred work (touched once per request)
+ *   lines 2-3   cold: the file segment, the peer, the protocol's server
+ *               binding, the owner's list, the link, the transport's
+ *               state; 32 bytes free for what TLS and upstream
+ *               pools will need
+ *   lines 4-5   the protocol's per-connection state (CONN_PROTO_STATE).
+ *               What one exchange needs beyond it (a request, a proxied
+ *               response) the protocol takes from its own pool while the
+ *               exchange lasts, as buffers come from the owner's.
+ * 10 000 idle connections cost 3.7 MiB; an idle one holds no buffer. */
+#define CONN_SIZE 384
+#define CONN_PROTO_STATE 128
+
 struct conn {
+    /* line 0 */
     struct loop_io io;
-    struct worker *worker;
-    const struct server_rt *srv;
+    const struct conn_ops *ops;
+    const struct conn_transport *tp;
+    struct conn_owner *owner;
     struct buf *in;
     struct buf *out;
+    uint8_t timer_kind;         /* CONN_TIMER_* or the protocol's */
+    uint8_t gauge;              /* enum conn_gauge */
+    union {
+        struct {
+            bool readable : 1;      /* a read may return data */
+            bool writable : 1;      /* a write may make progress */
+            bool eof : 1;           /* the peer finished sending */
+            bool closing : 1;       /* close once the output is flushed */
+            bool lingering : 1;
+            bool want_room : 1;     /* protocol stopped for back-pressure */
+            bool draining : 1;      /* the owner is stopping gracefully */
+            bool in_use : 1;
+            bool linger_wanted : 1; /* the peer may still be sending */
+            bool peer_hup : 1;      /* epoll reported the peer's hangup */
+            bool linked : 1;        /* has a link (conn_link) */
+            bool held : 1;          /* stopped reading: the link's output is full */
+            bool handshaking : 1;   /* the transport's handshake is not done */
+            bool connecting : 1;    /* outbound, connect() in progress */
+            bool outbound : 1;
+        };
+        uint16_t flags;             /* all of them, to clear at once */
+    };
+    int32_t file_fd;            /* -1: none */
+    /* line 1 */
     struct timer timer;
     struct loop_defer defer;
-    struct conn *prev, *next;   /* the worker's list of open connections */
-    const struct server_rt *const *vhosts;  /* servers sharing the listener */
-    int64_t send_timeout;       /* ms */
     int64_t deadline;           /* when timer_kind is due; the heap entry may
                                    be earlier (see conn_set_timer) */
+    int64_t send_timeout;       /* ms */
+    /* lines 2-3 */
     int64_t file_off, file_end; /* file segment sent after the output buffer */
-    int file_fd;                /* -1: none */
-    uint16_t n_vhosts;
+    const struct server_rt *srv;            /* inbound: the protocol's, opaque here */
+    const struct server_rt *const *vhosts;
+    struct conn *prev, *next;   /* the owner's lists */
+    struct conn *link;          /* back-pressure partner (conn_link) */
+    void *tp_state;             /* the transport's */
+    void *data;                 /* outbound: the caller's */
     struct conn_peer peer;
-    uint8_t timer_kind;         /* enum conn_timer_kind */
-    uint8_t gauge;              /* enum conn_gauge */
-    bool readable : 1;          /* a read may return data */
-    bool writable : 1;          /* a write may make progress */
-    bool eof : 1;               /* the peer finished sending */
-    bool closing : 1;           /* close once the output is flushed */
-    bool lingering : 1;
-    bool want_room : 1;         /* protocol stopped for back-pressure */
-    bool draining : 1;          /* the worker is stopping gracefully */
-    bool in_use : 1;
-    bool linger_wanted : 1;     /* the peer may still be sending */
-    bool peer_hup : 1;          /* epoll reported the peer's hangup */
-    _Alignas(8) unsigned char proto_state[CONN_PROTO_STATE];
-};
+    uint16_t n_vhosts;
+    int16_t connect_error;      /* outbound: an errno to report */
+    /* lines 4-5 */
+    _Alignas(64) unsigned char proto_state[CONN_PROTO_STATE];
+} __attribute__((aligned(64)));
 
-/* The output high-water mark: protocols stop producing above it. */
+_Static_assert(sizeof(struct conn) == CONN_SIZE, "the size plan above");
+_Static_assert(offsetof(struct conn, file_fd) + sizeof(int32_t) <= 64, "the hot part is line 0");
+_Static_assert(offsetof(struct conn, timer) == 64 &&
+               offsetof(struct conn, send_timeout) + sizeof(int64_t) <= 128,
+               "deadlines are line 1");
+_Static_assert(offsetof(struct conn, proto_state) == CONN_SIZE - CONN_PROTO_STATE,
+               "the protocol's state ends the connection");
+
+/* The output high-water mark: protocols stop producing above it, and a
+ * linked peer stops reading. */
 #define CONN_OUT_HIGH (64 * 1024)
 
-/* Start serving an accepted socket: srv is vhosts[0]. */
-void conn_start(struct conn *c, struct worker *w, int fd, const struct server_rt *const *vhosts,
-                size_t n_vhosts, const struct sockaddr *peer);
+/* Start serving an accepted socket. The owner has linked c into its lists;
+ * c->srv becomes l->vhosts[0]. */
+void conn_start(struct conn *c, struct conn_owner *o, int fd, const struct sockaddr *peer,
+                const struct conn_listen *l);
+
+/* Connect to addr without blocking. Returns the connection, whose ops->open
+ * runs once it is connected (or ops->error with why it could not be, never
+ * from inside this call), or NULL with errno set when it cannot even begin
+ * (no socket, no memory). Outbound connections come from the owner's pool,
+ * not from its inbound table; data is the caller's (c->data). */
+struct conn *conn_connect(struct conn_owner *o, const struct sockaddr *addr, socklen_t addrlen,
+                          int64_t connect_timeout_ms, const struct conn_ops *ops,
+                          const struct conn_transport *tp, void *data);
+
+/* Tie a and b for back-pressure both ways: each stops reading while the
+ * other's output is at or above CONN_OUT_HIGH (or a file is being sent), and
+ * resumes when it drains. Output one queues for the other is flushed before
+ * the loop sleeps. A connection has at most one link; closing either ends
+ * it (the other is woken). */
+void conn_link(struct conn *a, struct conn *b);
+void conn_unlink(struct conn *c);
 
 /* The peer as a sockaddr (for allow/deny and logs); out holds 28 bytes. */
 void conn_peer_sockaddr(const struct conn *c, struct sockaddr_storage *out);
 
 int conn_write(struct conn *c, const void *data, size_t n);
+/* Queue several pieces at once. Returns 0, or -1 (out of memory: closed). */
+int conn_writev(struct conn *c, const struct iovec *iov, int n);
 /* Room for n bytes at the end of the output; commit with conn_commit. */
 char *conn_reserve(struct conn *c, size_t n);
 void conn_commit(struct conn *c, size_t n);
@@ -103,13 +236,24 @@ void conn_close_after_flush(struct conn *c);
 void conn_linger(struct conn *c);
 void conn_close_now(struct conn *c);
 
-void conn_set_timer(struct conn *c, enum conn_timer_kind kind, int64_t ms);
+/* Arm the connection's one deadline: kind is CONN_TIMER_PROTO or above (the
+ * layer's own kinds are its business). */
+void conn_set_timer(struct conn *c, unsigned kind, int64_t ms);
 void conn_cancel_timer(struct conn *c);
 void conn_set_gauge(struct conn *c, enum conn_gauge g);
 
-/* Run the connection's I/O (the loop callback calls it; so does the worker
+/* The owner's clock, read once per loop iteration. */
+static inline int64_t conn_now(const struct conn *c) { return loop_now(c->owner->loop); }
+
+/* Run c before the loop next sleeps: after a callback of another
+ * connection changed it (queued output, asked it to close). */
+void conn_wake(struct conn *c);
+
+/* The owner is stopping gracefully: tell the protocol (ops->drain). */
+void conn_drain(struct conn *c);
+
+/* Run the connection's I/O (the loop callback calls it; so does the owner
  * after a drain request). */
 void conn_run(struct conn *c);
-void conn_on_io(struct loop *loop, struct loop_io *io, unsigned events);
 
 #endif

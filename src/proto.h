@@ -15,19 +15,7 @@
 
 #include "config.h"
 #include "config_engine.h"
-
-struct conn;
-
-enum conn_timer_kind {
-    CONN_TIMER_NONE,
-    CONN_TIMER_HEADER,      /* whole request head must arrive by then */
-    CONN_TIMER_BODY,        /* between two reads of a body */
-    CONN_TIMER_KEEPALIVE,   /* idle between requests */
-    CONN_TIMER_IDLE,        /* echo: no traffic either way */
-    CONN_TIMER_SEND,        /* between two writes that made progress */
-    CONN_TIMER_GRACE,       /* draining: idle connection's last chance */
-    CONN_TIMER_LINGER,      /* closing: waiting for the peer's FIN */
-};
+#include "conn.h"
 
 struct proto {
     const char *name;
@@ -41,18 +29,18 @@ struct proto {
     void (*tick)(void *server, int64_t now_ms);
     /* USR1: continue the access log in a reopened file (takes fd). */
     void (*reopen_log)(void *server, int fd);
+    /* On each connection (conn.h). Deadline kinds from CONN_TIMER_PROTO
+     * up are the protocol's own; send and linger are the connection
+     * layer's. */
+    struct conn_ops conn;
+};
 
-    void (*open)(struct conn *c);
-    /* Bytes arrived in c->in, or c->eof became true. */
-    void (*readable)(struct conn *c);
-    /* The output queue drained completely. */
-    void (*writable)(struct conn *c);
-    /* A deadline the protocol armed passed (send and linger are handled by
-     * the connection layer). */
-    void (*timeout)(struct conn *c, enum conn_timer_kind kind);
-    /* The worker is stopping gracefully. */
-    void (*drain)(struct conn *c);
-    void (*close)(struct conn *c);
+/* A server as a worker runs it: c->srv of its connections. */
+struct server_rt {
+    const struct cfg_server *cfg;
+    const struct proto *proto;
+    void *data;                 /* from proto->server_new */
+    size_t index;               /* in cfg->servers: its counters in the stats page */
 };
 
 /* A protocol as the registry lists it (proto.c): everything the

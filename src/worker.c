@@ -19,6 +19,7 @@
 #include "log.h"
 #include "proctitle.h"
 #include "proto.h"
+#include "transport.h"
 
 /* Accepts per wake-up of one listener before yielding to the connections. */
 #define ACCEPT_BATCH 128
@@ -31,8 +32,7 @@
 struct worker_listener {
     struct loop_io io;
     struct worker *worker;
-    const struct server_rt **vhosts;
-    size_t n_vhosts;
+    struct conn_listen bind;    /* what its connections start with */
     bool shared;
     bool released;              /* the master no longer keeps this socket */
     struct loop_defer more;     /* the batch limit stopped before EAGAIN */
@@ -55,12 +55,17 @@ static void begin_drain(struct worker *w);
 /* ------------------------------------------------------------------ */
 /* Connections */
 
+/* A free slot of the table: a closed connection, or one never used (the
+ * table is touched only as far as it has been used). */
 static struct conn *conn_get(struct worker *w)
 {
     struct conn *c = w->free_conns;
-    if (c == NULL)
+    if (c)
+        w->free_conns = c->next;
+    else if (w->conns_used < (size_t)w->cfg->worker_connections)
+        c = &w->conns[w->conns_used++];
+    else
         return NULL;
-    w->free_conns = c->next;
     c->prev = NULL;
     c->next = w->open_conns;
     if (w->open_conns)
@@ -72,8 +77,10 @@ static struct conn *conn_get(struct worker *w)
 
 static void accept_all(struct worker *w, struct worker_listener *wl, int limit);
 
-void worker_conn_closed(struct worker *w, struct conn *c)
+/* The connection layer hands a closed connection back. */
+static void on_conn_closed(struct conn_owner *o, struct conn *c)
 {
+    struct worker *w = (struct worker *)((char *)o - offsetof(struct worker, owner));
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -123,7 +130,7 @@ static void accept_all(struct worker *w, struct worker_listener *wl, int limit)
             loop_defer(w->loop, &wl->more);
             return;
         }
-        if (w->free_conns == NULL) {
+        if (w->free_conns == NULL && w->conns_used == (size_t)w->cfg->worker_connections) {
             /* Leave the rest in the backlog until a connection closes. */
             w->conns_exhausted = true;
             if (loop_now(w->loop) - w->last_limit_log > 60000) {
@@ -169,7 +176,7 @@ static void accept_all(struct worker *w, struct worker_listener *wl, int limit)
         struct conn *c = conn_get(w);
         stats_add(w->stats, STAT_ACCEPTED, 1);
         stats_add(w->stats, STAT_ACTIVE, 1);
-        conn_start(c, w, fd, wl->vhosts, wl->n_vhosts, (struct sockaddr *)&peer);
+        conn_start(c, &w->owner, fd, (struct sockaddr *)&peer, &wl->bind);
     }
 }
 
@@ -203,8 +210,7 @@ static void borrow(struct worker *w, uint32_t listener, uint32_t slot, int fd)
     b->io.fd = fd;
     b->io.fn = on_listener;
     b->worker = w;
-    b->vhosts = own->vhosts;
-    b->n_vhosts = own->n_vhosts;
+    b->bind = own->bind;
     b->lent_by = (int)slot;
     loop_defer_init(&b->more, on_listener_more);
     if (loop_add(w->loop, &b->io, LOOP_READ | LOOP_EDGE) < 0) {
@@ -310,6 +316,7 @@ static void begin_drain(struct worker *w)
     if (w->n_released)
         loop_timer_after(w->loop, &w->release_timer, RELEASE_GRACE_MS);
     w->draining = true;
+    w->owner.draining = true;
     if (w->n_open == 0 && w->n_released == 0) {
         loop_stop(w->loop);
         return;
@@ -320,9 +327,7 @@ static void begin_drain(struct worker *w)
         /* conn_run may close c: read the link first. A closed connection
          * goes to the free list, never ahead of `next` in the open list. */
         struct conn *next = c->next;
-        c->draining = true;
-        c->srv->proto->drain(c);
-        conn_run(c);
+        conn_drain(c);
         c = next;
     }
 }
@@ -505,6 +510,7 @@ static int build_servers(struct worker *w, const int *access_logs)
         const struct cfg_server *s = &w->cfg->servers[i];
         char err[256];
         w->servers[i].cfg = s;
+        w->servers[i].index = i;
         w->servers[i].proto = proto_for(s);
         w->servers[i].data = w->servers[i].proto->server_new(s, access_logs[i], err, sizeof err);
         if (w->servers[i].data == NULL) {
@@ -515,15 +521,53 @@ static int build_servers(struct worker *w, const int *access_logs)
     return 0;
 }
 
+/* A listener's connections: its servers, the first one's protocol. */
+static int bind_servers(struct worker *w, struct conn_listen *l, const struct worker_bind *b)
+{
+    const struct server_rt **vhosts = calloc(b->n_servers, sizeof *vhosts);
+    if (vhosts == NULL)
+        return -1;
+    for (size_t k = 0; k < b->n_servers; k++)
+        vhosts[k] = &w->servers[b->servers[k]];
+    l->vhosts = vhosts;
+    l->n_vhosts = (uint16_t)b->n_servers;
+    l->ops = &vhosts[0]->proto->conn;
+    l->tp = &transport_plain;
+    return 0;
+}
+
 static int build_conns(struct worker *w)
 {
+    /* Cache-line aligned (see conn.h), and not touched here: conn_get
+     * hands out slots in order, so pages never used are never mapped. */
     size_t n = (size_t)w->cfg->worker_connections;
-    w->conns = calloc(n, sizeof *w->conns);
-    if (w->conns == NULL)
+    w->conns = aligned_alloc(_Alignof(struct conn), n * sizeof *w->conns);
+    return w->conns == NULL ? -1 : 0;
+}
+
+/* The slot's listening sockets, each with the servers it serves. */
+static int add_listeners(struct worker *w, const struct worker_args *a)
+{
+    w->listeners = calloc(a->n_binds ? a->n_binds : 1, sizeof *w->listeners);
+    if (w->listeners == NULL)
         return -1;
-    for (size_t i = n; i-- > 0;) {
-        w->conns[i].next = w->free_conns;
-        w->free_conns = &w->conns[i];
+    for (size_t i = 0; i < a->n_binds; i++) {
+        struct worker_listener *wl = &w->listeners[w->n_listeners++];
+        wl->io.fd = a->binds[i].fd;
+        wl->io.fn = on_listener;
+        wl->worker = w;
+        if (bind_servers(w, &wl->bind, &a->binds[i]) < 0)
+            return -1;
+        wl->shared = a->binds[i].shared;
+        wl->lent_by = -1;
+        loop_defer_init(&wl->more, on_listener_more);
+        unsigned flags = LOOP_READ | LOOP_EDGE | (wl->shared ? LOOP_EXCLUSIVE : 0);
+        if (loop_add(w->loop, &wl->io, flags) < 0) {
+            log_error("worker %d: epoll_ctl(listener): %s", a->slot, strerror(errno));
+            return -1;
+        }
+        /* Connections may have queued while this slot was empty. */
+        loop_defer(w->loop, &wl->more);
     }
     return 0;
 }
@@ -548,8 +592,10 @@ int worker_main(const struct worker_args *a)
     w.page = a->page;
     w.stats = a->stats;
     /* A few free buffers serve a busy loop; idle connections hold none. */
-    buf_pool_init(&w.in_pool, 16 * 1024, 64);
-    buf_pool_init(&w.out_pool, 16 * 1024, 64);
+    conn_owner_init(&w.owner, NULL, 16 * 1024, 16 * 1024);
+    w.owner.stats = a->stats;
+    w.owner.page = a->page;
+    w.owner.closed = on_conn_closed;
     timer_init(&w.accept_timer, on_accept_resume);
     timer_init(&w.stop_timer, on_stop_timer);
     timer_init(&w.tick_timer, on_tick);
@@ -568,6 +614,7 @@ int worker_main(const struct worker_args *a)
     if (build_conns(&w) < 0)
         goto out;
     w.loop = loop_new((size_t)a->cfg->worker_connections + 16);
+    w.owner.loop = w.loop;
     if (w.loop == NULL || setup_signals(&sig) < 0) {
         log_error("worker %d: cannot set up its loop: %s", a->slot, strerror(errno));
         goto out;
@@ -579,31 +626,8 @@ int worker_main(const struct worker_args *a)
     if (loop_add(w.loop, &chan.io, LOOP_READ) < 0)
         goto out;
 
-    w.listeners = calloc(a->n_binds ? a->n_binds : 1, sizeof *w.listeners);
-    if (w.listeners == NULL)
+    if (add_listeners(&w, a) < 0)
         goto out;
-    for (size_t i = 0; i < a->n_binds; i++) {
-        struct worker_listener *wl = &w.listeners[w.n_listeners++];
-        wl->io.fd = a->binds[i].fd;
-        wl->io.fn = on_listener;
-        wl->worker = &w;
-        wl->n_vhosts = a->binds[i].n_servers;
-        wl->vhosts = calloc(wl->n_vhosts, sizeof *wl->vhosts);
-        if (wl->vhosts == NULL)
-            goto out;
-        for (size_t k = 0; k < wl->n_vhosts; k++)
-            wl->vhosts[k] = &w.servers[a->binds[i].servers[k]];
-        wl->shared = a->binds[i].shared;
-        wl->lent_by = -1;
-        loop_defer_init(&wl->more, on_listener_more);
-        unsigned flags = LOOP_READ | LOOP_EDGE | (wl->shared ? LOOP_EXCLUSIVE : 0);
-        if (loop_add(w.loop, &wl->io, flags) < 0) {
-            log_error("worker %d: epoll_ctl(listener): %s", a->slot, strerror(errno));
-            goto out;
-        }
-        /* Connections may have queued while this slot was empty. */
-        loop_defer(w.loop, &wl->more);
-    }
 
     if (channel_send_ready(a->channel) < 0) {
         log_error("worker %d: cannot reach the master: %s", a->slot, strerror(errno));

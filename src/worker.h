@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "buf.h"
 #include "config.h"
 #include "conn.h"
 #include "loop.h"
@@ -59,11 +58,12 @@ struct worker {
     uint32_t generation;
     struct stats_page *page;
     struct stats_block *stats;
-    struct buf_pool in_pool, out_pool;
+    struct conn_owner owner;        /* what its connections see of it */
     struct server_rt *servers;
     size_t n_servers;
     struct conn *conns;             /* worker_connections of them */
-    struct conn *free_conns;
+    size_t conns_used;              /* conns[0..conns_used) have been handed out */
+    struct conn *free_conns;        /* closed ones among those */
     struct conn *open_conns;        /* doubly linked through prev/next */
     size_t n_open;
     struct worker_listener *listeners;
@@ -83,8 +83,5 @@ struct worker {
 
 /* Run a worker in a freshly forked child; returns the exit status. */
 int worker_main(const struct worker_args *args);
-
-/* The connection layer hands a closed connection back. */
-void worker_conn_closed(struct worker *w, struct conn *c);
 
 #endif

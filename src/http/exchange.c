@@ -160,9 +160,15 @@ static void dispatch(struct http_req *req, size_t head_len)
     bool body = req->f.has_length && req->f.content_length > 0;
     if (req->keep && body && req->f.expect_continue)
         conn_write(c, http_continue, sizeof http_continue - 1);
-    enum http_start rc = http_exchange_start(req);
+    /* Not http_exchange_start: this exchange is on the stack, never kept. */
+    req->state = HTTP_REQ_STARTED;
+    enum http_start rc = req->handler->start(req);
     assert(rc == HTTP_ANSWERED);        /* only handlers with abort may pend */
     (void)rc;
+    if (req->state < HTTP_REQ_ANSWERED) {  /* unless it said so (http_req_done) */
+        req->state = HTTP_REQ_ANSWERED;
+        http_req_log(req);
+    }
     conn_set_gauge(c, CONN_GAUGE_WRITING);
     buf_consume(c->in, head_len);
 
@@ -180,7 +186,7 @@ static void dispatch(struct http_req *req, size_t head_len)
     if (body) {
         hc->phase = HP_DISCARD;
         hc->u.body_left = req->f.content_length;
-        conn_set_timer(c, CONN_TIMER_BODY, req->server->conf->body_timeout);
+        conn_set_timer(c, HTTP_TIMER_BODY, req->server->conf->body_timeout);
     }
 }
 

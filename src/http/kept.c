@@ -373,7 +373,7 @@ static int feed(struct http_kept *k)
 {
     struct conn *c = k->req.conn;
     if (k->body != KB_NONE && !k->paused && conn_in_len(c) > k->ready)
-        conn_set_timer(c, CONN_TIMER_BODY, k->req.server->conf->body_timeout);
+        conn_set_timer(c, HTTP_TIMER_BODY, k->req.server->conf->body_timeout);
     while (k->body != KB_NONE && !k->paused && !c->closing) {
         int rc = k->chunked_body ? feed_chunked(k) : feed_length(k);
         if (rc <= 0)

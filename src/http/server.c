@@ -115,7 +115,7 @@ static void start_head(struct conn *c, struct http_conn *hc)
     hc->phase = HP_HEAD;
     hc->parsed_len = 0;
     hc->u.header_deadline = loop_now(http_loop(c)) + cfg->header_timeout;
-    conn_set_timer(c, CONN_TIMER_HEADER, cfg->header_timeout);
+    conn_set_timer(c, HTTP_TIMER_HEADER, cfg->header_timeout);
 }
 
 /* A request that ends the connection before it has a head. */
@@ -133,7 +133,7 @@ static bool discard_body(struct conn *c, struct http_conn *hc)
     size_t avail = conn_in_len(c);
     if (avail == 0)
         return false;
-    conn_set_timer(c, CONN_TIMER_BODY, http_config(c->srv->cfg)->body_timeout);
+    conn_set_timer(c, HTTP_TIMER_BODY, http_config(c->srv->cfg)->body_timeout);
     size_t n = hc->u.body_left < avail ? (size_t)hc->u.body_left : avail;
     buf_consume(c->in, n);
     hc->u.body_left -= n;
@@ -219,9 +219,9 @@ static bool serve_input(struct conn *c)
 static void arm_idle(struct conn *c)
 {
     if (c->draining)
-        conn_set_timer(c, CONN_TIMER_GRACE, HTTP_GRACE_MS);
+        conn_set_timer(c, HTTP_TIMER_GRACE, HTTP_GRACE_MS);
     else
-        conn_set_timer(c, CONN_TIMER_KEEPALIVE, http_config(c->srv->cfg)->keepalive_timeout);
+        conn_set_timer(c, HTTP_TIMER_KEEPALIVE, http_config(c->srv->cfg)->keepalive_timeout);
     conn_set_gauge(c, CONN_GAUGE_IDLE);
 }
 
@@ -234,8 +234,8 @@ static void settle_exchange(struct conn *c)
         conn_set_gauge(c, CONN_GAUGE_WRITING);
         return;
     }
-    if (c->timer_kind != CONN_TIMER_BODY)
-        conn_set_timer(c, CONN_TIMER_BODY, http_config(c->srv->cfg)->body_timeout);
+    if (c->timer_kind != HTTP_TIMER_BODY)
+        conn_set_timer(c, HTTP_TIMER_BODY, http_config(c->srv->cfg)->body_timeout);
     conn_set_gauge(c, CONN_GAUGE_READING);
 }
 
@@ -259,15 +259,15 @@ static void settle(struct conn *c)
         break;
     case HP_HEAD: {
         int64_t left = hc->u.header_deadline - loop_now(http_loop(c));
-        conn_set_timer(c, CONN_TIMER_HEADER, left > 0 ? left : 0);
+        conn_set_timer(c, HTTP_TIMER_HEADER, left > 0 ? left : 0);
         break;
     }
     case HP_EXCHANGE:
         settle_exchange(c);
         return;
     default:
-        if (c->timer_kind != CONN_TIMER_BODY)
-            conn_set_timer(c, CONN_TIMER_BODY, http_config(c->srv->cfg)->body_timeout);
+        if (c->timer_kind != HTTP_TIMER_BODY)
+            conn_set_timer(c, HTTP_TIMER_BODY, http_config(c->srv->cfg)->body_timeout);
         break;
     }
     conn_set_gauge(c, CONN_GAUGE_READING);
@@ -305,10 +305,10 @@ static void http_open(struct conn *c)
     conn_set_gauge(c, CONN_GAUGE_READING);
 }
 
-static void http_timeout(struct conn *c, enum conn_timer_kind kind)
+static void http_timeout(struct conn *c, unsigned kind)
 {
     struct http_conn *hc = http_conn_of(c);
-    if (kind == CONN_TIMER_HEADER && hc->phase == HP_HEAD && conn_in_len(c) > 0) {
+    if (kind == HTTP_TIMER_HEADER && hc->phase == HP_HEAD && conn_in_len(c) > 0) {
         refuse(c, 408, "no complete request head within header_timeout");
         return;
     }
@@ -324,13 +324,14 @@ static void http_drain(struct conn *c)
     bool idle = conn_in_len(c) == 0 && conn_out_len(c) == 0 && !conn_file_pending(c) &&
                 (hc->phase == HP_IDLE || hc->phase == HP_HEAD);
     if (idle && !c->closing)
-        conn_set_timer(c, CONN_TIMER_GRACE, HTTP_GRACE_MS);
+        conn_set_timer(c, HTTP_TIMER_GRACE, HTTP_GRACE_MS);
 }
 
 static void http_close(struct conn *c)
 {
     /* An exchange still waiting for its answer: the client is gone. */
-    http_kept_end(c, HTTP_STATUS_CLIENT_GONE);
+    if (http_conn_of(c)->kept)
+        http_kept_end(c, HTTP_STATUS_CLIENT_GONE);
     /* A connection goes back to its listener's default server. */
     c->srv = c->vhosts[0];
 }
@@ -341,10 +342,12 @@ const struct proto proto_http = {
     .server_free = http_server_free,
     .tick = http_tick,
     .reopen_log = http_reopen_log,
-    .open = http_open,
-    .readable = http_readable,
-    .writable = http_writable,
-    .timeout = http_timeout,
-    .drain = http_drain,
-    .close = http_close,
+    .conn = {
+        .open = http_open,
+        .readable = http_readable,
+        .writable = http_writable,
+        .timeout = http_timeout,
+        .drain = http_drain,
+        .close = http_close,
+    },
 };

@@ -17,8 +17,8 @@
 #include "http/req.h"
 #include "http/route.h"
 #include "loop.h"
+#include "proto.h"
 #include "stats.h"
-#include "worker.h"
 
 struct access_log;
 struct http_kept;
@@ -69,26 +69,33 @@ static inline struct http_conn *http_conn_of(struct conn *c)
     return (struct http_conn *)c->proto_state;
 }
 
-/* What HTTP takes from the worker hosting the connection; the only place
- * that knows the worker, until the connection's owner interface. */
+/* Deadline kinds (conn.h): the whole request head must arrive by then;
+ * between two reads of a body; idle between requests; draining: an idle
+ * connection's last chance. */
+enum { HTTP_TIMER_HEADER = CONN_TIMER_PROTO, HTTP_TIMER_BODY, HTTP_TIMER_KEEPALIVE,
+       HTTP_TIMER_GRACE };
+
+/* What HTTP takes from the connection's owner (the worker, or a test). */
 static inline struct loop *http_loop(const struct conn *c)
 {
-    return c->worker->loop;
+    return c->owner->loop;
 }
 
 static inline struct stats_block *http_stats(const struct conn *c)
 {
-    return c->worker->stats;
+    return c->owner->stats;
 }
 
 static inline const struct stats_page *http_stats_page(const struct conn *c)
 {
-    return c->worker->page;
+    return c->owner->page;
 }
 
-static inline size_t http_server_index(const struct conn *c, const struct http_server *s)
+/* Where the responses of the exchange's server are counted: c->srv is that
+ * server from the choice of the virtual host to the end of the exchange. */
+static inline size_t http_server_index(const struct conn *c)
 {
-    return (size_t)(s->cfg - c->worker->cfg->servers);
+    return c->srv->index;
 }
 
 /* server.c */

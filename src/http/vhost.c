@@ -4,7 +4,7 @@
 #include <strings.h>
 
 #include "http/config.h"
-#include "conn.h"
+#include "proto.h"
 
 /* The host without its port and a trailing dot; an IP literal keeps its
  * brackets (no server name has them, so it picks the default). */

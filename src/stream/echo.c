@@ -16,6 +16,10 @@
 
 #define ECHO_GRACE_MS 1000
 
+/* Deadline kinds (conn.h): no traffic either way; draining: an idle
+ * connection's last chance. */
+enum { ECHO_TIMER_IDLE = CONN_TIMER_PROTO, ECHO_TIMER_GRACE };
+
 static const struct cfg_key echo_keys[] = {
     { .name = "idle_timeout", .type = CT_DURATION, .offset = CFG_AT(echo_config, idle_timeout),
       .def = "60s", .min = 1, .max = CFG_DAY },
@@ -59,9 +63,9 @@ static void echo_reopen_log(void *server, int fd)
 static void arm_idle(struct conn *c)
 {
     if (c->draining)
-        conn_set_timer(c, CONN_TIMER_GRACE, ECHO_GRACE_MS);
+        conn_set_timer(c, ECHO_TIMER_GRACE, ECHO_GRACE_MS);
     else
-        conn_set_timer(c, CONN_TIMER_IDLE, idle_timeout(c));
+        conn_set_timer(c, ECHO_TIMER_IDLE, idle_timeout(c));
 }
 
 static void echo_open(struct conn *c)
@@ -91,7 +95,7 @@ static void echo_writable(struct conn *c)
     arm_idle(c);
 }
 
-static void echo_timeout(struct conn *c, enum conn_timer_kind kind)
+static void echo_timeout(struct conn *c, unsigned kind)
 {
     (void)kind;
     conn_close_now(c);
@@ -114,12 +118,14 @@ static const struct proto proto_echo = {
     .server_free = echo_server_free,
     .tick = echo_tick,
     .reopen_log = echo_reopen_log,
-    .open = echo_open,
-    .readable = echo_readable,
-    .writable = echo_writable,
-    .timeout = echo_timeout,
-    .drain = echo_drain,
-    .close = echo_close,
+    .conn = {
+        .open = echo_open,
+        .readable = echo_readable,
+        .writable = echo_writable,
+        .timeout = echo_timeout,
+        .drain = echo_drain,
+        .close = echo_close,
+    },
 };
 
 const struct proto_module echo_module = {

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "conn.h"
+#include "conn_fixture.h"
 #include "http/config.h"
 #include "fixture.h"
 #include "http/handler.h"
@@ -25,7 +26,7 @@
 #include "proto.h"
 #include "stats.h"
 #include "tap.h"
-#include "worker.h"
+#include "transport.h"
 
 #define CLIENT_IN (1 << 20)
 
@@ -40,15 +41,16 @@ static const char conf_fmt[] =
     "    { path = \"/status\"; status = { format = \"text\"; }; }\n"
     "  ); });\n";
 
+/* The shared fixture (conn_fixture.h: fx) gives the loop and the owner;
+ * this is the rest: a configuration, its server, one connection and its
+ * client's end. */
 static struct {
     char dir[128];
     struct herd_config *cfg;
-    struct stats_page *page;
-    struct worker w;
+    struct stats_page *page;    /* for the status handler */
     struct server_rt rt;
     const struct server_rt *vhosts[1];
     struct conn conn;
-    struct timer tick;
     int client;
     /* what the client sends (pumped without blocking) and receives */
     const char *out;
@@ -57,14 +59,12 @@ static struct {
     char in[CLIENT_IN + 1];
     size_t in_len;
     bool eof;
-    bool (*until)(void);
     void (*step)(void);         /* test-specific, once per tick */
-    int64_t deadline;
-} fx;
+} hx;
 
 static struct loop *loop(void)
 {
-    return fx.w.loop;
+    return fx.loop;
 }
 
 /* ------------------------------------------------------------------ */
@@ -179,108 +179,98 @@ static const struct http_handler sink_handler = {
 };
 
 /* ------------------------------------------------------------------ */
-/* The fixture: a worker of one connection */
+/* The fixture: a server of one connection */
 
 static struct http_route *route(const char *path)
 {
-    struct http_server *s = fx.rt.data;
+    struct http_server *s = hx.rt.data;
     return (struct http_route *)http_route_find(&s->routes, path, strlen(path));
 }
 
 static void pump(void)
 {
-    while (fx.out_off < fx.out_len) {
-        ssize_t n = send(fx.client, fx.out + fx.out_off, fx.out_len - fx.out_off, MSG_NOSIGNAL);
+    while (hx.out_off < hx.out_len) {
+        ssize_t n = send(hx.client, hx.out + hx.out_off, hx.out_len - hx.out_off, MSG_NOSIGNAL);
         if (n < 0) {
             ck_assert_int_eq(errno, EAGAIN);
-            fx.out_blocked = true;
+            hx.out_blocked = true;
             break;
         }
-        fx.out_off += (size_t)n;
+        hx.out_off += (size_t)n;
     }
     for (;;) {
-        ssize_t n = recv(fx.client, fx.in + fx.in_len, CLIENT_IN - fx.in_len, 0);
+        ssize_t n = recv(hx.client, hx.in + hx.in_len, CLIENT_IN - hx.in_len, 0);
         if (n > 0) {
-            fx.in_len += (size_t)n;
-            fx.in[fx.in_len] = '\0';
+            hx.in_len += (size_t)n;
+            hx.in[hx.in_len] = '\0';
             continue;
         }
-        fx.eof |= n == 0;
+        hx.eof |= n == 0;
         break;
     }
 }
 
-static void on_tick(struct timer *t)
+/* Each millisecond: the client sends and reads what it can, the test takes
+ * its step, then the condition is checked. */
+static bool client_turn(void *pred)
 {
     pump();
-    if (fx.step)
-        fx.step();
-    if (fx.until() || loop_now(loop()) > fx.deadline)
-        loop_stop(loop());
-    else
-        loop_timer_after(loop(), t, 1);
+    if (hx.step)
+        hx.step();
+    return ((bool (*)(void))pred)();
 }
 
 /* Run the loop until pred holds (at most 10 s: a hang fails, it never
  * passes). */
 static bool run_until(bool (*pred)(void))
 {
-    fx.until = pred;
-    fx.deadline = loop_now(loop()) + 10000;
-    loop_timer_after(loop(), &fx.tick, 0);
-    loop_run(loop());
-    loop_timer_cancel(loop(), &fx.tick);
-    return pred();
+    return fx_run_until(client_turn, (void *)pred, 10000);
 }
 
 static void send_text(const char *s)
 {
-    fx.out = s;
-    fx.out_len = strlen(s);
-    fx.out_off = 0;
+    hx.out = s;
+    hx.out_len = strlen(s);
+    hx.out_off = 0;
 }
 
 static void start_fixture(const char *body_timeout)
 {
-    memset(&fx, 0, sizeof fx);
+    memset(&hx, 0, sizeof hx);
     memset(&later, 0, sizeof later);
     memset(&sink, 0, sizeof sink);
     later.delay = 60000;
     timer_init(&later.t, later_fire);
-    fixture_mkdtemp(fx.dir, sizeof fx.dir, "handler");
+    fixture_mkdtemp(hx.dir, sizeof hx.dir, "handler");
     char path[128], text[2048], err[512];
-    snprintf(text, sizeof text, conf_fmt, body_timeout, fx.dir);
-    fixture_write(fixture_path(path, sizeof path, fx.dir, "herd.conf"), text, strlen(text));
+    snprintf(text, sizeof text, conf_fmt, body_timeout, hx.dir);
+    fixture_write(fixture_path(path, sizeof path, hx.dir, "herd.conf"), text, strlen(text));
     config_use_protocols(&proto_registry);
-    fx.cfg = config_load(path, err, sizeof err);
-    ck_assert_msg(fx.cfg != NULL, "%s", err);
+    hx.cfg = config_load(path, err, sizeof err);
+    ck_assert_msg(hx.cfg != NULL, "%s", err);
 
-    fx.page = stats_map();
-    ck_assert_ptr_nonnull(fx.page);
-    fx.w.stats = stats_claim(fx.page, 0, 1);
-    fx.w.page = fx.page;
-    fx.w.cfg = fx.cfg;
-    fx.w.loop = loop_new(16);
-    ck_assert_ptr_nonnull(fx.w.loop);
-    buf_pool_init(&fx.w.in_pool, 16 * 1024, 4);
-    buf_pool_init(&fx.w.out_pool, 16 * 1024, 4);
+    fx_setup();
+    hx.page = stats_map();
+    ck_assert_ptr_nonnull(hx.page);
+    fx.owner.page = hx.page;
 
-    fixture_path(path, sizeof path, fx.dir, "access.log");
+    fixture_path(path, sizeof path, hx.dir, "access.log");
     int log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     ck_assert_int_ge(log_fd, 0);
-    fx.rt.cfg = &fx.cfg->servers[0];
-    fx.rt.proto = &proto_http;
-    fx.rt.data = proto_http.server_new(fx.rt.cfg, log_fd, err, sizeof err);
-    ck_assert_msg(fx.rt.data != NULL, "%s", err);
-    fx.vhosts[0] = &fx.rt;
+    hx.rt.cfg = &hx.cfg->servers[0];
+    hx.rt.proto = &proto_http;
+    hx.rt.data = proto_http.server_new(hx.rt.cfg, log_fd, err, sizeof err);
+    ck_assert_msg(hx.rt.data != NULL, "%s", err);
+    hx.vhosts[0] = &hx.rt;
     route("/later")->handler = &later_handler;
     route("/body")->handler = &sink_handler;
 
     int sv[2];
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-    fx.client = sv[1];
-    timer_init(&fx.tick, on_tick);
-    conn_start(&fx.conn, &fx.w, sv[0], fx.vhosts, 1, NULL);
+    fx_socketpair(sv);
+    hx.client = sv[1];
+    struct conn_listen l = { .ops = &proto_http.conn, .tp = &transport_plain,
+                             .vhosts = hx.vhosts, .n_vhosts = 1 };
+    conn_start(&hx.conn, &fx.owner, sv[0], NULL, &l);
 }
 
 static void setup(void)
@@ -290,29 +280,27 @@ static void setup(void)
 
 static void teardown(void)
 {
-    if (fx.conn.in_use)
-        conn_close_now(&fx.conn), conn_run(&fx.conn);
+    if (hx.conn.in_use)
+        conn_close_now(&hx.conn), conn_run(&hx.conn);
     /* The routes free what their own handlers built. */
     route("/later")->handler = &http_handler_return;
     route("/body")->handler = &http_handler_return;
-    proto_http.server_free(fx.rt.data);
-    close(fx.client);
-    buf_pool_drain(&fx.w.in_pool);
-    buf_pool_drain(&fx.w.out_pool);
-    loop_free(fx.w.loop);
-    stats_unmap(fx.page);
-    config_free(fx.cfg);
-    fixture_rmtree(fx.dir);
+    proto_http.server_free(hx.rt.data);
+    close(hx.client);
+    fx_teardown();
+    stats_unmap(hx.page);
+    config_free(hx.cfg);
+    fixture_rmtree(hx.dir);
 }
 
 /* The access log, flushed (valid until the next call). */
 static const char *access_log(void)
 {
     static char *text;
-    proto_http.tick(fx.rt.data, loop_now(loop()) + 5000);
+    proto_http.tick(hx.rt.data, loop_now(loop()) + 5000);
     char path[128];
     free(text);
-    text = fixture_read_file(fixture_path(path, sizeof path, fx.dir, "access.log"), NULL);
+    text = fixture_read_file(fixture_path(path, sizeof path, hx.dir, "access.log"), NULL);
     return text;
 }
 
@@ -324,7 +312,7 @@ static const char *access_log(void)
 static int responses(void)
 {
     int n = 0;
-    const char *p = fx.in, *end = fx.in + fx.in_len;
+    const char *p = hx.in, *end = hx.in + hx.in_len;
     for (;;) {
         const char *blank = strstr(p, "\r\n\r\n");
         if (blank == NULL)
@@ -340,16 +328,16 @@ static int responses(void)
 
 static bool one_response(void) { return responses() >= 1; }
 static bool three_responses(void) { return responses() >= 3; }
-static bool got_later(void) { return strstr(fx.in, "later\n") != NULL; }
-static bool got_hello(void) { return strstr(fx.in, "hello\n") != NULL; }
-static bool got_got(void) { return strstr(fx.in, "got ") && strchr(strstr(fx.in, "got "), '\n'); }
+static bool got_later(void) { return strstr(hx.in, "later\n") != NULL; }
+static bool got_hello(void) { return strstr(hx.in, "hello\n") != NULL; }
+static bool got_got(void) { return strstr(hx.in, "got ") && strchr(strstr(hx.in, "got "), '\n'); }
 static bool later_started(void) { return later.started > 0; }
-static bool closed(void) { return fx.eof; }
+static bool closed(void) { return hx.eof; }
 /* The interim answer came and the handler waits for the body. */
 static bool continued(void)
 {
-    return strstr(fx.in, "100 Continue\r\n\r\n") && sink.req &&
-           sink.req->state == HTTP_REQ_PENDING && conn_out_len(&fx.conn) == 0;
+    return strstr(hx.in, "100 Continue\r\n\r\n") && sink.req &&
+           sink.req->state == HTTP_REQ_PENDING && conn_out_len(&hx.conn) == 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -359,21 +347,21 @@ START_TEST(later_answers_from_a_timer)
 {
     send_text("GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
     ck_assert(run_until(later_started));
-    ck_assert_uint_eq(fx.in_len, 0);                /* pending: nothing sent yet */
-    ck_assert_int_eq(http_conn_of(&fx.conn)->phase, HP_EXCHANGE);
-    ck_assert_ptr_nonnull(http_conn_of(&fx.conn)->kept);
+    ck_assert_uint_eq(hx.in_len, 0);                /* pending: nothing sent yet */
+    ck_assert_int_eq(http_conn_of(&hx.conn)->phase, HP_EXCHANGE);
+    ck_assert_ptr_nonnull(http_conn_of(&hx.conn)->kept);
     later_now();
     ck_assert(run_until(got_later));
-    ck_assert_ptr_nonnull(strstr(fx.in, "HTTP/1.1 200 OK\r\n"));
-    ck_assert_ptr_nonnull(strstr(fx.in, "\r\nContent-Length: 6\r\n"));
-    ck_assert_ptr_null(strstr(fx.in, "Connection:"));
+    ck_assert_ptr_nonnull(strstr(hx.in, "HTTP/1.1 200 OK\r\n"));
+    ck_assert_ptr_nonnull(strstr(hx.in, "\r\nContent-Length: 6\r\n"));
+    ck_assert_ptr_null(strstr(hx.in, "Connection:"));
     ck_assert_int_eq(later.aborted, 0);
     /* The exchange is over and the connection goes on. */
-    ck_assert_ptr_null(http_conn_of(&fx.conn)->kept);
+    ck_assert_ptr_null(http_conn_of(&hx.conn)->kept);
     ck_assert_str_eq(access_log(), "200 GET /later HTTP/1.1 6\n");
     send_text("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
     ck_assert(run_until(got_hello));
-    ck_assert(fx.conn.in_use);
+    ck_assert(hx.conn.in_use);
 }
 END_TEST
 
@@ -382,7 +370,7 @@ START_TEST(pipelined_request_waits_for_the_pending_one)
     later.delay = 20;
     send_text("GET /later HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
     ck_assert(run_until(got_hello));
-    char *a = strstr(fx.in, "later\n"), *b = strstr(fx.in, "hello\n");
+    char *a = strstr(hx.in, "later\n"), *b = strstr(hx.in, "hello\n");
     ck_assert_ptr_nonnull(a);
     ck_assert(a < b);                               /* in order */
     ck_assert_str_eq(access_log(), "200 GET /later HTTP/1.1 6\n200 GET /hello HTTP/1.1 6\n");
@@ -394,8 +382,8 @@ START_TEST(head_of_a_pending_answer_has_no_body)
     later.delay = 1;
     send_text("HEAD /later HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
     ck_assert(run_until(got_hello));
-    ck_assert_ptr_null(strstr(fx.in, "later\n"));
-    ck_assert_ptr_nonnull(strstr(fx.in, "\r\nContent-Length: 6\r\n\r\nHTTP/1.1 200 OK"));
+    ck_assert_ptr_null(strstr(hx.in, "later\n"));
+    ck_assert_ptr_nonnull(strstr(hx.in, "\r\nContent-Length: 6\r\n\r\nHTTP/1.1 200 OK"));
     ck_assert_str_eq(access_log(), "200 HEAD /later HTTP/1.1 0\n200 GET /hello HTTP/1.1 6\n");
 }
 END_TEST
@@ -404,10 +392,10 @@ START_TEST(client_gone_aborts_the_pending_exchange)
 {
     send_text("GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
     ck_assert(run_until(later_started));
-    shutdown(fx.client, SHUT_WR);
+    shutdown(hx.client, SHUT_WR);
     ck_assert(run_until(closed));
     ck_assert_int_eq(later.aborted, 1);
-    ck_assert_uint_eq(fx.in_len, 0);
+    ck_assert_uint_eq(hx.in_len, 0);
     ck_assert_str_eq(access_log(), "499 GET /later HTTP/1.1 0\n");
 }
 END_TEST
@@ -416,9 +404,9 @@ START_TEST(closing_connection_aborts_the_pending_exchange)
 {
     send_text("GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
     ck_assert(run_until(later_started));
-    conn_close_now(&fx.conn);       /* e.g. a send error or the worker's end */
-    conn_run(&fx.conn);
-    ck_assert(!fx.conn.in_use);
+    conn_close_now(&hx.conn);       /* e.g. a send error or the worker's end */
+    conn_run(&hx.conn);
+    ck_assert(!hx.conn.in_use);
     ck_assert_int_eq(later.aborted, 1);
     ck_assert_str_eq(access_log(), "499 GET /later HTTP/1.1 0\n");
 }
@@ -444,13 +432,13 @@ START_TEST(content_length_body_streamed)
     memcpy(req + n, big, sizeof big);
     static const char next[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
     memcpy(req + n + sizeof big, next, sizeof next - 1);
-    fx.out = req;
-    fx.out_len = (size_t)n + sizeof big + sizeof next - 1;
+    hx.out = req;
+    hx.out_len = (size_t)n + sizeof big + sizeof next - 1;
     ck_assert(run_until(got_hello));
     ck_assert(sink.ended);
     ck_assert_uint_eq(sink.len, sizeof big);
     ck_assert_int_eq(memcmp(sink.got, big, sizeof big), 0);
-    ck_assert_ptr_nonnull(strstr(fx.in, "got 1048576\n"));
+    ck_assert_ptr_nonnull(strstr(hx.in, "got 1048576\n"));
     ck_assert_str_eq(access_log(), "200 POST /body HTTP/1.1 12\n200 GET /hello HTTP/1.1 6\n");
 }
 END_TEST
@@ -480,13 +468,13 @@ START_TEST(chunked_body_streamed_decoded)
                                     "Transfer-Encoding: chunked\r\n\r\n");
     n += chunked(req + n, big, 200000);
     n += (size_t)sprintf(req + n, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
-    fx.out = req;
-    fx.out_len = n;
+    hx.out = req;
+    hx.out_len = n;
     ck_assert(run_until(got_hello));
     ck_assert(sink.ended);
     ck_assert_uint_eq(sink.len, 200000);
     ck_assert_int_eq(memcmp(sink.got, big, 200000), 0);
-    ck_assert_ptr_nonnull(strstr(fx.in, "got 200000\n"));
+    ck_assert_ptr_nonnull(strstr(hx.in, "got 200000\n"));
     ck_assert_int_eq(sink.aborted, 0);
 }
 END_TEST
@@ -497,12 +485,12 @@ END_TEST
  * all of it, in order. */
 static void resume_when_blocked(void)
 {
-    struct conn *c = &fx.conn;
-    if (sink.paused && fx.out_blocked && sink.req && c->in && buf_room(c->in) == 0 &&
+    struct conn *c = &hx.conn;
+    if (sink.paused && hx.out_blocked && sink.req && c->in && buf_room(c->in) == 0 &&
         c->in->start == 0) {
         ck_assert_uint_eq(sink.len, sink.pause_at);     /* nothing beyond the pause */
         ck_assert_uint_eq(c->in->cap, 16 * 1024);       /* the input did not grow */
-        ck_assert_uint_lt(stats_get(fx.w.stats, STAT_BYTES_IN), fx.out_off);
+        ck_assert_uint_lt(stats_get(fx.stats, STAT_BYTES_IN), hx.out_off);
         sink.paused = false;
         sink.pause_at = 0;
         http_req_body_resume(sink.req);
@@ -524,15 +512,15 @@ static void back_pressure(bool chunked_body)
         memcpy(req + n, big, sizeof big);
         n += sizeof big;
     }
-    fx.out = req;
-    fx.out_len = n;
+    hx.out = req;
+    hx.out_len = n;
     sink.pause_at = 1000;
-    fx.step = resume_when_blocked;
+    hx.step = resume_when_blocked;
     ck_assert(run_until(got_got));
-    ck_assert(fx.out_blocked);          /* the pause reached the client */
+    ck_assert(hx.out_blocked);          /* the pause reached the client */
     ck_assert_uint_eq(sink.len, sizeof big);
     ck_assert_int_eq(memcmp(sink.got, big, sizeof big), 0);
-    ck_assert_ptr_nonnull(strstr(fx.in, "got 1048576\n"));
+    ck_assert_ptr_nonnull(strstr(hx.in, "got 1048576\n"));
 }
 
 START_TEST(content_length_back_pressure)
@@ -552,11 +540,11 @@ START_TEST(continue_before_a_wanted_body)
     send_text("POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
               "Expect: 100-continue\r\nConnection: close\r\n\r\n");
     ck_assert(run_until(continued));
-    ck_assert_str_eq(fx.in, "HTTP/1.1 100 Continue\r\n\r\n");   /* and nothing else */
+    ck_assert_str_eq(hx.in, "HTTP/1.1 100 Continue\r\n\r\n");   /* and nothing else */
     send_text("hello");
     ck_assert(run_until(closed));
-    ck_assert_ptr_nonnull(strstr(fx.in, "got 5\n"));
-    ck_assert_ptr_nonnull(strstr(fx.in, "Connection: close\r\n"));
+    ck_assert_ptr_nonnull(strstr(hx.in, "got 5\n"));
+    ck_assert_ptr_nonnull(strstr(hx.in, "Connection: close\r\n"));
     ck_assert_int_eq(memcmp(sink.got, "hello", 5), 0);
 }
 END_TEST
@@ -567,7 +555,7 @@ START_TEST(early_answer_discards_the_body)
     send_text("POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789"
               "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
     ck_assert(run_until(got_hello));
-    ck_assert_ptr_nonnull(strstr(fx.in, "HTTP/1.1 403 Forbidden\r\n"));
+    ck_assert_ptr_nonnull(strstr(hx.in, "HTTP/1.1 403 Forbidden\r\n"));
     ck_assert_uint_eq(sink.len, 0);
     ck_assert(!sink.ended);
     ck_assert_int_eq(sink.aborted, 0);
@@ -586,8 +574,8 @@ static void broken_body(const char *chunks, const char *status_line, const char 
     ck_assert(run_until(closed));
     ck_assert_int_eq(sink.aborted, 1);
     ck_assert(!sink.ended);
-    ck_assert_ptr_nonnull(strstr(fx.in, status_line));
-    ck_assert_ptr_nonnull(strstr(fx.in, "\r\nConnection: close\r\n"));
+    ck_assert_ptr_nonnull(strstr(hx.in, status_line));
+    ck_assert_ptr_nonnull(strstr(hx.in, "\r\nConnection: close\r\n"));
     ck_assert_ptr_nonnull(strstr(access_log(), log_line));
 }
 
@@ -616,7 +604,7 @@ START_TEST(body_timeout_aborts)
     ck_assert(run_until(closed));
     ck_assert_int_eq(sink.aborted, 1);
     ck_assert_uint_eq(sink.len, 10);
-    ck_assert_uint_eq(fx.in_len, 0);
+    ck_assert_uint_eq(hx.in_len, 0);
     ck_assert_str_eq(access_log(), "408 POST /body HTTP/1.1 0\n");
 }
 END_TEST
@@ -629,9 +617,9 @@ START_TEST(return_and_errors_take_the_same_path)
     send_text("GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
               "DELETE /status HTTP/1.1\r\nHost: x\r\n\r\n");
     ck_assert(run_until(three_responses));
-    ck_assert_ptr_nonnull(strstr(fx.in, "HTTP/1.1 404 Not Found\r\n"));
-    ck_assert_ptr_nonnull(strstr(fx.in, "HTTP/1.1 405 Method Not Allowed\r\n"));
-    ck_assert_ptr_nonnull(strstr(fx.in, "\r\nAllow: GET, HEAD\r\n"));
+    ck_assert_ptr_nonnull(strstr(hx.in, "HTTP/1.1 404 Not Found\r\n"));
+    ck_assert_ptr_nonnull(strstr(hx.in, "HTTP/1.1 405 Method Not Allowed\r\n"));
+    ck_assert_ptr_nonnull(strstr(hx.in, "\r\nAllow: GET, HEAD\r\n"));
     const char *log = access_log();
     ck_assert_int_eq(strncmp(log, "200 GET /hello HTTP/1.1 6\n404 GET /nope HTTP/1.1 ", 49), 0);
     ck_assert_ptr_nonnull(strstr(log, "\n405 DELETE /status HTTP/1.1 "));
@@ -642,9 +630,9 @@ START_TEST(status_handler)
 {
     send_text("GET /status HTTP/1.1\r\nHost: x\r\n\r\n");
     ck_assert(run_until(one_response));
-    ck_assert_ptr_nonnull(strstr(fx.in, "HTTP/1.1 200 OK\r\n"));
-    ck_assert_ptr_nonnull(strstr(fx.in, "Cache-Control: no-store\r\n"));
-    ck_assert_ptr_nonnull(strstr(fx.in, "requests"));
+    ck_assert_ptr_nonnull(strstr(hx.in, "HTTP/1.1 200 OK\r\n"));
+    ck_assert_ptr_nonnull(strstr(hx.in, "Cache-Control: no-store\r\n"));
+    ck_assert_ptr_nonnull(strstr(hx.in, "requests"));
 }
 END_TEST
 
@@ -653,10 +641,10 @@ START_TEST(idle_connection_state_is_small)
     ck_assert_uint_le(sizeof(struct http_conn), 32);
     send_text("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
     ck_assert(run_until(got_hello));
-    ck_assert_int_eq(http_conn_of(&fx.conn)->phase, HP_IDLE);
-    ck_assert_ptr_null(http_conn_of(&fx.conn)->kept);
-    ck_assert_ptr_null(fx.conn.in);                 /* no buffer while idle */
-    ck_assert_ptr_null(fx.conn.out);
+    ck_assert_int_eq(http_conn_of(&hx.conn)->phase, HP_IDLE);
+    ck_assert_ptr_null(http_conn_of(&hx.conn)->kept);
+    ck_assert_ptr_null(hx.conn.in);                 /* no buffer while idle */
+    ck_assert_ptr_null(hx.conn.out);
 }
 END_TEST
 

@@ -16,28 +16,27 @@
 #include "http/autoindex.h"
 #include "http/date.h"
 #include "http/req.h"
-#include "conn_fixture.h"
+#include "out_conn.h"
 #include "fixture.h"
 #include "loop.h"
 #include "tap.h"
-#include "worker.h"
 
 static char dir[128];
 static struct out_conn oc;
-static struct worker w;         /* the clock of the Date header */
+static struct conn_owner owner; /* the clock of the Date header */
 
 static void setup(void)
 {
     fixture_mkdtemp(dir, sizeof dir, "autoindex");
     out_conn_init(&oc);
-    w.loop = loop_new(4);
-    ck_assert_ptr_nonnull(w.loop);
-    oc.c.worker = &w;
+    owner.loop = loop_new(4);
+    ck_assert_ptr_nonnull(owner.loop);
+    oc.c.owner = &owner;
 }
 
 static void teardown(void)
 {
-    loop_free(w.loop);
+    loop_free(owner.loop);
     out_conn_free(&oc);
     fixture_rmtree(dir);
 }
@@ -168,7 +167,7 @@ START_TEST(head_and_head_method)
     snprintf(want, sizeof want,
              "HTTP/1.1 200 OK\r\nServer: herd\r\nDate: %s\r\n"
              "Content-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n"
-             "Connection: close\r\n\r\n", http_date(loop_wall(w.loop)), get.body_len);
+             "Connection: close\r\n\r\n", http_date(loop_wall(owner.loop)), get.body_len);
     ck_assert_str_eq(get.head, want);
     ck_assert_uint_eq(get.res.body_bytes, get.body_len);
     ck_assert_uint_gt(get.body_len, 0);

@@ -12,7 +12,7 @@
 #include "http/parse.h"
 #include "http/refusal.h"
 #include "log.h"
-#include "conn_fixture.h"
+#include "out_conn.h"
 #include "fixture.h"
 #include "tap.h"
 

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conn.h"
 #include "http/config.h"
+#include "proto.h"
 #include "http/vhost.h"
 #include "tap.h"
 

@@ -59,9 +59,9 @@ START_TEST(registry_lists_each_protocol_once)
         ck_assert_ptr_nonnull(m->proto);
         ck_assert_str_eq(m->proto->name, list[i]->name);
         ck_assert_ptr_nonnull(m->proto->server_new);
-        ck_assert_ptr_nonnull(m->proto->open);
-        ck_assert_ptr_nonnull(m->proto->readable);
-        ck_assert_ptr_nonnull(m->proto->close);
+        ck_assert_ptr_nonnull(m->proto->conn.open);
+        ck_assert_ptr_nonnull(m->proto->conn.readable);
+        ck_assert_ptr_nonnull(m->proto->conn.close);
         for (int j = 0; j < i; j++)
             ck_assert_str_ne(list[i]->name, list[j]->name);
     }

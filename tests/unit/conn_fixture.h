@@ -1,60 +1,54 @@
-/* A connection that is only an output buffer and a peer address: enough
- * for code that appends to a connection's output (conn_write,
- * conn_reserve) or names its client, with no worker, loop or socket.
- * Header-only, for the suites that need it. */
+/* A host for connections in unit tests: a real loop, an owner (buffer pools,
+ * counters, the "closed" callback), socket pairs, and a way to run the loop
+ * until a condition holds. Used by check_conn and check_proto. */
 #ifndef HERD_TESTS_CONN_FIXTURE_H
 #define HERD_TESTS_CONN_FIXTURE_H
 
-#include <arpa/inet.h>
-#include <check.h>
-#include <string.h>
-#include <sys/socket.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-#include "buf.h"
 #include "conn.h"
+#include "loop.h"
+#include "stats.h"
 
-struct out_conn {
-    struct conn c;
-    struct buf_pool pool;
+struct fixture {
+    struct loop *loop;
+    struct conn_owner owner;
+    struct stats_block *stats;
+    int closed;                 /* owner->closed calls */
+    struct conn *last_closed;
 };
 
-static inline void out_conn_init(struct out_conn *oc)
-{
-    memset(oc, 0, sizeof *oc);
-    buf_pool_init(&oc->pool, 4096, 1);
-    oc->c.io.fd = -1;
-    oc->c.file_fd = -1;
-    oc->c.out = buf_get(&oc->pool);     /* present, so conn_write never asks a worker */
-    ck_assert_ptr_nonnull(oc->c.out);
-}
+extern struct fixture fx;
 
-/* The client: a numeric IPv4 or IPv6 address, or NULL for none (AF_UNIX). */
-static inline void out_conn_peer(struct out_conn *oc, const char *ip, unsigned port)
-{
-    memset(&oc->c.peer, 0, sizeof oc->c.peer);
-    oc->c.peer.port = htons((uint16_t)port);
-    if (ip == NULL)
-        oc->c.peer.family = AF_UNIX;
-    else if (inet_pton(AF_INET, ip, oc->c.peer.addr) == 1)
-        oc->c.peer.family = AF_INET;
-    else if (inet_pton(AF_INET6, ip, oc->c.peer.addr) == 1)
-        oc->c.peer.family = AF_INET6;
-    else
-        ck_abort_msg("not an address: %s", ip);
-}
+/* Check's per-test setup and teardown. */
+void fx_setup(void);
+void fx_teardown(void);
 
-/* What was written so far (not NUL-terminated). */
-static inline const char *out_conn_data(const struct out_conn *oc, size_t *len)
-{
-    *len = buf_len(oc->c.out);
-    return buf_head(oc->c.out);
-}
+/* Run the loop until pred(arg) holds (checked every millisecond, and
+ * before starting); false if `ms` passed first. The limit is only there to
+ * fail a broken test instead of hanging it. The rest of the loop iteration
+ * (deferred work) still runs after pred holds: wait for states that stay,
+ * not for passing ones. */
+bool fx_run_until(bool (*pred)(void *), void *arg, int64_t ms);
+/* Run the loop for `ms`, to see that something does not happen. */
+void fx_run_for(int64_t ms);
 
-static inline void out_conn_free(struct out_conn *oc)
-{
-    buf_put(&oc->pool, oc->c.out);
-    oc->c.out = NULL;
-    buf_pool_drain(&oc->pool);
-}
+/* A connected pair of non-blocking unix stream sockets. */
+void fx_socketpair(int sv[2]);
+/* Serve fd with ops on the plain transport, as if accepted. */
+void fx_start(struct conn *c, int fd, const struct conn_ops *ops);
+void fx_start_tp(struct conn *c, int fd, const struct conn_ops *ops,
+                 const struct conn_transport *tp);
+
+/* Write all of p (the socket must take it: small amounts only). */
+void fx_send(int fd, const void *p, size_t n);
+/* Read what fd has now: *len counts every byte, out keeps the first cap.
+ * Returns false at EOF or an error (ECONNRESET), true while it is open. */
+bool fx_recv(int fd, char *out, size_t *len, size_t cap);
+/* Fill fd's send buffer with byte `b` until it would block; returns the
+ * bytes written. */
+size_t fx_fill(int fd, unsigned char b);
 
 #endif

@@ -1,0 +1,40 @@
+/* How a connection's bytes reach its socket. The connection layer (conn.c)
+ * does every read and write through its transport, so TLS can slide under a
+ * protocol without the protocol knowing. `plain` is the socket itself.
+ *
+ * The calls follow the system calls they stand for: a byte count, or -1 with
+ * errno set (EAGAIN: wait for the socket's next edge; EINTR: try again;
+ * anything else ends the connection). A transport may keep its own state in
+ * c->tp_state. */
+#ifndef HERD_TRANSPORT_H
+#define HERD_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+struct conn;
+
+struct conn_transport {
+    const char *name;
+    /* Before the protocol's open (inbound) or connected callback (outbound):
+     * 1 done, 0 in progress (wait for the socket), -1 failed (errno). NULL:
+     * nothing to do. */
+    int (*handshake)(struct conn *c);
+    ssize_t (*read)(struct conn *c, void *p, size_t n);
+    /* more: further output follows at once (a file after the headers), so
+     * a partial packet may wait for it (MSG_MORE). */
+    ssize_t (*writev)(struct conn *c, const struct iovec *iov, int n, bool more);
+    /* Send up to n bytes of fd from *off, advancing *off. */
+    ssize_t (*sendfile)(struct conn *c, int fd, off_t *off, size_t n);
+    /* Stop sending (the peer sees the end), keep reading. 0 or -1. */
+    int (*shutdown)(struct conn *c);
+    /* Free what the transport keeps; the socket is closed after. NULL:
+     * nothing kept. */
+    void (*close)(struct conn *c);
+};
+
+extern const struct conn_transport transport_plain;
+
+#endif
