@@ -153,6 +153,33 @@ class LayerTest(unittest.TestCase):
         self.assertNone(bad, "functions over %d lines without a comment saying why"
                         % MAX_FUNCTION_LINES)
 
+    def test_every_module_has_a_suite(self):
+        # Tests mirror src/: src/DIR/NAME.c has tests/unit/check_NAME.c or
+        # check_DIR_NAME.c (which includes its header, when it has one), or
+        # names the suite that covers it in its opening comment; at least
+        # 80% have their own.
+        units = os.path.join(SRCDIR, "tests", "unit")
+        own, bad = 0, []
+        cs = sources("", ext=(".c",))
+        for p in cs:
+            mod = os.path.relpath(p, SRC)[:-2]
+            names = {"check_" + os.path.basename(mod), "check_" + mod.replace("/", "_")}
+            suites = [os.path.join(units, n + ".c") for n in sorted(names)
+                      if os.path.exists(os.path.join(units, n + ".c"))]
+            header = mod + ".h"
+            if suites and (not os.path.exists(os.path.join(SRC, header)) or
+                           any(header in includes(t) for t in suites)):
+                own += 1
+                continue
+            named = re.findall(r"check_\w+", text(p)[:1500])
+            if not any(os.path.exists(os.path.join(units, n + ".c")) for n in named):
+                bad.append("%s: no tests/unit/%s.c including %s, and no suite named in its "
+                           "opening comment" % (rel(p), "check_" + mod.replace("/", "_"), header))
+        self.assertNone(bad, "modules without a unit suite")
+        herdtest.diag("%d of %d .c files have their own unit suite" % (own, len(cs)))
+        self.assertGreaterEqual(own / len(cs), 0.8, "only %d of %d .c files have their own "
+                                "suite (at least 80%% must)" % (own, len(cs)))
+
     def test_the_checker_sees_the_tree(self):
         # A checker that finds nothing to check would pass for ever.
         cs = sources("", ext=(".c",))
