@@ -2,7 +2,7 @@
  * speaks. Adding one is a line here (and its #include); everything else
  * about it lives with its code: its struct proto_module (proto.h), its keys
  * and its man page section.
- * Tested by tests/unit/check_proto_registry.c. */
+ * Tested by tests/unit/check_proto.c. */
 #include "proto.h"
 
 #include <stddef.h>

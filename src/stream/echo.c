@@ -4,7 +4,7 @@
  * much memory. A connection idle (no bytes either way) for idle_timeout is
  * closed; when the worker drains, idle connections get a short grace.
  * Tested by tests/integration/test_echo.py; its key by check_config.c and
- * its registry entry by check_proto_registry.c. */
+ * its registry entry by check_proto.c. */
 #include "stream/echo.h"
 
 #include <stdlib.h>

@@ -1,444 +1,326 @@
-/* The conformance harness every struct proto must pass, run against each
- * protocol of the registry over a real connection (socket pair, plain
- * transport, real loop):
- *   - callback order: open first and once, close last and once, nothing
- *     after close, no callback inside another;
- *   - back-pressure: a client that sends without reading costs a bounded
- *     output, the connection stops reading, and every answer still comes
- *     once the client reads;
- *   - close in each state: idle, a request cut short, after an answer, with
- *     output the client never reads, draining, a deadline, after a bad
- *     request, after the client's end of input.
- * A new protocol adds one subject below. */
+/* The protocol registry (src/proto.c) and how the configuration core uses
+ * one: what the registry says of each server (callbacks, listener options,
+ * the access log and stats label the master needs), and the core reading
+ * servers of protocols it knows only as data, shown with a registry of two
+ * made-up protocols. */
 #include <check.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "config.h"
-#include "conn.h"
-#include "conn_fixture.h"
+#include "config_engine.h"
 #include "http/config.h"
 #include "proto.h"
 #include "stream/echo.h"
-#include "transport.h"
+#include "config_fixture.h"
 #include "tap.h"
 
-struct subject {
-    const struct proto_module *module;  /* as the registry lists it */
-    const char *server;         /* the `servers` entry of a configuration */
-    const char *quick;          /* the same with short deadlines */
-    const char *request;        /* one whole request */
-    const char *partial;        /* a request cut short */
-    const char *bad;            /* what the protocol refuses, if it refuses anything */
-    const char *mark;           /* appears once in each answer */
-};
-
-#define HTTP_ROUTES "keepalive_requests = 1000000; " \
-                    "routes = ( { path = \"/\"; return = { status = 200; " \
-                    "type = \"text/plain\"; body = \"Hello, world!\"; }; } );"
-
-static const struct subject subjects[] = {
-    {
-        .module = &echo_module,
-        .server = "{ listen = [ \"127.0.0.1:1\" ]; protocol = \"echo\"; }",
-        .quick = "{ listen = [ \"127.0.0.1:1\" ]; protocol = \"echo\"; idle_timeout = \"100ms\"; }",
-        .request = "ping\n",
-        .partial = "pi",
-        .bad = "\x01\x02\x03\n",
-        .mark = "ping\n",
-    },
-    {
-        .module = &http_module,
-        .server = "{ listen = [ \"127.0.0.1:1\" ]; " HTTP_ROUTES " }",
-        .quick = "{ listen = [ \"127.0.0.1:1\" ]; header_timeout = \"100ms\"; " HTTP_ROUTES " }",
-        .request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-        .partial = "GET / HT",
-        .bad = "NOT HTTP\r\n\r\n",
-        .mark = "Hello, world!",
-    },
-};
-
-#define N_SUBJECTS (int)(sizeof subjects / sizeof subjects[0])
-
-/* ------------------------------------------------------------------ */
-/* The protocol under test, wrapped: each callback checks the order */
-
-static const struct subject *subj;
-
-static struct {
-    int open, readable, writable, timeout, drain, close;
-    bool inside;
-} rec;
-
-static void enter(const char *what)
-{
-    ck_assert_msg(!rec.inside, "%s called inside another callback", what);
-    ck_assert_msg(rec.close == 0, "%s called after close", what);
-    ck_assert_msg(rec.open == 1 || strcmp(what, "open") == 0, "%s called before open", what);
-    rec.inside = true;
-}
-
-static void leave(int *count)
-{
-    (*count)++;
-    rec.inside = false;
-}
-
-static void w_open(struct conn *c)
-{
-    ck_assert_int_eq(rec.open, 0);
-    enter("open");
-    subj->module->proto->conn.open(c);
-    leave(&rec.open);
-}
-
-static void w_readable(struct conn *c)
-{
-    enter("readable");
-    subj->module->proto->conn.readable(c);
-    leave(&rec.readable);
-}
-
-static void w_writable(struct conn *c)
-{
-    enter("writable");
-    subj->module->proto->conn.writable(c);
-    leave(&rec.writable);
-}
-
-static void w_timeout(struct conn *c, unsigned kind)
-{
-    ck_assert_uint_ge(kind, CONN_TIMER_PROTO);
-    enter("timeout");
-    subj->module->proto->conn.timeout(c, kind);
-    leave(&rec.timeout);
-}
-
-static void w_drain(struct conn *c)
-{
-    enter("drain");
-    subj->module->proto->conn.drain(c);
-    leave(&rec.drain);
-}
-
-static void w_close(struct conn *c)
-{
-    enter("close");
-    subj->module->proto->conn.close(c);
-    leave(&rec.close);
-}
-
-static const struct conn_ops wrapped = {
-    .open = w_open, .readable = w_readable, .writable = w_writable, .timeout = w_timeout,
-    .drain = w_drain, .close = w_close,
-};
-
-/* ------------------------------------------------------------------ */
-/* A server of the subject's protocol, and a connection to it */
-
-static struct herd_config *cfg;
-static struct server_rt srv;
-static const struct server_rt *vhosts[1] = { &srv };
-static struct conn conn;
-static int sv[2];               /* [0] the connection's, [1] the client's */
-static char dir[] = "/tmp/herd-check-proto-XXXXXX";
-
-static void serve(const char *server)
-{
-    char path[256], err[512];
-    snprintf(path, sizeof path, "%s/herd.conf", dir);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fprintf(f, "pid_file = \"%s/herd.pid\";\nservers = ( %s );\n", dir, server);
-    fclose(f);
-    cfg = config_load(path, err, sizeof err);
-    ck_assert_msg(cfg != NULL, "%s", err);
-    srv = (struct server_rt){ .cfg = &cfg->servers[0], .proto = subj->module->proto, .index = 0 };
-    srv.data = subj->module->proto->server_new(srv.cfg, -1, err, sizeof err);
-    ck_assert_msg(srv.data != NULL, "%s", err);
-    struct conn_listen l = { .ops = &wrapped, .tp = &transport_plain, .vhosts = vhosts,
-                             .n_vhosts = 1 };
-    fx_socketpair(sv);
-    conn_start(&conn, &fx.owner, sv[0], NULL, &l);
-    ck_assert_int_eq(rec.open, 1);
-}
-
-/* Answers counted as they stream in: marks found, and the tail of what was
- * read that may hold the start of the next one. */
-static struct {
-    size_t marks;
-    char tail[64];
-    size_t tail_len;
-    bool eof;
-} in;
-
-/* Requests sent back to back; a send that stops inside one remembers where. */
-static size_t out_bytes;
+static char path[] = "/tmp/herd-check-proto-XXXXXX";
+static int fd = -1;
 
 static void setup(void)
 {
-    fx_setup();
-    memset(&rec, 0, sizeof rec);
-    memset(&in, 0, sizeof in);
-    out_bytes = 0;
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    config_use_protocols(&proto_registry);
+    strcpy(path, "/tmp/herd-check-proto-XXXXXX");
+    fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
 }
 
 static void teardown(void)
 {
-    if (srv.data)
-        subj->module->proto->server_free(srv.data);
-    srv.data = NULL;
+    close(fd);
+    unlink(path);
+}
+
+static struct herd_config *load(const char *text, char *err, size_t cap)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "pid_file = \"/tmp/x.pid\";\n%s", text);
+    fclose(f);
+    return config_load(path, err, cap);
+}
+
+/* ------------------------------------------------------------------ */
+/* The registry */
+
+START_TEST(registry_lists_each_protocol_once)
+{
+    const struct cfg_protocol *const *list = proto_registry.list;
+    ck_assert_ptr_eq(list[0], &http_module.config);     /* the default */
+    ck_assert_ptr_eq(list[1], &echo_module.config);
+    ck_assert_ptr_null(list[2]);
+    for (int i = 0; list[i]; i++) {
+        const struct proto_module *m = (const struct proto_module *)list[i];
+        ck_assert_msg(list[i]->section && list[i]->section->n_keys > 0, "%s has no keys",
+                      list[i]->name);
+        ck_assert_ptr_nonnull(m->proto);
+        ck_assert_str_eq(m->proto->name, list[i]->name);
+        ck_assert_ptr_nonnull(m->proto->server_new);
+        ck_assert_ptr_nonnull(m->proto->conn.open);
+        ck_assert_ptr_nonnull(m->proto->conn.readable);
+        ck_assert_ptr_nonnull(m->proto->conn.close);
+        for (int j = 0; j < i; j++)
+            ck_assert_str_ne(list[i]->name, list[j]->name);
+    }
+    ck_assert_ptr_nonnull(proto_registry.embedded);
+}
+END_TEST
+
+/* A protocol's key named as a generic server key would never be read. */
+START_TEST(protocol_keys_do_not_shadow_server_keys)
+{
+    const struct cfg_section *top = config_section(), *server = NULL;
+    for (size_t i = 0; i < top->n_keys; i++)
+        if (strcmp(top->keys[i].name, "servers") == 0)
+            server = top->keys[i].sub;
+    ck_assert_ptr_nonnull(server);
+    for (int p = 0; proto_registry.list[p]; p++) {
+        const struct cfg_section *sec = proto_registry.list[p]->section;
+        for (size_t i = 0; i < sec->n_keys; i++)
+            for (size_t j = 0; j < server->n_keys; j++)
+                ck_assert_msg(strcmp(sec->keys[i].name, server->keys[j].name) != 0,
+                              "%s's key '%s' is a server key", sec->name, sec->keys[i].name);
+    }
+}
+END_TEST
+
+START_TEST(what_the_registry_says_of_servers)
+{
+    char err[512];
+    struct herd_config *cfg = load(
+        "servers = (\n"
+        "  { listen = \"127.0.0.1:1\"; server_names = [ \"a.test\", \"b.test\" ];\n"
+        "    access_log = \"/tmp/herd-proto.log\";\n"
+        "    routes = ( { path = \"/\"; return = { status = 204; }; } ); },\n"
+        "  { listen = [ \"127.0.0.1:2\", \"127.0.0.1:3\" ];\n"
+        "    routes = ( { path = \"/\"; return = { status = 204; }; } ); },\n"
+        "  { listen = \"127.0.0.1:4\"; protocol = \"echo\"; }\n"
+        ");\n", err, sizeof err);
+    ck_assert_msg(cfg != NULL, "%s", err);
+    const struct cfg_server *h1 = &cfg->servers[0], *h2 = &cfg->servers[1],
+                            *e = &cfg->servers[2];
+    /* No protocol key: the registry's first. */
+    ck_assert_ptr_eq(h2->protocol, &http_module.config);
+    ck_assert_ptr_eq(proto_for(h1), http_module.proto);
+    ck_assert_ptr_eq(proto_for(e), echo_module.proto);
+    ck_assert_str_eq(proto_for(e)->name, "echo");
+
+    /* HTTP clients speak first: TCP_DEFER_ACCEPT. Echo clients may not. */
+    ck_assert(proto_defer_accept(h1));
+    ck_assert(!proto_defer_accept(e));
+
+    /* The access log the master opens, and the line to blame. */
+    int line = -1;
+    ck_assert_str_eq(proto_access_log(h1, &line), "/tmp/herd-proto.log");
+    ck_assert_int_eq(line, 4);
+    ck_assert_ptr_null(proto_access_log(h2, &line));
+    ck_assert_ptr_null(proto_access_log(e, &line));
+
+    /* The name a server's responses are counted under. */
+    ck_assert_str_eq(proto_stats_label(h1), "a.test");
+    ck_assert_str_eq(proto_stats_label(h2), "127.0.0.1:2");
+    ck_assert_ptr_null(proto_stats_label(e));
     config_free(cfg);
-    cfg = NULL;
-    fx_teardown();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-    strcpy(dir, "/tmp/herd-check-proto-XXXXXX");
-}
-
-/* ------------------------------------------------------------------ */
-/* The client */
-
-static void count_marks(const char *p, size_t n)
-{
-    size_t m = strlen(subj->mark);
-    char buf[65536 + sizeof in.tail];
-    memcpy(buf, in.tail, in.tail_len);
-    memcpy(buf + in.tail_len, p, n);
-    size_t len = in.tail_len + n, i = 0;
-    for (; i + m <= len; i++)
-        if (memcmp(buf + i, subj->mark, m) == 0) {
-            in.marks++;
-            i += m - 1;
-        }
-    size_t keep = len < m - 1 ? len : m - 1;
-    if (i < len - keep)
-        i = len - keep;
-    in.tail_len = len - i;
-    memmove(in.tail, buf + i, in.tail_len);
-}
-
-static void client_read(void)
-{
-    if (sv[1] < 0) {
-        in.eof = true;
-        return;
-    }
-    for (;;) {
-        char chunk[65536];
-        ssize_t n = read(sv[1], chunk, sizeof chunk);
-        if (n > 0) {
-            count_marks(chunk, (size_t)n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        in.eof = !(n < 0 && errno == EAGAIN);
-        return;
-    }
-}
-
-static size_t client_send_requests(size_t max_requests)
-{
-    size_t rl = strlen(subj->request), sent = 0;
-    char chunk[8192 + 512];
-    while (out_bytes < max_requests * rl) {
-        size_t off = out_bytes % rl, n = 0;
-        while (n + rl <= sizeof chunk) {
-            memcpy(chunk + n, subj->request, rl);
-            n += rl;
-        }
-        size_t want = n - off;
-        if (want > max_requests * rl - out_bytes)
-            want = max_requests * rl - out_bytes;
-        ssize_t w = send(sv[1], chunk + off, want, MSG_NOSIGNAL);
-        if (w <= 0) {
-            ck_assert(w < 0 && (errno == EAGAIN || errno == EINTR));
-            if (errno == EAGAIN)
-                break;
-            continue;
-        }
-        out_bytes += (size_t)w;
-        sent += (size_t)w;
-    }
-    return sent;
-}
-
-static void client_close(void)
-{
-    close(sv[1]);
-    sv[1] = -1;
-}
-
-static bool answered(void *arg)
-{
-    client_read();
-    return in.marks >= *(size_t *)arg || in.eof;
-}
-
-static bool gone(void *arg)
-{
-    (void)arg;
-    if (!in.eof)
-        client_read();
-    return rec.close == 1 && fx.closed == 1;
-}
-
-static void check_gone(void)
-{
-    ck_assert(fx_run_until(gone, NULL, 10000));
-    ck_assert_int_eq(rec.open, 1);
-    ck_assert_int_eq(rec.close, 1);
-    ck_assert(!conn.in_use);
-    ck_assert_ptr_null(conn.in);
-    ck_assert_ptr_null(conn.out);
-    ck_assert_ptr_eq(fx.last_closed, &conn);
-}
-
-/* ------------------------------------------------------------------ */
-
-START_TEST(callbacks_in_order)
-{
-    subj = &subjects[_i];
-    serve(subj->server);
-    size_t want = 1;
-    fx_send(sv[1], subj->request, strlen(subj->request));
-    ck_assert(fx_run_until(answered, &want, 5000));
-    want = 3;
-    fx_send(sv[1], subj->request, strlen(subj->request));
-    fx_send(sv[1], subj->request, strlen(subj->request));
-    ck_assert(fx_run_until(answered, &want, 5000));
-    ck_assert_uint_eq(in.marks, 3);
-    ck_assert_int_ge(rec.readable, 2);
-    client_close();
-    check_gone();
 }
 END_TEST
 
-static bool stopped_reading(void *arg)
+START_TEST(embedded_default_has_each_protocol)
 {
-    (void)arg;
-    client_send_requests((size_t)-1 / 2);
-    /* It stopped early (a read could still return data) with its output
-     * at the high-water mark, which the client does not take: nothing can
-     * move any more. */
-    return conn.readable && conn_out_len(&conn) >= CONN_OUT_HIGH && !conn.writable;
-}
-
-START_TEST(back_pressure)
-{
-    subj = &subjects[_i];
-    serve(subj->server);
-    ck_assert(fx_run_until(stopped_reading, NULL, 10000));
-    size_t out = conn_out_len(&conn);
-    ck_assert_uint_le(out, CONN_OUT_HIGH + 16 * 1024);
-    ck_assert_uint_le(conn_in_len(&conn), 16 * 1024);
-    /* Nothing moves while the client does not read. */
-    client_send_requests((size_t)-1 / 2);
-    fx_run_for(20);
-    ck_assert_uint_eq(conn_out_len(&conn), out);
-    /* The client finishes the request it is in the middle of, then reads:
-     * every request is answered. */
-    size_t rl = strlen(subj->request), total = (out_bytes + rl - 1) / rl;
-    while (out_bytes < total * rl) {
-        client_send_requests(total);
-        client_read();
-        fx_run_for(1);
+    char err[512];
+    struct herd_config *cfg = config_load(NULL, err, sizeof err);
+    ck_assert_msg(cfg != NULL, "%s", err);
+    for (int i = 0; proto_registry.list[i]; i++) {
+        bool found = false;
+        for (size_t s = 0; s < cfg->n_servers; s++)
+            found = found || cfg->servers[s].protocol == proto_registry.list[i];
+        ck_assert_msg(found, "the embedded default has no %s server",
+                      proto_registry.list[i]->name);
     }
-    ck_assert(fx_run_until(answered, &total, 20000));
-    ck_assert_uint_eq(in.marks, total);
-    client_close();
-    check_gone();
+    config_free(cfg);
 }
 END_TEST
 
-enum state {
-    IDLE, PARTIAL, ANSWERED, OUTPUT_PENDING, DRAINING, DEADLINE, REFUSED, INPUT_ENDED, N_STATES
+START_TEST(no_registry_no_configuration)
+{
+    char err[512];
+    config_use_protocols(NULL);     /* this test runs in its own process */
+    ck_assert_ptr_null(load("servers = ( { listen = \"1\"; protocol = \"echo\"; } );\n", err,
+                            sizeof err));
+    ck_assert_msg(strstr(err, "no protocols") != NULL, "%s", err);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* The core with a registry of its own: two protocols it has never heard
+ * of, "plain" (the default) and "shared" (servers may share an address
+ * when their tags differ). */
+
+struct plain_config {
+    struct cfg_where where;
+    int64_t size;
 };
 
-static bool output_blocked(void *arg)
+struct shared_config {
+    struct cfg_where where;
+    char *tag;
+};
+
+static const struct cfg_key plain_keys[] = {
+    { .name = "size", .type = CT_SIZE, .offset = CFG_AT(plain_config, size), .def = "4k",
+      .min = 0, .max = 1 << 20 },
+};
+static const struct cfg_section plain_section = {
+    "plain", sizeof(struct plain_config), plain_keys, CFG_NKEYS(plain_keys), NULL,
+};
+
+static int shared_validate(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
 {
-    (void)arg;
-    client_send_requests((size_t)-1 / 2);
-    return !conn.writable && conn_out_len(&conn) > 0;
+    const struct shared_config *c = obj;
+    return c->tag ? 0 : cfg_fail(ctx, group, "a shared server needs a 'tag'");
 }
 
-/* Get the connection into a state; the client closes after, when the
- * state is one the protocol would not leave by itself. */
-static bool enter_state(enum state st)
+static const struct cfg_key shared_keys[] = {
+    { .name = "tag", .type = CT_STRING, .offset = CFG_AT(shared_config, tag) },
+};
+static const struct cfg_section shared_section = {
+    "shared", sizeof(struct shared_config), shared_keys, CFG_NKEYS(shared_keys), shared_validate,
+};
+
+static int share_calls;     /* reset by the test that counts them */
+
+static int share_if_tags_differ(struct cfg_ctx *ctx, const config_setting_t *where,
+                                const struct cfg_server *a, const struct cfg_server *b,
+                                const char *addr)
 {
-    size_t one = 1;
-    switch (st) {
-    case IDLE:
-        return true;
-    case PARTIAL:
-        fx_send(sv[1], subj->partial, strlen(subj->partial));
-        fx_run_for(10);
-        return true;
-    case ANSWERED:
-        fx_send(sv[1], subj->request, strlen(subj->request));
-        ck_assert(fx_run_until(answered, &one, 5000));
-        return true;
-    case OUTPUT_PENDING:
-        ck_assert(fx_run_until(output_blocked, NULL, 10000));
-        return true;
-    case DRAINING:
-        fx_send(sv[1], subj->request, strlen(subj->request));
-        ck_assert(fx_run_until(answered, &one, 5000));
-        conn_drain(&conn);
-        ck_assert_int_eq(rec.drain, 1);
-        return false;       /* an idle connection goes by itself */
-    case DEADLINE:
-        return false;
-    case REFUSED:
-        fx_send(sv[1], subj->bad, strlen(subj->bad));
-        return true;
-    case INPUT_ENDED:
-        fx_send(sv[1], subj->request, strlen(subj->request));
-        ck_assert_int_eq(shutdown(sv[1], SHUT_WR), 0);
-        return false;
-    case N_STATES:
-        break;
-    }
-    ck_abort();
-    return false;
+    const struct shared_config *ca = a->conf, *cb = b->conf;
+    share_calls++;
+    if (strcmp(ca->tag, cb->tag) == 0)
+        return cfg_fail(ctx, where, "tag %s is taken on %s (line %d)", ca->tag, addr,
+                        b->where.line);
+    return 0;
 }
 
-START_TEST(close_in_each_state)
+static const struct cfg_protocol plain = { "plain", &plain_section, NULL };
+static const struct cfg_protocol shared = { "shared", &shared_section, share_if_tags_differ };
+static const struct cfg_protocol *const made_up_list[] = { &plain, &shared, NULL };
+static const struct config_protocols made_up = {
+    made_up_list, "servers = ( { listen = \"127.0.0.1:5\"; } );\n",
+};
+
+START_TEST(core_reads_protocols_it_is_given)
 {
-    subj = &subjects[_i / N_STATES];
-    enum state st = (enum state)(_i % N_STATES);
-    serve(st == DEADLINE ? subj->quick : subj->server);
-    if (enter_state(st))
-        client_close();
-    check_gone();
-    if (st == INPUT_ENDED)
-        ck_assert_uint_eq(in.marks, 1);     /* what was asked is answered */
-    if (st == ANSWERED || st == DRAINING)
-        ck_assert_uint_ge(in.marks, 1);
+    char err[512];
+    config_use_protocols(&made_up);
+    share_calls = 0;
+    struct herd_config *cfg = load(
+        "servers = (\n"
+        "  { listen = \"127.0.0.1:1\"; size = \"8k\"; },\n"
+        "  { listen = \"127.0.0.1:2\"; protocol = \"shared\"; tag = \"x\"; },\n"
+        "  { listen = \"127.0.0.1:2\"; protocol = \"shared\"; tag = \"y\"; },\n"
+        "  { protocol = \"plain\"; listen = \"127.0.0.1:3\"; }\n"
+        ");\n", err, sizeof err);
+    ck_assert_msg(cfg != NULL, "%s", err);
+    ck_assert_ptr_eq(cfg->servers[0].protocol, &plain);     /* the first is the default */
+    ck_assert_int_eq(((struct plain_config *)cfg->servers[0].conf)->size, 8192);
+    ck_assert_int_eq(((struct plain_config *)cfg->servers[3].conf)->size, 4096);
+    ck_assert_int_eq(((struct plain_config *)cfg->servers[3].conf)->where.line, 6);
+    ck_assert_ptr_eq(cfg->servers[2].protocol, &shared);
+    ck_assert_str_eq(((struct shared_config *)cfg->servers[2].conf)->tag, "y");
+    ck_assert_int_eq(share_calls, 1);
+
+    /* -T: the protocol's keys after the generic ones, in the same group. */
+    char *text = fixture_print(cfg);
+    ck_assert_msg(strstr(text, "    protocol = \"plain\";\n    reuseport = true;\n"
+                               "    backlog = 511;\n    size = \"8k\";\n") != NULL, "%s", text);
+    ck_assert_msg(strstr(text, "    protocol = \"shared\";\n    reuseport = true;\n"
+                               "    backlog = 511;\n    tag = \"x\";\n") != NULL, "%s", text);
+    free(text);
+    config_free(cfg);
+
+    cfg = config_load(NULL, err, sizeof err);       /* its embedded configuration */
+    ck_assert_msg(cfg != NULL, "%s", err);
+    ck_assert_str_eq(cfg->servers[0].listen.v[0], "127.0.0.1:5");
+    config_free(cfg);
 }
 END_TEST
 
-static Suite *suite(void)
+struct bad {
+    const char *text;
+    int line;
+    const char *says;
+};
+
+static const struct bad made_up_errors[] = {
+    { "servers = ( { listen = \"1\";\n protocol = \"http\"; } );\n", 3,
+      "'protocol' must be one of \"plain\", \"shared\"" },
+    { "servers = ( { listen = \"1\"; protocol = \"shared\";\n size = 1; tag = \"x\"; } );\n", 3,
+      "'size' does not apply to protocol \"shared\"" },
+    { "servers = ( { listen = \"1\";\n tag = \"x\"; } );\n", 3,
+      "'tag' does not apply to protocol \"plain\"" },
+    { "servers = ( { listen = \"1\";\n keepalive_timeout = 5; } );\n", 3,
+      "unknown key 'keepalive_timeout' in server" },
+    { "servers = ( {\n listen = \"1\"; protocol = \"shared\"; } );\n", 2,
+      "a shared server needs a 'tag'" },
+    { "servers = ( { listen = \"1\"; size = \"1g\";\n } );\n", 2, "'size' must be between" },
+    { "servers = ( { listen = \"127.0.0.1:1\"; },\n { listen = \"127.0.0.1:1\"; } );\n", 3,
+      "address 127.0.0.1:1 is already used by the server at line 2" },
+    { "servers = ( { listen = \"127.0.0.1:1\"; },\n { listen = \"127.0.0.1:1\"; "
+      "protocol = \"shared\"; tag = \"x\"; } );\n", 3, "address 127.0.0.1:1 is already used" },
+    { "servers = ( { listen = \"127.0.0.1:1\"; protocol = \"shared\"; tag = \"x\"; },\n"
+      " { listen = \"127.0.0.1:1\"; protocol = \"shared\"; tag = \"x\"; } );\n", 3,
+      "tag x is taken on 127.0.0.1:1 (line 2)" },
+    { "servers = ( { listen = \"127.0.0.1:1\"; protocol = \"shared\"; tag = \"x\"; },\n"
+      " { listen = \"127.0.0.1:1\"; protocol = \"shared\"; tag = \"y\"; reuseport = false; } );\n",
+      3, "servers sharing 127.0.0.1:1 must agree on 'reuseport'" },
+};
+
+START_TEST(core_errors_with_protocols_it_is_given)
 {
-    Suite *s = suite_create("proto");
-    TCase *tc = tcase_create("conformance");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_loop_test(tc, callbacks_in_order, 0, N_SUBJECTS);
-    tcase_add_loop_test(tc, back_pressure, 0, N_SUBJECTS);
-    tcase_add_loop_test(tc, close_in_each_state, 0, N_SUBJECTS * N_STATES);
-    suite_add_tcase(s, tc);
-    return s;
+    const struct bad *b = &made_up_errors[_i];
+    char err[512];
+    config_use_protocols(&made_up);
+    fixture_refused(_i, load(b->text, err, sizeof err), err, path, b->line, b->says);
 }
+END_TEST
+
+static void count(const char *section, const char *key, void *arg)
+{
+    if (strcmp(section, "plain") == 0 && strcmp(key, "size") == 0)
+        ((int *)arg)[0]++;
+    if (strcmp(section, "shared") == 0 && strcmp(key, "tag") == 0)
+        ((int *)arg)[1]++;
+    if (strcmp(key, "keepalive_timeout") == 0 || strcmp(key, "idle_timeout") == 0)
+        ((int *)arg)[2]++;
+}
+
+START_TEST(key_walk_covers_the_given_protocols)
+{
+    int n[3] = { 0, 0, 0 };
+    config_use_protocols(&made_up);
+    config_each_key(count, n);
+    ck_assert_int_eq(n[0], 1);
+    ck_assert_int_eq(n[1], 1);
+    ck_assert_int_eq(n[2], 0);      /* nothing of the registry's own protocols */
+}
+END_TEST
 
 int main(void)
 {
-    config_use_protocols(&proto_registry);     /* as main.c does */
-    return run_suite_tap(suite());
+    Suite *s = suite_create("proto");
+    TCase *tc = tcase_create("registry");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, registry_lists_each_protocol_once);
+    tcase_add_test(tc, protocol_keys_do_not_shadow_server_keys);
+    tcase_add_test(tc, what_the_registry_says_of_servers);
+    tcase_add_test(tc, embedded_default_has_each_protocol);
+    tcase_add_test(tc, no_registry_no_configuration);
+    tcase_add_test(tc, core_reads_protocols_it_is_given);
+    tcase_add_loop_test(tc, core_errors_with_protocols_it_is_given, 0,
+                        (int)(sizeof made_up_errors / sizeof made_up_errors[0]));
+    tcase_add_test(tc, key_walk_covers_the_given_protocols);
+    suite_add_tcase(s, tc);
+    return run_suite_tap(s);
 }

@@ -1,6 +1,7 @@
 /* A host for connections in unit tests: a real loop, an owner (buffer pools,
  * counters, the "closed" callback), socket pairs, and a way to run the loop
- * until a condition holds. Used by check_conn and check_proto. */
+ * until a condition holds. Used by the suites that host real connections
+ * (check_conn, check_conformance, check_handler, ...). */
 #ifndef HERD_TESTS_CONN_FIXTURE_H
 #define HERD_TESTS_CONN_FIXTURE_H
 
