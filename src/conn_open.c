@@ -14,7 +14,7 @@
  * table, so upstream connections never take a client's place. No callback
  * runs inside conn_connect.
  *
- * Tested by tests/unit/check_conn.c. */
+ * Tested by tests/unit/check_conn_open.c. */
 #include "conn.h"
 
 #include <errno.h>

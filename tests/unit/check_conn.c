@@ -1,18 +1,16 @@
 /* The connection layer over real sockets and a real loop: a struct conn on
  * one end of a socket pair with the plain transport (reads, writes, writev,
- * sendfile, the closes, deadlines, back-pressure, a handshake), outbound
- * connections (connected, refused, timed out, failed at once), and two
- * linked connections holding each other back. */
+ * sendfile, the closes, deadlines, back-pressure), and two linked
+ * connections holding each other back. How a connection comes to be open
+ * (accepted, connected, the handshake, the outbound pool) is
+ * check_conn_open's. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -20,115 +18,12 @@
 #include "transport.h"
 #include "tap.h"
 
-/* ------------------------------------------------------------------ */
-/* A protocol that notes what it is told */
-
-enum mode { ECHO, SINK, KEEP, RELAY };
-
-static struct {
-    enum mode mode;
-    char log[64];               /* o open, r readable (runs of them once), w writable,
-                                   t timeout, d drain, e error, c close: the first ones */
-    size_t n;
-    int count[128];             /* of each */
-    char got[256];              /* SINK: the first bytes read */
-    size_t got_len;
-    unsigned kind;              /* last timeout */
-    int64_t at;                 /* when it came */
-    int err;                    /* last error */
-    void *data;                 /* c->data at open */
-    const char *greeting;       /* written at open */
-    int64_t send_timeout;       /* set at open when not 0 */
-} t;
-
-static void note(char e)
-{
-    t.count[(unsigned char)e]++;
-    if (t.n > 0 && e == 'r' && t.log[t.n - 1] == 'r')
-        return;
-    if (t.n < sizeof t.log - 1)
-        t.log[t.n++] = e;
-}
-
-static void forget(void)
-{
-    memset(t.log, 0, sizeof t.log);
-    memset(t.count, 0, sizeof t.count);
-    t.n = 0;
-}
-
-static void t_open(struct conn *c)
-{
-    note('o');
-    t.data = c->data;
-    if (t.send_timeout)
-        c->send_timeout = t.send_timeout;
-    if (t.greeting)
-        conn_write(c, t.greeting, strlen(t.greeting));
-}
-
-static void t_readable(struct conn *c)
-{
-    note('r');
-    size_t n = conn_in_len(c);
-    if (t.mode == ECHO && n > 0 && conn_write(c, buf_head(c->in), n) == 0)
-        buf_consume(c->in, n);
-    if (t.mode == RELAY && n > 0 && c->link && conn_write(c->link, buf_head(c->in), n) == 0)
-        buf_consume(c->in, n);
-    if (t.mode == SINK && n > 0) {
-        size_t keep = sizeof t.got - t.got_len;
-        memcpy(t.got + t.got_len, buf_head(c->in), n < keep ? n : keep);
-        t.got_len += n < keep ? n : keep;
-        buf_consume(c->in, n);
-    }
-    if (c->eof)
-        conn_close_after_flush(c);
-}
-
-static void t_writable(struct conn *c)
-{
-    (void)c;
-    note('w');
-}
-
-static void t_timeout(struct conn *c, unsigned kind)
-{
-    note('t');
-    t.kind = kind;
-    t.at = conn_now(c);
-}
-
-static void t_drain(struct conn *c)
-{
-    (void)c;
-    note('d');
-}
-
-static void t_error(struct conn *c, int err)
-{
-    note('e');
-    t.err = err;
-    t.data = c->data;
-}
-
-static void t_close(struct conn *c)
-{
-    (void)c;
-    note('c');
-}
-
-static const struct conn_ops t_ops = {
-    .open = t_open, .readable = t_readable, .writable = t_writable, .timeout = t_timeout,
-    .drain = t_drain, .error = t_error, .close = t_close,
-};
-
 static struct conn conns[2];
 static int sv[2][2];            /* [i][0] the connection's end, [i][1] the test's */
 
 static void setup(void)
 {
     fx_setup();
-    memset(&t, 0, sizeof t);
     fx_socketpair(sv[0]);
     fx_socketpair(sv[1]);
 }
@@ -138,24 +33,14 @@ static void teardown(void)
     fx_teardown();
 }
 
-static bool log_has(void *e)
-{
-    return t.count[*(unsigned char *)e] > 0;
-}
-
-static bool owner_got_it_back(void *arg)
-{
-    return fx.closed >= *(int *)arg;
-}
-
 /* The connection ends by itself, no sooner than `ms` after start, and the
  * protocol hears only its open and its close. */
 static void ends_after(int64_t start, int64_t ms)
 {
     int one = 1;
-    ck_assert(fx_run_until(owner_got_it_back, &one, ms + 5000));
+    ck_assert(fx_run_until(fx_closed_at_least, &one, ms + 5000));
     ck_assert_int_ge(loop_now(fx.loop) - start, ms);
-    ck_assert_str_eq(t.log, "oc");
+    ck_assert_str_eq(fx_probe.log, "oc");
 }
 
 /* The test's end reads into a buffer until it holds `want` bytes (or EOF). */
@@ -195,15 +80,15 @@ static void reader_on(int fd, size_t want)
 
 START_TEST(reads_and_writes)
 {
-    t.mode = ECHO;
-    fx_start(&conns[0], sv[0][0], &t_ops);
-    ck_assert_str_eq(t.log, "o");
+    fx_probe.mode = FX_ECHO;
+    fx_start(&conns[0], sv[0][0], &fx_probe_ops);
+    ck_assert_str_eq(fx_probe.log, "o");
     fx_send(sv[0][1], "hello", 5);
     reader_on(sv[0][1], 5);
     ck_assert(fx_run_until(read_enough, NULL, 5000));
     ck_assert_int_eq(rd.len, 5);
     ck_assert(memcmp(rd.buf, "hello", 5) == 0);
-    ck_assert_str_eq(t.log, "orw");
+    ck_assert_str_eq(fx_probe.log, "orw");
     ck_assert_uint_eq(stats_get(fx.stats, STAT_BYTES_IN), 5);
     ck_assert_uint_eq(stats_get(fx.stats, STAT_BYTES_OUT), 5);
     /* Idle again: it holds no buffer. */
@@ -212,17 +97,17 @@ START_TEST(reads_and_writes)
     /* The peer's end: the protocol is told, closes, the owner takes it back. */
     close(sv[0][1]);
     int one = 1;
-    ck_assert(fx_run_until(owner_got_it_back, &one, 5000));
+    ck_assert(fx_run_until(fx_closed_at_least, &one, 5000));
     ck_assert_ptr_eq(fx.last_closed, &conns[0]);
-    ck_assert_str_eq(t.log, "orwrc");
+    ck_assert_str_eq(fx_probe.log, "orwrc");
     ck_assert(!conns[0].in_use);
 }
 END_TEST
 
 START_TEST(writev_gathers)
 {
-    t.mode = KEEP;
-    fx_start(&conns[0], sv[0][0], &t_ops);
+    fx_probe.mode = FX_KEEP;
+    fx_start(&conns[0], sv[0][0], &fx_probe_ops);
     struct iovec iov[3] = { { "one ", 4 }, { "two ", 4 }, { "three", 5 } };
     /* Queued on the connection in one piece... */
     ck_assert_int_eq(conn_writev(&conns[0], iov, 3), 0);
@@ -256,8 +141,8 @@ START_TEST(sends_a_file)
         data[i] = (char)(i * 7 + i / 251);
     ck_assert_int_eq(write(fd, data, size), (ssize_t)size);
 
-    t.mode = KEEP;
-    fx_start(&conns[0], sv[0][0], &t_ops);
+    fx_probe.mode = FX_KEEP;
+    fx_start(&conns[0], sv[0][0], &fx_probe_ops);
     conn_write(&conns[0], "HEAD\n", 5);
     conn_send_file(&conns[0], fd, 100, (int64_t)size);
     conn_wake(&conns[0]);
@@ -270,7 +155,7 @@ START_TEST(sends_a_file)
     ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
     ck_assert_int_eq(errno, EBADF);
     ck_assert_uint_eq(stats_get(fx.stats, STAT_BYTES_OUT), 5 + size - 100);
-    ck_assert_int_eq(t.count['w'], 1);
+    ck_assert_int_eq(fx_probe.count['w'], 1);
     free(data);
 }
 END_TEST
@@ -293,8 +178,8 @@ static bool blocked(void *arg)
 
 START_TEST(closes_after_flush)
 {
-    t.mode = KEEP;
-    fx_start(&conns[0], sv[0][0], &t_ops);
+    fx_probe.mode = FX_KEEP;
+    fx_start(&conns[0], sv[0][0], &fx_probe_ops);
     size_t n = 1 << 20;             /* more than the socket holds */
     queue_bytes(&conns[0], n, 'x');
     conn_close_after_flush(&conns[0]);
@@ -307,14 +192,14 @@ START_TEST(closes_after_flush)
     ck_assert(fx_run_until(read_to_eof, NULL, 10000));
     ck_assert_uint_eq(rd.len, n);
     ck_assert_int_eq(fx.closed, 1);
-    ck_assert_str_eq(t.log, "oc");
+    ck_assert_str_eq(fx_probe.log, "oc");
 }
 END_TEST
 
 START_TEST(close_now_drops_output)
 {
-    t.mode = KEEP;
-    fx_start(&conns[0], sv[0][0], &t_ops);
+    fx_probe.mode = FX_KEEP;
+    fx_start(&conns[0], sv[0][0], &fx_probe_ops);
     queue_bytes(&conns[0], 1000, 'x');
     conn_close_now(&conns[0]);
     conn_run(&conns[0]);
@@ -333,8 +218,8 @@ static bool peer_saw_end(void *arg)
 
 START_TEST(lingers_until_the_peer_ends)
 {
-    t.mode = KEEP;
-    fx_start(&conns[0], sv[0][0], &t_ops);
+    fx_probe.mode = FX_KEEP;
+    fx_start(&conns[0], sv[0][0], &fx_probe_ops);
     fx_send(sv[0][1], "request", 7);
     conn_write(&conns[0], "refused", 7);
     conn_linger(&conns[0]);
@@ -350,15 +235,15 @@ START_TEST(lingers_until_the_peer_ends)
     fx_send(sv[0][1], "more", 4);
     close(sv[0][1]);
     int one = 1;
-    ck_assert(fx_run_until(owner_got_it_back, &one, 5000));
-    ck_assert_str_eq(t.log, "oc");
+    ck_assert(fx_run_until(fx_closed_at_least, &one, 5000));
+    ck_assert_str_eq(fx_probe.log, "oc");
 }
 END_TEST
 
 START_TEST(linger_has_a_deadline)
 {
-    t.mode = KEEP;
-    fx_start(&conns[0], sv[0][0], &t_ops);
+    fx_probe.mode = FX_KEEP;
+    fx_start(&conns[0], sv[0][0], &fx_probe_ops);
     int64_t start = conn_now(&conns[0]);
     conn_linger(&conns[0]);
     conn_wake(&conns[0]);
@@ -371,60 +256,60 @@ END_TEST
 
 START_TEST(protocol_timer_fires_with_its_kind)
 {
-    t.mode = KEEP;
-    fx_start(&conns[0], sv[0][0], &t_ops);
+    fx_probe.mode = FX_KEEP;
+    fx_start(&conns[0], sv[0][0], &fx_probe_ops);
     int64_t start = conn_now(&conns[0]);
     conn_set_timer(&conns[0], CONN_TIMER_PROTO + 2, 30);
     char e = 't';
-    ck_assert(fx_run_until(log_has, &e, 5000));
-    ck_assert_uint_eq(t.kind, CONN_TIMER_PROTO + 2);
-    ck_assert_int_ge(t.at - start, 30);
+    ck_assert(fx_run_until(fx_probe_heard, &e, 5000));
+    ck_assert_uint_eq(fx_probe.kind, CONN_TIMER_PROTO + 2);
+    ck_assert_int_ge(fx_probe.at - start, 30);
     ck_assert(conns[0].in_use);
 }
 END_TEST
 
 START_TEST(timer_moves_later_and_earlier)
 {
-    t.mode = KEEP;
-    fx_start(&conns[0], sv[0][0], &t_ops);
+    fx_probe.mode = FX_KEEP;
+    fx_start(&conns[0], sv[0][0], &fx_probe_ops);
     int64_t start = conn_now(&conns[0]);
     /* Later: the heap entry stays and moves itself when it comes due. */
     conn_set_timer(&conns[0], CONN_TIMER_PROTO, 20);
     conn_set_timer(&conns[0], CONN_TIMER_PROTO + 1, 80);
     char e = 't';
-    ck_assert(fx_run_until(log_has, &e, 5000));
-    ck_assert_uint_eq(t.kind, CONN_TIMER_PROTO + 1);
-    ck_assert_int_ge(t.at - start, 80);
+    ck_assert(fx_run_until(fx_probe_heard, &e, 5000));
+    ck_assert_uint_eq(fx_probe.kind, CONN_TIMER_PROTO + 1);
+    ck_assert_int_ge(fx_probe.at - start, 80);
     /* Earlier: moved at once. */
-    forget();
+    fx_probe_forget();
     start = conn_now(&conns[0]);
     conn_set_timer(&conns[0], CONN_TIMER_PROTO, 5000);
     conn_set_timer(&conns[0], CONN_TIMER_PROTO + 3, 20);
-    ck_assert(fx_run_until(log_has, &e, 2000));
-    ck_assert_uint_eq(t.kind, CONN_TIMER_PROTO + 3);
-    ck_assert_int_lt(t.at - start, 5000);
+    ck_assert(fx_run_until(fx_probe_heard, &e, 2000));
+    ck_assert_uint_eq(fx_probe.kind, CONN_TIMER_PROTO + 3);
+    ck_assert_int_lt(fx_probe.at - start, 5000);
     /* Once only. */
     fx_run_for(60);
-    ck_assert_int_eq(t.count['t'], 1);
+    ck_assert_int_eq(fx_probe.count['t'], 1);
 }
 END_TEST
 
 START_TEST(cancelled_timer_stays_quiet)
 {
-    t.mode = KEEP;
-    fx_start(&conns[0], sv[0][0], &t_ops);
+    fx_probe.mode = FX_KEEP;
+    fx_start(&conns[0], sv[0][0], &fx_probe_ops);
     conn_set_timer(&conns[0], CONN_TIMER_PROTO, 20);
     conn_cancel_timer(&conns[0]);
     fx_run_for(80);
-    ck_assert_str_eq(t.log, "o");
+    ck_assert_str_eq(fx_probe.log, "o");
 }
 END_TEST
 
 START_TEST(send_timeout_closes)
 {
-    t.mode = KEEP;
-    t.send_timeout = 50;
-    fx_start(&conns[0], sv[0][0], &t_ops);
+    fx_probe.mode = FX_KEEP;
+    fx_probe.send_timeout = 50;
+    fx_start(&conns[0], sv[0][0], &fx_probe_ops);
     int64_t start = conn_now(&conns[0]);
     queue_bytes(&conns[0], 1 << 20, 'x');   /* the peer never reads */
     conn_wake(&conns[0]);
@@ -435,15 +320,15 @@ END_TEST
 
 START_TEST(drain_tells_the_protocol)
 {
-    t.mode = KEEP;
-    fx_start(&conns[0], sv[0][0], &t_ops);
+    fx_probe.mode = FX_KEEP;
+    fx_start(&conns[0], sv[0][0], &fx_probe_ops);
     ck_assert(!conns[0].draining);
     conn_drain(&conns[0]);
     ck_assert(conns[0].draining);
-    ck_assert_str_eq(t.log, "od");
+    ck_assert_str_eq(fx_probe.log, "od");
     /* A connection started while the owner drains starts draining. */
     fx.owner.draining = true;
-    fx_start(&conns[1], sv[1][0], &t_ops);
+    fx_start(&conns[1], sv[1][0], &fx_probe_ops);
     ck_assert(conns[1].draining);
 }
 END_TEST
@@ -471,8 +356,8 @@ static bool echoed_all(void *arg)
 
 START_TEST(stops_reading_above_high_water)
 {
-    t.mode = ECHO;
-    fx_start(&conns[0], sv[0][0], &t_ops);
+    fx_probe.mode = FX_ECHO;
+    fx_start(&conns[0], sv[0][0], &fx_probe_ops);
     pushed = 0;
     ck_assert(fx_run_until(stopped_reading, &conns[0], 10000));
     /* At most one read (a 16 KiB buffer) above the mark. */
@@ -488,247 +373,6 @@ START_TEST(stops_reading_above_high_water)
     ck_assert_uint_eq(rd.len, pushed);
     for (size_t i = 0; i < rd.len && i < sizeof rd.buf; i++)
         ck_assert_int_eq(rd.buf[i], 'x');
-}
-END_TEST
-
-/* ------------------------------------------------------------------ */
-/* A transport with a handshake: the peer says "HI\n" first. */
-
-static int hi_handshake(struct conn *c)
-{
-    char b[3];
-    ssize_t n = recv(c->io.fd, b, sizeof b, MSG_PEEK);
-    if (n < 0)
-        return errno == EAGAIN ? 0 : -1;
-    if (n == 0) {
-        errno = ECONNRESET;
-        return -1;
-    }
-    if (n < 3)
-        return 0;       /* the rest raises a new edge */
-    ck_assert_int_eq(read(c->io.fd, b, sizeof b), 3);
-    if (memcmp(b, "HI\n", 3) != 0) {
-        errno = EPROTO;
-        return -1;
-    }
-    return 1;
-}
-
-static struct conn_transport hi_transport;
-
-static void hi_setup(void)
-{
-    setup();
-    hi_transport = transport_plain;
-    hi_transport.name = "hi";
-    hi_transport.handshake = hi_handshake;
-}
-
-START_TEST(handshake_comes_before_open)
-{
-    t.mode = ECHO;
-    fx_start_tp(&conns[0], sv[0][0], &t_ops, &hi_transport);
-    ck_assert_int_eq(t.n, 0);
-    fx_send(sv[0][1], "H", 1);
-    fx_run_for(10);
-    ck_assert_int_eq(t.n, 0);
-    fx_send(sv[0][1], "I\nping", 6);
-    reader_on(sv[0][1], 4);
-    ck_assert(fx_run_until(read_enough, NULL, 5000));
-    ck_assert(memcmp(rd.buf, "ping", 4) == 0);
-    ck_assert(t.log[0] == 'o');
-}
-END_TEST
-
-START_TEST(failed_handshake_never_opens)
-{
-    t.mode = ECHO;
-    fx_start_tp(&conns[0], sv[0][0], &t_ops, &hi_transport);
-    conn_drain(&conns[0]);          /* before open: open will see it */
-    fx_send(sv[0][1], "NO\n", 3);
-    int one = 1;
-    ck_assert(fx_run_until(owner_got_it_back, &one, 5000));
-    ck_assert_int_eq(t.n, 0);       /* neither open nor close */
-    ck_assert(!conns[0].in_use);
-}
-END_TEST
-
-/* ------------------------------------------------------------------ */
-/* Outbound */
-
-static int tcp_socket(int backlog, bool listening, struct sockaddr_in *addr)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ck_assert_int_ge(fd, 0);
-    memset(addr, 0, sizeof *addr);
-    addr->sin_family = AF_INET;
-    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)addr, sizeof *addr), 0);
-    socklen_t len = sizeof *addr;
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)addr, &len), 0);
-    if (listening)
-        ck_assert_int_eq(listen(fd, backlog), 0);
-    return fd;
-}
-
-static int tcp_state(int fd)
-{
-    struct tcp_info ti;
-    socklen_t len = sizeof ti;
-    ck_assert_int_eq(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
-    return ti.tcpi_state;
-}
-
-static int marker;
-
-START_TEST(connects)
-{
-    struct sockaddr_in addr;
-    int l = tcp_socket(8, true, &addr);
-    t.mode = SINK;
-    t.greeting = "ping";
-    struct conn *c = conn_connect(&fx.owner, (struct sockaddr *)&addr, sizeof addr, 5000,
-                                  &t_ops, &transport_plain, &marker);
-    ck_assert_ptr_nonnull(c);
-    ck_assert(c->outbound);
-    ck_assert_int_eq(fx.owner.n_outbound, 1);
-    char e = 'o';
-    ck_assert(fx_run_until(log_has, &e, 5000));
-    ck_assert_ptr_eq(t.data, &marker);
-    int s = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    ck_assert_int_ge(s, 0);
-    reader_on(s, 4);
-    ck_assert(fx_run_until(read_enough, NULL, 5000));
-    ck_assert(memcmp(rd.buf, "ping", 4) == 0);
-    fx_send(s, "pong", 4);
-    close(s);
-    int zero = 0;
-    e = 'c';
-    ck_assert(fx_run_until(log_has, &e, 5000));
-    ck_assert_int_eq(t.got_len, 4);
-    ck_assert(memcmp(t.got, "pong", 4) == 0);
-    /* Back to the outbound pool, never to the owner's inbound table. */
-    ck_assert(owner_got_it_back(&zero) && fx.closed == 0);
-    ck_assert_int_eq(fx.owner.n_outbound, 0);
-    ck_assert_int_eq(fx.owner.n_spare, 1);
-    ck_assert_str_eq(t.log, "owrc");
-    close(l);
-}
-END_TEST
-
-START_TEST(refused)
-{
-    struct sockaddr_in addr;
-    int held = tcp_socket(0, false, &addr);    /* bound, not listening: refuses */
-    t.mode = SINK;
-    struct conn *c = conn_connect(&fx.owner, (struct sockaddr *)&addr, sizeof addr, 5000,
-                                  &t_ops, &transport_plain, &marker);
-    ck_assert_ptr_nonnull(c);
-    char e = 'e';
-    ck_assert(fx_run_until(log_has, &e, 5000));
-    ck_assert_int_eq(t.err, ECONNREFUSED);
-    ck_assert_ptr_eq(t.data, &marker);
-    ck_assert_str_eq(t.log, "e");
-    ck_assert_int_eq(fx.owner.n_outbound, 0);
-    /* The spare is what the next connect gets. */
-    ck_assert_int_eq(fx.owner.n_spare, 1);
-    struct conn *again = conn_connect(&fx.owner, (struct sockaddr *)&addr, sizeof addr, 5000,
-                                      &t_ops, &transport_plain, NULL);
-    ck_assert_ptr_eq(again, c);
-    forget();
-    ck_assert(fx_run_until(log_has, &e, 5000));
-    close(held);
-}
-END_TEST
-
-START_TEST(connect_times_out)
-{
-    /* A listener with backlog 0 whose one queue place is taken drops every
-     * further SYN, so a connect stays in SYN_SENT for as long as we like. */
-    struct sockaddr_in addr;
-    int l = tcp_socket(0, true, &addr);
-    int filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ck_assert_int_eq(connect(filler, (struct sockaddr *)&addr, sizeof addr), 0);
-    ck_assert_int_eq(tcp_state(filler), TCP_ESTABLISHED);
-    t.mode = SINK;
-    struct conn *c = conn_connect(&fx.owner, (struct sockaddr *)&addr, sizeof addr, 50,
-                                  &t_ops, &transport_plain, NULL);
-    ck_assert_ptr_nonnull(c);
-    ck_assert_int_eq(tcp_state(c->io.fd), TCP_SYN_SENT);
-    int64_t start = loop_now(fx.loop);
-    char e = 'e';
-    ck_assert(fx_run_until(log_has, &e, 5000));
-    ck_assert_int_eq(t.err, ETIMEDOUT);
-    ck_assert_int_ge(loop_now(fx.loop) - start, 50);
-    ck_assert_str_eq(t.log, "e");
-    ck_assert_int_eq(fx.owner.n_outbound, 0);
-    close(filler);
-    close(l);
-}
-END_TEST
-
-static socklen_t abstract_unix(struct sockaddr_un *a, const char *name)
-{
-    memset(a, 0, sizeof *a);
-    a->sun_family = AF_UNIX;
-    size_t n = strlen(name);
-    memcpy(a->sun_path + 1, name, n);       /* abstract: no file */
-    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
-}
-
-START_TEST(connects_at_once)
-{
-    /* A unix listener with room completes connect() in the call. */
-    struct sockaddr_un a;
-    char name[64];
-    snprintf(name, sizeof name, "herd-check-conn-%d", (int)getpid());
-    socklen_t len = abstract_unix(&a, name);
-    int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ck_assert_int_eq(bind(l, (struct sockaddr *)&a, len), 0);
-    ck_assert_int_eq(listen(l, 8), 0);
-    t.mode = SINK;
-    struct conn *c = conn_connect(&fx.owner, (struct sockaddr *)&a, len, 5000, &t_ops,
-                                  &transport_plain, NULL);
-    ck_assert_ptr_nonnull(c);
-    ck_assert_int_eq(t.n, 0);       /* not from inside the call */
-    char e = 'o';
-    ck_assert(fx_run_until(log_has, &e, 5000));
-    conn_close_now(c);
-    conn_wake(c);
-    e = 'c';
-    ck_assert(fx_run_until(log_has, &e, 5000));
-    ck_assert_int_eq(fx.owner.n_outbound, 0);
-    close(l);
-}
-END_TEST
-
-START_TEST(fails_at_once)
-{
-    /* Nobody listens on this name: connect() says so in the call. */
-    struct sockaddr_un a;
-    char name[64];
-    snprintf(name, sizeof name, "herd-check-conn-nobody-%d", (int)getpid());
-    socklen_t len = abstract_unix(&a, name);
-    t.mode = SINK;
-    ck_assert_ptr_nonnull(conn_connect(&fx.owner, (struct sockaddr *)&a, len, 5000, &t_ops,
-                                       &transport_plain, NULL));
-    ck_assert_int_eq(t.n, 0);       /* the error comes from the loop */
-    char e = 'e';
-    ck_assert(fx_run_until(log_has, &e, 5000));
-    ck_assert_int_eq(t.err, ECONNREFUSED);
-    ck_assert_int_eq(fx.owner.n_outbound, 0);
-}
-END_TEST
-
-START_TEST(cannot_begin)
-{
-    struct sockaddr bogus = { .sa_family = 12345 };
-    errno = 0;
-    ck_assert_ptr_null(conn_connect(&fx.owner, &bogus, sizeof bogus, 5000, &t_ops,
-                                    &transport_plain, NULL));
-    ck_assert_int_ne(errno, 0);
-    ck_assert_int_eq(fx.owner.n_outbound, 0);
-    ck_assert_int_eq(t.n, 0);
 }
 END_TEST
 
@@ -762,9 +406,9 @@ static bool relayed_all(void *arg)
 /* _i == 0: from the first connection's peer to the second's; 1: back. */
 START_TEST(linked_pair_holds_back)
 {
-    t.mode = RELAY;
-    fx_start(&conns[0], sv[0][0], &t_ops);
-    fx_start(&conns[1], sv[1][0], &t_ops);
+    fx_probe.mode = FX_RELAY;
+    fx_start(&conns[0], sv[0][0], &fx_probe_ops);
+    fx_start(&conns[1], sv[1][0], &fx_probe_ops);
     conn_link(&conns[0], &conns[1]);
     ck_assert_ptr_eq(conns[0].link, &conns[1]);
     ck_assert_ptr_eq(conns[1].link, &conns[0]);
@@ -790,7 +434,7 @@ START_TEST(linked_pair_holds_back)
     /* Closing one ends the link. */
     close(rl.from);
     char e = 'c';
-    ck_assert(fx_run_until(log_has, &e, 5000));
+    ck_assert(fx_run_until(fx_probe_heard, &e, 5000));
     ck_assert_ptr_null(rl.dst->link);
     ck_assert(!rl.dst->linked);
 }
@@ -815,22 +459,6 @@ static Suite *suite(void)
     tcase_add_test(io, drain_tells_the_protocol);
     tcase_add_test(io, stops_reading_above_high_water);
     suite_add_tcase(s, io);
-
-    TCase *hs = tcase_create("handshake");
-    tcase_add_checked_fixture(hs, hi_setup, teardown);
-    tcase_add_test(hs, handshake_comes_before_open);
-    tcase_add_test(hs, failed_handshake_never_opens);
-    suite_add_tcase(s, hs);
-
-    TCase *out = tcase_create("outbound");
-    tcase_add_checked_fixture(out, setup, teardown);
-    tcase_add_test(out, connects);
-    tcase_add_test(out, refused);
-    tcase_add_test(out, connect_times_out);
-    tcase_add_test(out, connects_at_once);
-    tcase_add_test(out, fails_at_once);
-    tcase_add_test(out, cannot_begin);
-    suite_add_tcase(s, out);
 
     TCase *link = tcase_create("link");
     tcase_add_checked_fixture(link, setup, teardown);

@@ -23,6 +23,7 @@ void fx_setup(void)
 {
     signal(SIGPIPE, SIG_IGN);
     memset(&fx, 0, sizeof fx);
+    memset(&fx_probe, 0, sizeof fx_probe);
     fx.loop = loop_new(64);
     ck_assert_ptr_nonnull(fx.loop);
     fx.stats = aligned_alloc(64, sizeof *fx.stats);
@@ -147,3 +148,106 @@ size_t fx_fill(int fd, unsigned char b)
             return total;
     }
 }
+
+/* ------------------------------------------------------------------ */
+/* The probe protocol */
+
+struct fx_probe fx_probe;
+
+static void note(char e)
+{
+    fx_probe.count[(unsigned char)e]++;
+    if (fx_probe.n > 0 && e == 'r' && fx_probe.log[fx_probe.n - 1] == 'r')
+        return;
+    if (fx_probe.n < sizeof fx_probe.log - 1)
+        fx_probe.log[fx_probe.n++] = e;
+}
+
+void fx_probe_forget(void)
+{
+    memset(fx_probe.log, 0, sizeof fx_probe.log);
+    memset(fx_probe.count, 0, sizeof fx_probe.count);
+    fx_probe.n = 0;
+}
+
+bool fx_probe_heard(void *e)
+{
+    return fx_probe.count[*(unsigned char *)e] > 0;
+}
+
+bool fx_closed_at_least(void *n)
+{
+    return fx.closed >= *(int *)n;
+}
+
+static void probe_open(struct conn *c)
+{
+    note('o');
+    fx_probe.data = c->data;
+    if (fx_probe.send_timeout)
+        c->send_timeout = fx_probe.send_timeout;
+    if (fx_probe.greeting)
+        conn_write(c, fx_probe.greeting, strlen(fx_probe.greeting));
+}
+
+static void probe_sink(struct conn *c, size_t n)
+{
+    size_t keep = sizeof fx_probe.got - fx_probe.got_len;
+    if (keep > n)
+        keep = n;
+    memcpy(fx_probe.got + fx_probe.got_len, buf_head(c->in), keep);
+    fx_probe.got_len += keep;
+    buf_consume(c->in, n);
+}
+
+static void probe_readable(struct conn *c)
+{
+    note('r');
+    size_t n = conn_in_len(c);
+    if (fx_probe.mode == FX_ECHO && n > 0 && conn_write(c, buf_head(c->in), n) == 0)
+        buf_consume(c->in, n);
+    if (fx_probe.mode == FX_RELAY && n > 0 && c->link &&
+        conn_write(c->link, buf_head(c->in), n) == 0)
+        buf_consume(c->in, n);
+    if (fx_probe.mode == FX_SINK && n > 0)
+        probe_sink(c, n);
+    if (c->eof)
+        conn_close_after_flush(c);
+}
+
+static void probe_writable(struct conn *c)
+{
+    (void)c;
+    note('w');
+}
+
+static void probe_timeout(struct conn *c, unsigned kind)
+{
+    note('t');
+    fx_probe.kind = kind;
+    fx_probe.at = conn_now(c);
+}
+
+static void probe_drain(struct conn *c)
+{
+    (void)c;
+    note('d');
+}
+
+static void probe_error(struct conn *c, int err)
+{
+    note('e');
+    fx_probe.err = err;
+    fx_probe.data = c->data;
+}
+
+static void probe_close(struct conn *c)
+{
+    (void)c;
+    note('c');
+}
+
+const struct conn_ops fx_probe_ops = {
+    .open = probe_open, .readable = probe_readable, .writable = probe_writable,
+    .timeout = probe_timeout, .drain = probe_drain, .error = probe_error, .close = probe_close,
+};

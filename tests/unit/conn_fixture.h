@@ -52,4 +52,39 @@ bool fx_recv(int fd, char *out, size_t *len, size_t cap);
  * bytes written. */
 size_t fx_fill(int fd, unsigned char b);
 
+/* A protocol that notes what it is told (fx_probe_ops), for the suites of
+ * the connection layer itself. fx_setup clears it. */
+enum fx_mode {
+    FX_ECHO,                    /* write back what it reads */
+    FX_SINK,                    /* keep the first bytes read in `got` */
+    FX_KEEP,                    /* read nothing */
+    FX_RELAY,                   /* write what it reads to its link */
+};
+
+struct fx_probe {
+    enum fx_mode mode;
+    char log[64];               /* o open, r readable (runs of them once), w writable,
+                                   t timeout, d drain, e error, c close: the first ones */
+    size_t n;
+    int count[128];             /* of each */
+    char got[256];              /* FX_SINK: the first bytes read */
+    size_t got_len;
+    unsigned kind;              /* last timeout */
+    int64_t at;                 /* when it came */
+    int err;                    /* last error */
+    void *data;                 /* c->data at open (or error) */
+    const char *greeting;       /* written at open */
+    int64_t send_timeout;       /* set at open when not 0 */
+};
+
+extern struct fx_probe fx_probe;
+extern const struct conn_ops fx_probe_ops;
+
+/* Forget what was heard so far (the mode and settings stay). */
+void fx_probe_forget(void);
+/* Predicates for fx_run_until: the probe heard event *(char *)e; the owner
+ * took back at least *(int *)n connections. */
+bool fx_probe_heard(void *e);
+bool fx_closed_at_least(void *n);
+
 #endif
