@@ -1,5 +1,5 @@
 /* The plain transport: the socket itself. No handshake and no state.
- * Tested by tests/unit/check_conn.c. */
+ * Tested by tests/unit/check_transport_plain.c. */
 #include "transport.h"
 
 #include <sys/sendfile.h>
