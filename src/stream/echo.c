@@ -3,8 +3,8 @@
  * high-water mark, so a client that sends but never reads costs at most that
  * much memory. A connection idle (no bytes either way) for idle_timeout is
  * closed; when the worker drains, idle connections get a short grace.
- * Tested by tests/integration/test_echo.py; its key by check_config.c and
- * its registry entry by check_proto.c. */
+ * Tested by tests/unit/check_stream_echo.c and tests/integration/test_echo.py;
+ * its key by check_config.c and its registry entry by check_proto.c. */
 #include "stream/echo.h"
 
 #include <stdlib.h>
