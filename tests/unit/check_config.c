@@ -11,7 +11,6 @@
 #include "config.h"
 #include "config_engine.h"
 #include "http/config.h"
-#include "config_lex.h"
 #include "config_syntax.h"
 #include "log.h"
 #include "proto.h"
@@ -255,33 +254,6 @@ START_TEST(include_only_where_libconfig_sees_one)
     cfg = load(BASE "/* @include \"conf.d\" */\n" ECHO_SERVER, err, sizeof err);
     ck_assert_msg(cfg != NULL, "%s", err);
     config_free(cfg);
-}
-END_TEST
-
-START_TEST(include_names_as_libconfig_reads_them)
-{
-    /* \\ and \" stand for themselves; a backslash before anything else is
-     * dropped (flex echoes it away). */
-    const char *text = "a = 1;\n  @include \"a\\\\b\\\"c\\x\" b = 2;\n@include \"y\"";
-    struct config_lexer lx;
-    struct config_token t;
-    config_lex_init(&lx, text, strlen(text));
-    int seen = 0;
-    for (config_lex_next(&lx, &t); t.kind != CTOK_END; config_lex_next(&lx, &t)) {
-        if (t.kind != CTOK_INCLUDE)
-            continue;
-        char *name = config_lex_include_name(text, &t);
-        ck_assert_str_eq(name, seen == 0 ? "a\\b\"cx" : "y");
-        ck_assert_int_eq(t.line, seen == 0 ? 2 : 3);
-        free(name);
-        seen++;
-    }
-    ck_assert_int_eq(seen, 2);
-    /* Not at the start of a line, or without a blank: not an include. */
-    text = "a = 1; @include \"x\"\n@include\"y\"\n";
-    config_lex_init(&lx, text, strlen(text));
-    for (config_lex_next(&lx, &t); t.kind != CTOK_END; config_lex_next(&lx, &t))
-        ck_assert_int_ne(t.kind, CTOK_INCLUDE);
 }
 END_TEST
 
@@ -1233,7 +1205,6 @@ static Suite *config_suite(void)
     tcase_add_test(tc, include_nested_and_cycles);
     tcase_add_test(tc, include_literal_out_of_range);
     tcase_add_test(tc, include_only_where_libconfig_sees_one);
-    tcase_add_test(tc, include_names_as_libconfig_reads_them);
     tcase_add_test(tc, main_file_not_regular);
     tcase_add_loop_test(tc, syntax_explained, 0, (int)(sizeof slips / sizeof slips[0]));
     tcase_add_test(tc, syntax_snippet);
