@@ -19,46 +19,13 @@
 #include "config_fixture.h"
 #include "tap.h"
 
-static char dir[] = "/tmp/herd-check-config-XXXXXX";
-static char path[256];
-
-static void setup(void)
-{
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/herd.conf", dir);
-}
-
-static void teardown(void)
-{
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-    strcpy(dir, "/tmp/herd-check-config-XXXXXX");
-}
-
-static void write_file(const char *p, const char *text)
-{
-    FILE *f = fopen(p, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-static struct herd_config *load(const char *text, char *err, size_t cap)
-{
-    write_file(path, text);
-    return config_load(path, err, cap);
-}
-
-#define BASE "pid_file = \"/tmp/x.pid\";\n"
-#define ECHO_SERVER "servers = ( { listen = [ \"127.0.0.1:7007\" ]; protocol = \"echo\"; } );\n"
 
 /* ------------------------------------------------------------------ */
 
 START_TEST(good_file)
 {
     char err[512];
-    struct herd_config *cfg = load(
+    struct herd_config *cfg = fixture_load(
         "workers = 3;\n"
         "user = \"daemon\"; group = \"daemon\";\n"
         "pid_file = \"/run/h.pid\";\n"
@@ -109,7 +76,7 @@ END_TEST
 START_TEST(defaults)
 {
     char err[512];
-    struct herd_config *cfg = load(BASE ECHO_SERVER, err, sizeof err);
+    struct herd_config *cfg = fixture_load(BASE ECHO_SERVER, err, sizeof err);
     ck_assert_msg(cfg != NULL, "%s", err);
     ck_assert_int_eq(cfg->workers, 0);              /* auto */
     ck_assert_int_ge(config_workers(cfg), 1);
@@ -142,9 +109,9 @@ END_TEST
 START_TEST(include_relative)
 {
     char err[512], inc[300];
-    snprintf(inc, sizeof inc, "%s/servers.inc", dir);
-    write_file(inc, ECHO_SERVER);
-    struct herd_config *cfg = load(BASE "@include \"servers.inc\"\n", err, sizeof err);
+    snprintf(inc, sizeof inc, "%s/servers.inc", fixture_dir);
+    fixture_conf_write(inc, ECHO_SERVER);
+    struct herd_config *cfg = fixture_load(BASE "@include \"servers.inc\"\n", err, sizeof err);
     ck_assert_msg(cfg != NULL, "%s", err);
     ck_assert_int_eq(cfg->n_servers, 1);
     ck_assert_str_eq(cfg->servers[0].where.file, inc);
@@ -157,7 +124,7 @@ END_TEST
 static void assert_load_fails(const char *text, const char *want_prefix, const char *says)
 {
     char err[512];
-    struct herd_config *cfg = load(text, err, sizeof err);
+    struct herd_config *cfg = fixture_load(text, err, sizeof err);
     ck_assert_msg(cfg == NULL, "accepted: %s", text);
     ck_assert_msg(strncmp(err, want_prefix, strlen(want_prefix)) == 0,
                   "'%s' does not start with '%s'", err, want_prefix);
@@ -167,25 +134,25 @@ static void assert_load_fails(const char *text, const char *want_prefix, const c
 START_TEST(include_not_a_file)
 {
     char p[300], want[700];
-    snprintf(p, sizeof p, "%s/conf.d", dir);
+    snprintf(p, sizeof p, "%s/conf.d", fixture_dir);
     ck_assert_int_eq(mkdir(p, 0755), 0);
-    snprintf(p, sizeof p, "%s/pipe", dir);
+    snprintf(p, sizeof p, "%s/pipe", fixture_dir);
     ck_assert_int_eq(mkfifo(p, 0644), 0);
 
-    snprintf(want, sizeof want, "%s:2: @include \"conf.d\": ", path);
+    snprintf(want, sizeof want, "%s:2: @include \"conf.d\": ", fixture_conf);
     assert_load_fails(BASE "@include \"conf.d\"\n" ECHO_SERVER, want, "Is a directory");
-    snprintf(want, sizeof want, "%s:3: @include \"pipe\": ", path);
+    snprintf(want, sizeof want, "%s:3: @include \"pipe\": ", fixture_conf);
     assert_load_fails(BASE "\n\t @include\t\"pipe\" # comment\n" ECHO_SERVER, want,
                       "not a regular file");
-    snprintf(want, sizeof want, "%s:2: @include \"gone.conf\": ", path);
+    snprintf(want, sizeof want, "%s:2: @include \"gone.conf\": ", fixture_conf);
     assert_load_fails(BASE "@include \"gone.conf\"\n" ECHO_SERVER, want, "No such file");
     /* libconfig joins an empty name to the include directory. */
-    snprintf(want, sizeof want, "%s:2: @include \"\": ", path);
+    snprintf(want, sizeof want, "%s:2: @include \"\": ", fixture_conf);
     assert_load_fails(BASE "@include \"\"\n" ECHO_SERVER, want, "Is a directory");
     /* An absolute name is not what libconfig 1.5 opens. */
-    snprintf(want, sizeof want, "%s:2: @include \"%s\": ", path, path);
+    snprintf(want, sizeof want, "%s:2: @include \"%s\": ", fixture_conf, fixture_conf);
     char text[1024];
-    snprintf(text, sizeof text, BASE "@include \"%s\"\n" ECHO_SERVER, path);
+    snprintf(text, sizeof text, BASE "@include \"%s\"\n" ECHO_SERVER, fixture_conf);
     assert_load_fails(text, want, "absolute path does not work");
 }
 END_TEST
@@ -194,36 +161,36 @@ START_TEST(include_nested_and_cycles)
 {
     char p[300], want[400];
     /* An include inside an include: the message names the including file. */
-    snprintf(p, sizeof p, "%s/conf.d", dir);
+    snprintf(p, sizeof p, "%s/conf.d", fixture_dir);
     ck_assert_int_eq(mkdir(p, 0755), 0);
-    snprintf(p, sizeof p, "%s/inner.inc", dir);
-    write_file(p, "# inner\n@include \"conf.d\"\n");
+    snprintf(p, sizeof p, "%s/inner.inc", fixture_dir);
+    fixture_conf_write(p, "# inner\n@include \"conf.d\"\n");
     snprintf(want, sizeof want, "%s:2: @include \"conf.d\": ", p);
     assert_load_fails(BASE "@include \"inner.inc\"\n" ECHO_SERVER, want, "Is a directory");
 
     /* A cycle is found, not followed. */
-    snprintf(p, sizeof p, "%s/self.inc", dir);
-    write_file(p, "\n\n@include \"self.inc\"\n");
+    snprintf(p, sizeof p, "%s/self.inc", fixture_dir);
+    fixture_conf_write(p, "\n\n@include \"self.inc\"\n");
     snprintf(want, sizeof want, "%s:3: @include \"self.inc\": ", p);
     assert_load_fails(BASE "@include \"self.inc\"\n" ECHO_SERVER, want, "include cycle");
 
     /* libconfig 1.5 takes ten levels of includes, not eleven. */
     for (int i = 1; i <= 10; i++) {
         char inc[64];
-        snprintf(p, sizeof p, "%s/f%d", dir, i);
+        snprintf(p, sizeof p, "%s/f%d", fixture_dir, i);
         snprintf(inc, sizeof inc, "@include \"f%d\"\n", i + 1);
-        write_file(p, i < 10 ? inc : "workers = 1;\n");
+        fixture_conf_write(p, i < 10 ? inc : "workers = 1;\n");
     }
     char err[512];
-    struct herd_config *cfg = load(BASE "@include \"f1\"\n" ECHO_SERVER, err, sizeof err);
+    struct herd_config *cfg = fixture_load(BASE "@include \"f1\"\n" ECHO_SERVER, err, sizeof err);
     ck_assert_msg(cfg != NULL, "%s", err);
     ck_assert_int_eq(cfg->workers, 1);
     config_free(cfg);
-    snprintf(p, sizeof p, "%s/f10", dir);
-    write_file(p, "@include \"f11\"\n");
-    snprintf(p, sizeof p, "%s/f11", dir);
-    write_file(p, "workers = 1;\n");
-    snprintf(want, sizeof want, "%s/f10:1: @include \"f11\": ", dir);
+    snprintf(p, sizeof p, "%s/f10", fixture_dir);
+    fixture_conf_write(p, "@include \"f11\"\n");
+    snprintf(p, sizeof p, "%s/f11", fixture_dir);
+    fixture_conf_write(p, "workers = 1;\n");
+    snprintf(want, sizeof want, "%s/f10:1: @include \"f11\": ", fixture_dir);
     assert_load_fails(BASE "@include \"f1\"\n" ECHO_SERVER, want, "nested more than 10 deep");
 }
 END_TEST
@@ -232,8 +199,8 @@ END_TEST
 START_TEST(include_literal_out_of_range)
 {
     char p[300], want[400];
-    snprintf(p, sizeof p, "%s/limits.inc", dir);
-    write_file(p, "\nworker_connections = 4294967297;\n");
+    snprintf(p, sizeof p, "%s/limits.inc", fixture_dir);
+    fixture_conf_write(p, "\nworker_connections = 4294967297;\n");
     snprintf(want, sizeof want, "%s:2: ", p);
     assert_load_fails(BASE "@include \"limits.inc\"\n" ECHO_SERVER, want, "out of range");
 }
@@ -242,16 +209,16 @@ END_TEST
 START_TEST(include_only_where_libconfig_sees_one)
 {
     char p[300], err[512];
-    snprintf(p, sizeof p, "%s/conf.d", dir);
+    snprintf(p, sizeof p, "%s/conf.d", fixture_dir);
     ck_assert_int_eq(mkdir(p, 0755), 0);
     /* In comments and strings, @include is text. */
-    struct herd_config *cfg = load(BASE "# @include \"conf.d\"\n// @include \"conf.d\"\n"
+    struct herd_config *cfg = fixture_load(BASE "# @include \"conf.d\"\n// @include \"conf.d\"\n"
                                    "/*\n@include \"conf.d\"\n*/\n"
                                    "user = \"nobody\n@include \\\"conf.d\\\"\n\";\n" ECHO_SERVER,
                                    err, sizeof err);
     ck_assert_msg(cfg == NULL, "a user with a newline in its name exists?");
     ck_assert_msg(strstr(err, "does not exist") != NULL, "%s", err);
-    cfg = load(BASE "/* @include \"conf.d\" */\n" ECHO_SERVER, err, sizeof err);
+    cfg = fixture_load(BASE "/* @include \"conf.d\" */\n" ECHO_SERVER, err, sizeof err);
     ck_assert_msg(cfg != NULL, "%s", err);
     config_free(cfg);
 }
@@ -260,19 +227,19 @@ END_TEST
 START_TEST(main_file_not_regular)
 {
     char fifo[300], err[512];
-    snprintf(fifo, sizeof fifo, "%s/fifo.conf", dir);
+    snprintf(fifo, sizeof fifo, "%s/fifo.conf", fixture_dir);
     ck_assert_int_eq(mkfifo(fifo, 0644), 0);
     ck_assert_ptr_null(config_load(fifo, err, sizeof err));
     ck_assert_msg(strstr(err, fifo) && strstr(err, "not a regular file"), "%s", err);
-    ck_assert_ptr_null(config_load(dir, err, sizeof err));
+    ck_assert_ptr_null(config_load(fixture_dir, err, sizeof err));
     ck_assert_msg(strstr(err, "Is a directory"), "%s", err);
     /* libconfig would stop reading at a NUL byte. */
     char text[] = BASE "\0workers = 0;\n" ECHO_SERVER;
-    FILE *f = fopen(path, "w");
+    FILE *f = fopen(fixture_conf, "w");
     ck_assert_ptr_nonnull(f);
     fwrite(text, 1, sizeof text - 1, f);
     fclose(f);
-    ck_assert_ptr_null(config_load(path, err, sizeof err));
+    ck_assert_ptr_null(config_load(fixture_conf, err, sizeof err));
     ck_assert_msg(strstr(err, ":2: a NUL byte"), "%s", err);
 }
 END_TEST
@@ -334,9 +301,9 @@ START_TEST(syntax_explained)
 {
     const struct slip *sl = &slips[_i];
     char err[1024], want[400];
-    struct herd_config *cfg = load(sl->text, err, sizeof err);
+    struct herd_config *cfg = fixture_load(sl->text, err, sizeof err);
     ck_assert_msg(cfg == NULL, "case %d accepted", _i);
-    snprintf(want, sizeof want, "%s:%d: syntax error: ", path, sl->line);
+    snprintf(want, sizeof want, "%s:%d: syntax error: ", fixture_conf, sl->line);
     ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "case %d: '%s' does not start with '%s'",
                   _i, err, want);
     char *nl = strchr(err, '\n');
@@ -522,7 +489,8 @@ START_TEST(bad_file)
 {
     const struct bad *b = &bad_files[_i];
     char err[512];
-    fixture_refused(_i, load(b->text, err, sizeof err), err, path, b->line, b->says);
+    fixture_refused(_i, fixture_load(b->text, err, sizeof err), err, fixture_conf, b->line,
+                    b->says);
 }
 END_TEST
 
@@ -535,10 +503,12 @@ START_TEST(range_host_bits_warned)
     ck_assert_int_eq(pipe(fds), 0);
     log_use_fd(fds[1]);
     char err[512];
-    struct herd_config *cfg = load(BASE "servers = ( { listen = [\"1\"];\n routes = ( { path = \"/\";\n"
-                                   " allow = [ \"10.0.0.0/8\", \"10.0.0.1/8\" ];\n"
-                                   " deny = [ \"2001:db8::1/32\", \"192.0.2.7\" ];\n"
-                                   " return = { status = 200; }; } ); } );\n", err, sizeof err);
+    struct herd_config *cfg = fixture_load(BASE "servers = ( { listen = [\"1\"];\n"
+                                           " routes = ( { path = \"/\";\n"
+                                           " allow = [ \"10.0.0.0/8\", \"10.0.0.1/8\" ];\n"
+                                           " deny = [ \"2001:db8::1/32\", \"192.0.2.7\" ];\n"
+                                           " return = { status = 200; }; } ); } );\n",
+                                           err, sizeof err);
     log_use_fd(STDERR_FILENO);      /* closes fds[1] */
     ck_assert_msg(cfg != NULL, "%s", err);
     config_free(cfg);
@@ -548,10 +518,10 @@ START_TEST(range_host_bits_warned)
     logged[n > 0 ? n : 0] = '\0';
     char want[400];
     snprintf(want, sizeof want, "[warn] %d: %s:4: 'allow': low address bits of 10.0.0.1/8 are "
-             "meaningless (it means 10.0.0.0/8)\n", (int)getpid(), path);
+             "meaningless (it means 10.0.0.0/8)\n", (int)getpid(), fixture_conf);
     ck_assert_msg(strstr(logged, want) != NULL, "'%s' does not hold '%s'", logged, want);
     snprintf(want, sizeof want, "%s:5: 'deny': low address bits of 2001:db8::1/32 are "
-             "meaningless (it means 2001:db8::/32)\n", path);
+             "meaningless (it means 2001:db8::/32)\n", fixture_conf);
     ck_assert_msg(strstr(logged, want) != NULL, "'%s' does not hold '%s'", logged, want);
     /* Exact ranges and single addresses are not warned about. */
     ck_assert_ptr_null(strstr(logged, "10.0.0.0/8 are"));
@@ -587,17 +557,17 @@ END_TEST
 START_TEST(error_page_not_a_file)
 {
     char p[300], text[1024], want[700];
-    snprintf(p, sizeof p, "%s/404.fifo", dir);
+    snprintf(p, sizeof p, "%s/404.fifo", fixture_dir);
     ck_assert_int_eq(mkfifo(p, 0644), 0);
     snprintf(text, sizeof text, BASE "servers = ( { listen = [\"1\"];\n error_pages = (\n"
              " { status = 404; file = \"%s\"; } );\n routes = ( { path = \"/\"; return = "
              "{ status = 200; }; } ); } );\n", p);
-    snprintf(want, sizeof want, "%s:4: error page %s: ", path, p);
+    snprintf(want, sizeof want, "%s:4: error page %s: ", fixture_conf, p);
     assert_load_fails(text, want, "not a regular file");
     snprintf(text, sizeof text, BASE "servers = ( { listen = [\"1\"];\n error_pages = (\n"
              " { status = 404; file = \"%s\"; } );\n routes = ( { path = \"/\"; return = "
-             "{ status = 200; }; } ); } );\n", dir);
-    snprintf(want, sizeof want, "%s:4: error page %s: ", path, dir);
+             "{ status = 200; }; } ); } );\n", fixture_dir);
+    snprintf(want, sizeof want, "%s:4: error page %s: ", fixture_conf, fixture_dir);
     assert_load_fails(text, want, "Is a directory");
 }
 END_TEST
@@ -683,11 +653,12 @@ END_TEST
 static void round_trip(const char *text)
 {
     char err[512];
-    struct herd_config *a = text ? load(text, err, sizeof err) : config_load(NULL, err, sizeof err);
+    struct herd_config *a = text ? fixture_load(text, err, sizeof err)
+                                 : config_load(NULL, err, sizeof err);
     ck_assert_msg(a != NULL, "%s", err);
     char *first = fixture_print(a);
-    write_file(path, first);
-    struct herd_config *b = config_load(path, err, sizeof err);
+    fixture_conf_write(fixture_conf, first);
+    struct herd_config *b = config_load(fixture_conf, err, sizeof err);
     ck_assert_msg(b != NULL, "printed config does not parse: %s\n%s", err, first);
     char *second = fixture_print(b);
     /* Only the comment line naming the source differs. */
@@ -1112,7 +1083,7 @@ START_TEST(print_round_trip)
 {
     struct seen written = { .n = 0 }, set = { .n = 0 };
     char err[512], *text = every_key_file(&written);
-    struct herd_config *a = load(text, err, sizeof err);
+    struct herd_config *a = fixture_load(text, err, sizeof err);
     ck_assert_msg(a != NULL, "the generated file is refused: %s\n%s", err, text);
 
     /* Every key of every table is in the file, at a value of its own. */
@@ -1124,8 +1095,8 @@ START_TEST(print_round_trip)
 
     /* -T, read back: the same, key by key. */
     char *printed = fixture_print(a);
-    write_file(path, printed);
-    struct herd_config *b = config_load(path, err, sizeof err);
+    fixture_conf_write(fixture_conf, printed);
+    struct herd_config *b = config_load(fixture_conf, err, sizeof err);
     ck_assert_msg(b != NULL, "printed config does not parse: %s\n%s", err, printed);
     int compared = 0;
     compare_section(config_section(), a, b, "top", &compared);
@@ -1169,7 +1140,7 @@ START_TEST(key_list)
 
     struct seen written = { .n = 0 };
     char err[512], *text = every_key_file(&written);
-    struct herd_config *cfg = load(text, err, sizeof err);
+    struct herd_config *cfg = fixture_load(text, err, sizeof err);
     ck_assert_msg(cfg != NULL, "%s", err);
     char *printed = fixture_print(cfg);
     bool printed_it[256] = { false };
@@ -1196,7 +1167,7 @@ static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("config");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, fixture_conf_setup, fixture_conf_teardown);
     tcase_add_test(tc, good_file);
     tcase_add_test(tc, defaults);
     tcase_add_test(tc, embedded_default);

@@ -1,5 +1,6 @@
-/* What the configuration suites share: -T into a string, and the check of
- * a refused file's message ("FILE:LINE: ... says ..."). */
+/* What the configuration suites share: a scratch directory with herd.conf
+ * in it, -T into a string, and the check of a refused file's message
+ * ("FILE:LINE: ... says ..."). */
 #ifndef HERD_TESTS_CONFIG_FIXTURE_H
 #define HERD_TESTS_CONFIG_FIXTURE_H
 
@@ -9,6 +10,42 @@
 #include <string.h>
 
 #include "config.h"
+#include "fixture.h"
+
+/* The lines most test files start from: a pid file anyone may name (the
+ * default is under /run) and the smallest server. */
+#define BASE "pid_file = \"/tmp/x.pid\";\n"
+#define ECHO_SERVER \
+    "servers = ( { listen = [ \"127.0.0.1:7007\" ]; protocol = \"echo\"; } );\n"
+
+/* The scratch directory of a test (fixture_conf_setup/teardown as a
+ * checked fixture) and its herd.conf. */
+__attribute__((unused)) static char fixture_dir[64];
+__attribute__((unused)) static char fixture_conf[128];
+
+__attribute__((unused)) static void fixture_conf_setup(void)
+{
+    fixture_mkdtemp(fixture_dir, sizeof fixture_dir, "config");
+    fixture_path(fixture_conf, sizeof fixture_conf, fixture_dir, "herd.conf");
+}
+
+__attribute__((unused)) static void fixture_conf_teardown(void)
+{
+    fixture_rmtree(fixture_dir);
+}
+
+/* Write text to path. */
+static inline void fixture_conf_write(const char *path, const char *text)
+{
+    fixture_write(path, text, strlen(text));
+}
+
+/* Read text as herd.conf of the scratch directory. */
+static inline struct herd_config *fixture_load(const char *text, char *err, size_t cap)
+{
+    fixture_conf_write(fixture_conf, text);
+    return config_load(fixture_conf, err, cap);
+}
 
 /* The -T text of cfg (malloc'ed). Not inlined: gcc then takes the stream's
  * hold on the local `text` for a dangling pointer in the caller. */
