@@ -11,7 +11,6 @@
 #include "config.h"
 #include "config_engine.h"
 #include "http/config.h"
-#include "config_syntax.h"
 #include "log.h"
 #include "proto.h"
 #include "stream/echo.h"
@@ -245,117 +244,6 @@ START_TEST(main_file_not_regular)
 END_TEST
 
 /* ------------------------------------------------------------------ */
-/* libconfig's bare "syntax error", explained: the cause, then the source
- * line with a caret under the likely spot. */
-
-struct slip {
-    const char *text;
-    int line;               /* where libconfig stops: the FILE:LINE kept */
-    const char *cause;
-    int shown;              /* the source line shown */
-    int column;             /* the caret's column in it, from 0 */
-};
-
-static const struct slip slips[] = {
-    /* missing ',' between list elements, across a line end */
-    { BASE "servers = (\n { listen = \"1\"; protocol = \"echo\"; }\n"
-           " { listen = \"2\"; protocol = \"echo\"; }\n);\n", 4,
-      "missing ',' at the end of line 3?", 3, 37 },
-    /* ... and between array elements */
-    { BASE "workers = [ 1 2 ];\n" ECHO_SERVER, 2, "missing ',' between array elements?", 2, 13 },
-    /* an unclosed quote swallows the next line */
-    { BASE "user = \"nobody;\n" ECHO_SERVER, 3,
-      "unclosed string? the string that starts here ends only at line 3", 2, 7 },
-    { BASE ECHO_SERVER "user = \"nobody;\n", 4, "unclosed string: this quote is never closed", 3,
-      7 },
-    /* an unclosed brace, found at the next closing bracket or at the end */
-    { BASE "servers = ( { listen = \"1\"; protocol = \"echo\";\n);\n", 3,
-      "unexpected ')': the '{' at line 2 is still open (missing '}'?)", 3, 0 },
-    { BASE "servers = ( { listen = [\"1\"]; protocol = \"echo\"; }\n", 3,
-      "the file ends inside this '(' (missing ')'?)", 2, 10 },
-    /* one '}' too many */
-    { BASE ECHO_SERVER "}\n", 3, "unexpected '}': no '{' is open here", 3, 0 },
-    /* a bare word, a unit outside quotes */
-    { BASE "user = nobody;\n" ECHO_SERVER, 2,
-      "a string value must be in double quotes: \"nobody\"", 2, 7 },
-    { BASE "shutdown_timeout = 10s;\n" ECHO_SERVER, 2,
-      "a number with a unit must be a string: write \"10s\"", 2, 19 },
-    /* separators */
-    { BASE "servers = ( { listen = [ \"1\", ]; protocol = \"echo\"; } );\n", 2,
-      "a ',' before ']' is not allowed", 2, 28 },
-    { BASE "servers = ( { listen = \"1\"; protocol = \"echo\"; };\n"
-           " { listen = \"2\"; protocol = \"echo\"; } );\n", 2,
-      "list elements are separated by ',', not ';'", 2, 48 },
-    { BASE "servers = ( { listen = \"1\"; protocol = \"echo\"; }; );\n", 2,
-      "unexpected ';' before ')'", 2, 48 },
-    { BASE "workers = = 2;\n" ECHO_SERVER, 2, "one '=' too many", 2, 10 },
-    { BASE "workers 2;\n" ECHO_SERVER, 2, "missing '=' after 'workers'?", 2, 7 },
-    { BASE "workers = ;\n" ECHO_SERVER, 2, "missing value after '='", 2, 10 },
-    /* libconfig quirks */
-    { BASE ECHO_SERVER "# the end", 3, "a comment on the last line needs a line break", 3, 0 },
-    { BASE "workers = 2; @include \"x\"\n" ECHO_SERVER, 2, "@include must start a line", 2,
-      13 },
-};
-
-START_TEST(syntax_explained)
-{
-    const struct slip *sl = &slips[_i];
-    char err[1024], want[400];
-    struct herd_config *cfg = fixture_load(sl->text, err, sizeof err);
-    ck_assert_msg(cfg == NULL, "case %d accepted", _i);
-    snprintf(want, sizeof want, "%s:%d: syntax error: ", fixture_conf, sl->line);
-    ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "case %d: '%s' does not start with '%s'",
-                  _i, err, want);
-    char *nl = strchr(err, '\n');
-    ck_assert_msg(nl != NULL, "case %d: no source line in '%s'", _i, err);
-    *nl = '\0';
-    ck_assert_msg(strstr(err, sl->cause) != NULL, "case %d: '%s' does not say '%s'", _i, err,
-                  sl->cause);
-    /* The source line, as it is in the file. */
-    const char *src = sl->text;
-    for (int l = 1; l < sl->shown; l++)
-        src = strchr(src, '\n') + 1;
-    int srclen = (int)strcspn(src, "\n");
-    char *shown = nl + 1, *caret = strchr(shown, '\n');
-    ck_assert_ptr_nonnull(caret);
-    *caret++ = '\0';
-    snprintf(want, sizeof want, "%6d | %.*s", sl->shown, srclen, src);
-    ck_assert_str_eq(shown, want);
-    /* The caret line: the gutter, blanks, the caret under the spot. */
-    ck_assert_msg(strncmp(caret, "       | ", 9) == 0, "case %d: caret line '%s'", _i, caret);
-    ck_assert_int_eq(strspn(caret + 9, " "), sl->column);
-    ck_assert_str_eq(caret + 9 + sl->column, "^");
-}
-END_TEST
-
-START_TEST(syntax_snippet)
-{
-    char out[1024];
-    /* Tabs stay tabs under the source, so the caret lines up in a terminal;
-     * a UTF-8 character takes one column. */
-    const char *text = "\tx = \"\xc3\xa9\" y;\n";
-    config_syntax_explain(text, strlen(text), 1, out, sizeof out);
-    ck_assert_str_eq(out, "syntax error: expected '=' after 'y', not ';'\n"
-                          "     1 | \tx = \"\xc3\xa9\" y;\n"
-                          "       | \t         ^");
-    /* A long line is cut around the caret. */
-    char longer[400];
-    snprintf(longer, sizeof longer, "a = \"%0250d\" b;\n", 0);
-    config_syntax_explain(longer, strlen(longer), 1, out, sizeof out);
-    ck_assert_msg(strstr(out, "\n     1 | ...") != NULL, "%s", out);
-    ck_assert_msg(strlen(strrchr(out, '\n')) < 110, "%s", out);
-    ck_assert_int_eq(out[strlen(out) - 1], '^');
-    /* Where the re-reading does not stop where libconfig did: the line
-     * alone, no guess. */
-    config_syntax_explain("a = 1;\nb = 2;\n", 14, 2, out, sizeof out);
-    ck_assert_str_eq(out, "syntax error\n     2 | b = 2;");
-    /* Never more than the room given. */
-    config_syntax_explain(text, strlen(text), 1, out, 10);
-    ck_assert_str_eq(out, "syntax er");
-}
-END_TEST
-
-/* ------------------------------------------------------------------ */
 /* Each error: the text and the line it points at. */
 
 struct bad {
@@ -569,6 +457,30 @@ START_TEST(error_page_not_a_file)
              "{ status = 200; }; } ); } );\n", fixture_dir);
     snprintf(want, sizeof want, "%s:4: error page %s: ", fixture_conf, fixture_dir);
     assert_load_fails(text, want, "Is a directory");
+}
+END_TEST
+
+/* A syntax error is reported at FILE:LINE of the file it is in, an
+ * included one too, with the explanation and that file's source line
+ * (config_syntax.h). */
+START_TEST(syntax_error_explained)
+{
+    char err[1024], want[700], inc[300];
+    struct herd_config *cfg = fixture_load(BASE "workers = = 2;\n" ECHO_SERVER, err, sizeof err);
+    ck_assert_ptr_null(cfg);
+    snprintf(want, sizeof want, "%s:2: syntax error: one '=' too many\n"
+             "     2 | workers = = 2;\n"
+             "       |           ^", fixture_conf);
+    ck_assert_str_eq(err, want);
+    fixture_path(inc, sizeof inc, fixture_dir, "bad.inc");
+    fixture_conf_write(inc, "# included\nuser = nobody;\n");
+    cfg = fixture_load(BASE "@include \"bad.inc\"\n" ECHO_SERVER, err, sizeof err);
+    ck_assert_ptr_null(cfg);
+    snprintf(want, sizeof want, "%s:2: syntax error: a string value must be in double quotes: "
+             "\"nobody\"\n"
+             "     2 | user = nobody;\n"
+             "       |        ^", inc);
+    ck_assert_str_eq(err, want);
 }
 END_TEST
 
@@ -1177,9 +1089,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, include_literal_out_of_range);
     tcase_add_test(tc, include_only_where_libconfig_sees_one);
     tcase_add_test(tc, main_file_not_regular);
-    tcase_add_loop_test(tc, syntax_explained, 0, (int)(sizeof slips / sizeof slips[0]));
-    tcase_add_test(tc, syntax_snippet);
     tcase_add_loop_test(tc, bad_file, 0, (int)(sizeof bad_files / sizeof bad_files[0]));
+    tcase_add_test(tc, syntax_error_explained);
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, error_page_not_a_file);
     tcase_add_test(tc, range_host_bits_warned);
