@@ -418,6 +418,78 @@ START_TEST(missing_file)
 }
 END_TEST
 
+/* -T says where the configuration came from on its first line. */
+START_TEST(print_names_the_source)
+{
+    char err[512], want[300];
+    struct herd_config *cfg = config_load(NULL, err, sizeof err);
+    ck_assert_msg(cfg != NULL, "%s", err);
+    char *text = fixture_print(cfg);
+    ck_assert_msg(strncmp(text, "# effective configuration of the embedded default\n", 50) == 0,
+                  "%s", text);
+    free(text);
+    config_free(cfg);
+    cfg = fixture_load(BASE ECHO_SERVER, err, sizeof err);
+    ck_assert_msg(cfg != NULL, "%s", err);
+    text = fixture_print(cfg);
+    snprintf(want, sizeof want, "# effective configuration of %s\n", fixture_conf);
+    ck_assert_msg(strncmp(text, want, strlen(want)) == 0, "%s", text);
+    ck_assert_ptr_nonnull(strstr(text, "\nworkers = \"auto\";\n"));
+    free(text);
+    config_free(cfg);
+}
+END_TEST
+
+/* Without protocols (config_use_protocols) nothing can be read. */
+START_TEST(no_protocols)
+{
+    char err[512];
+    config_use_protocols(NULL);
+    ck_assert_ptr_null(config_load(NULL, err, sizeof err));
+    ck_assert_str_eq(err, "internal error: no protocols (config_use_protocols)");
+    config_use_protocols(&proto_registry);
+}
+END_TEST
+
+/* -c made absolute (reloads find it after the daemon left the directory);
+ * without -c, the installed default when it exists, else none. */
+START_TEST(choose_path)
+{
+    char *out = NULL;
+    ck_assert_int_eq(chdir(fixture_dir), 0);
+    fixture_conf_write(fixture_conf, BASE);
+    ck_assert_int_eq(config_choose_path("herd.conf", &out), 0);
+    char *want = realpath(fixture_conf, NULL);
+    ck_assert_ptr_nonnull(want);
+    ck_assert_str_eq(out, want);
+    free(want);
+    free(out);
+    ck_assert_int_eq(config_choose_path("gone.conf", &out), 0);
+    ck_assert_str_eq(out, "gone.conf");             /* for the error message */
+    free(out);
+    const char *def = config_default_path();
+    ck_assert_msg(strlen(def) > 15 && strcmp(def + strlen(def) - 15, "/herd/herd.conf") == 0,
+                  "%s", def);
+    ck_assert_int_eq(config_choose_path(NULL, &out), 0);
+    if (access(def, F_OK) == 0)
+        ck_assert_ptr_nonnull(out);
+    else
+        ck_assert_ptr_null(out);
+    free(out);
+}
+END_TEST
+
+/* "auto" is the online CPUs, at most CONFIG_MAX_WORKERS. */
+START_TEST(workers_auto)
+{
+    struct herd_config cfg = { .workers = 0 };
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    ck_assert_int_eq(config_workers(&cfg), cpus > CONFIG_MAX_WORKERS ? CONFIG_MAX_WORKERS : cpus);
+    cfg.workers = CONFIG_MAX_WORKERS;
+    ck_assert_int_eq(config_workers(&cfg), CONFIG_MAX_WORKERS);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -435,6 +507,10 @@ static Suite *config_suite(void)
     tcase_add_test(tc, error_page_not_a_file);
     tcase_add_test(tc, range_host_bits_warned);
     tcase_add_test(tc, range_host_bits);
+    tcase_add_test(tc, print_names_the_source);
+    tcase_add_test(tc, no_protocols);
+    tcase_add_test(tc, choose_path);
+    tcase_add_test(tc, workers_auto);
     suite_add_tcase(s, tc);
     return s;
 }
