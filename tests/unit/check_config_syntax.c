@@ -67,7 +67,6 @@ static const struct slip slips[] = {
     { "a = \"x\" 5\";\n", 1, "unclosed string? the quotes from this string on do not pair up",
       1, 4 },
     /* settings where values go, and values where settings go */
-    { "\"a\" = 1;\n", 1, "a setting name is written without quotes", 1, 0 },
     { "a = 1;\n= 2;\n", 2, "unexpected '=': a setting name must come first", 2, 0 },
     { "a = 1;\nb = ( c = 1 );\n", 2,
       "a list holds values, not settings: put settings in a group { }", 2, 6 },
@@ -155,12 +154,27 @@ START_TEST(syntax_snippet)
 }
 END_TEST
 
+/* A quoted setting name. libconfig 1.5 stops at its line, and leaks the
+ * string's buffer there: the sanitizer build cannot ask it, so the line
+ * is given. */
+START_TEST(quoted_setting_name)
+{
+    char out[512];
+    const char *text = "a = 1;\n\"b\" = 2;\n";
+    config_syntax_explain(text, strlen(text), 2, out, sizeof out);
+    ck_assert_str_eq(out, "syntax error: a setting name is written without quotes\n"
+                          "     2 | \"b\" = 2;\n"
+                          "       | ^");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("config_syntax");
     TCase *tc = tcase_create("explain");
     tcase_add_loop_test(tc, syntax_explained, 0, (int)(sizeof slips / sizeof slips[0]));
     tcase_add_test(tc, syntax_snippet);
+    tcase_add_test(tc, quoted_setting_name);
     suite_add_tcase(s, tc);
     return run_suite_tap(s);
 }
