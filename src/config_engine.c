@@ -1,8 +1,9 @@
 /* Reading a section through its table (config_engine.h): one reader per key
  * type, defaults written as strings and read by the same readers, unknown
  * keys refused, every error at FILE:LINE.
- * Tested by tests/unit/check_config.c (every key of every table, every kind
- * of error) and tests/unit/check_proto_registry.c (made-up protocols). */
+ * Tested by tests/unit/check_config_engine.c (a made-up section with a key
+ * of every type), check_config.c (the real tables' errors) and
+ * check_proto_registry.c (made-up protocols through the core). */
 #include "config_engine.h"
 
 #include <errno.h>

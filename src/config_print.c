@@ -1,8 +1,9 @@
 /* The other walks over a section's table (config_engine.h): printing the
  * effective configuration in the syntax the reader accepts (herd -T),
  * freeing it, and listing every key for the manual page check.
- * Tested by tests/unit/check_config.c (the -T round trip of every key, and
- * key_list) and tests/unit/check_docs.c. */
+ * Tested by tests/unit/check_config_print.c (every type of a made-up
+ * section, the -T round trip of every key of the real tables, key_list)
+ * and tests/unit/check_docs.c. */
 #include "config_engine.h"
 
 #include <stdlib.h>
