@@ -1,9 +1,9 @@
 /* The master for real, in a forked child of the test, through its public
- * interface (master_main, master_test_logs) and its control socket: the
- * first generation, reloads good and bad, a killed worker respawned in
- * its slot, WINCH then HUP, QUIT and TERM, a start that fails, a second
- * master refused, a binary upgrade rolled back (this program is then the
- * "new binary": see main). Workers serve TCP echo on a free loopback port. */
+ * interface (master_main, master_test_logs) and its control socket: a bad
+ * reload, a killed worker respawned in its slot, `herd -t`'s log check, a
+ * binary upgrade rolled back (this program is then the "new binary": see
+ * main). Workers serve TCP echo on a free loopback port. These cases move
+ * into one suite per module of src/master/ (check_master_cycle.c so far). */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -176,33 +176,6 @@ static int wait_exit(void)
     return WEXITSTATUS(status);
 }
 
-START_TEST(serves_reloads_and_quits)
-{
-    start(2);
-    ck_assert_int_eq(echo("hello\n"), 0);
-    char text[8192];
-    read_text(pid_file, text, sizeof text);
-    ck_assert_int_eq(atoi(text), master);
-    ask("status", text, sizeof text);
-    ck_assert_ptr_nonnull(strstr(text, "Generation: 1 "));
-    ck_assert_ptr_nonnull(strstr(text, "worker slot=1 "));
-
-    write_conf(1, "");
-    ask("reload", text, sizeof text);
-    ck_assert_str_eq(text, "ok generation 2");
-    ck_assert_int_eq(echo("again\n"), 0);
-    ask("status", text, sizeof text);
-    ck_assert_ptr_nonnull(strstr(text, "Generation: 2 "));
-
-    kill(master, SIGQUIT);
-    ck_assert_int_eq(wait_exit(), 0);
-    struct stat st;
-    ck_assert_int_eq(stat(pid_file, &st), -1);
-    ck_assert_int_eq(stat(ctl_path, &st), -1);
-    ck_assert_int_eq(echo("gone\n"), -1);
-}
-END_TEST
-
 START_TEST(a_failed_reload_keeps_the_generation)
 {
     start(1);
@@ -243,61 +216,6 @@ START_TEST(a_killed_worker_is_respawned_in_its_slot)
     char log[16384];
     read_text(error_log, log, sizeof log);
     ck_assert_ptr_nonnull(strstr(log, "killed by signal 9"));
-}
-END_TEST
-
-START_TEST(winch_stops_the_workers_and_hup_brings_them_back)
-{
-    start(1);
-    kill(master, SIGWINCH);
-    for (int i = 0; i < 500 && worker_of(0) != 0; i++)
-        usleep(10000);
-    ck_assert_int_eq(worker_of(0), 0);
-    /* The master keeps the socket: connections queue, nobody answers. */
-    kill(master, SIGHUP);
-    char reply[64] = "";
-    for (int i = 0; i < 500 && strcmp(reply, "ok generation 2") != 0; i++) {
-        usleep(10000);
-        ask("generation", reply, sizeof reply);
-    }
-    ck_assert_str_eq(reply, "ok generation 2");
-    ck_assert_int_eq(echo("back\n"), 0);
-}
-END_TEST
-
-START_TEST(a_start_that_fails_exits_1)
-{
-    /* The address is taken by someone else. */
-    int busy = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    ck_assert_int_eq(bind(busy, (struct sockaddr *)&sa, sizeof sa), 0);
-    ck_assert_int_eq(listen(busy, 1), 0);
-    write_conf(1, "");
-    master = run_master();
-    ck_assert_int_eq(wait_exit(), 1);
-    char log[8192];
-    read_text(error_log, log, sizeof log);
-    ck_assert_msg(strstr(log, "Address already in use") != NULL, "%s", log);
-    struct stat st;
-    ck_assert_int_eq(stat(pid_file, &st), -1);
-    close(busy);
-}
-END_TEST
-
-START_TEST(a_second_master_is_refused)
-{
-    start(1);
-    pid_t first = master;
-    master = run_master();
-    ck_assert_int_eq(wait_exit(), 1);
-    master = first;
-    char log[8192], want[256];
-    read_text(error_log, log, sizeof log);
-    snprintf(want, sizeof want, "another herd master (pid %d) is running with pid file %s",
-             (int)first, pid_file);
-    ck_assert_msg(strstr(log, want) != NULL, "%s", log);
-    ck_assert_int_eq(echo("first\n"), 0);
 }
 END_TEST
 
@@ -404,12 +322,8 @@ int main(int argc, char **argv)
     TCase *tc = tcase_create("master");
     tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, serves_reloads_and_quits);
     tcase_add_test(tc, a_failed_reload_keeps_the_generation);
     tcase_add_test(tc, a_killed_worker_is_respawned_in_its_slot);
-    tcase_add_test(tc, winch_stops_the_workers_and_hup_brings_them_back);
-    tcase_add_test(tc, a_start_that_fails_exits_1);
-    tcase_add_test(tc, a_second_master_is_refused);
     tcase_add_test(tc, test_logs_names_where_a_log_is_configured);
     tcase_add_test(tc, an_upgrade_rolls_back_when_the_new_master_quits);
     suite_add_tcase(s, tc);
