@@ -1,9 +1,10 @@
 /* The master for real, in a forked child of the test, through its public
- * interface (master_main, master_test_logs) and its control socket: a bad
- * reload, a killed worker respawned in its slot, `herd -t`'s log check, a
- * binary upgrade rolled back (this program is then the "new binary": see
- * main). Workers serve TCP echo on a free loopback port. These cases move
- * into one suite per module of src/master/ (check_master_cycle.c so far). */
+ * interface (master_main, master_test_logs) and its control socket: a
+ * killed worker respawned in its slot, `herd -t`'s log check, a binary
+ * upgrade rolled back (this program is then the "new binary": see main).
+ * Workers serve TCP echo on a free loopback port. These cases move into
+ * one suite per module of src/master/ (check_master_cycle.c and
+ * check_master_generation.c so far). */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -176,31 +177,6 @@ static int wait_exit(void)
     return WEXITSTATUS(status);
 }
 
-START_TEST(a_failed_reload_keeps_the_generation)
-{
-    start(1);
-    char reply[2048];
-    FILE *f = fopen(conf, "a");
-    fputs("workers = ;\n", f);
-    fclose(f);
-    ask("reload", reply, sizeof reply);
-    ck_assert_msg(strncmp(reply, "error ", 6) == 0 && strstr(reply, conf), "%s", reply);
-    /* The pid file cannot move on a reload. */
-    FILE *g = fopen(conf, "w");
-    fprintf(g, "workers = 1;\nuser = \"nobody\";\npid_file = \"%s/other.pid\";\n"
-            "error_log = \"%s\";\nservers = ( { listen = [ \"127.0.0.1:%d\" ]; "
-            "protocol = \"echo\"; } );\n", dir, error_log, port);
-    fclose(g);
-    ask("reload", reply, sizeof reply);
-    ck_assert_msg(strstr(reply, "pid_file cannot change on reload") != NULL, "%s", reply);
-    ask("generation", reply, sizeof reply);
-    ck_assert_str_eq(reply, "ok generation 1");
-    ck_assert_int_eq(echo("still\n"), 0);
-    kill(master, SIGTERM);
-    ck_assert_int_eq(wait_exit(), 0);
-}
-END_TEST
-
 START_TEST(a_killed_worker_is_respawned_in_its_slot)
 {
     start(2);
@@ -322,7 +298,6 @@ int main(int argc, char **argv)
     TCase *tc = tcase_create("master");
     tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, a_failed_reload_keeps_the_generation);
     tcase_add_test(tc, a_killed_worker_is_respawned_in_its_slot);
     tcase_add_test(tc, test_logs_names_where_a_log_is_configured);
     tcase_add_test(tc, an_upgrade_rolls_back_when_the_new_master_quits);
