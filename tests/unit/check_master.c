@@ -1,10 +1,9 @@
 /* The master for real, in a forked child of the test, through its public
- * interface (master_main, master_test_logs) and its control socket: a
- * killed worker respawned in its slot, `herd -t`'s log check, a binary
- * upgrade rolled back (this program is then the "new binary": see main).
- * Workers serve TCP echo on a free loopback port. These cases move into
- * one suite per module of src/master/ (check_master_cycle.c and
- * check_master_generation.c so far). */
+ * interface (master_main, master_test_logs) and its control socket:
+ * `herd -t`'s log check, a binary upgrade rolled back (this program is
+ * then the "new binary": see main). Workers serve TCP echo on a free
+ * loopback port. These cases move into one suite per module of
+ * src/master/ (check_master_cycle.c, _generation.c and _slot.c so far). */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -158,16 +157,6 @@ static int echo(const char *text)
     return 0;
 }
 
-/* The pid of slot's worker in `herd -s status`, or 0. */
-static int worker_of(int slot)
-{
-    char text[8192], key[32];
-    ask("status", text, sizeof text);
-    snprintf(key, sizeof key, "worker slot=%d pid=", slot);
-    const char *p = strstr(text, key);
-    return p ? atoi(p + strlen(key)) : 0;
-}
-
 static int wait_exit(void)
 {
     int status;
@@ -176,24 +165,6 @@ static int wait_exit(void)
     ck_assert(WIFEXITED(status));
     return WEXITSTATUS(status);
 }
-
-START_TEST(a_killed_worker_is_respawned_in_its_slot)
-{
-    start(2);
-    int old = worker_of(1);
-    ck_assert_int_gt(old, 0);
-    ck_assert_int_eq(kill(old, SIGKILL), 0);
-    int now = 0;
-    for (int i = 0; i < 500 && ((now = worker_of(1)) == 0 || now == old); i++)
-        usleep(10000);
-    ck_assert_int_ne(now, old);
-    ck_assert_int_gt(now, 0);
-    ck_assert_int_eq(echo("respawned\n"), 0);
-    char log[16384];
-    read_text(error_log, log, sizeof log);
-    ck_assert_ptr_nonnull(strstr(log, "killed by signal 9"));
-}
-END_TEST
 
 START_TEST(test_logs_names_where_a_log_is_configured)
 {
@@ -298,7 +269,6 @@ int main(int argc, char **argv)
     TCase *tc = tcase_create("master");
     tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, a_killed_worker_is_respawned_in_its_slot);
     tcase_add_test(tc, test_logs_names_where_a_log_is_configured);
     tcase_add_test(tc, an_upgrade_rolls_back_when_the_new_master_quits);
     suite_add_tcase(s, tc);
