@@ -1,9 +1,9 @@
 /* The master for real, in a forked child of the test, through its public
- * interface (master_main, master_test_logs) and its control socket:
- * `herd -t`'s log check, a binary upgrade rolled back (this program is
- * then the "new binary": see main). Workers serve TCP echo on a free
- * loopback port. These cases move into one suite per module of
- * src/master/ (check_master_cycle.c, _generation.c and _slot.c so far). */
+ * interface (master_main) and its control socket: a binary upgrade rolled
+ * back (this program is then the "new binary": see main). Workers serve
+ * TCP echo on a free loopback port. The last case to move into a suite of
+ * its own module of src/master/ (check_master_cycle.c, _generation.c,
+ * _slot.c and _logs.c so far). */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -166,34 +166,6 @@ static int wait_exit(void)
     return WEXITSTATUS(status);
 }
 
-START_TEST(test_logs_names_where_a_log_is_configured)
-{
-    char bad[200], err[1024];
-    snprintf(bad, sizeof bad, "%s/file", dir);
-    FILE *f = fopen(bad, "w");
-    fclose(f);
-    f = fopen(conf, "w");
-    fprintf(f, "user = \"nobody\";\npid_file = \"%s\";\n\nerror_log = \"%s/file/error.log\";\n"
-            "servers = ( { listen = [ \"127.0.0.1:%d\" ]; protocol = \"echo\"; } );\n",
-            pid_file, dir, port);
-    fclose(f);
-    struct herd_config *cfg = config_load(conf, err, sizeof err);
-    ck_assert_msg(cfg != NULL, "%s", err);
-    ck_assert_int_eq(master_test_logs(cfg, err, sizeof err), -1);
-    char want[300];
-    snprintf(want, sizeof want, "%s:4: cannot open log file %s/file/error.log", conf, dir);
-    ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "%s", err);
-    config_free(cfg);
-
-    write_conf(1, "");
-    cfg = config_load(conf, err, sizeof err);
-    ck_assert_ptr_nonnull(cfg);
-    ck_assert_int_eq(master_test_logs(cfg, err, sizeof err), 0);
-    ck_assert_str_eq(err, "");
-    config_free(cfg);
-}
-END_TEST
-
 /* Wait until the pid file names a master other than `not`; returns it. */
 static pid_t wait_pid_file_change(pid_t not)
 {
@@ -269,7 +241,6 @@ int main(int argc, char **argv)
     TCase *tc = tcase_create("master");
     tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_logs_names_where_a_log_is_configured);
     tcase_add_test(tc, an_upgrade_rolls_back_when_the_new_master_quits);
     suite_add_tcase(s, tc);
     return run_suite_tap(s);
