@@ -21,7 +21,7 @@
  * grace, WINCH drains the current generation's workers (above), USR1
  * reopens the logs (logs.c), USR2 starts a binary upgrade (upgrade.c),
  * CHLD reaps workers (slot.c) and the new master of an upgrade.
- * Tested by tests/unit/check_master.c. */
+ * Tested by tests/unit/check_master_cycle.c. */
 #include "master/internal.h"
 
 #include <errno.h>

@@ -14,7 +14,7 @@
  * and once all report ready it takes over: the listeners are steered to
  * its slots and the old generation drains. `herd -s reload` waits for that
  * answer (the waiters).
- * Tested by tests/unit/check_master.c. */
+ * Tested by tests/unit/check_master_generation.c. */
 #include "master/internal.h"
 
 #include <errno.h>

@@ -2,7 +2,7 @@
  * the workers it forks) and the servers' access logs. The master opens
  * them, as root, and passes reopened ones (USR1) to the workers over their
  * channels: workers run as an unprivileged user and could not.
- * Tested by tests/unit/check_master.c (USR1: tests/integration/test_supervise.py). */
+ * Tested by tests/unit/check_master_logs.c (and tests/integration/test_supervise.py). */
 #include "master/internal.h"
 
 #include <errno.h>

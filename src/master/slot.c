@@ -11,7 +11,7 @@
  * to the slots that serve. What was already queued on its sockets would
  * wait for the respawn, so they are lent to a ready worker of another slot
  * (BORROW) until the slot is up again (GIVE_BACK).
- * Tested by tests/unit/check_master.c and tests/integration/test_listeners.py. */
+ * Tested by tests/unit/check_master_slot.c and tests/integration/test_listeners.py. */
 #include "master/internal.h"
 
 #include <errno.h>

@@ -9,7 +9,8 @@
  *        ▲                 │ (new_master set)
  *        └─new master exits: PIDFILE and the control socket taken back
  *
- * Tested by tests/integration/test_upgrade.py: it execs the real binary. */
+ * Tested by tests/unit/check_master_upgrade.c and by tests/integration/test_upgrade.py,
+ * which execs the real binary. */
 #include "master/internal.h"
 
 #include <errno.h>

@@ -62,6 +62,27 @@ START_TEST(append_consume_compact)
 }
 END_TEST
 
+/* How a read fills a buffer: room reserved, bytes written at the tail,
+ * then counted in. */
+START_TEST(read_into_the_tail)
+{
+    struct buf_pool p;
+    buf_pool_init(&p, 8, 4);
+    struct buf *b = buf_get(&p);
+    ck_assert_int_eq(buf_append(b, "abc", 3), 0);
+    buf_consume(b, 1);
+    ck_assert_ptr_eq(buf_tail(b), b->data + 3);
+    ck_assert_int_eq(buf_reserve(b, 12), 0);
+    ck_assert_uint_ge(buf_room(b), 12);
+    memcpy(buf_tail(b), "defghijklmno", 12);
+    b->end += 12;
+    ck_assert_uint_eq(buf_len(b), 14);
+    ck_assert_int_eq(memcmp(buf_head(b), "bcdefghijklmno", 14), 0);
+    buf_put(&p, b);
+    buf_pool_drain(&p);
+}
+END_TEST
+
 START_TEST(grows_and_shrinks_back)
 {
     struct buf_pool p;
@@ -95,6 +116,7 @@ int main(void)
     tcase_add_test(tc, get_put_reuses);
     tcase_add_test(tc, free_list_is_bounded);
     tcase_add_test(tc, append_consume_compact);
+    tcase_add_test(tc, read_into_the_tail);
     tcase_add_test(tc, grows_and_shrinks_back);
     suite_add_tcase(s, tc);
     return run_suite_tap(s);

@@ -288,6 +288,35 @@ START_TEST(foreign_page_starts_anew)
 }
 END_TEST
 
+/* The names the status page and Prometheus print: one per counter, each a
+ * metric-name-safe word; gauges (which a fold does not keep) are the four
+ * connection states; a gauge goes down as well as up. */
+START_TEST(names_and_gauges)
+{
+    const char *want[STAT_COUNTERS] = { "accepted", "handled", "active", "reading", "writing",
+                                        "idle", "requests", "bytes_in", "bytes_out" };
+    for (int k = 0; k < STAT_COUNTERS; k++) {
+        ck_assert_str_eq(stats_counter_name((enum stats_counter)k), want[k]);
+        bool gauge = k == STAT_ACTIVE || k == STAT_READING || k == STAT_WRITING || k == STAT_IDLE;
+        ck_assert_msg(stats_is_gauge((enum stats_counter)k) == gauge, "%s", want[k]);
+    }
+    const char *classes[] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+    for (int cls = 0; cls < STATS_CLASSES; cls++)
+        ck_assert_str_eq(stats_class_name(cls), classes[cls]);
+    ck_assert_str_eq(stats_class_name(-1), "?");
+    ck_assert_str_eq(stats_class_name(STATS_CLASSES), "?");
+
+    struct stats_page *p = stats_map();
+    struct stats_block *b = worker(p, 0, 1, 100);
+    stats_add(b, STAT_ACTIVE, 3);
+    stats_sub(b, STAT_ACTIVE, 1);
+    ck_assert_uint_eq(stats_get(b, STAT_ACTIVE), 2);
+    stats_sub(b, STAT_ACTIVE, 2);
+    ck_assert_uint_eq(stats_get(b, STAT_ACTIVE), 0);
+    stats_unmap(p);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("stats");
@@ -299,6 +328,7 @@ int main(void)
     tcase_add_test(tc, snapshots_race_folds);
     tcase_add_test(tc, page_passes_on_to_a_new_master);
     tcase_add_test(tc, foreign_page_starts_anew);
+    tcase_add_test(tc, names_and_gauges);
     suite_add_tcase(s, tc);
     return run_suite_tap(s);
 }

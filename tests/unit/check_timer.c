@@ -39,6 +39,30 @@ START_TEST(pops_in_order)
 }
 END_TEST
 
+/* Room made beforehand: arming that many timers never moves the array
+ * (the loop reserves, so that arming a timer cannot fail mid-request). */
+START_TEST(reserve_makes_room)
+{
+    struct timer_heap h = { 0 };
+    struct timer t[40];
+    ck_assert_int_eq(timer_heap_reserve(&h, 40), 0);
+    ck_assert_uint_ge(h.cap, 40);
+    struct timer **v = h.v;
+    for (int i = 0; i < 40; i++) {
+        timer_init(&t[i], note);
+        ck_assert_int_eq(timer_set(&h, &t[i], 40 - i), 0);
+    }
+    ck_assert_ptr_eq(h.v, v);
+    ck_assert_int_eq(timer_heap_reserve(&h, 10), 0);        /* never shrinks */
+    ck_assert_ptr_eq(h.v, v);
+    ck_assert_uint_ge(h.cap, 40);
+    ck_assert_int_eq(timer_first(&h)->when, 1);
+    timer_heap_free(&h);
+    ck_assert_ptr_null(h.v);
+    ck_assert_uint_eq(h.n, 0);
+}
+END_TEST
+
 START_TEST(due_only)
 {
     struct timer_heap h = { 0 };
@@ -245,6 +269,7 @@ int main(void)
     Suite *s = suite_create("timer");
     TCase *tc = tcase_create("heap");
     tcase_add_test(tc, pops_in_order);
+    tcase_add_test(tc, reserve_makes_room);
     tcase_add_test(tc, due_only);
     tcase_add_test(tc, cancel_and_move);
     tcase_add_loop_test(tc, random_against_model, 0, 4);
