@@ -1,6 +1,6 @@
 /* What is left of the handler table's tests through the real HTTP server
- * code (http_fixture.h) until each goes to its module's suite: answers
- * that are no handler's, the status handler, an idle connection. */
+ * code (http_fixture.h) until each goes to its module's suite: the status
+ * handler, an idle connection. */
 #include <check.h>
 #include <string.h>
 
@@ -31,20 +31,6 @@ static void teardown(void)
 
 static bool got_hello(void) { return strstr(hx.in, "hello\n") != NULL; }
 
-START_TEST(return_and_errors_take_the_same_path)
-{
-    hx_send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
-            "DELETE /status HTTP/1.1\r\nHost: x\r\n\r\n");
-    ck_assert(hx_run_until(hx_three_responses));
-    ck_assert_ptr_nonnull(strstr(hx.in, "HTTP/1.1 404 Not Found\r\n"));
-    ck_assert_ptr_nonnull(strstr(hx.in, "HTTP/1.1 405 Method Not Allowed\r\n"));
-    ck_assert_ptr_nonnull(strstr(hx.in, "\r\nAllow: GET, HEAD\r\n"));
-    const char *log = hx_access_log();
-    ck_assert_int_eq(strncmp(log, "200 GET /hello HTTP/1.1 6\n404 GET /nope HTTP/1.1 ", 49), 0);
-    ck_assert_ptr_nonnull(strstr(log, "\n405 DELETE /status HTTP/1.1 "));
-}
-END_TEST
-
 START_TEST(status_handler)
 {
     hx_send("GET /status HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -72,7 +58,6 @@ static Suite *suite(void)
     Suite *s = suite_create("handler");
     TCase *t = tcase_create("at_once");
     tcase_add_checked_fixture(t, setup, teardown);
-    tcase_add_test(t, return_and_errors_take_the_same_path);
     tcase_add_test(t, status_handler);
     tcase_add_test(t, idle_connection_state_is_small);
     suite_add_tcase(s, t);
