@@ -1,6 +1,6 @@
 /* What is left of the handler table's tests through the real HTTP server
- * code (http_fixture.h) until each goes to its module's suite: the status
- * handler, an idle connection. */
+ * code (http_fixture.h) until each goes to its module's suite: an idle
+ * connection. */
 #include <check.h>
 #include <string.h>
 
@@ -31,16 +31,6 @@ static void teardown(void)
 
 static bool got_hello(void) { return strstr(hx.in, "hello\n") != NULL; }
 
-START_TEST(status_handler)
-{
-    hx_send("GET /status HTTP/1.1\r\nHost: x\r\n\r\n");
-    ck_assert(hx_run_until(hx_one_response));
-    ck_assert_ptr_nonnull(strstr(hx.in, "HTTP/1.1 200 OK\r\n"));
-    ck_assert_ptr_nonnull(strstr(hx.in, "Cache-Control: no-store\r\n"));
-    ck_assert_ptr_nonnull(strstr(hx.in, "requests"));
-}
-END_TEST
-
 START_TEST(idle_connection_state_is_small)
 {
     ck_assert_uint_le(sizeof(struct http_conn), 32);
@@ -58,7 +48,6 @@ static Suite *suite(void)
     Suite *s = suite_create("handler");
     TCase *t = tcase_create("at_once");
     tcase_add_checked_fixture(t, setup, teardown);
-    tcase_add_test(t, status_handler);
     tcase_add_test(t, idle_connection_state_is_small);
     suite_add_tcase(s, t);
     return s;
