@@ -3,8 +3,8 @@
  * the engine cannot make, and HTTP's entry in the protocol registry. Each
  * handler's own section (return, static with its cache, status) is next to
  * its code, in handler_*.c.
- * Tested by tests/unit/check_config.c (values, defaults, every error, the
- * -T round trip) and check_proto_registry.c (the registry entry). */
+ * Tested by tests/unit/check_http_config.c (defaults, ranges, every check),
+ * check_config.c (the -T round trip) and check_proto_registry.c. */
 #include "http/config.h"
 
 #include <errno.h>
