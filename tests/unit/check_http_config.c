@@ -188,7 +188,9 @@ static const struct hx_refusal bad[] = {
     /* server names */
     { SERVER("server_names = [ \"ok.test\", \"*.\" ];"), 2,
       "server name '*.' must be a host name or *.suffix" },
+    { SERVER("server_names = [ \"*\" ];"), 2, "server name '*' must be a host name or *.suffix" },
     { SERVER("server_names = [ \"a*b.test\" ];"), 2, "server name 'a*b.test'" },
+    { SERVER("server_names = [ \"*x.test\" ];"), 2, "server name '*x.test' must be" },
     { SERVER("server_names = [ \"\" ];"), 2, "server name '' must be" },
     { SERVER("server_names = [ \"a.test:80\" ];"), 2, "server name 'a.test:80' must be" },
     /* the access log */
