@@ -3,8 +3,8 @@
  * the engine cannot make, and HTTP's entry in the protocol registry. Each
  * handler's own section (return, static with its cache, status) is next to
  * its code, in handler_*.c.
- * Tested by tests/unit/check_config.c (values, defaults, every error, the
- * -T round trip) and check_proto_registry.c (the registry entry). */
+ * Tested by tests/unit/check_http_config.c (defaults, ranges, every check),
+ * check_config.c (the -T round trip) and check_proto_registry.c. */
 #include "http/config.h"
 
 #include <errno.h>
@@ -150,8 +150,11 @@ static int check_server_names(struct cfg_ctx *ctx, const config_setting_t *group
 {
     for (size_t i = 0; i < names->n; i++) {
         const char *name = names->v[i];
-        bool ok = strncmp(name, "*.", 2) == 0 ? name[2] != '\0' : name[0] != '\0';
-        for (const char *p = name[0] == '*' ? name + 1 : name; *p && ok; p++)
+        /* A wildcard is "*." and a suffix: "*" alone or "*x.org" would
+         * match nothing, or more than it says. */
+        bool wild = name[0] == '*';
+        bool ok = wild ? strncmp(name, "*.", 2) == 0 && name[2] != '\0' : name[0] != '\0';
+        for (const char *p = wild ? name + 2 : name; ok && *p; p++)
             ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
                  (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_';
         if (!ok)

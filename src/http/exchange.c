@@ -8,7 +8,7 @@
  * whole answers them, with the prebuilt replies of its routes. Answers that
  * are not a handler's (404, 403, 405) go through the `return` handler with
  * the server's prebuilt page, so every answer takes one path.
- * Tested by tests/unit/check_handler.c. */
+ * Tested by tests/unit/check_http_exchange.c. */
 #include <assert.h>
 #include <stdarg.h>
 

@@ -2,8 +2,8 @@
  * built whole when the configuration loads; answering copies it and
  * patches the Date. Error pages, 405s and the server-wide OPTIONS and
  * CONNECT answers go through it too, with their own prebuilt responses.
- * Tested by tests/unit/check_route.c and tests/unit/check_handler.c; its
- * configuration section by tests/unit/check_config.c. */
+ * Tested, with its configuration section, by
+ * tests/unit/check_http_handler_return.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

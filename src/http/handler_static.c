@@ -5,8 +5,8 @@
  * files from the per-worker memory cache with their headers' ingredients,
  * large ones with sendfile. Errors (403, 404, 405, 500) are answered with
  * the server's error pages.
- * Tested by tests/unit/check_static.c and tests/integration/test_static.py;
- * its configuration section by tests/unit/check_config.c. */
+ * Tested, with its configuration section, by
+ * tests/unit/check_http_handler_static.c and tests/integration/test_static.py. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

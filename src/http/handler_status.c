@@ -1,7 +1,7 @@
 /* The `status` handler: the counters of every slot and server, rendered
  * from the shared stats page per request (JSON, text or Prometheus).
- * Tested by tests/unit/check_handler.c and tests/integration/test_status.py;
- * its configuration section by tests/unit/check_config.c. */
+ * Tested, with its configuration section, by
+ * tests/unit/check_http_handler_status.c and tests/integration/test_status.py. */
 #include <stdio.h>
 #include <stdlib.h>
 

@@ -17,7 +17,7 @@
  *           start ─► body fed (STREAM) ───────────────────────────┤
  *           body left after the answer: DISCARD ───────────────────┴─► released
  *   client gone / timeout / bad body before the answer: abort, log, release
- * Tested by tests/unit/check_handler.c. */
+ * Tested by tests/unit/check_http_kept.c. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* Answers through the exchange, and the access-log line that ends it.
- * Tested by tests/unit/check_handler.c (through the real server code) and
- * tests/unit/check_access_log.c. */
+ * Tested by tests/unit/check_http_req.c (through the real server code) and
+ * tests/unit/check_http_access_log.c. */
 #include "http/req.h"
 
 #include <string.h>

@@ -1,4 +1,4 @@
-/* Tested by tests/unit/check_response.c. */
+/* Tested by tests/unit/check_http_response.c. */
 #include "http/response.h"
 
 #include <stdio.h>

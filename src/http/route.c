@@ -1,4 +1,4 @@
-/* Tested by tests/unit/check_route.c. */
+/* Tested by tests/unit/check_http_route.c. */
 #include "http/route.h"
 
 #include <stdio.h>

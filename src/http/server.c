@@ -13,7 +13,7 @@
  * answer carries Connection: close and a connection idle at that moment gets
  * a short grace before it is closed, so a request already on the wire is
  * still answered.
- * Tested by tests/unit/check_handler.c (over a socketpair with a real loop)
+ * Tested by tests/unit/check_http_server.c (over a socketpair with a real loop)
  * and the integration tests. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* Tested by tests/unit/check_static.c. */
+/* Tested by tests/unit/check_http_static_cache.c. */
 #include "http/static_cache.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* Tested by tests/unit/check_static.c. */
+/* Tested by tests/unit/check_http_static_cond.c. */
 #include "http/static_cond.h"
 
 #include <string.h>

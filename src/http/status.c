@@ -1,7 +1,7 @@
 /* The status page's HTTP side: its configured format mapped to a rendering
  * of the counters (stats_render.c) and to a media type, and the name a
  * server's responses are counted under.
- * Tested by tests/unit/check_stats_render.c. */
+ * Tested by tests/unit/check_http_status.c. */
 #include "http/status.h"
 
 #include "stats_render.h"

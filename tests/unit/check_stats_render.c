@@ -1,13 +1,10 @@
 /* The counters as text: the exact lines of the plain text that `herd -s
- * status` prints, JSON and Prometheus with names that need escaping, and
- * the HTTP status page's mapping onto the same renderings. */
+ * status` prints, JSON and Prometheus with names that need escaping. (The
+ * HTTP status page's mapping onto them: check_http_status.c.) */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/status.h"
-#include "proto.h"
-#include "stream/echo.h"
 #include "stats_render.h"
 #include "tap.h"
 
@@ -131,47 +128,6 @@ START_TEST(prometheus_series_by_slot)
 }
 END_TEST
 
-START_TEST(http_status_maps_its_formats)
-{
-    struct stats_page *p = page();
-    const struct {
-        enum cfg_status_format cfg;
-        enum stats_format render;
-        const char *type;
-    } maps[] = {
-        { STATUS_JSON, STATS_FORMAT_JSON, "application/json" },
-        { STATUS_TEXT, STATS_FORMAT_TEXT, "text/plain" },
-        { STATUS_PROMETHEUS, STATS_FORMAT_PROMETHEUS, "text/plain; version=0.0.4" },
-    };
-    for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++) {
-        char *a = render(p, maps[i].render), *b = NULL;
-        ck_assert_uint_eq(http_status_render(p, maps[i].cfg, NOW, &b), strlen(a));
-        ck_assert_str_eq(a, b);
-        ck_assert_str_eq(http_status_type(maps[i].cfg), maps[i].type);
-        free(a);
-        free(b);
-    }
-    stats_unmap(p);
-}
-END_TEST
-
-START_TEST(http_servers_are_named_by_host_then_address)
-{
-    char *names[] = { "example.org" }, *listen[] = { "127.0.0.1:80" };
-    struct cfg_http h = { .server_names = { NULL, 0 } };
-    struct cfg_server s = { .protocol = &http_module.config, .listen = { listen, 1 }, .conf = &h };
-    ck_assert_str_eq(http_status_server_name(&s), "127.0.0.1:80");
-    h.server_names = (struct cfg_strings){ names, 1 };
-    ck_assert_str_eq(http_status_server_name(&s), "example.org");
-    ck_assert_str_eq(proto_stats_label(&s), "example.org");    /* what the master asks */
-    /* A server that answers no requests is not named. */
-    struct echo_config e = { .idle_timeout = 1000 };
-    s.protocol = &echo_module.config;
-    s.conf = &e;
-    ck_assert_ptr_null(proto_stats_label(&s));
-}
-END_TEST
-
 int main(void)
 {
     Suite *s = suite_create("stats_render");
@@ -179,8 +135,6 @@ int main(void)
     tcase_add_test(tc, text_has_nginx_lines_then_slots_servers_workers);
     tcase_add_test(tc, json_escapes_names_and_closes_every_bracket);
     tcase_add_test(tc, prometheus_series_by_slot);
-    tcase_add_test(tc, http_status_maps_its_formats);
-    tcase_add_test(tc, http_servers_are_named_by_host_then_address);
     suite_add_tcase(s, tc);
     return run_suite_tap(s);
 }

@@ -249,7 +249,7 @@ END_TEST
 
 static Suite *suite(void)
 {
-    Suite *s = suite_create("response");
+    Suite *s = suite_create("http_response");
     TCase *t = tcase_create("head");
     tcase_add_test(t, status_line_server_date_length);
     tcase_add_test(t, no_type_zero_length);

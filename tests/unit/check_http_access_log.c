@@ -1,6 +1,7 @@
 /* The access log: its formats (combined, common, templates of every
  * variable), escaping, buffering and reopening. (That every exchange
- * writes its line, pending and aborted ones too: check_handler.c.) */
+ * writes its line, pending and aborted ones too: check_http_kept.c and
+ * check_http_req.c.) */
 #include <arpa/inet.h>
 #include <check.h>
 #include <fcntl.h>
@@ -24,7 +25,7 @@ static void setup(void)
 {
     setenv("TZ", "UTC", 1);
     tzset();
-    snprintf(path, sizeof path, "/tmp/check_access_log.XXXXXX");
+    snprintf(path, sizeof path, "/tmp/check_http_access_log.XXXXXX");
     fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
     peer4.sin_family = AF_INET;
@@ -211,7 +212,7 @@ END_TEST
 
 static Suite *suite(void)
 {
-    Suite *s = suite_create("access_log");
+    Suite *s = suite_create("http_access_log");
     TCase *t = tcase_create("access_log");
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_add_test(t, combined);
