@@ -2,7 +2,7 @@
  * file (or the embedded default) and the public calls of config.h. The
  * engine that reads, prints and frees a section from its table is in
  * config_engine.c and config_print.c; each section is a table of keys.
- * Tested by tests/unit/check_config.c and check_proto_registry.c. */
+ * Tested by tests/unit/check_config.c and check_proto.c. */
 #include "config.h"
 
 #include <grp.h>

@@ -3,7 +3,7 @@
  * keys refused, every error at FILE:LINE.
  * Tested by tests/unit/check_config_engine.c (a made-up section with a key
  * of every type), check_config.c (the real tables' errors) and
- * check_proto_registry.c (made-up protocols through the core). */
+ * check_proto.c (made-up protocols through the core). */
 #include "config_engine.h"
 
 #include <errno.h>

@@ -4,7 +4,7 @@
  * handler's own section (return, static with its cache, status) is next to
  * its code, in handler_*.c.
  * Tested by tests/unit/check_http_config.c (defaults, ranges, every check),
- * check_config.c (the -T round trip) and check_proto_registry.c. */
+ * check_config.c (the -T round trip) and check_proto.c. */
 #include "http/config.h"
 
 #include <errno.h>
