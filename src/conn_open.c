@@ -236,7 +236,7 @@ void conn_start(struct conn *c, struct conn_owner *o, int fd, const struct socka
         o->closed(o, c);
         return;
     }
-    if (conn_proxy_trusted(l->proxy, peer)) {
+    if (l->proxy && conn_proxy_trusted(l->proxy, peer)) {
         conn_proxy_header_begin(c, l->proxy);
         return;
     }
