@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cidr.h"
 #include "config_engine.h"
 #include "config_include.h"
 #include "config_syntax.h"
@@ -56,6 +57,66 @@ static int validate_server(struct cfg_ctx *ctx, const config_setting_t *group, v
     return 0;
 }
 
+/* proxy_protocol = { from; timeout; }: who may send a PROXY header. */
+static int validate_proxy_protocol(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
+{
+    const struct cfg_proxy_protocol *pp = obj;
+    const config_setting_t *at = config_setting_get_member(group, "from");
+    if (pp->from.n == 0)
+        return cfg_fail(ctx, at ? at : group,
+                        "'proxy_protocol' needs 'from': the addresses allowed to send the header");
+    for (size_t i = 0; i < pp->from.n; i++) {
+        struct cidr c;
+        char net[64];
+        if (cidr_parse(pp->from.v[i], &c) < 0)
+            return cfg_fail(ctx, at, "'from': \"%s\" is not an address, a range such as "
+                            "10.0.0.0/8, or \"all\"", pp->from.v[i]);
+        if (cidr_has_host_bits(pp->from.v[i])) {
+            cidr_format(&c, net, sizeof net);
+            cfg_warn(ctx, at, "'from': low address bits of %s are meaningless (it means %s)",
+                     pp->from.v[i], net);
+        }
+    }
+    return 0;
+}
+
+static const struct cfg_key proxy_protocol_keys[] = {
+    { .name = "from", .type = CT_STRINGS, .offset = CFG_AT(cfg_proxy_protocol, from) },
+    { .name = "timeout", .type = CT_DURATION, .offset = CFG_AT(cfg_proxy_protocol, timeout),
+      .def = "5s", .min = 1, .max = CFG_MS(3600) },
+};
+
+static const struct cfg_section proxy_protocol_section = {
+    "proxy_protocol", sizeof(struct cfg_proxy_protocol), proxy_protocol_keys,
+    CFG_NKEYS(proxy_protocol_keys), validate_proxy_protocol,
+};
+
+/* Does every range of a appear in b? (Both were checked when read.) */
+static bool ranges_within(const struct cfg_strings *a, const struct cfg_strings *b)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        struct cidr x, y;
+        bool found = false;
+        cidr_parse(a->v[i], &x);
+        for (size_t j = 0; j < b->n && !found; j++)
+            found = cidr_parse(b->v[j], &y) == 0 && memcmp(&x, &y, sizeof x) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* The header is read before the server is known, so servers sharing a
+ * socket share the rule: both without, or the same ranges and timeout. */
+static bool same_proxy_protocol(const struct cfg_proxy_protocol *a,
+                                const struct cfg_proxy_protocol *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    return a->timeout == b->timeout && ranges_within(&a->from, &b->from) &&
+           ranges_within(&b->from, &a->from);
+}
+
 static const struct cfg_key server_keys[] = {
     { .name = "listen", .type = CT_STRINGS, .offset = CFG_AT(cfg_server, listen) },
     /* default: the registry's first */
@@ -65,6 +126,8 @@ static const struct cfg_key server_keys[] = {
       .def = "true" },
     { .name = "backlog", .type = CT_INT, .offset = CFG_AT(cfg_server, backlog), .def = "511",
       .min = 1, .max = 65535 },
+    { .name = "proxy_protocol", .type = CT_GROUP,
+      .offset = CFG_AT(cfg_server, proxy_protocol), .sub = &proxy_protocol_section },
 };
 
 static const struct cfg_section server_section = {
@@ -90,6 +153,8 @@ static int check_shared_address(struct cfg_ctx *ctx, const config_setting_t *whe
                         x.text, sj->where.line);
     if (si->reuseport != sj->reuseport)
         return cfg_fail(ctx, where, "servers sharing %s must agree on 'reuseport'", x.text);
+    if (!same_proxy_protocol(si->proxy_protocol, sj->proxy_protocol))
+        return cfg_fail(ctx, where, "servers sharing %s must agree on 'proxy_protocol'", x.text);
     return si->protocol->share(ctx, where, si, sj, x.text);
 }
 

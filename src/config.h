@@ -32,6 +32,15 @@ struct cfg_strings {
 
 struct cfg_protocol;
 
+/* proxy_protocol = { from = [ CIDRs ]; timeout = "5s"; }: a connection
+ * from one of these sources begins with a PROXY protocol header (v1 or v2)
+ * naming the real client. */
+struct cfg_proxy_protocol {
+    struct cfg_where where;
+    struct cfg_strings from;        /* cidr.h ranges, checked */
+    int64_t timeout;                /* ms: the whole header must be in by then */
+};
+
 /* A server: the keys every protocol has, and the protocol's own. */
 struct cfg_server {
     struct cfg_where where;
@@ -39,6 +48,7 @@ struct cfg_server {
     const struct cfg_protocol *protocol;    /* one of config_use_protocols() */
     bool reuseport;
     int64_t backlog;
+    struct cfg_proxy_protocol *proxy_protocol;  /* NULL: no PROXY header expected */
     void *conf;                     /* the protocol's keys: a struct of its section */
 };
 

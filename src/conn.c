@@ -48,6 +48,9 @@ void conn_on_timer(struct timer *t)
     case CONN_TIMER_CONNECT:
         conn_connect_expired(c);
         return;
+    case CONN_TIMER_PROXY_HEADER:
+        conn_proxy_header_expired(c);
+        return;
     case CONN_TIMER_SEND:
         log_debug("connection %d: send timed out", c->io.fd);
         conn_close_now(c);

@@ -35,6 +35,7 @@
 
 struct conn;
 struct conn_transport;
+struct conn_proxy_accept;       /* conn_proxy_header.h */
 struct server_rt;               /* the protocol's servers: opaque here */
 struct stats_block;
 struct stats_page;
@@ -66,6 +67,7 @@ enum {
     CONN_TIMER_SEND,            /* between two writes that made progress: close */
     CONN_TIMER_LINGER,          /* closing: waiting for the peer's FIN: close */
     CONN_TIMER_CONNECT,         /* outbound: not connected yet: ops->error */
+    CONN_TIMER_PROXY_HEADER,    /* inbound: no PROXY header yet: close */
     CONN_TIMER_PROTO,           /* the first kind a protocol may define */
 };
 
@@ -98,6 +100,9 @@ struct conn_listen {
     const struct conn_transport *tp;
     const struct server_rt *const *vhosts;  /* servers sharing the listener; [0] the default */
     uint16_t n_vhosts;
+    /* Peers it names begin with a PROXY header (conn_proxy_header.h);
+     * NULL: nobody does. */
+    const struct conn_proxy_accept *proxy;
 };
 
 enum conn_gauge { CONN_GAUGE_NONE, CONN_GAUGE_READING, CONN_GAUGE_WRITING, CONN_GAUGE_IDLE };

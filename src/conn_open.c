@@ -1,6 +1,7 @@
 /* How a connection comes to be open, and the owner that hosts it.
  *
- *   accepted (conn_start) ─────────────────────────────┐
+ *   accepted (conn_start) ─ [a trusted peer's PROXY header,
+ *                            conn_proxy_header.c] ─────────────────────┐
  *   conn_connect ─ connect() ─┬─ in progress ─ write edge, SO_ERROR 0 ─┤
  *                             │        └─ refused, connect timeout ──► ops->error
  *                             ├─ done at once: its write edge comes ─┘ (gone)
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include "conn_private.h"
+#include "conn_proxy_header.h"
 #include "log.h"
 #include "transport.h"
 
@@ -205,7 +207,7 @@ static void on_handshake_io(struct loop *loop, struct loop_io *io, unsigned even
     conn_run(c);
 }
 
-static void begin(struct conn *c)
+void conn_begin(struct conn *c)
 {
     if (c->tp->handshake) {
         c->handshaking = true;
@@ -234,8 +236,12 @@ void conn_start(struct conn *c, struct conn_owner *o, int fd, const struct socka
         o->closed(o, c);
         return;
     }
+    if (l->proxy && conn_proxy_trusted(l->proxy, peer)) {
+        conn_proxy_header_begin(c, l->proxy);
+        return;
+    }
     if (l->tp->handshake) {
-        begin(c);
+        conn_begin(c);
         return;
     }
     c->ops->open(c);
@@ -267,7 +273,7 @@ static void on_connect_io(struct loop *loop, struct loop_io *io, unsigned events
     c->connecting = false;
     c->io.fn = conn_on_io;
     conn_cancel_timer(c);
-    begin(c);
+    conn_begin(c);
 }
 
 struct conn *conn_connect(struct conn_owner *o, const struct sockaddr *addr, socklen_t addrlen,

@@ -24,9 +24,16 @@ void conn_on_defer(struct loop *loop, struct loop_defer *d);
 /* conn.c: release the socket, deadlines, buffers and link of c; no callback. */
 void conn_teardown(struct conn *c);
 
+/* conn_open.c: the transport's handshake, if any, then ops->open. */
+void conn_begin(struct conn *c);
 /* conn_open.c: an outbound connection's connect deadline passed. */
 void conn_connect_expired(struct conn *c);
 /* conn_open.c: a closed outbound connection back to the pool. */
 void conn_pool_put(struct conn_owner *o, struct conn *c);
+
+/* conn_proxy_header.c: read c's PROXY header, then conn_begin (or close
+ * c); the header's deadline passed. */
+void conn_proxy_header_begin(struct conn *c, const struct conn_proxy_accept *pa);
+void conn_proxy_header_expired(struct conn *c);
 
 #endif

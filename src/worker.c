@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "conn_proxy_header.h"
 #include "log.h"
 #include "proctitle.h"
 #include "proto.h"
@@ -250,6 +251,7 @@ static void on_tick(struct timer *t)
     struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, tick_timer));
     for (size_t i = 0; i < w->n_servers; i++)
         w->servers[i].proto->tick(w->servers[i].data, loop_now(w->loop));
+    conn_proxy_header_tick(loop_now(w->loop));
     loop_timer_after(w->loop, &w->tick_timer, 1000);
 }
 
@@ -533,6 +535,13 @@ static int bind_servers(struct worker *w, struct conn_listen *l, const struct wo
     l->n_vhosts = (uint16_t)b->n_servers;
     l->ops = &vhosts[0]->proto->conn;
     l->tp = &transport_plain;
+    /* Servers sharing the address agree on it (config.c). */
+    const struct cfg_proxy_protocol *pp = vhosts[0]->cfg->proxy_protocol;
+    if (pp && (l->proxy = conn_proxy_accept_new((const char *const *)pp->from.v, pp->from.n,
+                                                 pp->timeout)) == NULL) {
+        log_error("worker %d: proxy_protocol: %s", w->slot, strerror(errno));
+        return -1;
+    }
     return 0;
 }
 

@@ -92,6 +92,49 @@ START_TEST(defaults)
 }
 END_TEST
 
+START_TEST(proxy_protocol_read)
+{
+    char err[512];
+    struct herd_config *cfg = fixture_load(
+        BASE "servers = (\n"
+        "  { listen = [ \"127.0.0.1:1\" ]; server_names = [ \"a\" ];\n"
+        "    proxy_protocol = { from = [ \"10.0.0.0/8\", \"::1\" ]; };\n"
+        "    routes = ( { path = \"/\"; return = { status = 200; }; } ); },\n"
+        /* The same rule, written otherwise: the servers agree. */
+        "  { listen = [ \"127.0.0.1:1\" ]; server_names = [ \"b\" ];\n"
+        "    proxy_protocol = { from = [ \"::1/128\", \"10.0.0.0/8\" ]; timeout = 5; };\n"
+        "    routes = ( { path = \"/\"; return = { status = 200; }; } ); },\n"
+        "  { listen = \"7007\"; protocol = \"echo\";\n"
+        "    proxy_protocol = { from = \"all\"; timeout = \"250ms\"; }; },\n"
+        "  { listen = \"7008\"; protocol = \"echo\"; }\n"
+        ");\n",
+        err, sizeof err);
+    ck_assert_msg(cfg != NULL, "%s", err);
+    const struct cfg_proxy_protocol *pp = cfg->servers[0].proxy_protocol;
+    ck_assert_ptr_nonnull(pp);
+    ck_assert_int_eq(pp->from.n, 2);
+    ck_assert_str_eq(pp->from.v[1], "::1");
+    ck_assert_int_eq(pp->timeout, 5000);            /* default */
+    ck_assert_int_eq(pp->where.line, 4);
+    pp = cfg->servers[2].proxy_protocol;
+    ck_assert_int_eq(pp->from.n, 1);
+    ck_assert_str_eq(pp->from.v[0], "all");
+    ck_assert_int_eq(pp->timeout, 250);
+    ck_assert_ptr_null(cfg->servers[3].proxy_protocol);
+    /* -T prints it, and reads back the same. */
+    char *text = fixture_print(cfg);
+    ck_assert_msg(strstr(text, "proxy_protocol = {\n") != NULL, "%s", text);
+    ck_assert_msg(strstr(text, "timeout = \"250ms\";") != NULL, "%s", text);
+    config_free(cfg);
+    cfg = fixture_load(text, err, sizeof err);
+    ck_assert_msg(cfg != NULL, "%s\n%s", err, text);
+    ck_assert_int_eq(cfg->servers[2].proxy_protocol->timeout, 250);
+    ck_assert_ptr_null(cfg->servers[3].proxy_protocol);
+    config_free(cfg);
+    free(text);
+}
+END_TEST
+
 START_TEST(embedded_default)
 {
     char err[512];
@@ -295,6 +338,53 @@ static const struct bad bad_files[] = {
     { BASE "servers = ( { listen = [\"127.0.0.1:1\"]; protocol = \"echo\"; },\n"
            " { listen = [\"127.0.0.1:1\"]; protocol = \"echo\"; } );\n", 3,
       "address 127.0.0.1:1 is already used by the server at line 2" },
+    /* proxy_protocol: its type, its keys, its ranges, and servers sharing
+     * an address agree on it */
+    { BASE "servers = ( { listen = [\"1\"]; protocol = \"echo\";\n proxy_protocol = true; } );\n",
+      3, "'proxy_protocol' must be a group" },
+    { BASE "servers = ( { listen = [\"1\"]; protocol = \"echo\";\n proxy_protocol = [ \"10.0.0.0/8\" ]; } );\n",
+      3, "'proxy_protocol' must be a group" },
+    { BASE "servers = ( { listen = [\"1\"]; protocol = \"echo\";\n proxy_protocol = {\n"
+           " from = [ \"10.0.0.0/8\",\n \"10.0.0.0/33\" ]; }; } );\n", 4,
+      "'from': \"10.0.0.0/33\" is not an address, a range such as 10.0.0.0/8, or \"all\"" },
+    { BASE "servers = ( { listen = [\"1\"]; protocol = \"echo\";\n proxy_protocol = {\n"
+           " from = [ \"lb.example.com\" ]; }; } );\n", 4, "is not an address" },
+    { BASE "servers = ( { listen = [\"1\"]; protocol = \"echo\";\n proxy_protocol = {\n"
+           " from = 10; }; } );\n", 4, "'from' must" },
+    { BASE "servers = ( { listen = [\"1\"]; protocol = \"echo\";\n proxy_protocol = {\n"
+           " timeout = \"5s\"; }; } );\n", 3, "'proxy_protocol' needs 'from'" },
+    { BASE "servers = ( { listen = [\"1\"]; protocol = \"echo\";\n proxy_protocol = {\n"
+           " from = \"all\";\n timeout = \"soon\"; }; } );\n", 5, "must be a duration" },
+    { BASE "servers = ( { listen = [\"1\"]; protocol = \"echo\";\n proxy_protocol = {\n"
+           " from = \"all\";\n timeout = 0; }; } );\n", 5, "'timeout' must be between" },
+    { BASE "servers = ( { listen = [\"1\"]; protocol = \"echo\";\n proxy_protocol = {\n"
+           " from = \"all\";\n version = 2; }; } );\n", 5, "unknown key 'version' in proxy_protocol" },
+    { BASE "servers = ( { listen = [\"127.0.0.1:1\"]; server_names = [\"a\"];\n"
+           " proxy_protocol = { from = \"10.0.0.0/8\"; };\n"
+           " routes = ( { path = \"/\"; return = { status = 200; }; } ); },\n"
+           " { listen = [\"127.0.0.1:1\"]; server_names = [\"b\"];\n"
+           " routes = ( { path = \"/\"; return = { status = 200; }; } ); } );\n", 5,
+      "servers sharing 127.0.0.1:1 must agree on 'proxy_protocol'" },
+    { BASE "servers = ( { listen = [\"127.0.0.1:1\"]; server_names = [\"a\"];\n"
+           " routes = ( { path = \"/\"; return = { status = 200; }; } ); },\n"
+           " { listen = [\"127.0.0.1:1\"]; server_names = [\"b\"];\n"
+           " proxy_protocol = { from = \"10.0.0.0/8\"; };\n"
+           " routes = ( { path = \"/\"; return = { status = 200; }; } ); } );\n", 4,
+      "servers sharing 127.0.0.1:1 must agree on 'proxy_protocol'" },
+    { BASE "servers = ( { listen = [\"127.0.0.1:1\"]; server_names = [\"a\"];\n"
+           " proxy_protocol = { from = [ \"10.0.0.0/8\", \"::1\" ]; };\n"
+           " routes = ( { path = \"/\"; return = { status = 200; }; } ); },\n"
+           " { listen = [\"127.0.0.1:1\"]; server_names = [\"b\"];\n"
+           " proxy_protocol = { from = [ \"10.0.0.0/8\" ]; };\n"
+           " routes = ( { path = \"/\"; return = { status = 200; }; } ); } );\n", 5,
+      "servers sharing 127.0.0.1:1 must agree on 'proxy_protocol'" },
+    { BASE "servers = ( { listen = [\"127.0.0.1:1\"]; server_names = [\"a\"];\n"
+           " proxy_protocol = { from = \"10.0.0.0/8\"; };\n"
+           " routes = ( { path = \"/\"; return = { status = 200; }; } ); },\n"
+           " { listen = [\"127.0.0.1:1\"]; server_names = [\"b\"];\n"
+           " proxy_protocol = { from = \"10.0.0.0/8\"; timeout = \"6s\"; };\n"
+           " routes = ( { path = \"/\"; return = { status = 200; }; } ); } );\n", 5,
+      "servers sharing 127.0.0.1:1 must agree on 'proxy_protocol'" },
 };
 
 START_TEST(bad_file)
@@ -498,6 +588,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, good_file);
     tcase_add_test(tc, defaults);
     tcase_add_test(tc, embedded_default);
+    tcase_add_test(tc, proxy_protocol_read);
     tcase_add_test(tc, include_relative);
     tcase_add_test(tc, includes_checked_first);
     tcase_add_test(tc, main_file_not_regular);

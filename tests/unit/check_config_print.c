@@ -251,6 +251,7 @@ static const struct {
     { "route.methods", "[ \"GET\", \"POST\" ]" },
     { "route.allow", "[ \"127.0.0.1\", \"::1\" ]" },
     { "route.deny", "[ \"10.0.0.0/8\", \"all\" ]" },
+    { "proxy_protocol.from", "[ \"10.0.0.0/8\", \"::1\" ]" },
     { "return.status", "301" },
     { "static.root", "\"/tmp\"" },
     { "upstream.balance", "\"hash\"" },
