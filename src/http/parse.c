@@ -15,6 +15,10 @@
  * so a head trickling in costs little per call. When the
  * scan reaches the blank line the head is parsed again from the start to
  * fill in the pointers, which happens once per request.
+ *
+ * The field lines, the version token and the resumption inside the fields
+ * are shared with the upstream response parser (parse_response.c) through
+ * parse_scan.h, so both parsers apply the same rules.
  */
 #include "http/parse.h"
 
@@ -22,17 +26,15 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "http/parse_scan.h"
+
 /* Clients sometimes send a CRLF after a request body; RFC 9112 §2.2 lets a
  * server skip at least one empty line before the request line. */
 #define HTTP_LEADING_EMPTY_LINES 2
 
-enum {
-    HTTP_C_TCHAR = 1,   /* token character (method, field name) */
-    HTTP_C_VALUE = 2,   /* field-value byte: VCHAR, obs-text, SP, HTAB */
-    HTTP_C_VCHAR = 4,   /* visible ASCII (request-target) */
-};
+#define HTTP_REQUEST_TOO_LARGE "request head larger than max_header_size"
 
-static const unsigned char http_class[256] = {
+const unsigned char http_class[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0,  /* 0x00 */
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0x10 */
     2, 7, 6, 7, 7, 7, 7, 7, 6, 6, 7, 7, 6, 7, 7, 6,  /* 0x20 */
@@ -51,19 +53,6 @@ static const unsigned char http_class[256] = {
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,  /* 0xf0 */
 };
 
-/* Sentinel of http_parse_resume: the head is complete, parse it whole. */
-enum { HTTP_RESUME_FULL = 1 };
-
-struct http_scan {
-    const char *buf;
-    size_t end;          /* bytes that may be examined: min(len, max) */
-    size_t max;          /* max_header_size */
-    size_t max_target;
-    size_t max_fields;   /* min(max_headers, capacity) */
-    int *status;
-    const char **why;    /* NULL, or where to say why a head is refused */
-};
-
 struct http_request_line {
     const char *method;
     size_t method_len;
@@ -72,14 +61,9 @@ struct http_request_line {
     int minor_version;
 };
 
-static bool http_is(unsigned char c, int cls)
-{
-    return (http_class[c] & cls) != 0;
-}
-
 /* Cold: keeps the scanners small enough to be inlined on the hot path. */
 __attribute__((cold, noinline))
-static int http_fail(const struct http_scan *s, int status, const char *why)
+int http_fail(const struct http_scan *s, int status, const char *why)
 {
     *s->status = status;
     if (s->why != NULL)
@@ -89,14 +73,14 @@ static int http_fail(const struct http_scan *s, int status, const char *why)
 
 /* The scan wants byte `end`: either it has not arrived yet, or the head is
  * already longer than max_header_size. */
-static int http_out_of_bytes(const struct http_scan *s)
+int http_out_of_bytes(const struct http_scan *s)
 {
     if (s->end >= s->max)
-        return http_fail(s, 431, "request head larger than max_header_size");
+        return http_fail(s, 431, s->too_large);
     return HTTP_PARSE_PARTIAL;
 }
 
-static int http_expect(const struct http_scan *s, size_t *pos, char want, const char *why)
+int http_expect(const struct http_scan *s, size_t *pos, char want, const char *why)
 {
     if (*pos == s->end)
         return http_out_of_bytes(s);
@@ -169,15 +153,42 @@ static int http_scan_target(const struct http_scan *s, size_t start, size_t *pos
     return 0;
 }
 
-static int http_expect_digit(const struct http_scan *s, size_t *pos, char *digit)
+int http_expect_digit(const struct http_scan *s, size_t *pos, char *digit, const char *why)
 {
     if (*pos == s->end)
         return http_out_of_bytes(s);
     char c = s->buf[*pos];
     if (c < '0' || c > '9')
-        return http_fail(s, 400, "malformed HTTP version");
+        return http_fail(s, 400, why);
     *digit = c;
     ++*pos;
+    return 0;
+}
+
+int http_scan_version_token(const struct http_scan *s, size_t *pos, char *major, char *minor)
+{
+    static const char prefix[] = "HTTP/";
+    static const char bad[] = "malformed HTTP version";
+    int rc;
+
+    for (size_t i = 0; i < sizeof(prefix) - 1; i++)
+        if ((rc = http_expect(s, pos, prefix[i], bad)) != 0)
+            return rc;
+    if ((rc = http_expect_digit(s, pos, major, bad)) != 0 ||
+        (rc = http_expect(s, pos, '.', bad)) != 0 ||
+        (rc = http_expect_digit(s, pos, minor, bad)) != 0)
+        return rc;
+    return 0;
+}
+
+int http_version_judge(const struct http_scan *s, char major, char minor, int *minor_version)
+{
+    if (major == '0')
+        return http_fail(s, 400, "HTTP version 0.x");
+    if (major != '1')
+        return http_fail(s, 505, "HTTP version other than 1.x");
+    /* 1.2 and later minors are 1.1-compatible by definition (RFC 9110 §2.5). */
+    *minor_version = minor == '0' ? 0 : 1;
     return 0;
 }
 
@@ -186,10 +197,8 @@ static int http_expect_digit(const struct http_scan *s, size_t *pos, char *digit
 static int http_scan_version(const struct http_scan *s, size_t *pos,
                              struct http_request_line *rl)
 {
-    static const char prefix[] = "HTTP/";
-    static const char bad[] = "malformed HTTP version";
     static const char common[] = "HTTP/1.1\r\n";
-    char major = 0, minor = 0;   /* set by http_expect_digit before use */
+    char major = 0, minor = 0;   /* set by http_scan_version_token before use */
     int rc;
 
     /* Nearly every request: one comparison, the answer the scan below
@@ -201,22 +210,11 @@ static int http_scan_version(const struct http_scan *s, size_t *pos,
         return 0;
     }
 
-    for (size_t i = 0; i < sizeof(prefix) - 1; i++)
-        if ((rc = http_expect(s, pos, prefix[i], bad)) != 0)
-            return rc;
-    if ((rc = http_expect_digit(s, pos, &major)) != 0 ||
-        (rc = http_expect(s, pos, '.', bad)) != 0 ||
-        (rc = http_expect_digit(s, pos, &minor)) != 0 ||
-        (rc = http_expect(s, pos, '\r', bad)) != 0 ||
+    if ((rc = http_scan_version_token(s, pos, &major, &minor)) != 0 ||
+        (rc = http_expect(s, pos, '\r', "malformed HTTP version")) != 0 ||
         (rc = http_expect(s, pos, '\n', "bare CR in the request line")) != 0)
         return rc;
-    if (major == '0')
-        return http_fail(s, 400, "HTTP version 0.x");
-    if (major != '1')
-        return http_fail(s, 505, "HTTP version other than 1.x");
-    /* 1.2 and later minors are 1.1-compatible by definition (RFC 9110 §2.5). */
-    rl->minor_version = minor == '0' ? 0 : 1;
-    return 0;
+    return http_version_judge(s, major, minor, &rl->minor_version);
 }
 
 static int http_scan_request_line(const struct http_scan *s, size_t *pos,
@@ -291,11 +289,16 @@ static int http_scan_field_value(const struct http_scan *s, size_t *pos,
     return 0;
 }
 
-/* Field lines from *pos through the blank line. *count is the number of
- * fields before *pos; headers (NULL to validate only) receives the rest.
- * Returns 0 once the blank line is consumed. */
-static int http_scan_fields(const struct http_scan *s, size_t *pos,
-                            struct http_header *headers, size_t *count)
+/* Out of line for the response parser; the request's own calls above and
+ * below keep theirs inlined. */
+int http_scan_value(const struct http_scan *s, size_t *pos, struct http_header *h)
+{
+    return http_scan_field_value(s, pos, h);
+}
+
+/* Field lines through the blank line (parse_scan.h). */
+int http_scan_fields(const struct http_scan *s, size_t *pos, struct http_header *headers,
+                     size_t *count)
 {
     for (;;) {
         if (*pos == s->end)
@@ -343,9 +346,8 @@ static int http_parse_full(const struct http_scan *s, struct http_request *req)
     return (int)pos;
 }
 
-/* Number of LFs in buf[0, n), and where the line after the last one starts
- * (0 if none). memchr, because this runs over the old bytes on every call. */
-static size_t http_count_lines(const char *buf, size_t n, size_t *last_line)
+/* memchr, because this runs over the old bytes on every call. */
+size_t http_count_lines(const char *buf, size_t n, size_t *last_line)
 {
     const char *p = buf, *end = buf + n;
     size_t count = 0;
@@ -426,6 +428,30 @@ static int http_finish_field_line(const struct http_scan *s, size_t line, size_t
     return rc;
 }
 
+int http_resume_fields(const struct http_scan *s, size_t last_len, size_t line, size_t count)
+{
+    const char *buf = s->buf;
+    size_t pos = line;
+    int rc = 0;
+
+    /* The last line was empty: only possible if the caller passed the
+     * last_len of a complete head. */
+    if (line >= 2 && buf[line - 2] == '\r' && (line == 2 || buf[line - 3] == '\n'))
+        return HTTP_RESUME_FULL;
+    if (line < last_len && buf[line] != '\r') {
+        rc = http_finish_field_line(s, line, last_len, &pos);
+        count++;
+    }
+    return http_resume_from(s, rc, pos, count);
+}
+
+int http_resume_from(const struct http_scan *s, int rc, size_t pos, size_t count)
+{
+    if (rc == 0)
+        rc = http_scan_fields(s, &pos, NULL, &count);
+    return rc == 0 ? HTTP_RESUME_FULL : rc;
+}
+
 /* Validate only what follows bytes [0, last_len), which are known to be a
  * valid incomplete head. Returns PARTIAL, ERROR, or HTTP_RESUME_FULL when
  * that shortcut does not apply or the head turned out complete. */
@@ -436,25 +462,12 @@ static int http_parse_resume(const struct http_scan *s, size_t last_len)
     size_t lines = http_count_lines(buf, last_len, &line);
     size_t skipped = http_leading_empty_lines(buf, last_len) + 1;  /* + request line */
 
-    size_t count = 0, pos = line;
-    int rc = 0;
+    if (lines >= skipped)
+        return http_resume_fields(s, last_len, line, lines - skipped);
 
-    if (lines < skipped) {
-        rc = http_finish_request_line(s, last_len, &pos);
-    } else {
-        /* The last line was empty: only possible if the caller passed the
-         * last_len of a complete head. */
-        if (line >= 2 && buf[line - 2] == '\r' && (line == 2 || buf[line - 3] == '\n'))
-            return HTTP_RESUME_FULL;
-        count = lines - skipped;
-        if (line < last_len && buf[line] != '\r') {
-            rc = http_finish_field_line(s, line, last_len, &pos);
-            count++;
-        }
-    }
-    if (rc == 0)
-        rc = http_scan_fields(s, &pos, NULL, &count);
-    return rc == 0 ? HTTP_RESUME_FULL : rc;
+    size_t pos = line;
+    int rc = http_finish_request_line(s, last_len, &pos);
+    return http_resume_from(s, rc, pos, 0);
 }
 
 const char *http_parse_why(const char *buf, size_t len, const struct http_limits *lim)
@@ -470,6 +483,7 @@ const char *http_parse_why(const char *buf, size_t len, const struct http_limits
         .max_fields = lim->max_headers,
         .status = &status,
         .why = &why,
+        .too_large = HTTP_REQUEST_TOO_LARGE,
     };
     struct http_request req = { .headers = NULL };
 
@@ -492,6 +506,7 @@ int http_parse_request(const char *buf, size_t len, size_t last_len,
         .max_fields = lim->max_headers < req->num_headers ? lim->max_headers
                                                            : req->num_headers,
         .status = status,
+        .too_large = HTTP_REQUEST_TOO_LARGE,
     };
 
     if (last_len > 0 && last_len <= s.end) {

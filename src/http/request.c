@@ -109,24 +109,53 @@ static bool http_value_is(const struct http_header *h, const char *lower)
     return http_equals_lower(v, n, lower);
 }
 
-/* Connection is a comma-separated list of tokens; empty elements are allowed. */
-static void http_scan_connection(const struct http_header *h, struct http_fields *fl)
+/* Static cores of http_list_next and http_connection_options, so that
+ * the request check (every request with a Connection field) has them
+ * inlined; the exported names are for other files. */
+__attribute__((always_inline))
+static inline bool http_list_next_in(const char **p, const char *end, const char **elem, size_t *len)
 {
-    const char *p = h->value, *end = h->value + h->value_len;
-
-    while (p < end) {
-        const char *comma = memchr(p, ',', (size_t)(end - p));
+    while (*p < end) {
+        const char *comma = memchr(*p, ',', (size_t)(end - *p));
         const char *elem_end = comma != NULL ? comma : end;
-        const char *tok = p;
-        size_t n = (size_t)(elem_end - p);
 
-        http_trim(&tok, &n);
-        if (http_equals_lower(tok, n, "close"))
-            fl->conn_close = true;
-        else if (http_equals_lower(tok, n, "keep-alive"))
-            fl->conn_keep_alive = true;
-        p = elem_end + (comma != NULL);
+        *elem = *p;
+        *len = (size_t)(elem_end - *p);
+        *p = elem_end + (comma != NULL);
+        http_trim(elem, len);
+        if (*len > 0)
+            return true;
     }
+    return false;
+}
+
+bool http_list_next(const char **p, const char *end, const char **elem, size_t *len)
+{
+    return http_list_next_in(p, end, elem, len);
+}
+
+bool http_token_is(const char *s, size_t len, const char *lower)
+{
+    return http_equals_lower(s, len, lower);
+}
+
+__attribute__((always_inline))
+static inline void http_connection_in(const struct http_header *h, bool *close, bool *keep_alive)
+{
+    const char *p = h->value, *end = h->value + h->value_len, *tok;
+    size_t n;
+
+    while (http_list_next_in(&p, end, &tok, &n)) {
+        if (http_equals_lower(tok, n, "close"))
+            *close = true;
+        else if (http_equals_lower(tok, n, "keep-alive"))
+            *keep_alive = true;
+    }
+}
+
+void http_connection_options(const struct http_header *h, bool *close, bool *keep_alive)
+{
+    http_connection_in(h, close, keep_alive);
 }
 
 static bool http_is_digit(unsigned char c)
@@ -234,7 +263,7 @@ static void http_collect(const struct http_request *req, struct http_fields *fl,
             f->host = h->value;
             f->host_len = h->value_len;
         } else if (http_name_is(h, "connection")) {
-            http_scan_connection(h, fl);
+            http_connection_in(h, &fl->conn_close, &fl->conn_keep_alive);
         } else if (http_name_is(h, "expect")) {
             /* A 1.0 server must ignore 100-continue (RFC 9110 §10.1.1). */
             if (req->minor_version >= 1 && http_value_is(h, "100-continue"))

@@ -40,6 +40,18 @@ const struct http_header *http_find_header(const struct http_request *req,
 /* Case-insensitive ASCII compare of a header name with lower_name. */
 bool http_name_is(const struct http_header *h, const char *lower_name);
 
+/* Case-insensitive ASCII compare of s[0..len) with lower. */
+bool http_token_is(const char *s, size_t len, const char *lower);
+
+/* The next non-empty element of a comma-separated list (RFC 9110 §5.6.1)
+ * in [*p, end), trimmed of OWS, at [*elem, *elem + *len); *p moves past it.
+ * Returns false at the end of the list. */
+bool http_list_next(const char **p, const char *end, const char **elem, size_t *len);
+
+/* The options of a Connection field h that decide persistence: sets
+ * *close and *keep_alive when the list names them (else leaves them). */
+void http_connection_options(const struct http_header *h, bool *close, bool *keep_alive);
+
 /* Strict Content-Length: 1*DIGIT, no sign or spaces, at most 2^63-1.
  * Returns 0 and sets *out, or -1. */
 int http_parse_content_length(const char *s, size_t len, uint64_t *out);

@@ -7,6 +7,7 @@
 
 #include "conn.h"
 #include "http/date.h"
+#include "http/parse.h"
 
 #define LIT(s) s, sizeof s - 1
 
@@ -78,10 +79,11 @@ bool http_status_has_body(int status)
     return status >= 200 && status != 204 && status != 304;
 }
 
-const struct http_conn_line http_conn_lines[3] = {
+const struct http_conn_line http_conn_lines[4] = {
     [HTTP_CONN_NONE] = { LIT("") },
     [HTTP_CONN_CLOSE] = { LIT("Connection: close\r\n") },
     [HTTP_CONN_KEEP_ALIVE] = { LIT("Connection: keep-alive\r\n") },
+    [HTTP_CONN_UPGRADE] = { LIT("Connection: upgrade\r\n") },
 };
 _Static_assert(HTTP_DATE_LEN == 29, "http_fixed_copy patches 29 bytes");
 
@@ -133,7 +135,23 @@ size_t http_head_len(const struct http_head *h)
     if (http_status_has_body(status))
         n += h->length < 0 ? sizeof "Transfer-Encoding: chunked\r\n" - 1
                            : sizeof "Content-Length: \r\n" - 1 + digits((uint64_t)h->length);
+    for (size_t i = 0; i < h->n_fields; i++)
+        n += h->fields[i].name_len + h->fields[i].value_len + sizeof ": \r\n" - 1;
     return n + h->extra_len + http_conn_lines[h->conn].len + 2;
+}
+
+/* Passed-through fields: out of line, so that the heads herd makes itself
+ * (every request's) pay one test for them. */
+__attribute__((noinline))
+static char *put_fields(char *p, const struct http_header *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        p = put(p, f[i].name, f[i].name_len);
+        p = put(p, LIT(": "));
+        p = put(p, f[i].value, f[i].value_len);
+        p = put(p, LIT("\r\n"));
+    }
+    return p;
 }
 
 size_t http_head_write(char *out, const struct http_head *h, size_t *date_off)
@@ -165,6 +183,8 @@ size_t http_head_write(char *out, const struct http_head *h, size_t *date_off)
     }
     if (h->extra_len)
         p = put(p, h->extra, h->extra_len);
+    if (h->n_fields)
+        p = put_fields(p, h->fields, h->n_fields);
     p = put(p, http_conn_lines[h->conn].s, http_conn_lines[h->conn].len);
     p = put(p, LIT("\r\n"));
     return (size_t)(p - out);

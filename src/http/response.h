@@ -9,9 +9,11 @@
  *   - Content-Type when there is one;
  *   - Content-Length, or "Transfer-Encoding: chunked"; neither for 1xx, 204
  *     and 304, which never carry a body (http_status_has_body);
- *   - the caller's extra lines ("Name: value\r\n" each);
+ *   - the caller's extra lines ("Name: value\r\n" each), then the fields
+ *     it passes through (a proxied response's, already filtered);
  *   - "Connection: close", "Connection: keep-alive" (an HTTP/1.0 client that
- *     asked for it) or nothing (HTTP/1.1 persists by default);
+ *     asked for it), "Connection: upgrade" (a 101 that opens a tunnel) or
+ *     nothing (HTTP/1.1 persists by default);
  *   - the blank line.
  * A HEAD request gets the head a GET would get, Content-Length included,
  * and no body: the senders take `with_body`. */
@@ -24,8 +26,10 @@
 #include <string.h>
 
 struct conn;
+struct http_header;
 
-enum http_conn_header { HTTP_CONN_NONE, HTTP_CONN_CLOSE, HTTP_CONN_KEEP_ALIVE };
+enum http_conn_header { HTTP_CONN_NONE, HTTP_CONN_CLOSE, HTTP_CONN_KEEP_ALIVE,
+                        HTTP_CONN_UPGRADE };
 
 /* http_head.length for a body of unknown length, sent in chunks. */
 #define HTTP_LENGTH_CHUNKED (-1)
@@ -39,6 +43,9 @@ struct http_head {
                                    GET gets), or HTTP_LENGTH_CHUNKED */
     const char *extra;          /* more header lines, or NULL */
     size_t extra_len;
+    const struct http_header *fields;   /* fields passed through, written
+                                           "name: value" after extra */
+    size_t n_fields;
     enum http_conn_header conn;
 };
 
@@ -88,7 +95,7 @@ void http_fixed_free(struct http_fixed *f);
 extern const struct http_conn_line {
     const char *s;
     size_t len;
-} http_conn_lines[3];
+} http_conn_lines[4];
 
 /* Length of what http_fixed_copy writes. */
 static inline size_t http_fixed_size(const struct http_fixed *f, bool with_body,

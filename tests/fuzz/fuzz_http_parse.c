@@ -14,6 +14,9 @@
  * The head's rest goes to the chunked decoder; an input without a head goes
  * to it (and to the path normaliser) whole, for coverage.
  *
+ * Built and run by tests/fuzz/run, which links the files of this line:
+ * FUZZ_SOURCES: src/http/parse.c src/http/request.c src/http/chunked.c src/http/path.c
+ *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc tests/fuzz/fuzz_http_parse.c \
  *       src/http/parse.c src/http/request.c src/http/chunked.c src/http/path.c
  *   ./a.out tests/fuzz/corpus/http_parse

@@ -233,6 +233,61 @@ START_TEST(find_header)
 }
 END_TEST
 
+/* The list walker the proxy and the framing checks share: elements
+ * trimmed of OWS, empty ones skipped (RFC 9110 §5.6.1). */
+START_TEST(list_elements)
+{
+    static const struct {
+        const char *value, *want;       /* want: the elements joined by '|' */
+    } cases[] = {
+        { "", "" },
+        { " ,\t, ", "" },
+        { "a", "a" },
+        { "a,b", "a|b" },
+        { " a ,\tb\t, ,c", "a|b|c" },
+        { ",,x y,,", "x y" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char got[64] = "";
+        const char *p = cases[i].value, *end = p + strlen(p), *e;
+        size_t n;
+        while (http_list_next(&p, end, &e, &n)) {
+            if (got[0])
+                strcat(got, "|");
+            strncat(got, e, n);
+        }
+        ck_assert_msg(strcmp(got, cases[i].want) == 0, "\"%s\": \"%s\"", cases[i].value, got);
+        ck_assert_ptr_eq(p, end);
+    }
+}
+END_TEST
+
+START_TEST(connection_options)
+{
+    static const struct {
+        const char *value;
+        bool close, keep_alive;
+    } cases[] = {
+        { "close", true, false },
+        { "Keep-Alive", false, true },
+        { " upgrade , CLOSE", true, false },
+        { "keep-alive,close", true, true },
+        { "closed, keep-alive-x", false, false },
+        { "", false, false },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct http_header h = { "Connection", 10, cases[i].value, strlen(cases[i].value) };
+        bool close = false, keep = false;
+        http_connection_options(&h, &close, &keep);
+        ck_assert_msg(close == cases[i].close && keep == cases[i].keep_alive, "\"%s\"",
+                      cases[i].value);
+    }
+    ck_assert(http_token_is("ChUnKeD", 7, "chunked"));
+    ck_assert(!http_token_is("chunke", 6, "chunked"));
+    ck_assert(!http_token_is("chunkedx", 8, "chunked"));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("http_request");
@@ -240,6 +295,8 @@ int main(void)
     tcase_add_loop_test(tc, framing_row, 0, (int)N_ROWS);
     tcase_add_test(tc, result_fully_written);
     tcase_add_test(tc, find_header);
+    tcase_add_test(tc, list_elements);
+    tcase_add_test(tc, connection_options);
     suite_add_tcase(s, tc);
     return run_suite_tap(s);
 }

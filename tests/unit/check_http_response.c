@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "http/date.h"
+#include "http/parse.h"
 #include "http/response.h"
 #include "tap.h"
 
@@ -112,9 +113,38 @@ START_TEST(connection_lines)
     h.conn = HTTP_CONN_CLOSE;
     char *close_ = head(&h, NULL);
     ck_assert_ptr_nonnull(strstr(close_, "\r\nConnection: close\r\n\r\n"));
+    h.status = 101;
+    h.conn = HTTP_CONN_UPGRADE;
+    char *upgrade = head(&h, NULL);
+    ck_assert_ptr_nonnull(strstr(upgrade, "\r\nConnection: upgrade\r\n\r\n"));
     free(none);
     free(keep);
     free(close_);
+    free(upgrade);
+}
+END_TEST
+
+/* Fields passed through (a proxied response's) follow the extra lines,
+ * written as given, before the Connection line. */
+START_TEST(passed_fields_after_extra)
+{
+    static const char extra[] = "X-Route: a\r\n";
+    static const struct http_header fields[] = {
+        { "Content-Type", 12, "text/plain", 10 },
+        { "set-cookie", 10, "a=1; Path=/", 11 },
+        { "X-Empty", 7, "", 0 },
+    };
+    struct http_head h = { .status = 200, .date = date, .length = 5, .extra = extra,
+                           .extra_len = sizeof extra - 1, .fields = fields, .n_fields = 3,
+                           .conn = HTTP_CONN_KEEP_ALIVE };
+    expect_head(&h, "HTTP/1.1 200 OK\r\nServer: herd\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+                    "Content-Length: 5\r\nX-Route: a\r\nContent-Type: text/plain\r\n"
+                    "set-cookie: a=1; Path=/\r\nX-Empty: \r\nConnection: keep-alive\r\n\r\n");
+    h.status = 304;
+    h.n_fields = 1;
+    expect_head(&h, "HTTP/1.1 304 Not Modified\r\nServer: herd\r\nDate: Sun, 06 Nov 1994 "
+                    "08:49:37 GMT\r\nX-Route: a\r\nContent-Type: text/plain\r\n"
+                    "Connection: keep-alive\r\n\r\n");
 }
 END_TEST
 
@@ -257,6 +287,7 @@ static Suite *suite(void)
     tcase_add_test(t, no_body_statuses_have_no_framing);
     tcase_add_test(t, extra_lines_then_connection);
     tcase_add_test(t, connection_lines);
+    tcase_add_test(t, passed_fields_after_extra);
     tcase_add_test(t, date_offset_and_placeholder);
     tcase_add_test(t, reasons);
     suite_add_tcase(s, t);
