@@ -11,7 +11,8 @@
  *   idle_timeout with no byte either way, an error or a reset ─► both closed
  *
  * A connect failure means no byte was sent, so trying the next server is
- * always safe. The client's bytes wait in its input buffer until the
+ * always safe. Failed connects and refused clients are logged at info, at
+ * most TP_LOG_PER_SECOND lines a second per worker. The client's bytes wait in its input buffer until the
  * upstream connection is open (bounded by that buffer). A graceful drain
  * lets proxied connections run on until they end or the worker's
  * shutdown_timeout passes. splice(2) is not used yet.
@@ -42,6 +43,11 @@
 
 /* Deadline kind (conn.h): no byte either way for idle_timeout. */
 enum { TP_TIMER_IDLE = CONN_TIMER_PROTO };
+
+/* Lines about failed connects and refused clients, at most this many a
+ * second per worker (like refused HTTP requests): a flood of clients while
+ * an upstream is down must not flood the log. */
+#define TP_LOG_PER_SECOND 10
 
 /* ------------------------------------------------------------------ */
 /* Configuration */
@@ -135,10 +141,43 @@ static void tp_server_free(void *server)
     free(s);
 }
 
+/* The log budget of this process (that is, of this worker). */
+static struct {
+    int64_t start;              /* ms: when the current second began */
+    uint32_t used;
+    uint64_t suppressed;
+} budget;
+
+static void budget_new_second(int64_t now)
+{
+    if (budget.suppressed > 0)
+        log_info("tcp_proxy: %llu more messages suppressed (at most %d a second per worker)",
+                 (unsigned long long)budget.suppressed, TP_LOG_PER_SECOND);
+    budget.suppressed = 0;
+    budget.used = 0;
+    budget.start = now;
+}
+
+/* May a line be logged now? */
+static bool budget_take(int64_t now)
+{
+    if (LOG_INFO > log_get_level())
+        return false;
+    if (now - budget.start >= 1000 || now < budget.start)
+        budget_new_second(now);
+    if (budget.used >= TP_LOG_PER_SECOND) {
+        budget.suppressed++;
+        return false;
+    }
+    budget.used++;
+    return true;
+}
+
 static void tp_tick(void *server, int64_t now_ms)
 {
     (void)server;
-    (void)now_ms;
+    if (budget.suppressed > 0 && now_ms - budget.start >= 1000)
+        budget_new_second(now_ms);
 }
 
 static void tp_reopen_log(void *server, int fd)
@@ -236,9 +275,11 @@ static const struct conn_ops upstream_ops;
 static void refuse(struct conn *client, const char *cause)
 {
     char who[INET6_ADDRSTRLEN + 16];
-    client_text(client, who, sizeof who);
-    log_info("tcp_proxy: no server of upstream '%s' for the client: %s, client: %s",
-             conf_of(client)->upstream, cause, who);
+    if (budget_take(conn_now(client))) {
+        client_text(client, who, sizeof who);
+        log_info("tcp_proxy: no server of upstream '%s' for the client: %s, client: %s",
+                 conf_of(client)->upstream, cause, who);
+    }
     conn_close_now(client);
     conn_wake(client);
 }
@@ -433,10 +474,12 @@ static void upstream_error(struct conn *up, int err)
         return;
     struct tp_client *t = client_of(client);
     char who[INET6_ADDRSTRLEN + 16];
-    client_text(client, who, sizeof who);
-    log_info("tcp_proxy: connect to %s (upstream '%s'): %s, client: %s",
-             balance_server_name(u->bal, u->server), conf_of(client)->upstream, strerror(err),
-             who);
+    if (budget_take(conn_now(client))) {
+        client_text(client, who, sizeof who);
+        log_info("tcp_proxy: connect to %s (upstream '%s'): %s, client: %s",
+                 balance_server_name(u->bal, u->server), conf_of(client)->upstream,
+                 strerror(err), who);
+    }
     t->up = NULL;
     t->last_error = err;
     if (client->closing)

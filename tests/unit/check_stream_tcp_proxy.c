@@ -4,7 +4,8 @@
  * Over real connections (conn_fixture: the client on a socket pair, the
  * upstream servers unix sockets listening here, a real loop): bytes both
  * ways, half-close each way, a refused first server then the next one, every
- * server refused (the client closed, the cause logged), idle_timeout closing
+ * server refused (the client closed, the cause logged, at most 10 lines a
+ * second in a flood of clients), idle_timeout closing
  * both sides, back-pressure against a backend that does not read, a drain
  * that lets the connection run on, and the balancer's count of active
  * connections going back to zero. */
@@ -357,6 +358,50 @@ START_TEST(every_server_refused)
 }
 END_TEST
 
+#define FLOOD 60
+
+static struct conn more[FLOOD];
+static int more_fd[FLOOD];
+
+static bool flood_closed(void *arg)
+{
+    (void)arg;
+    return fx.closed >= FLOOD + 1;
+}
+
+START_TEST(refusals_are_rate_limited)
+{
+    static const bool on[] = { false, false };
+    int logfd = fixture_log_begin();
+    serve(2, on, 60000);
+    /* Both servers are down after the first client: a flood of clients,
+     * each refused with a line, logs at most 10 lines a second. */
+    const struct proto *p = tcp_proxy_module.proto;
+    struct conn_listen l = { .ops = &p->conn, .tp = &transport_plain, .vhosts = vhosts,
+                             .n_vhosts = 1 };
+    receives(sv[1], "", true);
+    for (int i = 0; i < FLOOD; i++) {
+        int pair[2];
+        fx_socketpair(pair);
+        more_fd[i] = pair[1];
+        more[i].prev = more[i].next = NULL;
+        conn_start(&more[i], &fx.owner, pair[0], NULL, &l);
+    }
+    ck_assert(fx_run_until(flood_closed, NULL, 10000));
+    for (int i = 0; i < FLOOD; i++)
+        close(more_fd[i]);
+    tcp_proxy_module.proto->tick(srv.data, conn_now(&conn) + 1000);
+    char *text = fixture_log_text(logfd);
+    fixture_log_end();
+    int lines = fixture_count(text, "tcp_proxy: connect to") +
+                fixture_count(text, "tcp_proxy: no server");
+    ck_assert_msg(lines < FLOOD + 3, "%d lines for %d messages:\n%s", lines, FLOOD + 3, text);
+    ck_assert_msg(strstr(text, "more messages suppressed (at most 10 a second per worker)"),
+                  "%s", text);
+    free(text);
+}
+END_TEST
+
 START_TEST(idle_timeout_closes_both)
 {
     static const bool on[] = { true };
@@ -460,6 +505,7 @@ static Suite *suite(void)
     tcase_add_test(tc_, half_close_from_the_backend);
     tcase_add_test(tc_, a_refused_server_then_the_next);
     tcase_add_test(tc_, every_server_refused);
+    tcase_add_test(tc_, refusals_are_rate_limited);
     tcase_add_test(tc_, idle_timeout_closes_both);
     tcase_add_test(tc_, holds_back_a_client_the_backend_does_not_read);
     tcase_add_test(tc_, a_drain_lets_it_run_on);
