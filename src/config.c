@@ -168,6 +168,12 @@ static int validate_top(struct cfg_ctx *ctx, const config_setting_t *group, void
                             cfg->n_upstreams) < 0)
         return -1;
     const config_setting_t *ss = config_setting_get_member(group, "servers");
+    for (size_t i = 0; i < cfg->n_servers; i++) {
+        struct cfg_server *s = &cfg->servers[i];
+        if (s->protocol->check &&
+            s->protocol->check(ctx, config_setting_get_elem(ss, (unsigned)i), cfg, s) < 0)
+            return -1;
+    }
     for (size_t i = 0; i < cfg->n_servers; i++)
         for (size_t a = 0; a < cfg->servers[i].listen.n; a++)
             for (size_t j = 0; j <= i; j++)

@@ -75,6 +75,11 @@ struct cfg_protocol {
      * cfg_fail(ctx, where, ...). NULL: never. */
     int (*share)(struct cfg_ctx *ctx, const config_setting_t *where, const struct cfg_server *a,
                  const struct cfg_server *b, const char *addr);
+    /* What a server's own keys cannot check alone, once the whole file is
+     * read (an upstream it names): s is a server of this protocol, group
+     * its setting. 0, or -1 after cfg_fail(). NULL: nothing to check. */
+    int (*check)(struct cfg_ctx *ctx, const config_setting_t *group,
+                 const struct herd_config *cfg, struct cfg_server *s);
 };
 
 /* One configuration being read. */

@@ -172,6 +172,29 @@ void conn_close_now(struct conn *c)
     drop_file(c);
 }
 
+void conn_half_close(struct conn *c)
+{
+    c->half_close = true;
+}
+
+void conn_shutdown_after_flush(struct conn *c)
+{
+    c->half_close = true;
+    if (c->shut == CONN_SHUT_NONE)
+        c->shut = CONN_SHUT_WANTED;
+}
+
+/* Half-close mode, output all sent: the shutdown asked for. A failure (the
+ * peer is gone) shows on the next read or write. */
+static void shut_when_flushed(struct conn *c)
+{
+    if (c->shut != CONN_SHUT_WANTED || output_pending(c))
+        return;
+    c->shut = CONN_SHUT_DONE;
+    if (c->tp->shutdown(c) < 0)
+        log_debug("connection %d: shutdown: %s", c->io.fd, strerror(errno));
+}
+
 /* Deadlines move on every request of a keep-alive connection, almost
  * always later. A later deadline only updates c->deadline; the heap entry
  * stays where it is and, when it comes due, moves itself (on_timer). So the
@@ -429,7 +452,7 @@ static bool linger(struct conn *c)
         /* Nothing unread and nothing announced: a plain close sends FIN,
          * not RST, so the reply is safe without waiting. */
         bool more = c->linger_wanted || conn_in_len(c) > 0 || c->readable;
-        if (c->eof || !more || c->tp->shutdown(c) < 0)
+        if (c->eof || !more || (c->shut != CONN_SHUT_DONE && c->tp->shutdown(c) < 0))
             return true;
         conn_set_gauge(c, CONN_GAUGE_NONE);
         set_timer(c, CONN_TIMER_LINGER, CONN_LINGER_MS);
@@ -519,7 +542,10 @@ void conn_run(struct conn *c)
             finish(c);
         return;
     }
-    if (!c->closing && c->eof && !output_pending(c) && !c->want_room) {
+    if (c->half_close) {
+        /* The protocol ends it: the other direction may still be flowing. */
+        shut_when_flushed(c);
+    } else if (!c->closing && c->eof && !output_pending(c) && !c->want_room) {
         /* The protocol did not close on EOF; nothing more can arrive. */
         c->closing = true;
         finish(c);

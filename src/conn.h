@@ -15,6 +15,8 @@
  *   be sending (unread input, or conn_linger), shut down writing first and
  *   read until its FIN, so that our reply is not lost to a reset.
  *   conn_close_now: close at once. ops->close is the last callback.
+ *   Half-close (a proxy): conn_half_close keeps c open after the end of its
+ *   input; conn_shutdown_after_flush sends c's end once its output is out.
  *
  * Registered once with the loop (read, write, edge-triggered). `readable` and
  * `writable` remember the last edge until read/write returns EAGAIN.
@@ -159,6 +161,7 @@ struct conn {
             bool handshaking : 1;   /* the transport's handshake is not done */
             bool connecting : 1;    /* outbound, connect() in progress */
             bool outbound : 1;
+            bool half_close : 1;    /* the end of input does not close (conn_half_close) */
         };
         uint16_t flags;             /* all of them, to clear at once */
     };
@@ -180,6 +183,7 @@ struct conn {
     struct conn_peer peer;
     uint16_t n_vhosts;
     int16_t connect_error;      /* outbound: an errno to report */
+    uint8_t shut;               /* CONN_SHUT_*: conn_shutdown_after_flush */
     /* lines 4-5 */
     _Alignas(64) unsigned char proto_state[CONN_PROTO_STATE];
 } __attribute__((aligned(64)));
@@ -240,6 +244,17 @@ void conn_close_after_flush(struct conn *c);
  * refused): always linger. */
 void conn_linger(struct conn *c);
 void conn_close_now(struct conn *c);
+
+/* Half-close, for a protocol that carries a stream each way (a proxy), so
+ * that one direction can end while the other keeps flowing.
+ * conn_half_close: the end of c's input (c->eof) no longer closes c by
+ * itself; the protocol closes it once its other direction is done too.
+ * conn_shutdown_after_flush: once the output queued so far is sent, shut
+ * down c's sending side (its peer reads the end) and keep reading; nothing
+ * may be queued after it. It puts c in half-close mode too. */
+enum { CONN_SHUT_NONE, CONN_SHUT_WANTED, CONN_SHUT_DONE };
+void conn_half_close(struct conn *c);
+void conn_shutdown_after_flush(struct conn *c);
 
 /* Arm the connection's one deadline: kind is CONN_TIMER_PROTO or above (the
  * layer's own kinds are its business). */

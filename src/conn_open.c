@@ -156,6 +156,7 @@ static inline void init(struct conn *c, struct conn_owner *o, int fd, const stru
     c->tp_state = NULL;
     c->data = NULL;
     c->connect_error = 0;
+    c->shut = CONN_SHUT_NONE;
     /* A cache line at a time: plain stores, where one memset of the whole
      * state compiles to a slower `rep stos`. */
     for (size_t i = 0; i < sizeof c->proto_state; i += 64)

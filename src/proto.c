@@ -9,6 +9,7 @@
 
 #include "http/config.h"
 #include "stream/echo.h"
+#include "stream/tcp_proxy.h"
 
 /* A server's protocol is the config member of one of these modules. */
 _Static_assert(offsetof(struct proto_module, config) == 0,
@@ -18,12 +19,14 @@ _Static_assert(offsetof(struct proto_module, config) == 0,
 static const struct cfg_protocol *const protocols[] = {
     &http_module.config,
     &echo_module.config,
+    &tcp_proxy_module.config,
     NULL,
 };
 
 /* Used when there is no configuration file: one server of each protocol. */
 static const char embedded[] =
     "# herd's embedded default: used when no configuration file exists.\n"
+    "upstreams = ( { name = \"echo\"; servers = ( { address = \"127.0.0.1:7007\"; } ); } );\n"
     "servers = (\n"
     "  { listen = [ \"127.0.0.1:8080\" ];\n"
     "    protocol = \"http\";\n"
@@ -34,7 +37,8 @@ static const char embedded[] =
     "<body><h1>Hello from herd</h1>\\n<p>This page is herd's embedded default. "
     "Write a configuration file to serve your own site.</p></body></html>\\n\"; }; }\n"
     "    ); },\n"
-    "  { listen = [ \"127.0.0.1:7007\" ]; protocol = \"echo\"; }\n"
+    "  { listen = [ \"127.0.0.1:7007\" ]; protocol = \"echo\"; },\n"
+    "  { listen = [ \"127.0.0.1:7008\" ]; protocol = \"tcp_proxy\"; upstream = \"echo\"; }\n"
     ");\n";
 
 const struct config_protocols proto_registry = { protocols, embedded };

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "balance.h"
 #include "listen.h"
 
 /* ------------------------------------------------------------------ */
@@ -124,6 +125,9 @@ static int check_servers(struct cfg_ctx *ctx, const config_setting_t *group,
 {
     if (u->n_servers == 0)
         return cfg_fail(ctx, group, "upstream '%s' has no 'servers'", u->name);
+    if (u->n_servers > BALANCE_MAX_SERVERS)
+        return cfg_fail(ctx, group, "upstream '%s' has %zu servers; at most %d", u->name,
+                        u->n_servers, BALANCE_MAX_SERVERS);
     const config_setting_t *list = config_setting_get_member(group, "servers");
     for (size_t i = 0; i < u->n_servers; i++)
         for (size_t j = 0; j < i; j++)

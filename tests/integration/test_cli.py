@@ -319,7 +319,7 @@ class EmbeddedDefaultTest(HerdTestCase):
         pid_path = m.group(1) if m else None
         if os.path.exists(conf_path) or os.path.exists("/usr/local/etc/herd/herd.conf"):
             self.skipTest("%s exists" % conf_path)
-        for port in (8080, 7007):
+        for port in (8080, 7007, 7008):
             if herdtest.can_connect(port):
                 self.skipTest("something listens on 127.0.0.1:%d" % port)
         if pid_path is None:
@@ -334,16 +334,17 @@ class EmbeddedDefaultTest(HerdTestCase):
             made.append(d)
             d = os.path.dirname(d)
         try:
-            h = self.herd(args=["-F"], wait_ports=[8080, 7007], pid_file=pid_path)
+            h = self.herd(args=["-F"], wait_ports=[8080, 7007, 7008], pid_file=pid_path)
             status, headers, body = herdtest.get(8080, "/")
             self.assertEqual(status, 200)
             self.assertIn(b"Hello", body)
-            s = herdtest.connect(7007)
-            try:
-                s.sendall(b"ping\n")
-                self.assertEqual(herdtest.recv_exact(s, 5), b"ping\n")
-            finally:
-                s.close()
+            for port in (7007, 7008):      # echo, and the TCP proxy in front of it
+                s = herdtest.connect(port)
+                try:
+                    s.sendall(b"ping\n")
+                    self.assertEqual(herdtest.recv_exact(s, 5), b"ping\n")
+                finally:
+                    s.close()
             self.assertRegex(h.log_text(), r"(?i)embedded default")
             h.signal(15)
             self.assertIsNotNone(h.wait_exit(5 * herdtest.SLOW), "TERM did not stop herd")

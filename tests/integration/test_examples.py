@@ -20,7 +20,9 @@ For each example:
 - test_serve_*: herd starts on it, rewritten to run here: every listen
   address on a free loopback port, pid_file, error_log and access logs in
   the test's directory, a user that exists; then each HTTP address answers
-  a request and each echo address echoes.
+  a request and each echo address echoes; the servers of every upstream
+  become echo servers the test runs, so that each tcp_proxy address echoes
+  too (through herd to them).
 
 test_every_example_found fails when a source has fewer marked examples than
 expected, or a block that looks like configuration (a line "key = value")
@@ -37,6 +39,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import herdtest  # noqa: E402
@@ -504,6 +507,55 @@ def echo_answers(host, port):
         return herdtest.recv_exact(s, 5)
 
 
+class EchoBackend:
+    """An echo server on a free loopback port, a thread per connection."""
+
+    def __init__(self):
+        self.port = herdtest.free_port()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(64)
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._echo, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def _echo(c):
+        with c:
+            c.settimeout(30)
+            try:
+                while True:
+                    b = c.recv(65536)
+                    if not b:
+                        return
+                    c.sendall(b)
+            except OSError:
+                return
+
+    def stop(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+def echo_upstreams(cfg, test):
+    """Every server of every upstream becomes an echo server run here."""
+    for up in cfg.get("upstreams") or []:
+        for srv in up.get("servers") or []:
+            b = EchoBackend()
+            test.addCleanup(b.stop)
+            srv.set("address", "127.0.0.1:%d" % b.port)
+
+
 # ------------------------------------------------------------------- tests
 
 EXAMPLES, PROBLEMS, COUNTS = all_examples()
@@ -569,6 +621,7 @@ class ExamplesTest(herdtest.HerdTestCase):
         else:
             cfg = parse(ex.text)
         targets = runnable(cfg, h, work)
+        echo_upstreams(cfg, self)
         self.assertTrue(targets, "%r has no listen address" % ex)
         text = dump_top(cfg)
         with open(h.conf, "w") as f:
@@ -584,7 +637,7 @@ class ExamplesTest(herdtest.HerdTestCase):
             "%s on %s port %d (Host: %s)" % t for t in targets)))
         for proto, host, port, host_header in targets:
             where = "%r: %s %s:%d" % (ex, proto, host, port)
-            if proto == "echo":
+            if proto in ("echo", "tcp_proxy"):
                 self.assertEqual(echo_answers(host, port), b"ping\n", where)
             else:
                 data = http_answers(host, port, host_header)

@@ -141,10 +141,13 @@ START_TEST(embedded_default)
     struct herd_config *cfg = config_load(NULL, err, sizeof err);
     ck_assert_msg(cfg != NULL, "%s", err);
     ck_assert(cfg->embedded);
-    ck_assert_int_eq(cfg->n_servers, 2);
+    ck_assert_int_eq(cfg->n_servers, 3);
     ck_assert_str_eq(cfg->servers[0].listen.v[0], "127.0.0.1:8080");
     ck_assert_ptr_nonnull(strstr(http_config(&cfg->servers[0])->routes[0].ret->body, "Hello"));
     ck_assert_str_eq(cfg->servers[1].listen.v[0], "127.0.0.1:7007");
+    /* The TCP proxy in front of the echo server. */
+    ck_assert_str_eq(cfg->servers[2].listen.v[0], "127.0.0.1:7008");
+    ck_assert_uint_eq(cfg->n_upstreams, 1);
     config_free(cfg);
 }
 END_TEST

@@ -255,9 +255,11 @@ static const struct {
     { "return.status", "301" },
     { "static.root", "\"/tmp\"" },
     { "upstream.balance", "\"hash\"" },
-    { "upstream.hash_key", "\"$remote_addr$request_uri\"" },
+    /* Variables a tcp_proxy server (which uses the first upstream) has. */
+    { "upstream.hash_key", "\"$remote_addr$remote_port\"" },
     { "upstream server.address", "\"127.0.0.1:9000\"|\"unix:/run/app.sock\"|\"[::1]:9000\"" },
     { "health_check.path", "\"/healthz\"" },
+    { "tcp_proxy.upstream", "\"s-name-0\"" },
 };
 
 /* The (section, key) pairs the generator wrote, to check it reached all. */

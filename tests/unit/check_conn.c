@@ -1,7 +1,8 @@
 /* The connection layer over real sockets and a real loop: a struct conn on
  * one end of a socket pair with the plain transport (reads, writes, writev,
  * sendfile, the closes, deadlines, back-pressure), and two linked
- * connections holding each other back. How a connection comes to be open
+ * connections holding each other back, half-close (the end of input kept,
+ * the output shut down after a flush). How a connection comes to be open
  * (accepted, connected, the handshake, the outbound pool) is
  * check_conn_open's. */
 #include <check.h>
@@ -440,6 +441,123 @@ START_TEST(linked_pair_holds_back)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Half-close: a protocol that keeps a connection after the end of its
+ * input, and ends its output on its own (conn_half_close,
+ * conn_shutdown_after_flush). */
+
+static struct {
+    bool eof;
+    size_t got;
+    int closed;
+} half;
+
+static void half_open(struct conn *c)
+{
+    conn_half_close(c);
+}
+
+static void half_readable(struct conn *c)
+{
+    half.got += conn_in_len(c);
+    if (c->in)
+        buf_consume(c->in, conn_in_len(c));
+    half.eof |= c->eof;
+}
+
+static void half_nothing(struct conn *c)
+{
+    (void)c;
+}
+
+static void half_close_cb(struct conn *c)
+{
+    (void)c;
+    half.closed++;
+}
+
+static const struct conn_ops half_ops = {
+    .open = half_open, .readable = half_readable, .writable = half_nothing,
+    .drain = half_nothing, .close = half_close_cb,
+};
+
+static bool half_saw_eof(void *arg)
+{
+    (void)arg;
+    return half.eof;
+}
+
+static bool half_got(void *arg)
+{
+    return half.got >= *(size_t *)arg;
+}
+
+START_TEST(half_close_writes_after_the_end_of_input)
+{
+    memset(&half, 0, sizeof half);
+    fx_start(&conns[0], sv[0][0], &half_ops);
+    /* The peer is done sending: the connection stays, and may answer. */
+    fx_send(sv[0][1], "question", 8);
+    ck_assert_int_eq(shutdown(sv[0][1], SHUT_WR), 0);
+    ck_assert(fx_run_until(half_saw_eof, NULL, 5000));
+    fx_run_for(20);
+    ck_assert(conns[0].in_use);
+    ck_assert_uint_eq(half.got, 8);
+    ck_assert_int_eq(fx.closed, 0);
+    size_t n = 1 << 20;             /* more than the socket holds */
+    queue_bytes(&conns[0], n, 'a');
+    conn_shutdown_after_flush(&conns[0]);
+    conn_wake(&conns[0]);
+    /* All of it, then the end. */
+    reader_on(sv[0][1], n);
+    ck_assert(fx_run_until(read_to_eof, NULL, 10000));
+    ck_assert_uint_eq(rd.len, n);
+    ck_assert_uint_eq(conns[0].shut, CONN_SHUT_DONE);
+    /* Still the protocol's to close. */
+    ck_assert(conns[0].in_use);
+    ck_assert_int_eq(half.closed, 0);
+    conn_close_after_flush(&conns[0]);
+    conn_wake(&conns[0]);
+    int one = 1;
+    ck_assert(fx_run_until(fx_closed_at_least, &one, 5000));
+    ck_assert_int_eq(half.closed, 1);
+}
+END_TEST
+
+START_TEST(shutdown_after_flush_keeps_reading)
+{
+    memset(&half, 0, sizeof half);
+    fx_start(&conns[0], sv[0][0], &half_ops);
+    size_t n = 1 << 20;
+    queue_bytes(&conns[0], n, 'b');
+    conn_shutdown_after_flush(&conns[0]);
+    conn_wake(&conns[0]);
+    ck_assert(fx_run_until(blocked, &conns[0], 5000));
+    /* Not before the output is out. */
+    ck_assert_uint_eq(conns[0].shut, CONN_SHUT_WANTED);
+    reader_on(sv[0][1], n);
+    ck_assert(fx_run_until(read_to_eof, NULL, 10000));
+    ck_assert_uint_eq(rd.len, n);
+    /* The other direction still flows, to its own end. */
+    size_t want = 3 << 20;
+    size_t sent = 0;
+    while (sent < want) {
+        sent += fx_fill(sv[0][1], 'c');
+        size_t at = sent < want ? sent : want;
+        ck_assert(fx_run_until(half_got, &at, 10000));
+    }
+    ck_assert(!half.eof);
+    ck_assert_int_eq(shutdown(sv[0][1], SHUT_WR), 0);
+    ck_assert(fx_run_until(half_saw_eof, NULL, 5000));
+    ck_assert_uint_eq(half.got, sent);
+    ck_assert(conns[0].in_use);
+    conn_close_now(&conns[0]);
+    conn_run(&conns[0]);
+    ck_assert_int_eq(half.closed, 1);
+    ck_assert_int_eq(fx.closed, 1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("conn");
@@ -458,6 +576,8 @@ static Suite *suite(void)
     tcase_add_test(io, send_timeout_closes);
     tcase_add_test(io, drain_tells_the_protocol);
     tcase_add_test(io, stops_reading_above_high_water);
+    tcase_add_test(io, half_close_writes_after_the_end_of_input);
+    tcase_add_test(io, shutdown_after_flush_keeps_reading);
     suite_add_tcase(s, io);
 
     TCase *link = tcase_create("link");

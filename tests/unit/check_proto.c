@@ -14,6 +14,7 @@
 #include "http/config.h"
 #include "proto.h"
 #include "stream/echo.h"
+#include "stream/tcp_proxy.h"
 #include "config_fixture.h"
 #include "tap.h"
 
@@ -51,7 +52,8 @@ START_TEST(registry_lists_each_protocol_once)
     const struct cfg_protocol *const *list = proto_registry.list;
     ck_assert_ptr_eq(list[0], &http_module.config);     /* the default */
     ck_assert_ptr_eq(list[1], &echo_module.config);
-    ck_assert_ptr_null(list[2]);
+    ck_assert_ptr_eq(list[2], &tcp_proxy_module.config);
+    ck_assert_ptr_null(list[3]);
     for (int i = 0; list[i]; i++) {
         const struct proto_module *m = (const struct proto_module *)list[i];
         ck_assert_msg(list[i]->section && list[i]->section->n_keys > 0, "%s has no keys",
@@ -203,8 +205,9 @@ static int share_if_tags_differ(struct cfg_ctx *ctx, const config_setting_t *whe
     return 0;
 }
 
-static const struct cfg_protocol plain = { "plain", &plain_section, NULL };
-static const struct cfg_protocol shared = { "shared", &shared_section, share_if_tags_differ };
+static const struct cfg_protocol plain = { "plain", &plain_section, NULL, NULL };
+static const struct cfg_protocol shared = { "shared", &shared_section, share_if_tags_differ,
+                                            NULL };
 static const struct cfg_protocol *const made_up_list[] = { &plain, &shared, NULL };
 static const struct config_protocols made_up = {
     made_up_list, "servers = ( { listen = \"127.0.0.1:5\"; } );\n",

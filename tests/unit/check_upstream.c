@@ -1,6 +1,7 @@
 /* Upstreams (src/upstream.c): the `upstreams` list as the configuration
  * reads it: values and defaults, addresses (IP and unix:), each error at its
- * FILE:LINE, duplicate names, and finding an upstream by name. */
+ * FILE:LINE, duplicate names, at most 256 servers, and finding an upstream
+ * by name. */
 #include <check.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -243,6 +244,32 @@ START_TEST(bad_upstream)
 }
 END_TEST
 
+/* The balancer's tried set holds 256 servers (balance.h): 256 is fine,
+ * 257 an error at the upstream's line. */
+START_TEST(at_most_256_servers)
+{
+    for (int n = 256; n <= 257; n++) {
+        size_t cap = 64 + (size_t)n * 48;
+        char *text = malloc(cap), err[512];
+        ck_assert_ptr_nonnull(text);
+        size_t len = (size_t)snprintf(text, cap, "upstreams = (\n { name = \"many\"; servers = (");
+        for (int i = 0; i < n; i++)
+            len += (size_t)snprintf(text + len, cap - len, "%s{ address = \"10.0.%d.%d:80\"; }",
+                                    i ? ", " : "", i / 250, i % 250 + 1);
+        snprintf(text + len, cap - len, "); } );\n");
+        struct herd_config *cfg = load(text, err, sizeof err);
+        if (n == 256) {
+            ck_assert_msg(cfg != NULL, "%s", err);
+            ck_assert_uint_eq(cfg->upstreams[0].n_servers, 256);
+            config_free(cfg);
+        } else {
+            fixture_refused(n, cfg, err, path, 3, "has 257 servers; at most 256");
+        }
+        free(text);
+    }
+}
+END_TEST
+
 START_TEST(names_differing_in_case_are_distinct)
 {
     char err[512];
@@ -307,6 +334,7 @@ int main(void)
     tcase_add_test(tc, none_is_fine);
     tcase_add_loop_test(tc, bad_upstream, 0, (int)(sizeof bad_upstreams / sizeof bad_upstreams[0]));
     tcase_add_test(tc, names_differing_in_case_are_distinct);
+    tcase_add_test(tc, at_most_256_servers);
     tcase_add_test(tc, addresses);
     suite_add_tcase(s, tc);
     return run_suite_tap(s);

@@ -1,0 +1,369 @@
+#!/usr/bin/env python3
+"""The TCP proxy (protocol = "tcp_proxy") in front of real backends started
+here on free ports: a real redis-server (redis-cli ping, redis-benchmark
+set/get), Python backends (1 MiB each way with equal sha256, half-close, a
+refusing first server, every server refusing, the weights' spread over 1000
+connections counted by the backends, idle_timeout), and a reload while a
+proxied connection is open."""
+
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import herdtest  # noqa: E402
+from herdtest import HerdTestCase  # noqa: E402
+
+MIB = 1 << 20
+
+
+def conf(servers, workers=2, idle="60s", extra=""):
+    """herd in front of one upstream "b" of these servers: [(port, weight)]."""
+    entries = ",\n      ".join('{ address = "127.0.0.1:%d"; weight = %d; }' % sw
+                               for sw in servers)
+    return herdtest.top(workers) + """
+upstreams = (
+  { name = "b";
+    servers = ( %s );
+    connect_timeout = "2s";
+    %s }
+);
+servers = (
+  { listen = [ "127.0.0.1:$port" ];
+    protocol = "tcp_proxy";
+    upstream = "b";
+    idle_timeout = "%s";
+  }
+);
+""" % (entries, extra, idle)
+
+
+class Backend:
+    """A TCP server on a free loopback port; each accepted connection is
+    handled by handler(sock, backend) in its own thread. Counts accepts, and
+    (served) the connections whose handler saw a client's byte: herd's
+    start-up check (the harness connects to each port and closes) is proxied
+    here too, and carries none."""
+
+    def __init__(self, handler, name="backend"):
+        self.name = name
+        self.handler = handler
+        self.accepted = 0
+        self.served = 0
+        self.lock = threading.Lock()
+        self.events = []
+        self.port = herdtest.free_port()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(512)
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.accepted += 1
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            c.settimeout(30)
+            self.handler(c, self)
+        except OSError as e:
+            self.note("error %r" % e)
+        finally:
+            c.close()
+
+    def count_served(self):
+        with self.lock:
+            self.served += 1
+
+    def note(self, what):
+        with self.lock:
+            self.events.append(what)
+
+    def stop(self):
+        self.stopped = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+def read_to_eof(sock):
+    out = []
+    while True:
+        b = sock.recv(65536)
+        if not b:
+            return b"".join(out)
+        out.append(b)
+
+
+def pattern(seed, n):
+    """n bytes that differ with the seed."""
+    block = hashlib.sha256(b"%d" % seed).digest() * 2048     # 64 KiB
+    return (block * (n // len(block) + 1))[:n]
+
+
+def send_name(c, backend):
+    """The client says "x" first; the answer is the backend's name."""
+    if c.recv(1) != b"x":
+        return
+    backend.count_served()
+    c.sendall(backend.name.encode())
+
+
+def echo_until_eof(c, backend):
+    served = False
+    while True:
+        b = c.recv(65536)
+        if not b:
+            if served:
+                backend.note("eof")
+            return
+        if not served:
+            backend.count_served()
+            served = True
+        c.sendall(b)
+
+
+def answer_after_eof(c, backend):
+    got = read_to_eof(c)
+    if got:
+        backend.count_served()
+        backend.note("eof")
+        c.sendall(b"answer to " + got)
+
+
+def sha_both_ways(c, backend):
+    first = c.recv(65536)
+    if not first:
+        return
+    backend.count_served()
+    out = pattern(2, MIB)
+    t = threading.Thread(target=c.sendall, args=(out,))
+    t.start()
+    got = first + read_to_eof(c)
+    t.join()
+    backend.note(hashlib.sha256(got).hexdigest())
+
+
+def ask_name(port):
+    """Connect through herd, say "x", read the answer until the close."""
+    s = herdtest.connect(port)
+    try:
+        s.sendall(b"x")
+        return herdtest.read_until_close(s, 10.0)
+    finally:
+        s.close()
+
+
+def refusing_port():
+    """A free port nobody listens on: connecting to it is refused."""
+    return herdtest.free_port()
+
+
+class TcpProxyTest(HerdTestCase):
+
+    def backend(self, handler, name="backend"):
+        b = Backend(handler, name)
+        self.addCleanup(b.stop)
+        return b
+
+    def test_1mib_each_way(self):
+        b = self.backend(sha_both_ways)
+        h = self.herd(conf([(b.port, 1)]))
+        data = pattern(1, MIB)
+        s = herdtest.connect(h.port(), timeout=30)
+        try:
+            t = threading.Thread(target=lambda: (s.sendall(data), s.shutdown(socket.SHUT_WR)))
+            t.start()
+            got = read_to_eof(s)
+            t.join()
+        finally:
+            s.close()
+        self.assertEqual(len(got), MIB)
+        self.assertEqual(hashlib.sha256(got).hexdigest(),
+                         hashlib.sha256(pattern(2, MIB)).hexdigest())
+        herdtest.wait_for(lambda: b.events, 10, what="the backend's digest")
+        self.assertEqual(b.events, [hashlib.sha256(data).hexdigest()])
+
+    def test_half_close(self):
+        b = self.backend(answer_after_eof)
+        h = self.herd(conf([(b.port, 1)]))
+        s = herdtest.connect(h.port())
+        try:
+            s.sendall(b"question")
+            s.shutdown(socket.SHUT_WR)
+            data, how = herdtest.read_until_close(s, 10.0)
+        finally:
+            s.close()
+        self.assertEqual((data, how), (b"answer to question", "eof"))
+        self.assertEqual(b.events, ["eof"])
+
+    def test_first_server_refuses_the_second_serves(self):
+        b = self.backend(send_name, "second")
+        closed = refusing_port()
+        h = self.herd(conf([(closed, 1), (b.port, 1)], workers=1))
+        for _ in range(3):
+            self.assertEqual(ask_name(h.port()), (b"second", "eof"))
+        self.assertEqual(b.served, 3)
+        h.wait_log(r"connect to 127\.0\.0\.1:%d \(upstream 'b'\): Connection refused" % closed)
+
+    def test_every_server_refuses(self):
+        ports = [refusing_port(), refusing_port()]
+        h = self.herd(conf([(p, 1) for p in ports], workers=1))
+        s = herdtest.connect(h.port())
+        try:
+            s.sendall(b"anyone?")
+            data, how = herdtest.read_until_close(s, 10.0)
+        finally:
+            s.close()
+        self.assertEqual(data, b"")
+        self.assertIn(how, ("eof", "reset"))
+        h.wait_log(r"tcp_proxy: no server of upstream 'b' for the client: Connection refused, "
+                   r"client: 127\.0\.0\.1:\d+")
+        # Both were marked down: the next client is refused without a try.
+        s = herdtest.connect(h.port())
+        try:
+            data, how = herdtest.read_until_close(s, 10.0)
+        finally:
+            s.close()
+        self.assertEqual(data, b"")
+        h.wait_log(r"no server of upstream 'b' for the client: every server is down")
+
+    def test_weights_spread_over_1000_connections(self):
+        a = self.backend(send_name, "a")
+        b = self.backend(send_name, "b")
+        h = self.herd(conf([(a.port, 3), (b.port, 1)], workers=2))
+        n = 1000
+        for _ in range(n):
+            data, how = ask_name(h.port())
+            self.assertIn(data, (b"a", b"b"))
+        herdtest.diag("backends served a=%d b=%d" % (a.served, b.served))
+        self.assertEqual(a.served + b.served, n)
+        self.assertLessEqual(abs(a.served - 750), n // 100)
+        self.assertLessEqual(abs(b.served - 250), n // 100)
+
+    def test_idle_timeout_closes_both_sides(self):
+        b = self.backend(echo_until_eof)
+        h = self.herd(conf([(b.port, 1)], idle="1s"))
+        s = herdtest.connect(h.port())
+        try:
+            s.sendall(b"ping")
+            self.assertEqual(herdtest.recv_exact(s, 4), b"ping")
+            t0 = time.monotonic()
+            data, how = herdtest.read_until_close(s, 10.0)
+            took = time.monotonic() - t0
+        finally:
+            s.close()
+        herdtest.diag("idle proxied connection closed after %.2f s (%s)" % (took, how))
+        self.assertEqual(data, b"")
+        self.assertIn(how, ("eof", "reset"))
+        self.assertGreater(took, 0.8, "closed before idle_timeout")
+        self.assertLess(took, 5.0)
+        herdtest.wait_for(lambda: "eof" in b.events, 5, what="the backend's end")
+
+    def test_reload_keeps_an_open_connection(self):
+        b = self.backend(echo_until_eof)
+        h = self.herd(conf([(b.port, 1)], workers=1))
+        (old,) = h.wait_workers(1)
+        s = herdtest.connect(h.port())
+        try:
+            s.sendall(b"before")
+            self.assertEqual(herdtest.recv_exact(s, 6), b"before")
+            mark = h.log_mark()
+            h.signal(signal.SIGHUP)
+            h.wait_log(r"generation 2 serving", timeout=10, since=mark)
+            new = [p for p in h.wait_workers(2, timeout=10) if p != old][0]
+            # The old worker runs on for its connection, which still works.
+            for i in range(5):
+                msg = b"after %d" % i
+                s.sendall(msg)
+                self.assertEqual(herdtest.recv_exact(s, len(msg)), msg)
+            self.assertTrue(herdtest.pid_alive(old))
+            # New connections go to the new generation.
+            t = herdtest.connect(h.port())
+            t.sendall(b"new")
+            self.assertEqual(herdtest.recv_exact(t, 3), b"new")
+            t.close()
+            s.shutdown(socket.SHUT_WR)
+            data, how = herdtest.read_until_close(s, 10.0)
+            self.assertEqual((data, how), (b"", "eof"))
+        finally:
+            s.close()
+        # Its last connection finished, the old worker leaves.
+        h.wait_workers(1, timeout=10, exclude=[old])
+        self.assertIn(new, h.worker_pids())
+
+
+class RedisTest(HerdTestCase):
+    """herd in front of a redis-server of our own, on a free port."""
+
+    def setUp(self):
+        super().setUp()
+        for tool in ("redis-server", "redis-cli", "redis-benchmark"):
+            if shutil.which(tool) is None:
+                self.fail("%s is not installed: install the Debian packages redis-server and "
+                          "redis-tools (.ci/run and debian/control name them)" % tool)
+        self.dir = tempfile.mkdtemp(prefix="herdtest-redis-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.rport = herdtest.free_port()
+        self.redis = subprocess.Popen(
+            ["redis-server", "--port", str(self.rport), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        self.addCleanup(self.stop_redis)
+        herdtest.wait_for(lambda: self.ping(self.rport) == "PONG", 10 * herdtest.SLOW,
+                          what="redis-server answering PING")
+
+    def stop_redis(self):
+        if self.redis.poll() is None:
+            self.redis.terminate()
+            try:
+                self.redis.wait(10)
+            except subprocess.TimeoutExpired:
+                self.redis.kill()
+                self.redis.wait()
+
+    def ping(self, port):
+        r = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(port), "ping"],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+        return r.stdout.decode().strip()
+
+    def test_ping_and_benchmark(self):
+        h = self.herd(conf([(self.rport, 1)]))
+        self.assertEqual(self.ping(h.port()), "PONG")
+        r = subprocess.run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(h.port()),
+                            "-t", "set,get", "-n", "20000", "-q"],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+        out = r.stdout.decode("utf-8", "replace") + r.stderr.decode("utf-8", "replace")
+        herdtest.diag(*out.replace("\r", "\n").strip().splitlines()[-2:])
+        self.assertEqual(r.returncode, 0, out)
+        self.assertNotRegex(out.lower(), r"error|refused|reset", out)
+        self.assertRegex(out, r"SET: [\d.]+ requests per second")
+        self.assertRegex(out, r"GET: [\d.]+ requests per second")
+        # The data went through: a key set through herd is there directly.
+        subprocess.run(["redis-cli", "-p", str(h.port()), "set", "herd", "ok"],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+        r = subprocess.run(["redis-cli", "-p", str(self.rport), "get", "herd"],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+        self.assertEqual(r.stdout.decode().strip(), "ok")
+
+
+if __name__ == "__main__":
+    herdtest.main()
