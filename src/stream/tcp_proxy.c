@@ -16,7 +16,10 @@
  * upstream connection is open (bounded by that buffer). A graceful drain
  * lets proxied connections run on until they end or the worker's
  * shutdown_timeout passes. send_proxy_protocol puts a PROXY header (v1 or
- * v2) first on the upstream connection. splice(2) is not used yet.
+ * v2) first on the upstream connection. Bulk flows are spliced (splice(2)
+ * through a pipe, conn_link_splice) by the connection layer; the protocol
+ * still hears of each move (readable with nothing in c->in) for its idle
+ * deadline.
  *
  * The client connection keeps the state (struct tp_client, its
  * proto_state); the upstream connection keeps which server it went to, so
@@ -333,7 +336,8 @@ static void both_done(struct conn *client, struct conn *up)
 }
 
 /* Move what `from` read to `to`'s output. The connection layer stops
- * `from` reading while `to`'s output is full. */
+ * `from` reading while `to`'s output is full. After a splice there is
+ * nothing to move: the bytes went straight to `to`. */
 static void pump(struct conn *from, struct conn *to)
 {
     size_t n = conn_in_len(from);
@@ -456,7 +460,7 @@ static void upstream_open(struct conn *up)
     conn_half_close(up);
     up->send_timeout = conf_of(client)->idle_timeout;
     conn_set_gauge(client, CONN_GAUGE_WRITING);
-    conn_link(client, up);
+    conn_link_splice(client, up);
     if (send_header(client, up) < 0)
         return;                 /* up is closing; its close takes the client */
     client_flow(client);

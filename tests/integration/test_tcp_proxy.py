@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The TCP proxy (protocol = "tcp_proxy") in front of real backends started
 here on free ports: a real redis-server (redis-cli ping, redis-benchmark
-set/get), Python backends (1 MiB each way with equal sha256, half-close, a
+set/get), Python backends (1 MiB each way with equal sha256, 256 MiB each
+way at once through the splice path with equal sha256 and the worker's RSS
+bounded, half-close, a
 refusing first server, every server refusing, the weights' spread over 1000
 connections counted by the backends, idle_timeout), a reload while a
 proxied connection is open, and send_proxy_protocol: a Python backend
@@ -165,6 +167,59 @@ def sha_both_ways(c, backend):
     backend.note(hashlib.sha256(got).hexdigest())
 
 
+BULK = 256 * MIB
+BLOCK = 1 << 16
+
+
+def stream_out(sock, seed, n):
+    """Send n bytes of pattern(seed) (it repeats every 64 KiB) and return
+    their sha256."""
+    block = pattern(seed, BLOCK)
+    h = hashlib.sha256()
+    left = n
+    while left > 0:
+        piece = block[:min(left, BLOCK)]
+        sock.sendall(piece)
+        h.update(piece)
+        left -= len(piece)
+    return h.hexdigest()
+
+
+def hash_to_eof(sock):
+    """(bytes, sha256) of what sock reads to its end."""
+    h = hashlib.sha256()
+    total = 0
+    while True:
+        b = sock.recv(1 << 20)
+        if not b:
+            return total, h.hexdigest()
+        h.update(b)
+        total += len(b)
+
+
+def bulk_both_ways(c, backend):
+    """256 MiB each way at once: the client's bytes hashed, ours sent."""
+    first = c.recv(65536)
+    if not first:
+        return
+    backend.count_served()
+    c.settimeout(120)
+    sent = {}
+    t = threading.Thread(target=lambda: (sent.update(sha=stream_out(c, 4, BULK)),
+                                         c.shutdown(socket.SHUT_WR)))
+    t.start()
+    h = hashlib.sha256(first)
+    n = len(first)
+    while True:
+        b = c.recv(1 << 20)
+        if not b:
+            break
+        h.update(b)
+        n += len(b)
+    t.join()
+    backend.note((n, h.hexdigest(), sent.get("sha")))
+
+
 def ask_name(port):
     """Connect through herd, say "x", read the answer until the close."""
     s = herdtest.connect(port)
@@ -204,6 +259,48 @@ class TcpProxyTest(HerdTestCase):
                          hashlib.sha256(pattern(2, MIB)).hexdigest())
         herdtest.wait_for(lambda: b.events, 10, what="the backend's digest")
         self.assertEqual(b.events, [hashlib.sha256(data).hexdigest()])
+
+    def test_256mib_each_way_spliced(self):
+        """Both ways at once, through the splice path: equal sha256, and the
+        worker's memory bounded (pipes are kernel memory; no buffer grows
+        with the flow)."""
+        b = self.backend(bulk_both_ways)
+        h = self.herd(conf([(b.port, 1)], workers=1))
+        (worker,) = h.wait_workers(1)
+        before = herdtest.rss_kb(worker)
+        peak = [before]
+        s = herdtest.connect(h.port(), timeout=120)
+        sent = {}
+        try:
+            t = threading.Thread(target=lambda: (sent.update(sha=stream_out(s, 3, BULK)),
+                                                 s.shutdown(socket.SHUT_WR)))
+            t.start()
+            hs = hashlib.sha256()
+            got = 0
+            while True:
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                hs.update(chunk)
+                got += len(chunk)
+                if got % (16 * MIB) < len(chunk):
+                    peak[0] = max(peak[0], herdtest.rss_kb(worker))
+            t.join()
+        finally:
+            s.close()
+        peak[0] = max(peak[0], herdtest.rss_kb(worker))
+        herdtest.diag("256 MiB each way: worker RSS %d kB before, peak %d kB" %
+                      (before, peak[0]))
+        self.assertEqual(got, BULK)
+        want = hashlib.sha256()
+        block = pattern(4, BLOCK)
+        for _ in range(BULK // BLOCK):
+            want.update(block)
+        self.assertEqual(hs.hexdigest(), want.hexdigest())
+        herdtest.wait_for(lambda: b.events, 30, what="the backend's digest")
+        # The backend got the client's 256 MiB; it sent what the client got.
+        self.assertEqual(b.events, [(BULK, sent["sha"], want.hexdigest())])
+        self.assertLess(peak[0] - before, 4 * 1024, "worker RSS grew by more than 4 MiB")
 
     def test_half_close(self):
         b = self.backend(answer_after_eof)
