@@ -171,7 +171,8 @@ void conn_close_now(struct conn *c)
     if (c->out)
         c->out->start = c->out->end = 0;
     drop_file(c);
-    conn_splice_release(c, true);
+    if (c->pipe)
+        conn_splice_release(c, true);
 }
 
 void conn_half_close(struct conn *c)
@@ -288,7 +289,8 @@ static void release_buffers(struct conn *c)
         buf_put(&c->owner->out_pool, c->out);
         c->out = NULL;
     }
-    conn_splice_release(c, false);
+    if (c->pipe)
+        conn_splice_release(c, false);
 }
 
 static inline void teardown(struct conn *c)
@@ -307,7 +309,8 @@ static inline void teardown(struct conn *c)
     close(c->io.fd);
     c->io.fd = -1;
     drop_file(c);
-    conn_splice_release(c, true);
+    if (c->pipe)
+        conn_splice_release(c, true);
     buf_put(&o->in_pool, c->in);
     buf_put(&o->out_pool, c->out);
     c->in = c->out = NULL;
@@ -487,6 +490,18 @@ static bool linger(struct conn *c)
     return true;
 }
 
+/* What c read was spliced into its link's pipe: send it on at once, so
+ * that c may read again in this round rather than wait for the link's
+ * turn (a round trip through the loop per pipeful). A failure is the
+ * link's, seen and closed in its own run. */
+static void send_spliced(struct conn *to)
+{
+    if (flush(to) < 0) {
+        conn_close_now(to);
+        conn_wake(to);
+    }
+}
+
 /* Flush, then read and hand the protocol what arrived, until the socket or
  * the output says stop (or a busy connection has had its turn). */
 static void run_io(struct conn *c)
@@ -517,6 +532,8 @@ static void run_io(struct conn *c)
         }
         if (c->closing || !c->readable || output_full(c))
             return;
+        if (c->linked && conn_pipe_len(c->link) > 0 && c->link->writable)
+            send_spliced(c->link);
         if (c->linked && output_full(c->link)) {
             c->held = true;
             return;
@@ -525,7 +542,8 @@ static void run_io(struct conn *c)
             loop_defer(c->owner->loop, &c->defer);
             return;
         }
-        ssize_t n = conn_splice_wanted(c) ? conn_splice_read(c) : -3;
+        /* bulk first: the one test a connection that never splices pays. */
+        ssize_t n = c->bulk && conn_splice_wanted(c) ? conn_splice_read(c) : -3;
         if (n == -3)
             n = read_some(c);
         if (n == -2) {

@@ -5,7 +5,9 @@
  *   a reads ─ buffered: into a->in, the protocol copies them to b->out
  *       │      (a read of CONN_SPLICE_BULK or more marks a as bulk)
  *       └─ bulk, a->in empty, b->out and b's file sent, b's pipe empty:
- *          socket a ─splice─► b->pipe ─splice─► socket b (b's flush)
+ *          socket a ─splice─► b->pipe ─splice─► socket b (b's flush, run
+ *          at once in a's round when b's socket takes bytes, so that a
+ *          reads on without a trip through the loop per pipeful)
  *
  * The pipe belongs to the connection whose output it holds (b), as its
  * output buffer does, so "b's output is pending" (flush, shutdown after
