@@ -350,14 +350,17 @@ void conn_drain(struct conn *c)
 static int flush(struct conn *c)
 {
     struct buf *b = c->out;
-    /* Spliced bytes first: they entered the pipe while the buffer was
-     * empty, so whatever the buffer holds came after them. */
-    int spliced = c->pipe ? conn_splice_flush(c) : 0;
-    if (spliced < 0)
-        return -1;
-    bool progress = spliced > 0;
-    if (conn_pipe_len(c) > 0)
-        goto wait;
+    bool progress = false;
+    if (c->pipe) {
+        /* Spliced bytes first: they entered the pipe while the buffer was
+         * empty, so whatever the buffer holds came after them. */
+        int spliced = conn_splice_flush(c);
+        if (spliced < 0)
+            return -1;
+        progress = spliced > 0;
+        if (c->pipe->len > 0)
+            goto wait;
+    }
     while (b && buf_len(b) > 0) {
         struct iovec iov = { buf_head(b), buf_len(b) };
         ssize_t n = c->tp->writev(c, &iov, 1, c->file_fd >= 0);
