@@ -138,13 +138,14 @@ static void drop_file(struct conn *c)
 
 static bool output_pending(const struct conn *c)
 {
-    return conn_out_len(c) > 0 || c->file_fd >= 0;
+    return conn_out_len(c) > 0 || c->file_fd >= 0 || conn_pipe_len(c) > 0;
 }
 
-/* Above the high-water mark: the protocol, and a linked peer, wait. */
+/* Above the high-water mark: the protocol, and a linked peer, wait. A
+ * pipe with a byte in it is full (conn_splice.c says why). */
 static bool output_full(const struct conn *c)
 {
-    return conn_out_len(c) >= CONN_OUT_HIGH || c->file_fd >= 0;
+    return conn_out_len(c) >= CONN_OUT_HIGH || c->file_fd >= 0 || conn_pipe_len(c) > 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -170,6 +171,8 @@ void conn_close_now(struct conn *c)
     if (c->out)
         c->out->start = c->out->end = 0;
     drop_file(c);
+    if (c->pipe)
+        conn_splice_release(c, true);
 }
 
 void conn_half_close(struct conn *c)
@@ -257,6 +260,7 @@ void conn_unlink(struct conn *c)
     p->linked = p->held = false;
     c->link = NULL;
     c->linked = c->held = false;
+    p->splice_ok = c->splice_ok = false;
 }
 
 void conn_wake(struct conn *c)
@@ -285,6 +289,8 @@ static void release_buffers(struct conn *c)
         buf_put(&c->owner->out_pool, c->out);
         c->out = NULL;
     }
+    if (c->pipe)
+        conn_splice_release(c, false);
 }
 
 static inline void teardown(struct conn *c)
@@ -303,6 +309,8 @@ static inline void teardown(struct conn *c)
     close(c->io.fd);
     c->io.fd = -1;
     drop_file(c);
+    if (c->pipe)
+        conn_splice_release(c, true);
     buf_put(&o->in_pool, c->in);
     buf_put(&o->out_pool, c->out);
     c->in = c->out = NULL;
@@ -343,6 +351,16 @@ static int flush(struct conn *c)
 {
     struct buf *b = c->out;
     bool progress = false;
+    if (c->pipe) {
+        /* Spliced bytes first: they entered the pipe while the buffer was
+         * empty, so whatever the buffer holds came after them. */
+        int spliced = conn_splice_flush(c);
+        if (spliced < 0)
+            return -1;
+        progress = spliced > 0;
+        if (c->pipe->len > 0)
+            goto wait;
+    }
     while (b && buf_len(b) > 0) {
         struct iovec iov = { buf_head(b), buf_len(b) };
         ssize_t n = c->tp->writev(c, &iov, 1, c->file_fd >= 0);
@@ -419,6 +437,8 @@ static ssize_t read_some(struct conn *c)
         if (n > 0) {
             c->in->end += (size_t)n;
             stats_add(c->owner->stats, STAT_BYTES_IN, (uint64_t)n);
+            if (c->splice_ok && (size_t)n >= CONN_SPLICE_BULK)
+                c->bulk = true;     /* the next reads may be spliced */
             /* A short read emptied the socket: the next byte to arrive will
              * raise a new edge, so skip the read that would say EAGAIN. Not
              * after a hangup: its edge has come, and the read that returns 0
@@ -473,6 +493,18 @@ static bool linger(struct conn *c)
     return true;
 }
 
+/* What c read was spliced into its link's pipe: send it on at once, so
+ * that c may read again in this round rather than wait for the link's
+ * turn (a round trip through the loop per pipeful). A failure is the
+ * link's, seen and closed in its own run. */
+static void send_spliced(struct conn *to)
+{
+    if (flush(to) < 0) {
+        conn_close_now(to);
+        conn_wake(to);
+    }
+}
+
 /* Flush, then read and hand the protocol what arrived, until the socket or
  * the output says stop (or a busy connection has had its turn). */
 static void run_io(struct conn *c)
@@ -503,6 +535,8 @@ static void run_io(struct conn *c)
         }
         if (c->closing || !c->readable || output_full(c))
             return;
+        if (c->linked && conn_pipe_len(c->link) > 0 && c->link->writable)
+            send_spliced(c->link);
         if (c->linked && output_full(c->link)) {
             c->held = true;
             return;
@@ -511,12 +545,15 @@ static void run_io(struct conn *c)
             loop_defer(c->owner->loop, &c->defer);
             return;
         }
-        ssize_t n = read_some(c);
+        /* bulk first: the one test a connection that never splices pays. */
+        ssize_t n = c->bulk && conn_splice_wanted(c) ? conn_splice_read(c) : -3;
+        if (n == -3)
+            n = read_some(c);
         if (n == -2) {
             conn_close_now(c);
             return;
         }
-        bool full = n == -1 && buf_room(c->in) == 0;
+        bool full = n == -1 && c->in && buf_room(c->in) == 0;
         if (n == -1 && !full)
             return;
         /* Data, end of stream, or a full buffer: the protocol decides (it

@@ -38,6 +38,7 @@
 struct conn;
 struct conn_transport;
 struct conn_proxy_accept;       /* conn_proxy_header.h */
+struct conn_pipe;               /* conn_private.h */
 struct server_rt;               /* the protocol's servers: opaque here */
 struct stats_block;
 struct stats_page;
@@ -55,6 +56,10 @@ struct conn_owner {
     struct conn *spare;         /* free outbound connections */
     size_t n_spare;
     size_t n_outbound;          /* outbound connections open */
+    /* Pipes for splice(2) (conn_link_splice): the free ones, and how many
+     * exist (free or in use), bounded. */
+    struct conn_pipe *free_pipes;
+    size_t n_free_pipes, n_pipes;
 };
 
 /* Buffers of in_size/out_size bytes, a few of them kept free. */
@@ -81,7 +86,8 @@ struct conn_ops {
     /* Inbound: accepted (after the transport's handshake). Outbound:
      * connected (likewise). */
     void (*open)(struct conn *c);
-    /* Bytes arrived in c->in, or c->eof became true, or c->in is full. */
+    /* Bytes arrived in c->in, or c->eof became true, or c->in is full, or
+     * (conn_link_splice) bytes were spliced on to the link. */
     void (*readable)(struct conn *c);
     /* The output queue drained completely. */
     void (*writable)(struct conn *c);
@@ -184,6 +190,9 @@ struct conn {
     uint16_t n_vhosts;
     int16_t connect_error;      /* outbound: an errno to report */
     uint8_t shut;               /* CONN_SHUT_*: conn_shutdown_after_flush */
+    bool splice_ok : 1;         /* its reads may be spliced to its link (conn_link_splice) */
+    bool bulk : 1;              /* its input looks like a bulk flow: splice it */
+    struct conn_pipe *pipe;     /* spliced bytes waiting to be sent on c; NULL: none */
     /* lines 4-5 */
     _Alignas(64) unsigned char proto_state[CONN_PROTO_STATE];
 } __attribute__((aligned(64)));
@@ -221,6 +230,17 @@ struct conn *conn_connect(struct conn_owner *o, const struct sockaddr *addr, soc
  * it (the other is woken). */
 void conn_link(struct conn *a, struct conn *b);
 void conn_unlink(struct conn *c);
+/* The same link, and bulk flows between a and b may take the short way:
+ * once a side's reads look like a bulk flow (a read of 16 KiB or more), and
+ * nothing is buffered on the way (its input consumed, the other's output
+ * buffer and file sent), its bytes are spliced (splice(2)) from its socket
+ * into a pipe and from the pipe to the other's socket, never copied into
+ * user space; the protocol's readable() still runs after each move, with
+ * nothing in c->in. Back-pressure holds: a side is not read while the pipe
+ * towards its link holds bytes. A pipe is at most 64 KiB, taken from the
+ * owner's pool while the flow lasts. Only when both transports can splice
+ * (plain sockets); otherwise, and for small exchanges, the buffered path. */
+void conn_link_splice(struct conn *a, struct conn *b);
 
 /* The peer as a sockaddr (for allow/deny and logs); out holds 28 bytes. */
 void conn_peer_sockaddr(const struct conn *c, struct sockaddr_storage *out);

@@ -51,6 +51,7 @@ void conn_owner_fini(struct conn_owner *o)
         free(c);
     }
     o->n_spare = 0;
+    conn_splice_fini(o);
     buf_pool_drain(&o->in_pool);
     buf_pool_drain(&o->out_pool);
 }
@@ -157,6 +158,8 @@ static inline void init(struct conn *c, struct conn_owner *o, int fd, const stru
     c->data = NULL;
     c->connect_error = 0;
     c->shut = CONN_SHUT_NONE;
+    c->splice_ok = c->bulk = false;
+    c->pipe = NULL;
     /* A cache line at a time: plain stores, where one memset of the whole
      * state compiles to a slower `rep stos`. */
     for (size_t i = 0; i < sizeof c->proto_state; i += 64)

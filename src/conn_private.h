@@ -31,6 +31,41 @@ void conn_connect_expired(struct conn *c);
 /* conn_open.c: a closed outbound connection back to the pool. */
 void conn_pool_put(struct conn_owner *o, struct conn *c);
 
+/* A buffered read of at least this much marks a flow as bulk (the whole
+ * input buffer); a splice of less than CONN_SPLICE_SMALL ends it. */
+#define CONN_SPLICE_BULK (16 * 1024)
+#define CONN_SPLICE_SMALL (4 * 1024)
+
+/* conn_splice.c: a pipe of the owner's pool, holding `len` bytes that are
+ * to be sent on the connection that has it (c->pipe). */
+struct conn_pipe {
+    int rfd, wfd;
+    size_t len;
+    struct conn_pipe *next;     /* the owner's free list */
+};
+
+static inline size_t conn_pipe_len(const struct conn *c)
+{
+    return c->pipe ? c->pipe->len : 0;
+}
+
+/* conn_splice.c: should c's next read be a splice to its link? */
+bool conn_splice_wanted(const struct conn *c);
+/* conn_splice.c: splice what c's socket has into its link's pipe. Returns
+ * bytes moved, 0 at EOF, -1 when nothing more is to be had now, -2 on a
+ * fatal error (like a read), -3 when no pipe is to be had (read as usual:
+ * c is no longer bulk). */
+ssize_t conn_splice_read(struct conn *c);
+/* conn_splice.c: send c's pipe to its socket. 1 if something was sent, 0 if
+ * not (c->writable cleared when the socket is full), -1 on a fatal error. */
+int conn_splice_flush(struct conn *c);
+/* conn_splice.c: c's pipe back to the pool when it is empty and no bulk
+ * flow comes its way; with `dropped`, the pipe goes whatever it holds (c
+ * closes: a pipe with bytes in it is closed, never reused). */
+void conn_splice_release(struct conn *c, bool dropped);
+/* conn_splice.c: close the owner's free pipes. */
+void conn_splice_fini(struct conn_owner *o);
+
 /* conn_proxy_header.c: read c's PROXY header, then conn_begin (or close
  * c); the header's deadline passed. */
 void conn_proxy_header_begin(struct conn *c, const struct conn_proxy_accept *pa);

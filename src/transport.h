@@ -28,6 +28,14 @@ struct conn_transport {
     ssize_t (*writev)(struct conn *c, const struct iovec *iov, int n, bool more);
     /* Send up to n bytes of fd from *off, advancing *off. */
     ssize_t (*sendfile)(struct conn *c, int fd, off_t *off, size_t n);
+    /* Move up to n bytes between the socket and a pipe without copying
+     * them through user space (splice(2)): from the socket into the pipe's
+     * writing end, or from its reading end to the socket. Both may say
+     * EAGAIN for either side. NULL: the transport cannot, because the bytes
+     * on its socket are not the stream's (TLS); its connections keep to
+     * the buffered path. */
+    ssize_t (*splice_in)(struct conn *c, int pipe_w, size_t n);
+    ssize_t (*splice_out)(struct conn *c, int pipe_r, size_t n);
     /* Stop sending (the peer sees the end), keep reading. 0 or -1. */
     int (*shutdown)(struct conn *c);
     /* Free what the transport keeps; the socket is closed after. NULL:

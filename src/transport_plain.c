@@ -2,6 +2,7 @@
  * Tested by tests/unit/check_transport_plain.c. */
 #include "transport.h"
 
+#include <fcntl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -28,6 +29,16 @@ static ssize_t plain_sendfile(struct conn *c, int fd, off_t *off, size_t n)
     return sendfile(c->io.fd, fd, off, n);
 }
 
+static ssize_t plain_splice_in(struct conn *c, int pipe_w, size_t n)
+{
+    return splice(c->io.fd, NULL, pipe_w, NULL, n, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+}
+
+static ssize_t plain_splice_out(struct conn *c, int pipe_r, size_t n)
+{
+    return splice(pipe_r, NULL, c->io.fd, NULL, n, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+}
+
 static int plain_shutdown(struct conn *c)
 {
     return shutdown(c->io.fd, SHUT_WR);
@@ -38,5 +49,7 @@ const struct conn_transport transport_plain = {
     .read = plain_read,
     .writev = plain_writev,
     .sendfile = plain_sendfile,
+    .splice_in = plain_splice_in,
+    .splice_out = plain_splice_out,
     .shutdown = plain_shutdown,
 };

@@ -15,7 +15,11 @@
  * most TP_LOG_PER_SECOND lines a second per worker. The client's bytes wait in its input buffer until the
  * upstream connection is open (bounded by that buffer). A graceful drain
  * lets proxied connections run on until they end or the worker's
- * shutdown_timeout passes. splice(2) is not used yet.
+ * shutdown_timeout passes. send_proxy_protocol puts a PROXY header (v1 or
+ * v2) first on the upstream connection. Bulk flows are spliced (splice(2)
+ * through a pipe, conn_link_splice) by the connection layer; the protocol
+ * still hears of each move (readable with nothing in c->in) for its idle
+ * deadline.
  *
  * The client connection keeps the state (struct tp_client, its
  * proto_state); the upstream connection keeps which server it went to, so
@@ -31,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "balance.h"
@@ -38,6 +43,7 @@
 #include "conn.h"
 #include "log.h"
 #include "proto.h"
+#include "proxy_protocol.h"
 #include "transport.h"
 #include "upstream.h"
 
@@ -60,13 +66,20 @@ static int tcp_proxy_validate(struct cfg_ctx *ctx, const config_setting_t *group
     return 0;
 }
 
+static const char *const pp_versions[] = {
+    [TCP_PROXY_PP_OFF] = "off", [TCP_PROXY_PP_V1] = "v1", [TCP_PROXY_PP_V2] = "v2", NULL,
+};
+
 static const struct cfg_key tcp_proxy_keys[] = {
     { .name = "upstream", .type = CT_STRING, .offset = CFG_AT(tcp_proxy_config, upstream) },
     { .name = "idle_timeout", .type = CT_DURATION,
       .offset = CFG_AT(tcp_proxy_config, idle_timeout), .def = "10m", .min = 1,
       .max = CFG_DAY },
-    /* send_proxy_protocol (PROXY protocol v1/v2 to the upstream) will be a
-     * key here; its header is written in upstream_open. */
+    /* Not "proxy_protocol": that generic server key is the accepting side
+     * (conn_proxy_header.h); this one is the sending side. */
+    { .name = "send_proxy_protocol", .type = CT_ENUM,
+      .offset = CFG_AT(tcp_proxy_config, send_proxy_protocol), .def = "off",
+      .names = pp_versions },
 };
 
 static const struct cfg_section tcp_proxy_section = {
@@ -323,7 +336,8 @@ static void both_done(struct conn *client, struct conn *up)
 }
 
 /* Move what `from` read to `to`'s output. The connection layer stops
- * `from` reading while `to`'s output is full. */
+ * `from` reading while `to`'s output is full. After a splice there is
+ * nothing to move: the bytes went straight to `to`. */
 static void pump(struct conn *from, struct conn *to)
 {
     size_t n = conn_in_len(from);
@@ -404,6 +418,34 @@ static void tp_close(struct conn *client)
 /* ------------------------------------------------------------------ */
 /* The upstream connection */
 
+/* send_proxy_protocol: the PROXY header, first in up's output before any
+ * byte of the client's. Source: the client (c->peer, which is already a
+ * trusted balancer's PROXY source when there was one); destination: the
+ * address the client connected to. Families that differ (an IPv6 source
+ * from a header on an IPv4 listener) or a unix socket make "UNKNOWN" (v1)
+ * or UNSPEC (v2): the receiver keeps its own peer. */
+static int send_header(struct conn *client, struct conn *up)
+{
+    int version = conf_of(client)->send_proxy_protocol;
+    if (version == TCP_PROXY_PP_OFF)
+        return 0;
+    struct sockaddr_storage src, dst;
+    socklen_t dlen = sizeof dst;
+    conn_peer_sockaddr(client, &src);
+    if (getsockname(client->io.fd, (struct sockaddr *)&dst, &dlen) < 0)
+        memset(&dst, 0, sizeof dst);        /* UNKNOWN/UNSPEC: never a guess */
+    char h[PROXY_PROTOCOL_BUILD_MAX];
+    size_t n = version == TCP_PROXY_PP_V1
+        ? proxy_protocol_build_v1((struct sockaddr *)&src, (struct sockaddr *)&dst, h, sizeof h)
+        : proxy_protocol_build_v2((struct sockaddr *)&src, (struct sockaddr *)&dst, h, sizeof h);
+    if (n == 0) {
+        log_error("tcp_proxy: cannot build the PROXY header");
+        conn_close_now(up);
+        return -1;
+    }
+    return conn_write(up, h, n);
+}
+
 static void upstream_open(struct conn *up)
 {
     struct tp_upstream *u = upstream_of(up);
@@ -418,9 +460,9 @@ static void upstream_open(struct conn *up)
     conn_half_close(up);
     up->send_timeout = conf_of(client)->idle_timeout;
     conn_set_gauge(client, CONN_GAUGE_WRITING);
-    conn_link(client, up);
-    /* send_proxy_protocol: the PROXY header goes here, first in up's
-     * output, before any byte of the client's. */
+    conn_link_splice(client, up);
+    if (send_header(client, up) < 0)
+        return;                 /* up is closing; its close takes the client */
     client_flow(client);
     conn_wake(client);
 }

@@ -10,11 +10,16 @@
 struct proto_module;
 struct upstream_config;
 
+/* send_proxy_protocol: the PROXY protocol version put before the client's
+ * bytes on the upstream connection, or none. */
+enum tcp_proxy_pp { TCP_PROXY_PP_OFF, TCP_PROXY_PP_V1, TCP_PROXY_PP_V2 };
+
 /* A tcp_proxy server's own keys (its cfg_server's conf). */
 struct tcp_proxy_config {
     struct cfg_where where;
     char *upstream;                 /* the name of an upstream */
     int64_t idle_timeout;           /* ms: no byte either way for this long closes both */
+    int send_proxy_protocol;        /* enum tcp_proxy_pp: a PROXY header first upstream */
     /* Not a key: the upstream named, found once the whole file is read. */
     const struct upstream_config *up;
 };

@@ -507,6 +507,9 @@ def echo_answers(host, port):
         return herdtest.recv_exact(s, 5)
 
 
+V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
 class EchoBackend:
     """An echo server on a free loopback port, a thread per connection."""
 
@@ -527,10 +530,42 @@ class EchoBackend:
             threading.Thread(target=self._echo, args=(c,), daemon=True).start()
 
     @staticmethod
+    def _skip_proxy_header(c):
+        """A tcp_proxy with send_proxy_protocol puts a PROXY header first:
+        take it off (v1 up to its CRLF, v2 by its length); the bytes after
+        it come back. Anything else is all echoed."""
+        got = b""
+        while len(got) < 16 and (b"PROXY ".startswith(got[:6]) or
+                                 V2_SIG.startswith(got[:12])):
+            b = c.recv(65536)
+            if not b:
+                break
+            got += b
+        if got.startswith(b"PROXY "):
+            while b"\r\n" not in got:
+                b = c.recv(65536)
+                if not b:
+                    return b""
+                got += b
+            return got[got.index(b"\r\n") + 2:]
+        if got.startswith(V2_SIG) and len(got) >= 16:
+            end = 16 + int.from_bytes(got[14:16], "big")
+            while len(got) < end:
+                b = c.recv(65536)
+                if not b:
+                    return b""
+                got += b
+            return got[end:]
+        return got
+
+    @staticmethod
     def _echo(c):
         with c:
             c.settimeout(30)
             try:
+                first = EchoBackend._skip_proxy_header(c)
+                if first:
+                    c.sendall(first)
                 while True:
                     b = c.recv(65536)
                     if not b:

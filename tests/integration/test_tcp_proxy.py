@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
 """The TCP proxy (protocol = "tcp_proxy") in front of real backends started
 here on free ports: a real redis-server (redis-cli ping, redis-benchmark
-set/get), Python backends (1 MiB each way with equal sha256, half-close, a
+set/get), Python backends (1 MiB each way with equal sha256, 256 MiB each
+way at once through the splice path with equal sha256 and the worker's RSS
+bounded, half-close, a
 refusing first server, every server refusing, the weights' spread over 1000
-connections counted by the backends, idle_timeout), and a reload while a
-proxied connection is open."""
+connections counted by the backends, idle_timeout), a reload while a
+proxied connection is open, and send_proxy_protocol: a Python backend
+parses the v1/v2 header herd sends first (IPv4 and IPv6 clients, from a
+loopback address of their own), and herd's tcp_proxy in front of a second
+herd that accepts the header logs the original client."""
 
 import hashlib
 import os
@@ -162,6 +167,59 @@ def sha_both_ways(c, backend):
     backend.note(hashlib.sha256(got).hexdigest())
 
 
+BULK = 256 * MIB
+BLOCK = 1 << 16
+
+
+def stream_out(sock, seed, n):
+    """Send n bytes of pattern(seed) (it repeats every 64 KiB) and return
+    their sha256."""
+    block = pattern(seed, BLOCK)
+    h = hashlib.sha256()
+    left = n
+    while left > 0:
+        piece = block[:min(left, BLOCK)]
+        sock.sendall(piece)
+        h.update(piece)
+        left -= len(piece)
+    return h.hexdigest()
+
+
+def hash_to_eof(sock):
+    """(bytes, sha256) of what sock reads to its end."""
+    h = hashlib.sha256()
+    total = 0
+    while True:
+        b = sock.recv(1 << 20)
+        if not b:
+            return total, h.hexdigest()
+        h.update(b)
+        total += len(b)
+
+
+def bulk_both_ways(c, backend):
+    """256 MiB each way at once: the client's bytes hashed, ours sent."""
+    first = c.recv(65536)
+    if not first:
+        return
+    backend.count_served()
+    c.settimeout(120)
+    sent = {}
+    t = threading.Thread(target=lambda: (sent.update(sha=stream_out(c, 4, BULK)),
+                                         c.shutdown(socket.SHUT_WR)))
+    t.start()
+    h = hashlib.sha256(first)
+    n = len(first)
+    while True:
+        b = c.recv(1 << 20)
+        if not b:
+            break
+        h.update(b)
+        n += len(b)
+    t.join()
+    backend.note((n, h.hexdigest(), sent.get("sha")))
+
+
 def ask_name(port):
     """Connect through herd, say "x", read the answer until the close."""
     s = herdtest.connect(port)
@@ -201,6 +259,48 @@ class TcpProxyTest(HerdTestCase):
                          hashlib.sha256(pattern(2, MIB)).hexdigest())
         herdtest.wait_for(lambda: b.events, 10, what="the backend's digest")
         self.assertEqual(b.events, [hashlib.sha256(data).hexdigest()])
+
+    def test_256mib_each_way_spliced(self):
+        """Both ways at once, through the splice path: equal sha256, and the
+        worker's memory bounded (pipes are kernel memory; no buffer grows
+        with the flow)."""
+        b = self.backend(bulk_both_ways)
+        h = self.herd(conf([(b.port, 1)], workers=1))
+        (worker,) = h.wait_workers(1)
+        before = herdtest.rss_kb(worker)
+        peak = [before]
+        s = herdtest.connect(h.port(), timeout=120)
+        sent = {}
+        try:
+            t = threading.Thread(target=lambda: (sent.update(sha=stream_out(s, 3, BULK)),
+                                                 s.shutdown(socket.SHUT_WR)))
+            t.start()
+            hs = hashlib.sha256()
+            got = 0
+            while True:
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                hs.update(chunk)
+                got += len(chunk)
+                if got % (16 * MIB) < len(chunk):
+                    peak[0] = max(peak[0], herdtest.rss_kb(worker))
+            t.join()
+        finally:
+            s.close()
+        peak[0] = max(peak[0], herdtest.rss_kb(worker))
+        herdtest.diag("256 MiB each way: worker RSS %d kB before, peak %d kB" %
+                      (before, peak[0]))
+        self.assertEqual(got, BULK)
+        want = hashlib.sha256()
+        block = pattern(4, BLOCK)
+        for _ in range(BULK // BLOCK):
+            want.update(block)
+        self.assertEqual(hs.hexdigest(), want.hexdigest())
+        herdtest.wait_for(lambda: b.events, 30, what="the backend's digest")
+        # The backend got the client's 256 MiB; it sent what the client got.
+        self.assertEqual(b.events, [(BULK, sent["sha"], want.hexdigest())])
+        self.assertLess(peak[0] - before, 4 * 1024, "worker RSS grew by more than 4 MiB")
 
     def test_half_close(self):
         b = self.backend(answer_after_eof)
@@ -309,6 +409,155 @@ class TcpProxyTest(HerdTestCase):
         # Its last connection finished, the old worker leaves.
         h.wait_workers(1, timeout=10, exclude=[old])
         self.assertIn(new, h.worker_pids())
+
+
+V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def read_proxy_header(c):
+    """Read one PROXY header (v1 or v2) off c, no byte further: (version,
+    src, sport, dst, dport), or None at EOF before a whole header."""
+    head = b""
+    while len(head) < 16:
+        b = c.recv(1)
+        if not b:
+            return None
+        head += b
+        if head.startswith(b"PROXY "):
+            break
+    if head.startswith(b"PROXY "):
+        while not head.endswith(b"\r\n"):
+            b = c.recv(1)
+            if not b or len(head) > 107:
+                return None
+            head += b
+        f = head[:-2].decode("ascii").split(" ")
+        if f[1] == "UNKNOWN":
+            return (1, None, None, None, None)
+        return (1, f[2], int(f[4]), f[3], int(f[5]))
+    if not head.startswith(V2_SIG):
+        raise AssertionError("not a PROXY header: %r" % head)
+    need = int.from_bytes(head[14:16], "big")
+    block = herdtest.recv_exact(c, need) if need else b""
+    if head[13] == 0x11:
+        fam, alen = socket.AF_INET, 4
+    elif head[13] == 0x21:
+        fam, alen = socket.AF_INET6, 16
+    else:
+        return (2, None, None, None, None)
+    if head[12] != 0x21:
+        raise AssertionError("v2 command %#x, not PROXY" % head[12])
+    ntop = lambda b: socket.inet_ntop(fam, b)  # noqa: E731
+    return (2, ntop(block[:alen]), int.from_bytes(block[2 * alen:2 * alen + 2], "big"),
+            ntop(block[alen:2 * alen]), int.from_bytes(block[2 * alen + 2:2 * alen + 4], "big"))
+
+
+def header_then_echo(c, backend):
+    """Note the header and the first bytes after it (herd's start-up probes
+    carry a header and no byte: not noted), echo those bytes back."""
+    h = read_proxy_header(c)
+    first = c.recv(65536)
+    if h is None or not first:
+        return
+    backend.count_served()
+    backend.note((h, first))
+    c.sendall(first)
+
+
+PP_CONF = herdtest.top(1) + """
+upstreams = ( { name = "b"; servers = ( { address = "127.0.0.1:%d"; } ); } );
+servers = (
+  { listen = [ "127.0.0.1:$port", "[::1]:$port" ];
+    protocol = "tcp_proxy";
+    upstream = "b";
+    send_proxy_protocol = "%s";
+  }
+);
+"""
+
+# herd B: HTTP, takes the header from 127.0.0.1 (herd A) and logs the client.
+CHAIN_B = herdtest.top(1) + """
+servers = (
+  { listen = [ "127.0.0.1:$port" ];
+    access_log = "$dir/access.log";
+    access_log_format = "$$remote_addr $$request_uri $$status";
+    proxy_protocol = { from = [ "127.0.0.1" ]; };
+    routes = ( { path = "/"; return = { status = 200; body = "hello\\n"; }; } );
+  }
+);
+"""
+
+
+class SendProxyProtocolTest(HerdTestCase):
+    """send_proxy_protocol = "v1" | "v2": the header before the client's bytes."""
+
+    def through(self, version, family, client_addr):
+        b = Backend(header_then_echo)
+        self.addCleanup(b.stop)
+        h = self.herd(PP_CONF % (b.port, version))
+        host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+        s = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            s.settimeout(10)
+            s.bind((client_addr, 0))
+            s.connect((host, h.port()))
+            me = s.getsockname()
+            s.sendall(b"payload")
+            self.assertEqual(herdtest.recv_exact(s, 7), b"payload")
+        finally:
+            s.close()
+        herdtest.wait_for(lambda: b.events, 10, what="the backend's header")
+        want = (1 if version == "v1" else 2, client_addr, me[1], host, h.port())
+        self.assertEqual(b.events, [(want, b"payload")])
+
+    def test_v1_ipv4(self):
+        self.through("v1", socket.AF_INET, "127.0.0.5")
+
+    def test_v2_ipv4(self):
+        self.through("v2", socket.AF_INET, "127.0.0.6")
+
+    def test_v1_ipv6(self):
+        self.through("v1", socket.AF_INET6, "::1")
+
+    def test_v2_ipv6(self):
+        self.through("v2", socket.AF_INET6, "::1")
+
+    def test_off_sends_no_header(self):
+        b = self.backend_raw()
+        h = self.herd(PP_CONF % (b.port, "off"))
+        s = herdtest.connect(h.port())
+        try:
+            s.sendall(b"plain")
+            self.assertEqual(herdtest.recv_exact(s, 5), b"plain")
+        finally:
+            s.close()
+
+    def backend_raw(self):
+        b = Backend(echo_until_eof)
+        self.addCleanup(b.stop)
+        return b
+
+    def test_herd_to_herd_keeps_the_client_address(self):
+        for version in ("v1", "v2"):
+            hb = self.herd(CHAIN_B)
+            ha = self.herd(PP_CONF % (hb.port(), version))
+            s = socket.socket()
+            try:
+                s.settimeout(10)
+                s.bind(("127.0.0.9", 0))
+                s.connect(("127.0.0.1", ha.port()))
+                s.sendall(b"GET /chained-%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                          % version.encode())
+                data, how = herdtest.read_until_close(s, 10.0)
+            finally:
+                s.close()
+            self.assertRegex(data, rb"^HTTP/1.1 200 ")
+            path = os.path.join(hb.dir, "access.log")
+            herdtest.wait_for(lambda: os.path.exists(path) and
+                              "/chained-%s" % version in open(path).read(),
+                              5 * herdtest.SLOW, what="the access log line")
+            lines = [ln for ln in open(path).read().splitlines() if "/chained-" in ln]
+            self.assertEqual(lines, ["127.0.0.9 /chained-%s 200" % version])
 
 
 class RedisTest(HerdTestCase):

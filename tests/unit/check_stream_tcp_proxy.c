@@ -5,8 +5,9 @@
  * upstream servers unix sockets listening here, a real loop): bytes both
  * ways, half-close each way, a refused first server then the next one, every
  * server refused (the client closed, the cause logged, at most 10 lines a
- * second in a flood of clients), idle_timeout closing
- * both sides, back-pressure against a backend that does not read, a drain
+ * second in a flood of clients), idle_timeout closing both sides,
+ * send_proxy_protocol's header first (v1, v2), back-pressure against a
+ * backend that does not read, a drain
  * that lets the connection run on, and the balancer's count of active
  * connections going back to zero. */
 #include <check.h>
@@ -70,6 +71,14 @@ START_TEST(needs_a_known_upstream)
         { BASE UPSTREAM_REDIS
           "servers = ( { listen = \"127.0.0.1:1\"; protocol = \"echo\"; upstream = \"redis\"; } );\n",
           3, "upstream" },
+        { BASE UPSTREAM_REDIS
+          "servers = ( { listen = \"127.0.0.1:1\"; protocol = \"tcp_proxy\"; upstream = \"redis\";\n"
+          "   send_proxy_protocol = \"v3\"; } );\n",
+          4, "send_proxy_protocol" },
+        { BASE UPSTREAM_REDIS
+          "servers = ( { listen = \"127.0.0.1:1\"; protocol = \"echo\";\n"
+          "   send_proxy_protocol = \"v1\"; } );\n",
+          4, "send_proxy_protocol" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char err[512];
@@ -88,7 +97,7 @@ START_TEST(defaults_and_the_upstream_found)
         "  balance = \"hash\"; hash_key = \"$remote_addr:$remote_port\"; } );\n"
         "servers = ( { listen = \"127.0.0.1:6380\"; protocol = \"tcp_proxy\"; upstream = \"redis\"; },\n"
         "  { listen = \"127.0.0.1:6381\"; protocol = \"tcp_proxy\"; upstream = \"by_client\";\n"
-        "    idle_timeout = \"30s\"; } );\n", err, sizeof err);
+        "    idle_timeout = \"30s\"; send_proxy_protocol = \"v2\"; } );\n", err, sizeof err);
     ck_assert_msg(cfg != NULL, "%s", err);
     ck_assert_uint_eq(cfg->n_servers, 2);
     const struct tcp_proxy_config *a = cfg->servers[0].conf, *b = cfg->servers[1].conf;
@@ -96,11 +105,14 @@ START_TEST(defaults_and_the_upstream_found)
     ck_assert_str_eq(a->upstream, "redis");
     ck_assert_int_eq(a->idle_timeout, 600000);
     ck_assert_ptr_eq(a->up, upstream_find(cfg, "redis"));
+    ck_assert_int_eq(a->send_proxy_protocol, TCP_PROXY_PP_OFF);
     ck_assert_int_eq(b->idle_timeout, 30000);
+    ck_assert_int_eq(b->send_proxy_protocol, TCP_PROXY_PP_V2);
     ck_assert_ptr_eq(b->up, upstream_find(cfg, "by_client"));
     char *text = fixture_print(cfg);
     ck_assert_ptr_nonnull(strstr(text, "upstream = \"redis\";"));
     ck_assert_ptr_nonnull(strstr(text, "idle_timeout"));
+    ck_assert_ptr_nonnull(strstr(text, "send_proxy_protocol = \"v2\";"));
     free(text);
     config_free(cfg);
 }
@@ -123,6 +135,7 @@ static int sv[2];               /* [0] the client connection's, [1] the client's
 static int lfd[N_BACKENDS];     /* the backends' listening sockets; -1: none */
 static int bfd = -1;            /* the backend's end of the proxied connection */
 static struct balancer *bal;    /* the server's balancer (balance_ref) */
+static int pp_version;          /* send_proxy_protocol of the next serve() */
 
 /* Backend i listens at dir/bI when listening, else its path is unused
  * (connect: ENOENT). */
@@ -150,7 +163,8 @@ static void serve(int n, const bool *listening, int64_t idle_ms)
     uc = (struct upstream_config){ .name = "b", .servers = sc, .n_servers = (size_t)n,
                                    .balance = UPSTREAM_ROUND_ROBIN, .connect_timeout = 2000,
                                    .max_fails = 1, .fail_timeout = 10000 };
-    tc = (struct tcp_proxy_config){ .upstream = "b", .idle_timeout = idle_ms, .up = &uc };
+    tc = (struct tcp_proxy_config){ .upstream = "b", .idle_timeout = idle_ms, .up = &uc,
+                                    .send_proxy_protocol = pp_version };
     scfg = (struct cfg_server){ .protocol = &tcp_proxy_module.config, .conf = &tc };
     const struct proto *p = tcp_proxy_module.proto;
     char err[256];
@@ -173,6 +187,7 @@ static void setup(void)
     bfd = -1;
     srv.data = NULL;
     bal = NULL;
+    pp_version = TCP_PROXY_PP_OFF;
 }
 
 static void teardown(void)
@@ -286,6 +301,35 @@ START_TEST(carries_bytes_both_ways)
     ck_assert_int_eq(shutdown(sv[1], SHUT_WR), 0);
     receives(bfd, "", true);
     ck_assert(fx_run_until(all_closed, NULL, 5000));
+}
+END_TEST
+
+/* send_proxy_protocol: the header comes first, before the client's bytes.
+ * The client here is on a socket pair (no address): "UNKNOWN" in v1, a
+ * PROXY command of family UNSPEC in v2 (the integration test has real
+ * addresses). */
+START_TEST(sends_the_proxy_header_first)
+{
+    static const bool on[] = { true };
+    static const char v2[] = "\r\n\r\n\0\r\nQUIT\n\x21\x00\x00\x00" "hello";
+    pp_version = _i == 0 ? TCP_PROXY_PP_V1 : TCP_PROXY_PP_V2;
+    serve(1, on, 60000);
+    fx_send(sv[1], "hello", 5);
+    ck_assert(fx_run_until(backend_accepted, NULL, 5000));
+    rd.fd = bfd;
+    rd.len = 0;
+    rd.want = _i == 0 ? 20 : 21;
+    rd.open = true;
+    ck_assert(fx_run_until(read_enough, NULL, 5000));
+    if (_i == 0) {
+        ck_assert_uint_eq(rd.len, 20);
+        ck_assert(memcmp(rd.buf, "PROXY UNKNOWN\r\nhello", 20) == 0);
+    } else {
+        ck_assert_uint_eq(rd.len, 21);
+        ck_assert(memcmp(rd.buf, v2, 21) == 0);
+    }
+    fx_send(bfd, "world", 5);
+    receives(sv[1], "world", false);
 }
 END_TEST
 
@@ -501,6 +545,7 @@ static Suite *suite(void)
     TCase *tc_ = tcase_create("proxy");
     tcase_add_checked_fixture(tc_, setup, teardown);
     tcase_add_test(tc_, carries_bytes_both_ways);
+    tcase_add_loop_test(tc_, sends_the_proxy_header_first, 0, 2);
     tcase_add_test(tc_, half_close_from_the_client);
     tcase_add_test(tc_, half_close_from_the_backend);
     tcase_add_test(tc_, a_refused_server_then_the_next);

@@ -1,0 +1,181 @@
+/* splice(2) between linked connections (conn_link_splice): bulk bytes go
+ * from one socket into a pipe and from the pipe to the other socket, never
+ * copied into user space.
+ *
+ *   a reads ─ buffered: into a->in, the protocol copies them to b->out
+ *       │      (a read of CONN_SPLICE_BULK or more marks a as bulk)
+ *       └─ bulk, a->in empty, b->out and b's file sent, b's pipe empty:
+ *          socket a ─splice─► b->pipe ─splice─► socket b (b's flush, run
+ *          at once in a's round when b's socket takes bytes, so that a
+ *          reads on without a trip through the loop per pipeful)
+ *
+ * The pipe belongs to the connection whose output it holds (b), as its
+ * output buffer does, so "b's output is pending" (flush, shutdown after
+ * flush, closing after flush) counts the pipe too, and the link's
+ * back-pressure is the buffered path's: a is not read while b's pipe holds
+ * a byte. That rule also settles what a splice's EAGAIN means (the socket
+ * is empty, or the pipe has no free slot): into an empty pipe it can only
+ * be the socket. A splice that moves less than CONN_SPLICE_SMALL ends bulk
+ * mode: the next reads are buffered again, and b's pipe, once empty, goes
+ * back to the owner's pool.
+ *
+ * The pool is per owner (per worker): at most CONN_PIPES_MAX pipes, of
+ * which CONN_PIPES_KEEP free ones are kept open; more are closed when they
+ * come back. Without a pipe (the bound reached, no file descriptors) a flow
+ * stays on the buffered path. A pipe that still holds bytes when its
+ * connection closes is closed, never reused.
+ *
+ * Tested by tests/unit/check_conn_splice.c. */
+#include "conn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn_private.h"
+#include "log.h"
+#include "stats.h"
+#include "transport.h"
+
+/* Pipes per owner, in use or free. */
+#define CONN_PIPES_MAX 256
+/* Free pipes kept open for the next flow. */
+#define CONN_PIPES_KEEP 8
+/* Bytes one pipe carries at a time (its kernel buffer, 16 pages). */
+#define CONN_PIPE_SIZE (64 * 1024)
+
+static struct conn_pipe *pipe_get(struct conn_owner *o)
+{
+    struct conn_pipe *p = o->free_pipes;
+    if (p) {
+        o->free_pipes = p->next;
+        o->n_free_pipes--;
+        return p;
+    }
+    if (o->n_pipes >= CONN_PIPES_MAX)
+        return NULL;
+    if ((p = malloc(sizeof *p)) == NULL)
+        return NULL;
+    int fds[2];
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+        log_debug("pipe2: %s: this flow stays buffered", strerror(errno));
+        free(p);
+        return NULL;
+    }
+    *p = (struct conn_pipe){ .rfd = fds[0], .wfd = fds[1] };
+    o->n_pipes++;
+    return p;
+}
+
+static void pipe_close(struct conn_owner *o, struct conn_pipe *p)
+{
+    close(p->rfd);
+    close(p->wfd);
+    free(p);
+    o->n_pipes--;
+}
+
+static void pipe_put(struct conn_owner *o, struct conn_pipe *p)
+{
+    if (p->len > 0 || o->n_free_pipes >= CONN_PIPES_KEEP) {
+        pipe_close(o, p);
+        return;
+    }
+    p->next = o->free_pipes;
+    o->free_pipes = p;
+    o->n_free_pipes++;
+}
+
+void conn_splice_fini(struct conn_owner *o)
+{
+    while (o->free_pipes) {
+        struct conn_pipe *p = o->free_pipes;
+        o->free_pipes = p->next;
+        pipe_close(o, p);
+    }
+    o->n_free_pipes = 0;
+}
+
+void conn_link_splice(struct conn *a, struct conn *b)
+{
+    conn_link(a, b);
+    a->splice_ok = b->splice_ok = true;
+}
+
+bool conn_splice_wanted(const struct conn *c)
+{
+    const struct conn *to = c->link;
+    return c->bulk && c->splice_ok && to && conn_in_len(c) == 0 && c->tp->splice_in &&
+           to->tp->splice_out && to->in_use && !to->closing && to->shut == CONN_SHUT_NONE &&
+           conn_out_len(to) == 0 && to->file_fd < 0 && conn_pipe_len(to) == 0;
+}
+
+ssize_t conn_splice_read(struct conn *c)
+{
+    struct conn *to = c->link;
+    if (to->pipe == NULL && (to->pipe = pipe_get(c->owner)) == NULL) {
+        c->bulk = false;        /* no pipe: the buffered path */
+        return -3;
+    }
+    for (;;) {
+        ssize_t n = c->tp->splice_in(c, to->pipe->wfd, CONN_PIPE_SIZE);
+        if (n > 0) {
+            to->pipe->len += (size_t)n;
+            stats_add(c->owner->stats, STAT_BYTES_IN, (uint64_t)n);
+            if ((size_t)n < CONN_SPLICE_SMALL)
+                c->bulk = false;
+            return n;
+        }
+        if (n == 0) {
+            c->readable = false;
+            c->eof = true;
+            return 0;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN) {
+            /* The pipe is empty: it is the socket that is. */
+            c->readable = false;
+            return -1;
+        }
+        log_debug("connection %d: splice: %s", c->io.fd, strerror(errno));
+        return -2;
+    }
+}
+
+int conn_splice_flush(struct conn *c)
+{
+    struct conn_pipe *p = c->pipe;
+    bool progress = false;
+    while (p && p->len > 0) {
+        ssize_t n = c->tp->splice_out(c, p->rfd, p->len);
+        if (n > 0) {
+            p->len -= (size_t)n;
+            stats_add(c->owner->stats, STAT_BYTES_OUT, (uint64_t)n);
+            progress = true;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN) {
+            c->writable = false;
+            break;
+        }
+        log_debug("connection %d: splice: %s", c->io.fd, n < 0 ? strerror(errno) : "no progress");
+        return -1;
+    }
+    return progress;
+}
+
+void conn_splice_release(struct conn *c, bool dropped)
+{
+    struct conn_pipe *p = c->pipe;
+    if (p == NULL)
+        return;
+    if (!dropped && (p->len > 0 || (c->link && c->link->bulk)))
+        return;
+    c->pipe = NULL;
+    pipe_put(c->owner, p);
+}
