@@ -494,6 +494,10 @@ static ssize_t fail(struct conn *c, struct tls_conn *t, int err, const char *dur
 static int tls_handshake(struct conn *c)
 {
     struct tls_conn *t = c->tp_state;
+    if (t == NULL) {
+        errno = EINVAL;         /* outbound TLS (to upstreams) is a later step */
+        return -1;
+    }
     if (!t->begun) {
         t->begun = true;
         t->started = conn_now(c);

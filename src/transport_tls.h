@@ -59,6 +59,8 @@ size_t tls_conn_server(const struct conn *c);
 /* Once a second: report handshake and I/O errors the rate limit held back. */
 void tls_tick(int64_t now_ms);
 
+/* Inbound connections only (servers); a connection without its accept
+ * fails its handshake with EINVAL. */
 extern const struct conn_transport transport_tls;
 
 #endif

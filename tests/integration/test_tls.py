@@ -230,6 +230,7 @@ class TlsTest(HerdTestCase):
 
     def test_protocol_versions(self):
         h = self.start()
+        mark = h.log_mark()
         for flag, ok in (("-tls1", False), ("-tls1_1", False), ("-tls1_2", True),
                          ("-tls1_3", True)):
             rc, out = s_client(h.port(), flag, "-servername", "a.test", "-cipher",
@@ -240,6 +241,10 @@ class TlsTest(HerdTestCase):
                 self.assertRegex(out, r"Protocol\s*:\s*%s|New, %s" % (want, want))
             else:
                 self.assertNotEqual(rc, 0, "%s accepted:\n%s" % (flag, out))
+                # Refused by herd, not given up by the client.
+                h.wait_log(r"TLS: handshake failed: .*unsupported protocol, client: 127\.0\.0\.1",
+                           timeout=5.0, since=mark)
+                mark = h.log_mark()
         # herd still serves.
         with tls_connect(h.port()) as s:
             self.assertIn(s.version(), ("TLSv1.2", "TLSv1.3"))

@@ -496,6 +496,16 @@ START_TEST(shutdown_sends_close_notify_and_keeps_reading)
 }
 END_TEST
 
+/* A connection that was not accepted through the transport (outbound TLS
+ * is a later step) fails its handshake instead of crashing. */
+START_TEST(no_accept_no_handshake)
+{
+    errno = 0;
+    ck_assert_int_eq(transport_tls.handshake(&c), -1);
+    ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
 START_TEST(garbage_instead_of_a_client_hello_fails)
 {
     ck_assert_int_eq(transport_tls.accept(&c, listen_ab), 0);
@@ -608,6 +618,7 @@ static Suite *suite(void)
     tcase_add_test(tc, read_gathers_records_until_the_socket_is_empty);
     tcase_add_loop_test(tc, output_is_byte_identical, 0, 3);
     tcase_add_test(tc, shutdown_sends_close_notify_and_keeps_reading);
+    tcase_add_test(tc, no_accept_no_handshake);
     tcase_add_test(tc, garbage_instead_of_a_client_hello_fails);
     suite_add_tcase(s, tc);
 
