@@ -217,6 +217,11 @@ static int load_pair(struct cfg_ctx *ctx, const config_setting_t *group, struct 
     const config_setting_t *key_at = config_setting_get_member(group, "key");
     if (tc->certificate == NULL || tc->key == NULL)
         return cfg_fail(ctx, group, "'tls' needs 'certificate' and 'key'");
+    /* A reload reads them again, from wherever the daemon's directory is. */
+    if (tc->certificate[0] != '/')
+        return cfg_fail(ctx, cert_at, "'certificate' must be an absolute path");
+    if (tc->key[0] != '/')
+        return cfg_fail(ctx, key_at, "'key' must be an absolute path");
     if (readable(ctx, cert_at, "certificate", tc->certificate) < 0)
         return -1;
     if (SSL_CTX_use_certificate_chain_file(sc, tc->certificate) != 1)

@@ -176,6 +176,8 @@ START_TEST(bad_pairs_are_refused_at_their_line)
         { at(0, "a.pem"), " ", at(1, "a.key"), "ocsp_stapling = true;", "unknown key", 4 },
         { at(0, "a.pem"), " ", NULL, "", "needs 'certificate' and 'key'", 4 },
         { at(4, "bad.pem"), "\n", at(1, "a.key"), "", "not a PEM certificate", 4 },
+        { at(0, "a.pem"), "\n", "a.key", "", "'key' must be an absolute path", 5 },
+        { "a.pem", "\n", at(1, "a.key"), "", "'certificate' must be an absolute path", 4 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char tls[1200], err[512], want[300];
