@@ -21,6 +21,7 @@
 #include "config_syntax.h"
 #include "listen.h"
 #include "log.h"
+#include "transport_tls.h"
 #include "upstream.h"
 
 #ifndef HERD_RUNSTATEDIR
@@ -128,6 +129,8 @@ static const struct cfg_key server_keys[] = {
       .min = 1, .max = 65535 },
     { .name = "proxy_protocol", .type = CT_GROUP,
       .offset = CFG_AT(cfg_server, proxy_protocol), .sub = &proxy_protocol_section },
+    { .name = "tls", .type = CT_GROUP, .offset = CFG_AT(cfg_server, tls), .sub = &tls_section,
+      .release = tls_config_release },
 };
 
 static const struct cfg_section server_section = {
@@ -155,6 +158,10 @@ static int check_shared_address(struct cfg_ctx *ctx, const config_setting_t *whe
         return cfg_fail(ctx, where, "servers sharing %s must agree on 'reuseport'", x.text);
     if (!same_proxy_protocol(si->proxy_protocol, sj->proxy_protocol))
         return cfg_fail(ctx, where, "servers sharing %s must agree on 'proxy_protocol'", x.text);
+    if ((si->tls == NULL) != (sj->tls == NULL))
+        return cfg_fail(ctx, where, "servers sharing %s must agree on TLS: the server at line "
+                        "%d has %s 'tls' group, this one %s", x.text, sj->where.line,
+                        sj->tls ? "a" : "no", si->tls ? "has" : "has none");
     return si->protocol->share(ctx, where, si, sj, x.text);
 }
 

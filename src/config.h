@@ -23,6 +23,7 @@ struct cfg_where {
 };
 
 struct cfg_section;
+struct tls_config;
 struct upstream_config;
 
 struct cfg_strings {
@@ -49,6 +50,7 @@ struct cfg_server {
     bool reuseport;
     int64_t backlog;
     struct cfg_proxy_protocol *proxy_protocol;  /* NULL: no PROXY header expected */
+    struct tls_config *tls;         /* transport_tls.h; NULL: plain */
     void *conf;                     /* the protocol's keys: a struct of its section */
 };
 

@@ -52,6 +52,9 @@ struct cfg_key {
     const struct cfg_section *sub;  /* CT_GROUP, CT_LIST: the element's section */
     size_t aux_offset;          /* CT_LIST: where the element count (size_t) lands;
                                    CT_PROTOCOL: where the protocol's struct (void *) lands */
+    /* CT_GROUP: frees what the sub-section's validate built beyond its keys
+     * (a TLS context), also of a group read in part. NULL: nothing. */
+    void (*release)(void *obj);
 };
 
 struct cfg_section {

@@ -185,6 +185,8 @@ void cfg_free_section(const struct cfg_section *sec, void *obj)
             break;
         }
         case CT_GROUP:
+            if (k->release && *(void **)field)
+                k->release(*(void **)field);
             cfg_free_section(k->sub, *(void **)field);
             free(*(void **)field);
             break;

@@ -51,6 +51,9 @@ void conn_on_timer(struct timer *t)
     case CONN_TIMER_PROXY_HEADER:
         conn_proxy_header_expired(c);
         return;
+    case CONN_TIMER_HANDSHAKE:
+        conn_handshake_expired(c);
+        return;
     case CONN_TIMER_SEND:
         log_debug("connection %d: send timed out", c->io.fd);
         conn_close_now(c);
@@ -69,6 +72,16 @@ void conn_on_defer(struct loop *loop, struct loop_defer *d)
 {
     (void)loop;
     conn_run(conn_of_defer(d));
+}
+
+bool conn_is_tls(const struct conn *c)
+{
+    return c->tp->secure;
+}
+
+bool conn_covers(const struct conn *c, size_t i)
+{
+    return c->tp->covers == NULL || c->tp->covers(c, i);
 }
 
 /* ------------------------------------------------------------------ */

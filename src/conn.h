@@ -75,6 +75,7 @@ enum {
     CONN_TIMER_LINGER,          /* closing: waiting for the peer's FIN: close */
     CONN_TIMER_CONNECT,         /* outbound: not connected yet: ops->error */
     CONN_TIMER_PROXY_HEADER,    /* inbound: no PROXY header yet: close */
+    CONN_TIMER_HANDSHAKE,       /* the transport's handshake is not done: close */
     CONN_TIMER_PROTO,           /* the first kind a protocol may define */
 };
 
@@ -106,6 +107,7 @@ struct conn_ops {
 struct conn_listen {
     const struct conn_ops *ops;
     const struct conn_transport *tp;
+    const void *tp_conf;        /* the transport's, for its accept (tls_listen) */
     const struct server_rt *const *vhosts;  /* servers sharing the listener; [0] the default */
     uint16_t n_vhosts;
     /* Peers it names begin with a PROXY header (conn_proxy_header.h);
@@ -242,6 +244,14 @@ void conn_unlink(struct conn *c);
  * (plain sockets); otherwise, and for small exchanges, the buffered path. */
 void conn_link_splice(struct conn *a, struct conn *b);
 
+/* Does c run over an encrypted transport (TLS)? For $scheme and the like:
+ * nothing else of the transport is a protocol's business. */
+bool conn_is_tls(const struct conn *c);
+/* May c answer for its listener's server c->vhosts[i]? Not on TLS when the
+ * client named another server by SNI whose certificate differs from i's
+ * (answered 421). Always on plain. */
+bool conn_covers(const struct conn *c, size_t i);
+
 /* The peer as a sockaddr (for allow/deny and logs); out holds 28 bytes. */
 void conn_peer_sockaddr(const struct conn *c, struct sockaddr_storage *out);
 
@@ -277,7 +287,8 @@ void conn_half_close(struct conn *c);
 void conn_shutdown_after_flush(struct conn *c);
 
 /* Arm the connection's one deadline: kind is CONN_TIMER_PROTO or above (the
- * layer's own kinds are its business). */
+ * layer's own kinds are its business), or CONN_TIMER_HANDSHAKE from a
+ * transport's handshake. */
 void conn_set_timer(struct conn *c, unsigned kind, int64_t ms);
 void conn_cancel_timer(struct conn *c);
 void conn_set_gauge(struct conn *c, enum conn_gauge g);

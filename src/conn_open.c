@@ -190,6 +190,8 @@ static bool handshake(struct conn *c)
         if (rc > 0) {
             c->handshaking = false;
             c->io.fn = conn_on_io;
+            if (c->timer_kind == CONN_TIMER_HANDSHAKE)
+                conn_cancel_timer(c);
             return true;
         }
         if (rc == 0)
@@ -199,6 +201,11 @@ static bool handshake(struct conn *c)
             return false;
         }
     }
+}
+
+void conn_handshake_expired(struct conn *c)
+{
+    abandon(c, ETIMEDOUT);
 }
 
 static void on_handshake_io(struct loop *loop, struct loop_io *io, unsigned events)
@@ -237,6 +244,12 @@ void conn_start(struct conn *c, struct conn_owner *o, int fd, const struct socka
         close(fd);
         c->io.fd = -1;
         c->in_use = false;
+        o->closed(o, c);
+        return;
+    }
+    if (l->tp->accept && l->tp->accept(c, l->tp_conf) < 0) {
+        log_error("connection %d: %s transport: %s", fd, l->tp->name, strerror(errno));
+        conn_teardown(c);
         o->closed(o, c);
         return;
     }

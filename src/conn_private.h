@@ -26,6 +26,8 @@ void conn_teardown(struct conn *c);
 
 /* conn_open.c: the transport's handshake, if any, then ops->open. */
 void conn_begin(struct conn *c);
+/* conn_open.c: the transport's handshake did not finish in time: close. */
+void conn_handshake_expired(struct conn *c);
 /* conn_open.c: an outbound connection's connect deadline passed. */
 void conn_connect_expired(struct conn *c);
 /* conn_open.c: a closed outbound connection back to the pool. */

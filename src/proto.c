@@ -68,3 +68,8 @@ const char *proto_stats_label(const struct cfg_server *s)
 {
     return module_of(s)->stats_label ? module_of(s)->stats_label(s) : NULL;
 }
+
+const struct cfg_strings *proto_server_names(const struct cfg_server *s)
+{
+    return module_of(s)->server_names ? module_of(s)->server_names(s) : NULL;
+}

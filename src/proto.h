@@ -56,6 +56,9 @@ struct proto_module {
     /* The name s's counters go under on the status page (NULL: none).
      * NULL: the protocol's servers are not counted by name. */
     const char *(*stats_label)(const struct cfg_server *s);
+    /* The names a TLS client may ask for by SNI (the same rules as the
+     * protocol's own choice of server). NULL: the protocol has none. */
+    const struct cfg_strings *(*server_names)(const struct cfg_server *s);
 };
 
 /* Every protocol herd speaks (the default first) and the configuration used
@@ -67,5 +70,6 @@ const struct proto *proto_for(const struct cfg_server *s);
 bool proto_defer_accept(const struct cfg_server *s);
 const char *proto_access_log(const struct cfg_server *s, int *line);
 const char *proto_stats_label(const struct cfg_server *s);
+const struct cfg_strings *proto_server_names(const struct cfg_server *s);
 
 #endif

@@ -18,9 +18,15 @@ struct conn;
 
 struct conn_transport {
     const char *name;
+    bool secure;                /* conn_is_tls: the bytes are encrypted on the wire */
+    /* Inbound: set up c->tp_state from the listener's conf (conn_listen.
+     * tp_conf) before anything is read. 0, or -1 (errno: c is closed).
+     * NULL: nothing to set up. */
+    int (*accept)(struct conn *c, const void *conf);
     /* Before the protocol's open (inbound) or connected callback (outbound):
      * 1 done, 0 in progress (wait for the socket), -1 failed (errno). NULL:
-     * nothing to do. */
+     * nothing to do. A transport may arm CONN_TIMER_HANDSHAKE (conn.h) on
+     * its first call; the connection layer cancels it when done. */
     int (*handshake)(struct conn *c);
     ssize_t (*read)(struct conn *c, void *p, size_t n);
     /* more: further output follows at once (a file after the headers), so
@@ -38,6 +44,9 @@ struct conn_transport {
     ssize_t (*splice_out)(struct conn *c, int pipe_r, size_t n);
     /* Stop sending (the peer sees the end), keep reading. 0 or -1. */
     int (*shutdown)(struct conn *c);
+    /* May c answer for c->vhosts[i]: was the certificate the handshake
+     * presented (SNI's choice) also server i's? NULL: always. */
+    bool (*covers)(const struct conn *c, size_t i);
     /* Free what the transport keeps; the socket is closed after. NULL:
      * nothing kept. */
     void (*close)(struct conn *c);

@@ -21,6 +21,7 @@
 #include "proctitle.h"
 #include "proto.h"
 #include "transport.h"
+#include "transport_tls.h"
 
 /* Accepts per wake-up of one listener before yielding to the connections. */
 #define ACCEPT_BATCH 128
@@ -252,6 +253,7 @@ static void on_tick(struct timer *t)
     for (size_t i = 0; i < w->n_servers; i++)
         w->servers[i].proto->tick(w->servers[i].data, loop_now(w->loop));
     conn_proxy_header_tick(loop_now(w->loop));
+    tls_tick(loop_now(w->loop));
     loop_timer_after(w->loop, &w->tick_timer, 1000);
 }
 
@@ -523,6 +525,31 @@ static int build_servers(struct worker *w, const int *access_logs)
     return 0;
 }
 
+/* A TLS listener: its servers' contexts (made by the master at load) and
+ * the names SNI picks them by. Servers sharing the address agree on TLS
+ * (config.c). */
+static int bind_tls(struct worker *w, struct conn_listen *l)
+{
+    size_t n = l->n_vhosts;
+    const struct tls_config **cfgs = calloc(n, sizeof *cfgs);
+    const struct cfg_strings **names = calloc(n, sizeof *names);
+    if (cfgs && names) {
+        for (size_t k = 0; k < n; k++) {
+            cfgs[k] = l->vhosts[k]->cfg->tls;
+            names[k] = proto_server_names(l->vhosts[k]->cfg);
+        }
+        l->tp_conf = tls_listen_new(cfgs, names, n);
+    }
+    free(cfgs);
+    free(names);
+    if (l->tp_conf == NULL) {
+        log_error("worker %d: tls: %s", w->slot, strerror(errno ? errno : ENOMEM));
+        return -1;
+    }
+    l->tp = &transport_tls;
+    return 0;
+}
+
 /* A listener's connections: its servers, the first one's protocol. */
 static int bind_servers(struct worker *w, struct conn_listen *l, const struct worker_bind *b)
 {
@@ -535,6 +562,8 @@ static int bind_servers(struct worker *w, struct conn_listen *l, const struct wo
     l->n_vhosts = (uint16_t)b->n_servers;
     l->ops = &vhosts[0]->proto->conn;
     l->tp = &transport_plain;
+    if (vhosts[0]->cfg->tls && bind_tls(w, l) < 0)
+        return -1;
     /* Servers sharing the address agree on it (config.c). */
     const struct cfg_proxy_protocol *pp = vhosts[0]->cfg->proxy_protocol;
     if (pp && (l->proxy = conn_proxy_accept_new((const char *const *)pp->from.v, pp->from.n,

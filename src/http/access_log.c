@@ -19,7 +19,7 @@ enum log_var {
     V_LITERAL, V_REMOTE_ADDR, V_REMOTE_USER, V_TIME_LOCAL, V_TIME_ISO8601, V_MSEC,
     V_REQUEST, V_REQUEST_METHOD, V_REQUEST_URI, V_SERVER_PROTOCOL, V_STATUS,
     V_BODY_BYTES_SENT, V_BYTES_SENT, V_HTTP_REFERER, V_HTTP_USER_AGENT, V_HOST,
-    V_REQUEST_TIME,
+    V_REQUEST_TIME, V_SCHEME,
 };
 
 static const struct {
@@ -33,7 +33,7 @@ static const struct {
     { "status", V_STATUS }, { "body_bytes_sent", V_BODY_BYTES_SENT },
     { "bytes_sent", V_BYTES_SENT }, { "http_referer", V_HTTP_REFERER },
     { "http_user_agent", V_HTTP_USER_AGENT }, { "host", V_HOST },
-    { "request_time", V_REQUEST_TIME },
+    { "request_time", V_REQUEST_TIME }, { "scheme", V_SCHEME },
 };
 
 #define COMBINED "$remote_addr - $remote_user [$time_local] \"$request\" $status " \
@@ -318,6 +318,9 @@ static void put_var(struct line *l, enum log_var v, const struct access_log_entr
         break;
     case V_HOST:
         put_escaped(l, e->host, e->host_len);
+        break;
+    case V_SCHEME:
+        put(l, e->tls ? "https" : "http", e->tls ? 5 : 4);
         break;
     case V_REQUEST_TIME:
         put_fmt(l, "%lld.%03lld", (long long)(e->request_time_ms / 1000),

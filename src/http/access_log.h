@@ -4,6 +4,7 @@
 #ifndef HERD_HTTP_ACCESS_LOG_H
 #define HERD_HTTP_ACCESS_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -30,6 +31,7 @@ struct access_log_entry {
     const char *host;
     size_t host_len;
     int64_t request_time_ms;
+    bool tls;                       /* $scheme: https */
 };
 
 /* 0 when fmt is "combined", "common" or a valid template; else -1 and why. */

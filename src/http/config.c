@@ -112,13 +112,14 @@ static int validate_error_page(struct cfg_ctx *ctx, const config_setting_t *grou
     struct cfg_error_page *e = obj;
     if (e->status == 0 || e->file == NULL)
         return cfg_fail(ctx, group, "an error page needs 'status' and 'file'");
-    static const int produced[] = { 400, 403, 404, 405, 408, 413, 414, 416, 431, 500, 501, 505 };
+    static const int produced[] = { 400, 403, 404, 405, 408, 413, 414, 416, 421, 431, 500,
+                                    501, 505 };
     bool known = false;
     for (size_t i = 0; i < sizeof produced / sizeof produced[0]; i++)
         known = known || produced[i] == e->status;
     if (!known)
         return cfg_fail(ctx, group, "herd never answers %lld; error pages exist for 400, 403, "
-                        "404, 405, 408, 413, 414, 416, 431, 500, 501 and 505",
+                        "404, 405, 408, 413, 414, 416, 421, 431, 500, 501 and 505",
                         (long long)e->status);
     if (e->file[0] != '/')
         return cfg_fail(ctx, group, "error page 'file' must be an absolute path");
@@ -275,10 +276,16 @@ static const char *access_log_of(const struct cfg_server *s, int *line)
     return http_config(s)->access_log;
 }
 
+static const struct cfg_strings *server_names_of(const struct cfg_server *s)
+{
+    return &http_config(s)->server_names;
+}
+
 const struct proto_module http_module = {
     .config = { .name = "http", .section = &http_section, .share = share_address },
     .proto = &proto_http,
     .defer_accept = true,           /* an HTTP client speaks first */
     .access_log = access_log_of,
     .stats_label = http_status_server_name,
+    .server_names = server_names_of,
 };

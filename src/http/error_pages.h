@@ -10,7 +10,7 @@
 
 /* The statuses herd answers with a page: 400 403 404 405 408 413 414 416
  * 431 500 501 505. */
-#define HTTP_ERROR_PAGES 12
+#define HTTP_ERROR_PAGES 13
 
 struct http_error_pages {
     struct http_fixed v[HTTP_ERROR_PAGES];

@@ -52,6 +52,16 @@ enum http_start http_exchange_start(struct http_req *req)
 /* ------------------------------------------------------------------ */
 /* frame: is the message sound, which server, may the connection go on */
 
+/* On TLS, the server Host chose must be one the handshake's certificate
+ * covers (conn_covers). */
+static bool covered(const struct conn *c)
+{
+    for (size_t i = 0; i < c->n_vhosts; i++)
+        if (c->vhosts[i] == c->srv)
+            return conn_covers(c, i);
+    return true;
+}
+
 static int frame(struct http_req *req)
 {
     struct conn *c = req->conn;
@@ -63,6 +73,11 @@ static int frame(struct http_req *req)
     /* From here on the chosen server's settings apply. */
     c->srv = http_vhost_choose(c->vhosts, c->n_vhosts, req->f.host, req->f.host_len);
     req->server = c->srv->data;
+    if (c->n_vhosts > 1 && !covered(c)) {
+        http_exchange_fail(req, 421, "Host names a server whose certificate the TLS "
+                           "handshake did not present (SNI named another)");
+        return -1;
+    }
     const struct cfg_http *cfg = req->server->conf;
     const struct http_framing *f = &req->f;
     /* max_body 0 forbids bodies; the chunked decoder's 0 would mean no limit. */

@@ -124,6 +124,7 @@ static void fill_entry(const struct http_req *req, struct access_log_entry *e,
         .host = req->f.host,
         .host_len = req->f.host ? req->f.host_len : 0,
         .request_time_ms = now - req->started,
+        .tls = conn_is_tls(req->conn),
     };
 }
 

@@ -37,6 +37,8 @@ import grp
 import re
 import shutil
 import socket
+import ssl
+import subprocess
 import sys
 import tempfile
 import threading
@@ -355,6 +357,8 @@ def listens(server):
 
 
 def server_protocol(server):
+    if isinstance(server.get("tls"), Group):
+        return "https"
     return server.get("protocol", "http")
 
 
@@ -390,6 +394,18 @@ class Workdir:
         os.chmod(os.path.join(d, "index.html"), 0o644)
         return d
 
+    def tls_pair(self):
+        """A self-signed certificate and its key (ECDSA P-256), made once,
+        for an example whose certificate files are not on this machine."""
+        cert = os.path.join(self.base, "example-cert.pem")
+        key = os.path.join(self.base, "example-key.pem")
+        if not os.path.exists(cert):
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                            "-days", "2", "-subj", "/CN=example.org"], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return cert, key
+
     def file(self, original):
         p = self.path("file", original)
         with open(p, "w") as f:
@@ -412,6 +428,13 @@ def point_missing_paths(cfg, work):
     for server in servers_of(cfg):
         if isinstance(server.get("access_log"), str):
             server.set("access_log", work.path("log", server.get("access_log")))
+        tls = server.get("tls")
+        if isinstance(tls, Group) and not all(
+                isinstance(tls.get(k), str) and os.path.exists(tls.get(k))
+                for k in ("certificate", "key")):
+            cert, key = work.tls_pair()
+            tls.set("certificate", cert)
+            tls.set("key", key)
         for page in server.get("error_pages") or []:
             f = page.get("file")
             if isinstance(f, str) and not os.path.exists(f):
@@ -487,11 +510,18 @@ def runnable(cfg, h, work):
     return targets
 
 
-def http_answers(host, port, host_header):
+def http_answers(host, port, host_header, tls=False):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.settimeout(10)
-        s.connect((host, port))
+    with socket.socket(family, socket.SOCK_STREAM) as raw:
+        raw.settimeout(10)
+        raw.connect((host, port))
+        s = raw
+        if tls:
+            # The test's own throwaway certificate: encryption, not trust, is tested.
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            s = ctx.wrap_socket(raw, server_hostname=host_header)
         s.sendall(("GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
                    % host_header).encode())
         data, how = herdtest.read_until_close(s, timeout=10)
@@ -675,7 +705,7 @@ class ExamplesTest(herdtest.HerdTestCase):
             if proto in ("echo", "tcp_proxy"):
                 self.assertEqual(echo_answers(host, port), b"ping\n", where)
             else:
-                data = http_answers(host, port, host_header)
+                data = http_answers(host, port, host_header, tls=proto == "https")
                 self.assertRegex(data[:12], rb"^HTTP/1\.1 \d{3}", where + " did not answer")
 
 

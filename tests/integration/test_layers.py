@@ -136,6 +136,12 @@ class LayerTest(unittest.TestCase):
                and rel(p) != "src/loop.c"]
         self.assertNone(bad, "files other than src/loop.c include sys/epoll.h")
 
+    def test_only_the_tls_transport_includes_openssl(self):
+        bad = ["%s includes %s" % (rel(p), inc) for p in sources("") for inc in includes(p)
+               if inc.startswith("openssl/") and
+               not re.match(r"transport_tls[^/]*\.c$", os.path.basename(p))]
+        self.assertNone(bad, "OpenSSL headers outside src/transport_tls*.c")
+
     def test_files_are_small(self):
         bad = []
         for p in sources("", ext=(".c",)):

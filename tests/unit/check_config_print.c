@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "config_engine.h"
@@ -231,6 +232,22 @@ END_TEST
  * field. A key added to a table is covered without touching this test,
  * unless its validator needs a particular value (then add it to `fixed`). */
 
+/* A certificate and its key for the servers' `tls` groups, loaded and
+ * checked as any: made by the openssl command, renamed into place whole
+ * (a suite running at the same time finds the old pair or the new). */
+#define ROUND_TRIP_PEM "/tmp/herd-round-trip-tls.pem"
+
+static void tls_pair(void)
+{
+    if (access(ROUND_TRIP_PEM, R_OK) == 0)
+        return;
+    ck_assert_int_eq(system("d=$(mktemp -d) && cd $d && "
+                            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+                            "-nodes -keyout k -out c -days 3650 -subj /CN=round.trip "
+                            "2>/dev/null && cat c k > p && chmod 644 p && "
+                            "mv p " ROUND_TRIP_PEM " && cd / && rm -rf $d"), 0);
+}
+
 /* Values a validator constrains, by "section.key"; alternatives separated
  * by '|' go to the elements of a list in turn. */
 static const struct {
@@ -260,6 +277,12 @@ static const struct {
     { "upstream server.address", "\"127.0.0.1:9000\"|\"unix:/run/app.sock\"|\"[::1]:9000\"" },
     { "health_check.path", "\"/healthz\"" },
     { "tcp_proxy.upstream", "\"s-name-0\"" },
+    /* One PEM file with both (see tls_pair). */
+    { "tls.certificate", "\"" ROUND_TRIP_PEM "\"" },
+    { "tls.key", "\"" ROUND_TRIP_PEM "\"" },
+    { "tls.protocols", "[ \"TLSv1.3\" ]" },
+    { "tls.ciphers", "\"ECDHE-ECDSA-AES128-GCM-SHA256\"" },
+    { "tls.ciphersuites", "\"TLS_AES_256_GCM_SHA384\"" },
 };
 
 /* The (section, key) pairs the generator wrote, to check it reached all. */
@@ -344,7 +367,8 @@ static int protocol_count(void)
 }
 
 /* A list's elements: one per group key of the element when it has several
- * (a route takes one handler), one per protocol for servers, else two. */
+ * (a route takes one handler), at least one per protocol for servers (whose
+ * groups go round them), else two. */
 static void gen_list(FILE *out, const struct cfg_key *k, struct seen *seen)
 {
     const struct cfg_section *sub = k->sub;
@@ -356,12 +380,12 @@ static void gen_list(FILE *out, const struct cfg_key *k, struct seen *seen)
     for (size_t i = 0; i < sub->n_keys; i++)
         if (sub->keys[i].type == CT_PROTOCOL)
             n = protocol_count();
-    if (n_groups > 1)
+    if (n_groups > 1 && n_groups > n)
         n = n_groups;
     fputs("(\n", out);
     for (int i = 0; i < n; i++) {
         fputs("{\n", out);
-        gen_section(out, sub, n_groups > 1 ? groups[i] : NULL, i, seen);
+        gen_section(out, sub, n_groups > 1 ? groups[i % n_groups] : NULL, i, seen);
         fprintf(out, "}%s\n", i + 1 < n ? "," : "");
     }
     fputs(")", out);
@@ -604,6 +628,7 @@ static char *every_key_file(struct seen *written)
 {
     char *text = NULL;
     size_t len = 0;
+    tls_pair();
     FILE *f = open_memstream(&text, &len);
     ck_assert_ptr_nonnull(f);
     gen_section(f, config_section(), NULL, 0, written);
