@@ -19,7 +19,7 @@ enum log_var {
     V_LITERAL, V_REMOTE_ADDR, V_REMOTE_USER, V_TIME_LOCAL, V_TIME_ISO8601, V_MSEC,
     V_REQUEST, V_REQUEST_METHOD, V_REQUEST_URI, V_SERVER_PROTOCOL, V_STATUS,
     V_BODY_BYTES_SENT, V_BYTES_SENT, V_HTTP_REFERER, V_HTTP_USER_AGENT, V_HOST,
-    V_REQUEST_TIME,
+    V_REQUEST_TIME, V_UPSTREAM_ADDR, V_UPSTREAM_STATUS, V_UPSTREAM_RESPONSE_TIME,
 };
 
 static const struct {
@@ -33,7 +33,9 @@ static const struct {
     { "status", V_STATUS }, { "body_bytes_sent", V_BODY_BYTES_SENT },
     { "bytes_sent", V_BYTES_SENT }, { "http_referer", V_HTTP_REFERER },
     { "http_user_agent", V_HTTP_USER_AGENT }, { "host", V_HOST },
-    { "request_time", V_REQUEST_TIME },
+    { "request_time", V_REQUEST_TIME }, { "upstream_addr", V_UPSTREAM_ADDR },
+    { "upstream_status", V_UPSTREAM_STATUS },
+    { "upstream_response_time", V_UPSTREAM_RESPONSE_TIME },
 };
 
 #define COMBINED "$remote_addr - $remote_user [$time_local] \"$request\" $status " \
@@ -318,6 +320,25 @@ static void put_var(struct line *l, enum log_var v, const struct access_log_entr
         break;
     case V_HOST:
         put_escaped(l, e->host, e->host_len);
+        break;
+    case V_UPSTREAM_ADDR:
+        if (e->upstream_addr)
+            put_escaped(l, e->upstream_addr, strlen(e->upstream_addr));
+        else
+            put(l, "-", 1);
+        break;
+    case V_UPSTREAM_STATUS:
+        if (e->upstream_addr && e->upstream_status > 0)
+            put_fmt(l, "%d", e->upstream_status);
+        else
+            put(l, "-", 1);
+        break;
+    case V_UPSTREAM_RESPONSE_TIME:
+        if (e->upstream_addr && e->upstream_time_ms >= 0)
+            put_fmt(l, "%lld.%03lld", (long long)(e->upstream_time_ms / 1000),
+                    (long long)(e->upstream_time_ms % 1000));
+        else
+            put(l, "-", 1);
         break;
     case V_REQUEST_TIME:
         put_fmt(l, "%lld.%03lld", (long long)(e->request_time_ms / 1000),

@@ -124,6 +124,9 @@ static void fill_entry(const struct http_req *req, struct access_log_entry *e,
         .host = req->f.host,
         .host_len = req->f.host ? req->f.host_len : 0,
         .request_time_ms = now - req->started,
+        .upstream_addr = req->upstream_addr,
+        .upstream_status = req->upstream_addr ? req->upstream_status : 0,
+        .upstream_time_ms = req->upstream_addr ? req->upstream_ms : -1,
     };
 }
 

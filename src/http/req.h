@@ -48,6 +48,12 @@ struct http_req {
     uint64_t body_bytes;                /* response body bytes queued */
     uint64_t bytes_sent;                /* response bytes queued, head included */
     int status;                         /* of the answer; 0 until one is sent */
+    /* Proxied: the upstream server asked last, else NULL (then the two
+     * after it are not read); its response's status (0: none yet) and
+     * the time from the first attempt to its response's end (ms, -1). */
+    const char *upstream_addr;
+    int upstream_status;
+    int64_t upstream_ms;
     bool keep;                          /* the connection persists afterwards */
     bool with_body;                     /* false for HEAD */
     uint8_t state;                      /* enum http_req_state */
