@@ -1,4 +1,5 @@
-/* Idle upstream connections (upstream_pool.h). */
+/* Idle upstream connections (upstream_pool.h).
+ * Tested by tests/unit/check_upstream_pool.c. */
 #include "upstream_pool.h"
 
 #include <errno.h>

@@ -259,6 +259,22 @@ static void put_protocol(struct line *l, const struct access_log_entry *e)
         put_fmt(l, "HTTP/1.%d", e->minor_version);
 }
 
+/* A proxied request's upstream, "-" when there is none. */
+static void put_upstream(struct line *l, enum log_var v, const struct access_log_entry *e)
+{
+    if (e->upstream_addr == NULL)
+        put(l, "-", 1);
+    else if (v == V_UPSTREAM_ADDR)
+        put_escaped(l, e->upstream_addr, strlen(e->upstream_addr));
+    else if (v == V_UPSTREAM_STATUS && e->upstream_status > 0)
+        put_fmt(l, "%d", e->upstream_status);
+    else if (v == V_UPSTREAM_RESPONSE_TIME && e->upstream_time_ms >= 0)
+        put_fmt(l, "%lld.%03lld", (long long)(e->upstream_time_ms / 1000),
+                (long long)(e->upstream_time_ms % 1000));
+    else
+        put(l, "-", 1);
+}
+
 static void put_var(struct line *l, enum log_var v, const struct access_log_entry *e)
 {
     struct tm tm;
@@ -322,23 +338,9 @@ static void put_var(struct line *l, enum log_var v, const struct access_log_entr
         put_escaped(l, e->host, e->host_len);
         break;
     case V_UPSTREAM_ADDR:
-        if (e->upstream_addr)
-            put_escaped(l, e->upstream_addr, strlen(e->upstream_addr));
-        else
-            put(l, "-", 1);
-        break;
     case V_UPSTREAM_STATUS:
-        if (e->upstream_addr && e->upstream_status > 0)
-            put_fmt(l, "%d", e->upstream_status);
-        else
-            put(l, "-", 1);
-        break;
     case V_UPSTREAM_RESPONSE_TIME:
-        if (e->upstream_addr && e->upstream_time_ms >= 0)
-            put_fmt(l, "%lld.%03lld", (long long)(e->upstream_time_ms / 1000),
-                    (long long)(e->upstream_time_ms % 1000));
-        else
-            put(l, "-", 1);
+        put_upstream(l, v, e);
         break;
     case V_REQUEST_TIME:
         put_fmt(l, "%lld.%03lld", (long long)(e->request_time_ms / 1000),

@@ -16,7 +16,8 @@
  * Each round passes on everything in the upstream's input; the link stops
  * the upstream being read while the client's output is above the
  * high-water mark, so memory stays bounded by the buffers.
- * Tested by tests/integration/test_proxy.py. */
+ * Tested by tests/unit/check_http_handler_proxy.c (a test-played upstream)
+ * and tests/integration/test_proxy.py. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/uio.h>

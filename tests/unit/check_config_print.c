@@ -247,7 +247,7 @@ static const struct {
     { "http.access_log_format", "\"$remote_addr \\\"$request\\\" $status\"" },
     { "error page.status", "404|500" },
     { "error page.file", "\"/etc/passwd\"" },
-    { "route.path", "\"/p0\"|\"/p1\"|\"/p2\"" },
+    { "route.path", "\"/p0\"|\"/p1\"|\"/p2\"|\"/p3\"" },
     { "route.methods", "[ \"GET\", \"POST\" ]" },
     { "route.allow", "[ \"127.0.0.1\", \"::1\" ]" },
     { "route.deny", "[ \"10.0.0.0/8\", \"all\" ]" },
@@ -255,11 +255,13 @@ static const struct {
     { "return.status", "301" },
     { "static.root", "\"/tmp\"" },
     { "upstream.balance", "\"hash\"" },
-    /* Variables a tcp_proxy server (which uses the first upstream) has. */
+    /* Variables a tcp_proxy server and a proxy route (which use the first
+     * upstream) have. */
     { "upstream.hash_key", "\"$remote_addr$remote_port\"" },
     { "upstream server.address", "\"127.0.0.1:9000\"|\"unix:/run/app.sock\"|\"[::1]:9000\"" },
     { "health_check.path", "\"/healthz\"" },
     { "tcp_proxy.upstream", "\"s-name-0\"" },
+    { "proxy.upstream", "\"s-name-0\"" },
 };
 
 /* The (section, key) pairs the generator wrote, to check it reached all. */
