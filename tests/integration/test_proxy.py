@@ -388,6 +388,33 @@ class ProxyTest(HerdTestCase):
         self.assertIn("connect: Connection refused", log)
         self.assertIn("127.0.0.1:%d" % dead, log)
 
+    def test_refused_server_retried_on_the_next(self):
+        b = self.backend()
+        dead = herdtest.free_port()
+        h = self.herd(conf([(dead, 1), (b.port, 1)], workers=1,
+                           upstream='max_fails = 0;'))
+        for _ in range(10):         # round robin: every other one starts on the dead one
+            self.assertEqual(self.get(h.port(), "/echo").status, 200)
+        self.assertEqual(b.hits["/echo"], 10)
+        self.assertIn("connect: Connection refused", open(h.error_log, errors="replace").read())
+
+    def test_client_gone_mid_response(self):
+        # A client that leaves in the middle of a 20 MiB response: the
+        # upstream connection is closed (not pooled half-read) and the
+        # next requests are served as usual.
+        b = self.backend()
+        h = self.herd(conf([(b.port, 1)], workers=1, keepalive=2))
+        s = herdtest.connect(h.port(), timeout=30)
+        s.sendall(herdtest.http_request("GET", "/big"))
+        got = 0
+        while got < MIB:
+            got += len(s.recv(65536))
+        s.close()
+        for _ in range(20):
+            self.assertEqual(self.get(h.port(), "/echo").status, 200)
+        statuses = self.keepalive_load(h.port(), 2, 50)
+        self.assertEqual(set(statuses), {200})
+
     def test_20mib_each_way_bounded_memory(self):
         b = self.backend()
         h = self.herd(conf([(b.port, 1)], workers=1))
