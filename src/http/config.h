@@ -56,6 +56,7 @@ struct cfg_proxy {
     int64_t retries;                 /* attempts after the first */
     char *host;                      /* Host sent upstream; NULL: the client's */
     bool forwarded;                  /* add an RFC 7239 Forwarded element */
+    struct cfg_strings headers;      /* name, value, ...: set on the request */
     const struct upstream_config *up;   /* `upstream`, found by the check */
 };
 

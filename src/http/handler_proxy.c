@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/uio.h>
 
 #include "config_engine.h"
@@ -50,9 +51,22 @@
 /* ------------------------------------------------------------------ */
 /* Configuration: the route's `proxy` group */
 
+/* Fields the proxy frames or removes itself: configuring them would
+ * contradict the message herd sends. */
+static const char *const own_fields[] = {
+    "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer",
+    "upgrade", "proxy-connection", "expect",
+};
+
 static int validate_proxy(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
 {
     const struct cfg_proxy *p = obj;
+    for (size_t i = 0; i < p->headers.n; i += 2)
+        for (size_t j = 0; j < sizeof own_fields / sizeof own_fields[0]; j++)
+            if (strcasecmp(p->headers.v[i], own_fields[j]) == 0)
+                return cfg_fail(ctx, config_setting_get_member(group, "headers"),
+                                "'headers' cannot set %s: herd frames the request itself",
+                                p->headers.v[i]);
     if (p->upstream == NULL)
         return cfg_fail(ctx, group, "'proxy' needs an 'upstream'");
     if (p->host && (p->host[0] == '\0' || strpbrk(p->host, "\r\n") != NULL))
@@ -74,6 +88,7 @@ static const struct cfg_key proxy_keys[] = {
     { .name = "host", .type = CT_STRING, .offset = CFG_AT(cfg_proxy, host) },
     { .name = "forwarded", .type = CT_BOOL, .offset = CFG_AT(cfg_proxy, forwarded),
       .def = "false" },
+    { .name = "headers", .type = CT_FIELDS, .offset = CFG_AT(cfg_proxy, headers) },
 };
 
 const struct cfg_section http_proxy_config = {
@@ -151,6 +166,7 @@ static void destroy(void *state)
     upstream_pool_unref(pr->pool);
     if (pr->bal)
         balance_unref(pr->bal);
+    free(pr->fields);
     free(pr);
 }
 
@@ -169,6 +185,15 @@ static void *build(const void *sec, const struct http_handler_env *env, char *er
     pr->up = conf->up;
     pr->connect_timeout = conf->connect_timeout ? conf->connect_timeout
                                                 : conf->up->connect_timeout;
+    pr->n_fields = conf->headers.n / 2;
+    if ((pr->fields = calloc(pr->n_fields + 1, sizeof *pr->fields)) == NULL)
+        goto oom;
+    for (size_t i = 0; i < pr->n_fields; i++)
+        pr->fields[i] = (struct http_proxy_field){
+            .name = conf->headers.v[2 * i], .name_len = strlen(conf->headers.v[2 * i]),
+            .value = conf->headers.v[2 * i + 1],
+            .value_len = strlen(conf->headers.v[2 * i + 1]), .set = true,
+        };
     if ((pr->bal = balance_ref(conf->up)) == NULL ||
         (pr->pool = upstream_pool_ref(pr->bal, (size_t)conf->up->keepalive)) == NULL)
         goto oom;
@@ -275,6 +300,7 @@ static int send_head(struct proxy_ex *ex)
         .peer_len = peer_text(req->conn, peer, sizeof peer),
         .host = conf->host, .host_len = conf->host ? strlen(conf->host) : 0,
         .forwarded = conf->forwarded,
+        .fields = ex->pr->fields, .n_fields = ex->pr->n_fields,
         .close = ex->pr->up->keepalive == 0,
     };
     size_t len = http_proxy_request_head(NULL, 0, &r);

@@ -15,6 +15,7 @@
 #include "http/parse.h"
 #include "http/req.h"
 
+struct http_proxy_field;
 struct upstream_pool;
 
 /* A route's state in one worker. */
@@ -24,6 +25,8 @@ struct proxy_route {
     struct balancer *bal;
     struct upstream_pool *pool;
     int64_t connect_timeout;        /* ms */
+    struct http_proxy_field *fields;    /* `headers`, set on each request */
+    size_t n_fields;
 };
 
 /* One proxied exchange (req->ctx), from start to its answer or abort. */

@@ -400,6 +400,9 @@ static void gen_value(FILE *out, const struct cfg_section *sec, const struct cfg
     case CT_STRINGS:
         fprintf(out, "[ \"s-%s-a\", \"s-%s-b\" ]", k->name, k->name);
         return;
+    case CT_FIELDS:
+        fprintf(out, "{ X-A = \"s-%s-a\"; X-B = \"s %s b\"; }", k->name, k->name);
+        return;
     case CT_ENUM: {
         const char *last = k->names[enum_count(k) - 1];
         fprintf(out, "\"%s\"", k->def && strcmp(k->def, last) == 0 ? k->names[0] : last);
@@ -493,6 +496,7 @@ static void compare_key(const struct cfg_key *k, const void *a, const void *b,
                       at, *(char *const *)fa, *(char *const *)fb);
         return;
     case CT_STRINGS:
+    case CT_FIELDS:
         ck_assert_msg(same_strings((const void *)fa, (const void *)fb), "%s differs", at);
         return;
     case CT_GROUP:
@@ -550,6 +554,8 @@ static bool is_default(const struct cfg_key *k, const void *obj)
     }
     case CT_GROUP:
         return *(void *const *)f == NULL;
+    case CT_FIELDS:
+        return ((const struct cfg_strings *)(const void *)f)->n == 0;
     case CT_LIST:
         return list_count(k, obj) == 0;
     case CT_PROTOCOL:

@@ -92,7 +92,8 @@ static void next_reply(const char *reply)
     "    { path = \"/\"; proxy = { upstream = \"app\"; }; },\n" \
     "    { path = \"/gone\"; proxy = { upstream = \"gone\"; retries = 0; }; },\n" \
     "    { path = \"/named\"; proxy = { upstream = \"app\"; host = \"backend.test\";\n" \
-    "                                 forwarded = true; read_timeout = \"2s\"; }; }\n" \
+    "                                 forwarded = true; read_timeout = \"2s\";\n" \
+    "                                 headers = { X-App-Key = \"k$1\"; Via = \"\"; }; }; }\n" \
     "  ); });\n"
 
 static void setup(void)
@@ -136,10 +137,14 @@ START_TEST(defaults_and_the_upstream_found)
     ck_assert_int_eq(p->retries, 1);
     ck_assert_ptr_null(p->host);
     ck_assert(!p->forwarded);
+    ck_assert_uint_eq(p->headers.n, 0);
     const struct cfg_proxy *q = h->routes[2].proxy;
     ck_assert_str_eq(q->host, "backend.test");
     ck_assert(q->forwarded);
     ck_assert_int_eq(q->read_timeout, 2000);
+    ck_assert_uint_eq(q->headers.n, 4);
+    ck_assert_str_eq(q->headers.v[0], "X-App-Key");
+    ck_assert_str_eq(q->headers.v[1], "k$1");
     ck_assert_str_eq(http_proxy_config.name, "proxy");
 }
 END_TEST
@@ -158,7 +163,12 @@ static const struct hx_refusal bad[] = {
       "'host' must be a non-empty value without line breaks" },
     { ROUTE("upstream = \"app\";"), 6, "hashes on $cookie" },
     { ROUTE("upstream = \"rr\"; retries = 17;"), 6, "'retries' must be between 0 and 16" },
-    { ROUTE("upstream = \"rr\"; headers = 1;"), 6, "unknown key 'headers' in proxy" },
+    { ROUTE("upstream = \"rr\"; headers = 1;"), 6, "'headers' must be a group" },
+    { ROUTE("upstream = \"rr\"; headers = { X-A = 1; };"), 6, "'X-A' in 'headers' must be a string" },
+    { ROUTE("upstream = \"rr\"; headers = { X-A = \"a\\nb\"; };"), 6,
+      "'X-A' in 'headers' must not contain line breaks" },
+    { ROUTE("upstream = \"rr\"; headers = { Content-Length = \"1\"; };"), 6,
+      "'headers' cannot set Content-Length" },
 };
 
 START_TEST(section_refusals)
@@ -204,6 +214,10 @@ START_TEST(get_carried_and_the_connection_kept)
     hx_assert_has(up.got, "GET /named HTTP/1.1\r\n");
     hx_assert_has(up.got, "\r\nHost: backend.test\r\n");
     hx_assert_has(up.got, "\r\nForwarded: for=127.0.0.1;");
+    /* Configured fields: set as written (no variables), an empty one
+     * removes herd's own. */
+    hx_assert_has(up.got, "\r\nX-App-Key: k$1\r\n");
+    ck_assert_ptr_null(strstr(up.got, "Via:"));
     ck_assert_int_eq(up.accepted, 1);
 }
 END_TEST
