@@ -57,6 +57,8 @@ struct cfg_proxy {
     char *host;                      /* Host sent upstream; NULL: the client's */
     bool forwarded;                  /* add an RFC 7239 Forwarded element */
     struct cfg_strings headers;      /* name, value, ...: set on the request */
+    bool websocket;                  /* tunnel Upgrade: websocket after a 101 */
+    int64_t websocket_timeout;       /* ms a tunnel may carry no byte */
     const struct upstream_config *up;   /* `upstream`, found by the check */
 };
 

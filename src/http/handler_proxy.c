@@ -26,6 +26,10 @@
  *     whose body bytes went out (they cannot be sent again).
  * The client's body is taken only while the upstream connection is open,
  * so a connect failure leaves it unread for the next attempt.
+ * WebSocket (websocket = true): the handshake goes with its Upgrade; the
+ * upstream's 101 goes to the client and the exchange becomes a tunnel
+ * (http_req_tunnel), bytes both ways over the link until either side ends
+ * or websocket_timeout passes with none.
  * Tested by tests/unit/check_http_handler_proxy.c and
  * tests/integration/test_proxy.py. */
 #include "http/proxy.h"
@@ -89,6 +93,10 @@ static const struct cfg_key proxy_keys[] = {
     { .name = "forwarded", .type = CT_BOOL, .offset = CFG_AT(cfg_proxy, forwarded),
       .def = "false" },
     { .name = "headers", .type = CT_FIELDS, .offset = CFG_AT(cfg_proxy, headers) },
+    { .name = "websocket", .type = CT_BOOL, .offset = CFG_AT(cfg_proxy, websocket),
+      .def = "false" },
+    { .name = "websocket_timeout", .type = CT_DURATION,
+      .offset = CFG_AT(cfg_proxy, websocket_timeout), .def = "1h", .min = 1, .max = CFG_DAY },
 };
 
 const struct cfg_section http_proxy_config = {
@@ -301,7 +309,8 @@ static int send_head(struct proxy_ex *ex)
         .host = conf->host, .host_len = conf->host ? strlen(conf->host) : 0,
         .forwarded = conf->forwarded,
         .fields = ex->pr->fields, .n_fields = ex->pr->n_fields,
-        .close = ex->pr->up->keepalive == 0,
+        .upgrade = ex->upgrade,
+        .close = ex->pr->up->keepalive == 0 && !ex->upgrade,
     };
     size_t len = http_proxy_request_head(NULL, 0, &r);
     char *out = conn_reserve(ex->up, len);
@@ -327,9 +336,16 @@ static void opened(struct proxy_ex *ex)
     if (ex->body_done && req->f.chunked)
         conn_write(up, "0\r\n\r\n", 5);
     conn_link(req->conn, up);
-    conn_set_timer(up, PROXY_TIMER_READ, ex->pr->conf->read_timeout);
+    proxy_arm_read(ex);
     http_req_body_resume(req);
     conn_wake(up);
+}
+
+void proxy_arm_read(struct proxy_ex *ex)
+{
+    const struct cfg_proxy *conf = ex->pr->conf;
+    conn_set_timer(ex->up, PROXY_TIMER_READ,
+                   ex->tunnel ? conf->websocket_timeout : conf->read_timeout);
 }
 
 static void bind_up(struct proxy_ex *ex, struct conn *up, int server)
@@ -479,6 +495,7 @@ static enum http_start start(struct http_req *req)
     ex->max_headers = max;
     ex->began = http_req_now(req);
     ex->body_done = !req->f.chunked && !(req->f.has_length && req->f.content_length > 0);
+    ex->upgrade = pr->conf->websocket && http_proxy_is_websocket(req->head);
     if (pr->up->balance == UPSTREAM_HASH)
         ex->key = request_key(req, pr->up->hash_key);
     balance_tried_clear(&ex->tried);
@@ -493,6 +510,13 @@ static size_t body(struct http_req *req, const char *p, size_t n)
     struct proxy_ex *ex = req->ctx;
     if (ex == NULL)
         return n;
+    if (ex->tunnel) {
+        if (n > 0 && conn_write(ex->up, p, n) == 0) {
+            proxy_arm_read(ex);
+            conn_wake(ex->up);
+        }
+        return n;
+    }
     if (n == 0) {
         ex->body_done = true;
         if (ex->connected && req->f.chunked) {
@@ -515,7 +539,7 @@ static size_t body(struct http_req *req, const char *p, size_t n)
         conn_write(ex->up, p, n);
     }
     ex->body_sent = true;
-    conn_set_timer(ex->up, PROXY_TIMER_READ, ex->pr->conf->read_timeout);
+    proxy_arm_read(ex);
     conn_wake(ex->up);
     return n;
 }
@@ -603,6 +627,10 @@ static void up_timeout(struct conn *up, unsigned kind)
     struct proxy_ex *ex = proxy_up_of(up)->ex;
     if (ex == NULL) {
         conn_close_now(up);
+        return;
+    }
+    if (ex->tunnel) {               /* no byte either way for websocket_timeout */
+        proxy_finish(ex, false);
         return;
     }
     /* Not the upstream's silence: the client is slow to take the response

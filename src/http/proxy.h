@@ -49,6 +49,8 @@ struct proxy_ex {
     bool resp_started;              /* a byte of a response reached the client */
     bool chunk_out;                 /* the client's body is framed in chunks */
     bool up_keep;                   /* the upstream connection may be kept */
+    bool upgrade;                   /* a websocket handshake, passed on */
+    bool tunnel;                    /* after its 101: bytes both ways */
     uint8_t rbody;                  /* enum http_resp_body */
     uint64_t left;                  /* Content-Length bytes still to come */
     size_t parsed_len;              /* resume point of the head parser */
@@ -91,6 +93,10 @@ void proxy_finish(struct proxy_ex *ex, bool keep);
 /* The upstream connection ended or broke before a response was complete:
  * retry when that is safe, else fail. */
 void proxy_up_failed(struct proxy_ex *ex, int err, const char *cause);
+
+/* (Re)arm the upstream's deadline: read_timeout, or websocket_timeout for
+ * a tunnel. */
+void proxy_arm_read(struct proxy_ex *ex);
 
 /* proxy_response.c */
 /* Bytes (or the end) arrived from the upstream: read the response head,

@@ -4,7 +4,8 @@
  *   head (parse_response.h, the server's head limits) ─┬─ invalid: 502
  *     │ 1xx: 100 dropped (herd answered the client's Expect itself),
  *     │      others (103) passed to HTTP/1.1 clients; the next head
- *     │ 101: 502 (herd asked for no upgrade)
+ *     │ 101: to a websocket handshake herd passed on, to the client, then
+ *     │      a tunnel (bytes both ways); to anything else, 502
  *     ▼
  *   final head (http_head_write, with the upstream's end-to-end fields)
  *     ─► body: Content-Length passed as it is; chunked (decoded, checked)
@@ -70,6 +71,15 @@ static void pump_body(struct proxy_ex *ex)
 {
     struct conn *up = ex->up;
     size_t len = conn_in_len(up);
+    if (ex->tunnel) {
+        if (len > 0) {
+            to_client(ex, buf_head(up->in), len);
+            buf_consume(up->in, len);
+        }
+        if (up->eof)
+            proxy_finish(ex, false);
+        return;
+    }
     switch (ex->rbody) {
     case HTTP_RESP_BODY_NONE:
         proxy_finish(ex, ex->up_keep);
@@ -182,6 +192,28 @@ static int final_head(struct proxy_ex *ex, const struct http_response *resp,
     return 0;
 }
 
+/* A 101 to a websocket handshake: passed on with its Upgrade field, then
+ * the two connections carry bytes both ways (http_req_tunnel). Returns 0,
+ * or -1 when ex is gone. */
+static int open_tunnel(struct proxy_ex *ex, const struct http_response *resp)
+{
+    struct http_req *req = ex->req;
+    struct http_header *out = ex->headers + ex->max_headers;
+    struct http_head h = {
+        .status = 101, .date = http_req_date(req), .fields = out,
+        .n_fields = http_proxy_response_fields(resp, true, out), .conn = HTTP_CONN_UPGRADE,
+    };
+    req->upstream_status = req->status = 101;
+    req->bytes_sent += http_head_len(&h);
+    ex->head_done = ex->resp_started = ex->tunnel = true;
+    if (http_response_send(req->conn, &h, NULL, 0) < 0) {
+        proxy_fail(ex, 502, NULL);
+        return -1;
+    }
+    http_req_tunnel(req);
+    return 0;
+}
+
 /* Let an incomplete head grow up to max_header_size. */
 static int make_room(struct conn *up, const struct http_limits *lim)
 {
@@ -223,11 +255,14 @@ static int read_head(struct proxy_ex *ex)
         proxy_fail(ex, 502, f.why);
         return -1;
     }
-    if (f.upgrade) {
+    if (f.upgrade && !ex->upgrade) {
         proxy_fail(ex, 502, "101 to a request that asked for no upgrade");
         return -1;
     }
-    if (f.interim)
+    if (f.upgrade) {
+        if (open_tunnel(ex, &resp) < 0)
+            return -1;
+    } else if (f.interim)
         interim(ex, &resp);
     else if (final_head(ex, &resp, &f) < 0)
         return -1;
@@ -240,7 +275,7 @@ void proxy_response_read(struct proxy_ex *ex)
     struct conn *up = ex->up;
     if (conn_in_len(up) > 0) {
         ex->got_byte = true;
-        conn_set_timer(up, PROXY_TIMER_READ, ex->pr->conf->read_timeout);
+        proxy_arm_read(ex);
     }
     while (!ex->head_done) {
         int rc = read_head(ex);

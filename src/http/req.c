@@ -94,6 +94,11 @@ void http_req_body_resume(struct http_req *req)
     http_kept_resume(req);
 }
 
+void http_req_tunnel(struct http_req *req)
+{
+    http_kept_tunnel(req);
+}
+
 /* ------------------------------------------------------------------ */
 /* The access log */
 

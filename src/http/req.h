@@ -83,5 +83,11 @@ void http_req_done(struct http_req *req);
 /* A handler that paused the body (took fewer bytes than offered) wants the
  * rest. */
 void http_req_body_resume(struct http_req *req);
+/* A pending handler that answered with an upgrade (101) takes the
+ * connection as a byte stream: from now on every byte the client sends
+ * goes to its body callback as it arrives (with the same back-pressure),
+ * no end is announced (the client going away aborts the exchange), and
+ * the connection closes once the handler calls http_req_done(). */
+void http_req_tunnel(struct http_req *req);
 
 #endif

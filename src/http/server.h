@@ -141,6 +141,8 @@ bool http_kept_reading(struct conn *c);
 /* The exchange's answer is complete (http_req_done). */
 void http_kept_answered(struct http_req *req);
 void http_kept_resume(struct http_req *req);
+/* The exchange becomes a tunnel (http_req_tunnel). */
+void http_kept_tunnel(struct http_req *req);
 /* The connection ends (closed, timed out): abort an unanswered exchange
  * and log it with status. */
 void http_kept_end(struct conn *c, int status);

@@ -168,6 +168,22 @@ class Backend:
             left -= len(b)
         return h.hexdigest(), length
 
+    def _websocket(self, c, r, head):
+        """A websocket handshake answered 101, then every byte echoed (the
+        proxy carries bytes, whatever their framing) until the end."""
+        f = head["fields"]
+        if f.get("upgrade", [""])[0].lower() != "websocket" or \
+                "upgrade" not in f.get("connection", [""])[0].lower():
+            self._send(c, "426 Upgrade Required", b"no upgrade\n")
+            return True
+        c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\nSec-WebSocket-Accept: test\r\n\r\n")
+        while True:
+            b = r.read1(65536)
+            if not b:
+                return False
+            c.sendall(b)
+
     @staticmethod
     def _send(c, status, body, extra=""):
         c.sendall(("HTTP/1.1 %s\r\nContent-Length: %d\r\n%s\r\n" %
@@ -182,6 +198,8 @@ class Backend:
             c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return False
         sha, n = self._read_body(r, head)
+        if path == "/ws":
+            return self._websocket(c, r, head)
         if path == "/slow":
             time.sleep(3)
         if path == "/clte":
@@ -540,6 +558,45 @@ class ProxyTest(HerdTestCase):
         addr = "127.0.0.1:%d" % b.port
         self.assertRegex(first, r"^/echo 200 %s 200 \d+\.\d{3}$" % addr)
         self.assertRegex(second, r"^/clte 502 %s - \d+\.\d{3}$" % addr)
+
+    def test_websocket_tunnel(self):
+        b = self.backend()
+        h = self.herd(conf([(b.port, 1)], route='websocket = true; websocket_timeout = "2s";'))
+        hs = ("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        s = herdtest.connect(h.port(), timeout=30)
+        try:
+            s.sendall(hs.encode())
+            rd = herdtest.HttpReader(s, 30)
+            r = read_response(rd, head_only=True)
+            self.assertEqual(r.status, 101)
+            self.assertEqual(r.header("upgrade"), "websocket")
+            self.assertEqual(r.header("connection").lower(), "upgrade")
+            self.assertEqual(r.header("sec-websocket-accept"), "test")
+            buf = rd.buf
+            for i in range(1000):
+                msg = b"\x81\x05" + (b"%05d" % i)     # a small text frame, echoed
+                s.sendall(msg)
+                while len(buf) < len(msg):
+                    chunk = s.recv(65536)
+                    self.assertTrue(chunk, "tunnel closed at message %d" % i)
+                    buf += chunk
+                self.assertEqual(buf[:len(msg)], msg)
+                buf = buf[len(msg):]
+            # Idle for websocket_timeout: herd closes the tunnel.
+            data, how = herdtest.read_until_close(s, 10.0)
+            self.assertEqual((data, how), (b"", "eof"))
+        finally:
+            s.close()
+        # Without websocket = true the upgrade is not passed on.
+        h2 = self.herd(conf([(b.port, 1)]))
+        s = herdtest.connect(h2.port(), timeout=30)
+        try:
+            s.sendall(hs.encode())
+            r = read_response(herdtest.HttpReader(s, 30))
+            self.assertEqual(r.status, 426)
+        finally:
+            s.close()
 
     @unittest.skipUnless(shutil.which("gunicorn"), "gunicorn is not installed")
     def test_gunicorn(self):

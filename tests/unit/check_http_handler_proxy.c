@@ -138,6 +138,8 @@ START_TEST(defaults_and_the_upstream_found)
     ck_assert_ptr_null(p->host);
     ck_assert(!p->forwarded);
     ck_assert_uint_eq(p->headers.n, 0);
+    ck_assert(!p->websocket);
+    ck_assert_int_eq(p->websocket_timeout, 3600000);
     const struct cfg_proxy *q = h->routes[2].proxy;
     ck_assert_str_eq(q->host, "backend.test");
     ck_assert(q->forwarded);
