@@ -308,6 +308,23 @@ class ProxyTest(HerdTestCase):
                       r.body)
         self.assertIn(b"\r\nContent-Length: 100000\r\n", r.body)
 
+    def test_pipelined_requests_answered_in_order(self):
+        b = self.backend()
+        h = self.herd(conf([(b.port, 1)]))
+        s = herdtest.connect(h.port(), timeout=30)
+        try:
+            s.sendall(b"".join(herdtest.http_request("GET", "/echo?n=%d" % i) for i in range(16)) +
+                      herdtest.http_request("POST", "/echo?n=post", body=b"x" * 5000) +
+                      herdtest.http_request("GET", "/untilclose"))
+            rd = herdtest.HttpReader(s, 30)
+            for i in range(16):
+                r = read_response(rd)
+                self.assertIn(b"GET /echo?n=%d HTTP/1.1" % i, r.body)
+            self.assertIn(b"n=5000", read_response(rd).body)
+            self.assertEqual(read_response(rd).body, b"to the end")
+        finally:
+            s.close()
+
     def test_client_connection_header_cannot_remove_xff(self):
         b = self.backend()
         h = self.herd(conf([(b.port, 1)]))
