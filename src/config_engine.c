@@ -363,6 +363,32 @@ static int read_strings(struct cfg_ctx *ctx, const struct cfg_key *k, const conf
     return 0;
 }
 
+static int read_fields(struct cfg_ctx *ctx, const struct cfg_key *k, const config_setting_t *s,
+                       void *obj)
+{
+    if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+        return cfg_fail(ctx, s, "'%s' must be a group { Name = \"value\"; }", k->name);
+    struct cfg_strings *a = field_of(k, obj);
+    free_strings(a);
+    int n = config_setting_length(s);
+    if ((a->v = calloc(n ? 2 * (size_t)n : 1, sizeof *a->v)) == NULL)
+        return cfg_fail(ctx, s, "out of memory");
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        const char *name = config_setting_name(e), *value = string_of(e);
+        if (value == NULL)
+            return cfg_fail(ctx, e, "'%s' in '%s' must be a string", name, k->name);
+        if (strpbrk(value, "\r\n") != NULL)
+            return cfg_fail(ctx, e, "'%s' in '%s' must not contain line breaks", name, k->name);
+        if ((a->v[a->n] = strdup(name)) == NULL || (a->v[a->n + 1] = strdup(value)) == NULL) {
+            a->n += a->v[a->n] != NULL;
+            return cfg_fail(ctx, e, "out of memory");
+        }
+        a->n += 2;
+    }
+    return 0;
+}
+
 static int read_group(struct cfg_ctx *ctx, const struct cfg_key *k, const config_setting_t *s,
                       void *obj)
 {
@@ -411,6 +437,7 @@ static reader_fn *const readers[CT_TYPES] = {
     [CT_GROUP] = read_group,
     [CT_LIST] = read_list,
     [CT_PROTOCOL] = read_protocol,
+    [CT_FIELDS] = read_fields,
 };
 
 static int read_value(struct cfg_ctx *ctx, const struct cfg_key *k, const config_setting_t *s,

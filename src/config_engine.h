@@ -36,8 +36,11 @@ enum cfg_type {
     CT_PROTOCOL,    /* const struct cfg_protocol *, one of config_use_protocols(),
                        default the first; the protocol's own keys share the
                        group and land in a struct of its section at aux_offset */
+    CT_FIELDS,      /* struct cfg_strings: a group of header fields { Name = "value"; },
+                       held as name, value, name, value...; a value may not
+                       hold CR, LF or NUL */
 };
-#define CT_TYPES (CT_PROTOCOL + 1)
+#define CT_TYPES (CT_FIELDS + 1)
 
 struct cfg_section;
 struct cfg_ctx;

@@ -64,6 +64,17 @@ static void print_strings(FILE *out, const struct cfg_strings *a)
     fputs(" ]", out);
 }
 
+static void print_fields(FILE *out, const struct cfg_strings *a, int depth)
+{
+    fputs("{\n", out);
+    for (size_t i = 0; i + 1 < a->n; i += 2) {
+        fprintf(out, "%*s%s = ", (depth + 1) * 2, "", a->v[i]);
+        print_string(out, a->v[i + 1]);
+        fputs(";\n", out);
+    }
+    fprintf(out, "%*s}", depth * 2, "");
+}
+
 static void print_list(FILE *out, const struct cfg_key *k, const void *obj, int depth)
 {
     const char *arr = *(char *const *)field_of(k, obj);
@@ -115,6 +126,9 @@ static void print_value(FILE *out, const struct cfg_key *k, const void *obj, int
     case CT_STRINGS:
         print_strings(out, field);
         break;
+    case CT_FIELDS:
+        print_fields(out, field, depth);
+        break;
     case CT_GROUP:
         fputs("{\n", out);
         cfg_print_section(out, k->sub, *(void *const *)field, depth + 1);
@@ -138,6 +152,7 @@ static bool is_set(const struct cfg_key *k, const void *obj)
     case CT_GROUP:
         return *(void *const *)field != NULL;
     case CT_STRINGS:
+    case CT_FIELDS:
         return ((const struct cfg_strings *)field)->n > 0;
     case CT_LIST:
         return count_of(k, obj) > 0;
@@ -177,7 +192,8 @@ void cfg_free_section(const struct cfg_section *sec, void *obj)
         case CT_STRING:
             free(*(char **)field);
             break;
-        case CT_STRINGS: {
+        case CT_STRINGS:
+        case CT_FIELDS: {
             struct cfg_strings *a = field;
             for (size_t j = 0; j < a->n; j++)
                 free(a->v[j]);

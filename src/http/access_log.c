@@ -19,7 +19,7 @@ enum log_var {
     V_LITERAL, V_REMOTE_ADDR, V_REMOTE_USER, V_TIME_LOCAL, V_TIME_ISO8601, V_MSEC,
     V_REQUEST, V_REQUEST_METHOD, V_REQUEST_URI, V_SERVER_PROTOCOL, V_STATUS,
     V_BODY_BYTES_SENT, V_BYTES_SENT, V_HTTP_REFERER, V_HTTP_USER_AGENT, V_HOST,
-    V_REQUEST_TIME, V_SCHEME,
+    V_REQUEST_TIME, V_SCHEME, V_UPSTREAM_ADDR, V_UPSTREAM_STATUS, V_UPSTREAM_RESPONSE_TIME,
 };
 
 static const struct {
@@ -34,6 +34,9 @@ static const struct {
     { "bytes_sent", V_BYTES_SENT }, { "http_referer", V_HTTP_REFERER },
     { "http_user_agent", V_HTTP_USER_AGENT }, { "host", V_HOST },
     { "request_time", V_REQUEST_TIME }, { "scheme", V_SCHEME },
+    { "upstream_addr", V_UPSTREAM_ADDR },
+    { "upstream_status", V_UPSTREAM_STATUS },
+    { "upstream_response_time", V_UPSTREAM_RESPONSE_TIME },
 };
 
 #define COMBINED "$remote_addr - $remote_user [$time_local] \"$request\" $status " \
@@ -257,6 +260,22 @@ static void put_protocol(struct line *l, const struct access_log_entry *e)
         put_fmt(l, "HTTP/1.%d", e->minor_version);
 }
 
+/* A proxied request's upstream, "-" when there is none. */
+static void put_upstream(struct line *l, enum log_var v, const struct access_log_entry *e)
+{
+    if (e->upstream_addr == NULL)
+        put(l, "-", 1);
+    else if (v == V_UPSTREAM_ADDR)
+        put_escaped(l, e->upstream_addr, strlen(e->upstream_addr));
+    else if (v == V_UPSTREAM_STATUS && e->upstream_status > 0)
+        put_fmt(l, "%d", e->upstream_status);
+    else if (v == V_UPSTREAM_RESPONSE_TIME && e->upstream_time_ms >= 0)
+        put_fmt(l, "%lld.%03lld", (long long)(e->upstream_time_ms / 1000),
+                (long long)(e->upstream_time_ms % 1000));
+    else
+        put(l, "-", 1);
+}
+
 static void put_var(struct line *l, enum log_var v, const struct access_log_entry *e)
 {
     struct tm tm;
@@ -321,6 +340,11 @@ static void put_var(struct line *l, enum log_var v, const struct access_log_entr
         break;
     case V_SCHEME:
         put(l, e->tls ? "https" : "http", e->tls ? 5 : 4);
+        break;
+    case V_UPSTREAM_ADDR:
+    case V_UPSTREAM_STATUS:
+    case V_UPSTREAM_RESPONSE_TIME:
+        put_upstream(l, v, e);
         break;
     case V_REQUEST_TIME:
         put_fmt(l, "%lld.%03lld", (long long)(e->request_time_ms / 1000),

@@ -32,6 +32,12 @@ struct access_log_entry {
     size_t host_len;
     int64_t request_time_ms;
     bool tls;                       /* $scheme: https */
+    /* Proxied requests: the upstream server asked last ("1.2.3.4:80"), or
+     * NULL ("-" for the three variables); its status (0: none came) and
+     * its response time (-1: unknown). */
+    const char *upstream_addr;
+    int upstream_status;
+    int64_t upstream_time_ms;
 };
 
 /* 0 when fmt is "combined", "common" or a valid template; else -1 and why. */

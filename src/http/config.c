@@ -74,7 +74,7 @@ static int validate_route(struct cfg_ctx *ctx, const config_setting_t *group, vo
         return cfg_fail(ctx, group, "route path '%s' must start with '/'", r->path);
     size_t handlers = http_handlers_configured(r);
     if (handlers == 0)
-        return cfg_fail(ctx, group, "route '%s' has no handler (add 'return', 'static' or 'status')",
+        return cfg_fail(ctx, group, "route '%s' has no handler (add 'return', 'static', 'status' or 'proxy')",
                         r->path);
     if (handlers > 1)
         return cfg_fail(ctx, group, "route '%s' has more than one handler", r->path);
@@ -98,6 +98,8 @@ static const struct cfg_key route_keys[] = {
       .sub = &http_static_config },
     { .name = "status", .type = CT_GROUP, .offset = CFG_AT(cfg_route, status),
       .sub = &http_status_config },
+    { .name = "proxy", .type = CT_GROUP, .offset = CFG_AT(cfg_route, proxy),
+      .sub = &http_proxy_config },
 };
 
 static const struct cfg_section route_section = {
@@ -113,13 +115,13 @@ static int validate_error_page(struct cfg_ctx *ctx, const config_setting_t *grou
     if (e->status == 0 || e->file == NULL)
         return cfg_fail(ctx, group, "an error page needs 'status' and 'file'");
     static const int produced[] = { 400, 403, 404, 405, 408, 413, 414, 416, 421, 431, 500,
-                                    501, 505 };
+                                    501, 502, 503, 504, 505 };
     bool known = false;
     for (size_t i = 0; i < sizeof produced / sizeof produced[0]; i++)
         known = known || produced[i] == e->status;
     if (!known)
         return cfg_fail(ctx, group, "herd never answers %lld; error pages exist for 400, 403, "
-                        "404, 405, 408, 413, 414, 416, 421, 431, 500, 501 and 505",
+                        "404, 405, 408, 413, 414, 416, 421, 431, 500, 501, 502, 503, 504 and 505",
                         (long long)e->status);
     if (e->file[0] != '/')
         return cfg_fail(ctx, group, "error page 'file' must be an absolute path");
@@ -282,7 +284,8 @@ static const struct cfg_strings *server_names_of(const struct cfg_server *s)
 }
 
 const struct proto_module http_module = {
-    .config = { .name = "http", .section = &http_section, .share = share_address },
+    .config = { .name = "http", .section = &http_section, .share = share_address,
+                .check = http_proxy_check },
     .proto = &proto_http,
     .defer_accept = true,           /* an HTTP client speaks first */
     .access_log = access_log_of,

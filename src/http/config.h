@@ -44,6 +44,24 @@ struct cfg_status {
     int format;                      /* enum cfg_status_format */
 };
 
+struct upstream_config;
+
+/* A route's `proxy` group (handler_proxy.c). */
+struct cfg_proxy {
+    struct cfg_where where;
+    char *upstream;                  /* the name of an upstream */
+    int64_t connect_timeout;         /* ms; 0: the upstream's */
+    int64_t send_timeout;            /* ms between two writes to the upstream */
+    int64_t read_timeout;            /* ms the upstream may stay silent */
+    int64_t retries;                 /* attempts after the first */
+    char *host;                      /* Host sent upstream; NULL: the client's */
+    bool forwarded;                  /* add an RFC 7239 Forwarded element */
+    struct cfg_strings headers;      /* name, value, ...: set on the request */
+    bool websocket;                  /* tunnel Upgrade: websocket after a 101 */
+    int64_t websocket_timeout;       /* ms a tunnel may carry no byte */
+    const struct upstream_config *up;   /* `upstream`, found by the check */
+};
+
 struct cfg_route {
     struct cfg_where where;
     char *path;
@@ -55,6 +73,7 @@ struct cfg_route {
     struct cfg_return *ret;
     struct cfg_static *stat;
     struct cfg_status *status;
+    struct cfg_proxy *proxy;
 };
 
 struct cfg_error_page {
@@ -90,6 +109,13 @@ static inline const struct cfg_http *http_config(const struct cfg_server *s)
 {
     return s->conf;
 }
+
+/* What the proxy routes of server s name must exist: each `upstream` is
+ * found (an unknown one is an error at its FILE:LINE) and its hash_key
+ * uses only variables a request has. 0, or -1 after cfg_fail().
+ * (handler_proxy.c) */
+int http_proxy_check(struct cfg_ctx *ctx, const config_setting_t *group,
+                     const struct herd_config *cfg, struct cfg_server *s);
 
 struct proto;
 struct proto_module;

@@ -62,12 +62,14 @@ struct http_handler {
 extern const struct http_handler http_handler_return;
 extern const struct http_handler http_handler_static;
 extern const struct http_handler http_handler_status;
+extern const struct http_handler http_handler_proxy;
 
 /* Their sections of a route's configuration (the route keys "return",
  * "static" and "status"), each defined next to its handler's code. */
 extern const struct cfg_section http_return_config;
 extern const struct cfg_section http_static_config;
 extern const struct cfg_section http_status_config;
+extern const struct cfg_section http_proxy_config;
 
 /* The handler whose section the route configures (the first), or NULL. */
 const struct http_handler *http_handler_for(const struct cfg_route *cr);

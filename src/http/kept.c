@@ -17,6 +17,8 @@
  *           start ─► body fed (STREAM) ───────────────────────────┤
  *           body left after the answer: DISCARD ───────────────────┴─► released
  *   client gone / timeout / bad body before the answer: abort, log, release
+ *   an upgrade (http_req_tunnel): every byte to the handler (TUNNEL) until
+ *   its answer is done, then the connection closes
  * Tested by tests/unit/check_http_kept.c. */
 #include <stddef.h>
 #include <stdlib.h>
@@ -33,6 +35,7 @@ enum kept_body {
     KB_CHECK,       /* chunked, for a handler without body: read, then start */
     KB_STREAM,      /* to the handler's body callback */
     KB_DISCARD,     /* the rest of a body whose answer is complete */
+    KB_TUNNEL,      /* every byte to the handler's body callback (an upgrade) */
 };
 
 struct http_kept {
@@ -260,7 +263,21 @@ void http_kept_answered(struct http_req *req)
         return;
     if (k->body == KB_STREAM)
         k->body = KB_DISCARD;       /* the rest is not the handler's any more */
+    else if (k->body == KB_TUNNEL)
+        k->body = KB_NONE;          /* the connection closes after the answer */
     k->paused = false;
+    loop_defer(http_loop(req->conn), &k->wake);
+}
+
+void http_kept_tunnel(struct http_req *req)
+{
+    struct http_kept *k = kept_of_req(req);
+    if (k == NULL)
+        return;
+    k->body = KB_TUNNEL;
+    k->chunked_body = false;
+    k->paused = false;
+    req->keep = false;
     loop_defer(http_loop(req->conn), &k->wake);
 }
 
@@ -289,13 +306,26 @@ static void body_ended(struct http_kept *k)
 /* Offer p[0..n) to the handler (or drop it). Returns the bytes taken. */
 static size_t deliver(struct http_kept *k, const char *p, size_t n)
 {
-    if (k->body != KB_STREAM)
+    enum kept_body was = (enum kept_body)k->body;
+    if (was != KB_STREAM && was != KB_TUNNEL)
         return n;
     size_t took = k->req.handler->body(&k->req, p, n);
-    if (k->body != KB_STREAM || took >= n)  /* answered meanwhile: the rest is dropped */
+    if (k->body != was || took >= n)    /* answered meanwhile: the rest is dropped */
         return n;
     k->paused = true;
     return took;
+}
+
+/* A tunnel: whatever arrived. Returns 1 to go on, 0 to wait. */
+static int feed_tunnel(struct http_kept *k)
+{
+    struct conn *c = k->req.conn;
+    size_t n = conn_in_len(c);
+    if (n == 0)
+        return 0;
+    size_t took = deliver(k, buf_head(c->in), n);
+    buf_consume(c->in, took);
+    return took == n && conn_in_len(c) > 0;
 }
 
 /* Returns 1 to go on, 0 to wait for input or the handler. */
@@ -372,10 +402,12 @@ static int feed_chunked(struct http_kept *k)
 static int feed(struct http_kept *k)
 {
     struct conn *c = k->req.conn;
-    if (k->body != KB_NONE && !k->paused && conn_in_len(c) > k->ready)
+    if (k->body != KB_NONE && k->body != KB_TUNNEL && !k->paused && conn_in_len(c) > k->ready)
         conn_set_timer(c, HTTP_TIMER_BODY, k->req.server->conf->body_timeout);
     while (k->body != KB_NONE && !k->paused && !c->closing) {
-        int rc = k->chunked_body ? feed_chunked(k) : feed_length(k);
+        int rc = k->body == KB_TUNNEL ? feed_tunnel(k)
+                 : k->chunked_body    ? feed_chunked(k)
+                                      : feed_length(k);
         if (rc <= 0)
             return rc;
     }
@@ -385,7 +417,8 @@ static int feed(struct http_kept *k)
 bool http_kept_reading(struct conn *c)
 {
     struct http_kept *k = kept_of(c);
-    return k && k->body != KB_NONE && !k->paused;
+    /* A tunnel's deadline is its handler's (bytes flow both ways). */
+    return k && k->body != KB_NONE && k->body != KB_TUNNEL && !k->paused;
 }
 
 bool http_kept_run(struct conn *c)

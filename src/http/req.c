@@ -94,6 +94,11 @@ void http_req_body_resume(struct http_req *req)
     http_kept_resume(req);
 }
 
+void http_req_tunnel(struct http_req *req)
+{
+    http_kept_tunnel(req);
+}
+
 /* ------------------------------------------------------------------ */
 /* The access log */
 
@@ -125,6 +130,9 @@ static void fill_entry(const struct http_req *req, struct access_log_entry *e,
         .host_len = req->f.host ? req->f.host_len : 0,
         .request_time_ms = now - req->started,
         .tls = conn_is_tls(req->conn),
+        .upstream_addr = req->upstream_addr,
+        .upstream_status = req->upstream_addr ? req->upstream_status : 0,
+        .upstream_time_ms = req->upstream_addr ? req->upstream_ms : -1,
     };
 }
 

@@ -48,6 +48,12 @@ struct http_req {
     uint64_t body_bytes;                /* response body bytes queued */
     uint64_t bytes_sent;                /* response bytes queued, head included */
     int status;                         /* of the answer; 0 until one is sent */
+    /* Proxied: the upstream server asked last, else NULL (then the two
+     * after it are not read); its response's status (0: none yet) and
+     * the time from the first attempt to its response's end (ms, -1). */
+    const char *upstream_addr;
+    int upstream_status;
+    int64_t upstream_ms;
     bool keep;                          /* the connection persists afterwards */
     bool with_body;                     /* false for HEAD */
     uint8_t state;                      /* enum http_req_state */
@@ -77,5 +83,11 @@ void http_req_done(struct http_req *req);
 /* A handler that paused the body (took fewer bytes than offered) wants the
  * rest. */
 void http_req_body_resume(struct http_req *req);
+/* A pending handler that answered with an upgrade (101) takes the
+ * connection as a byte stream: from now on every byte the client sends
+ * goes to its body callback as it arrives (with the same back-pressure),
+ * no end is announced (the client going away aborts the exchange), and
+ * the connection closes once the handler calls http_req_done(). */
+void http_req_tunnel(struct http_req *req);
 
 #endif

@@ -132,7 +132,7 @@ size_t http_head_len(const struct http_head *h)
                HTTP_DATE_LEN;
     if (h->type)
         n += sizeof "Content-Type: \r\n" - 1 + strlen(h->type);
-    if (http_status_has_body(status))
+    if (http_status_has_body(status) && h->length != HTTP_LENGTH_NONE)
         n += h->length < 0 ? sizeof "Transfer-Encoding: chunked\r\n" - 1
                            : sizeof "Content-Length: \r\n" - 1 + digits((uint64_t)h->length);
     for (size_t i = 0; i < h->n_fields; i++)
@@ -172,7 +172,7 @@ size_t http_head_write(char *out, const struct http_head *h, size_t *date_off)
         p = put(p, h->type, strlen(h->type));
         p = put(p, LIT("\r\n"));
     }
-    if (http_status_has_body(status)) {
+    if (http_status_has_body(status) && h->length != HTTP_LENGTH_NONE) {
         if (h->length < 0) {
             p = put(p, LIT("Transfer-Encoding: chunked\r\n"));
         } else {

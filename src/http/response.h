@@ -8,7 +8,8 @@
  *   - "HTTP/1.1 STATUS REASON", then "Server: herd" and "Date: IMF-fixdate";
  *   - Content-Type when there is one;
  *   - Content-Length, or "Transfer-Encoding: chunked"; neither for 1xx, 204
- *     and 304, which never carry a body (http_status_has_body);
+ *     and 304, which never carry a body (http_status_has_body), nor for
+ *     HTTP_LENGTH_NONE;
  *   - the caller's extra lines ("Name: value\r\n" each), then the fields
  *     it passes through (a proxied response's, already filtered);
  *   - "Connection: close", "Connection: keep-alive" (an HTTP/1.0 client that
@@ -33,6 +34,10 @@ enum http_conn_header { HTTP_CONN_NONE, HTTP_CONN_CLOSE, HTTP_CONN_KEEP_ALIVE,
 
 /* http_head.length for a body of unknown length, sent in chunks. */
 #define HTTP_LENGTH_CHUNKED (-1)
+/* http_head.length when the head announces no length at all: a body that
+ * ends when the connection closes (a proxied HTTP/1.0 client's), or a HEAD
+ * answer whose GET length is unknown. */
+#define HTTP_LENGTH_NONE (-2)
 
 struct http_head {
     int status;

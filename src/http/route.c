@@ -9,7 +9,7 @@
 
 /* Every handler a route may configure. */
 static const struct http_handler *const handlers[] = {
-    &http_handler_return, &http_handler_static, &http_handler_status,
+    &http_handler_return, &http_handler_static, &http_handler_status, &http_handler_proxy,
 };
 
 size_t http_handlers_configured(const struct cfg_route *cr)

@@ -141,6 +141,8 @@ bool http_kept_reading(struct conn *c);
 /* The exchange's answer is complete (http_req_done). */
 void http_kept_answered(struct http_req *req);
 void http_kept_resume(struct http_req *req);
+/* The exchange becomes a tunnel (http_req_tunnel). */
+void http_kept_tunnel(struct http_req *req);
 /* The connection ends (closed, timed out): abort an unanswered exchange
  * and log it with status. */
 void http_kept_end(struct conn *c, int status);
@@ -169,6 +171,7 @@ static inline void http_req_init(struct http_req *req, struct conn *c,
     req->path_len = 0;
     req->started = http_conn_started(c);
     req->body_bytes = req->bytes_sent = 0;
+    req->upstream_addr = NULL;
     req->status = 0;
     req->keep = false;
     req->with_body = true;

@@ -189,6 +189,9 @@ class EscapeTest(AccessLogBase):
         self.assertEqual(httpkit.status_of(data), 200, data[:200])
         fetch(self.port, request("GET", "/hello/after-long", headers=[("User-Agent", "short")]))
         self.wait_lines(1, marker=b"after-long")
+        # The two requests may reach different workers, each flushing its
+        # own buffer once a second: wait for the long one's line too.
+        self.wait_lines(1, marker=b"long-marker")
         lines = self.lines()
         self.assertEqual(len(lines), 2, [x[:120] for x in lines])
         long_line = [x for x in lines if b"long-marker" in x]

@@ -323,9 +323,9 @@ static const struct bad bad_files[] = {
     { BASE "servers = ( { listen = [\"1\"];\n error_pages = (\n { status = 404; file = \"/nonexistent/404.html\"; } );\n"
            " routes = ( { path = \"/\"; return = { status = 200; }; } ); } );\n", 4,
       "error page /nonexistent/404.html" },
-    { BASE "servers = ( { listen = [\"1\"];\n error_pages = (\n { status = 502; file = \"/etc/passwd\"; } );\n"
+    { BASE "servers = ( { listen = [\"1\"];\n error_pages = (\n { status = 418; file = \"/etc/passwd\"; } );\n"
            " routes = ( { path = \"/\"; return = { status = 200; }; } ); } );\n", 4,
-      "herd never answers 502" },
+      "herd never answers 418" },
     { BASE "servers = ( { listen = [\"1\"];\n server_names = [ \"bad name\" ];\n"
            " routes = ( { path = \"/\"; return = { status = 200; }; } ); } );\n", 3,
       "must be a host name" },

@@ -264,7 +264,7 @@ static const struct {
     { "http.access_log_format", "\"$remote_addr \\\"$request\\\" $status\"" },
     { "error page.status", "404|500" },
     { "error page.file", "\"/etc/passwd\"" },
-    { "route.path", "\"/p0\"|\"/p1\"|\"/p2\"" },
+    { "route.path", "\"/p0\"|\"/p1\"|\"/p2\"|\"/p3\"" },
     { "route.methods", "[ \"GET\", \"POST\" ]" },
     { "route.allow", "[ \"127.0.0.1\", \"::1\" ]" },
     { "route.deny", "[ \"10.0.0.0/8\", \"all\" ]" },
@@ -272,7 +272,8 @@ static const struct {
     { "return.status", "301" },
     { "static.root", "\"/tmp\"" },
     { "upstream.balance", "\"hash\"" },
-    /* Variables a tcp_proxy server (which uses the first upstream) has. */
+    /* Variables a tcp_proxy server and a proxy route (which use the first
+     * upstream) have. */
     { "upstream.hash_key", "\"$remote_addr$remote_port\"" },
     { "upstream server.address", "\"127.0.0.1:9000\"|\"unix:/run/app.sock\"|\"[::1]:9000\"" },
     { "health_check.path", "\"/healthz\"" },
@@ -283,6 +284,7 @@ static const struct {
     { "tls.protocols", "[ \"TLSv1.3\" ]" },
     { "tls.ciphers", "\"ECDHE-ECDSA-AES128-GCM-SHA256\"" },
     { "tls.ciphersuites", "\"TLS_AES_256_GCM_SHA384\"" },
+    { "proxy.upstream", "\"s-name-0\"" },
 };
 
 /* The (section, key) pairs the generator wrote, to check it reached all. */
@@ -422,6 +424,9 @@ static void gen_value(FILE *out, const struct cfg_section *sec, const struct cfg
     case CT_STRINGS:
         fprintf(out, "[ \"s-%s-a\", \"s-%s-b\" ]", k->name, k->name);
         return;
+    case CT_FIELDS:
+        fprintf(out, "{ X-A = \"s-%s-a\"; X-B = \"s %s b\"; }", k->name, k->name);
+        return;
     case CT_ENUM: {
         const char *last = k->names[enum_count(k) - 1];
         fprintf(out, "\"%s\"", k->def && strcmp(k->def, last) == 0 ? k->names[0] : last);
@@ -515,6 +520,7 @@ static void compare_key(const struct cfg_key *k, const void *a, const void *b,
                       at, *(char *const *)fa, *(char *const *)fb);
         return;
     case CT_STRINGS:
+    case CT_FIELDS:
         ck_assert_msg(same_strings((const void *)fa, (const void *)fb), "%s differs", at);
         return;
     case CT_GROUP:
@@ -572,6 +578,8 @@ static bool is_default(const struct cfg_key *k, const void *obj)
     }
     case CT_GROUP:
         return *(void *const *)f == NULL;
+    case CT_FIELDS:
+        return ((const struct cfg_strings *)(const void *)f)->n == 0;
     case CT_LIST:
         return list_count(k, obj) == 0;
     case CT_PROTOCOL:

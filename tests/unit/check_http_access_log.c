@@ -105,6 +105,32 @@ START_TEST(every_variable)
 }
 END_TEST
 
+/* An empty log file again, for the next line(). */
+static void reopen(void)
+{
+    fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    ck_assert_int_ge(fd, 0);
+}
+
+/* A proxied request's upstream, "-" for one that was not proxied or got
+ * no response. */
+START_TEST(upstream_variables)
+{
+    static const char fmt[] = "$upstream_addr|$upstream_status|$upstream_response_time";
+    struct access_log_entry e = entry();
+    ck_assert_str_eq(line(fmt, &e), "-|-|-\n");
+    reopen();
+    e.upstream_addr = "127.0.0.1:8000";
+    e.upstream_status = 201;
+    e.upstream_time_ms = 1234;
+    ck_assert_str_eq(line(fmt, &e), "127.0.0.1:8000|201|1.234\n");
+    reopen();
+    e.upstream_status = 0;          /* refused, timed out: no response */
+    e.upstream_time_ms = 5;
+    ck_assert_str_eq(line(fmt, &e), "127.0.0.1:8000|-|0.005\n");
+}
+END_TEST
+
 START_TEST(no_request_line)
 {
     /* A refused head (or an exchange aborted before one was understood). */
@@ -218,6 +244,7 @@ static Suite *suite(void)
     tcase_add_test(t, combined);
     tcase_add_test(t, common);
     tcase_add_test(t, every_variable);
+    tcase_add_test(t, upstream_variables);
     tcase_add_test(t, no_request_line);
     tcase_add_test(t, ipv6_peer);
     tcase_add_test(t, escaped_so_no_line_can_be_forged);

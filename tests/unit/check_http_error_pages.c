@@ -14,7 +14,7 @@
 #include "tap.h"
 
 static const int statuses[HTTP_ERROR_PAGES] = { 400, 403, 404, 405, 408, 413, 414, 416,
-                                                421, 431, 500, 501, 505 };
+                                                421, 431, 500, 501, 502, 503, 504, 505 };
 
 static char dir[128];
 static char err[512];
@@ -76,7 +76,7 @@ START_TEST(builtin_pages)
                       statuses[i]);
     }
     /* No page of its own: the 400 page. */
-    static const int others[] = { 200, 302, 418, 502, 0, -1 };
+    static const int others[] = { 200, 302, 418, 506, 0, -1 };
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
         ck_assert_ptr_eq(http_error_page(&e, others[i]), http_error_page(&e, 400));
     http_error_pages_free(&e);

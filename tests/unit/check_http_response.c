@@ -59,6 +59,9 @@ START_TEST(framing_by_length)
         { 206, 9876543210123LL, "\r\nContent-Length: 9876543210123\r\n", "Transfer-Encoding" },
         { 200, 0, "\r\nContent-Length: 0\r\n", "Transfer-Encoding" },
         { 200, HTTP_LENGTH_CHUNKED, "\r\nTransfer-Encoding: chunked\r\n", "Content-Length" },
+        /* A body that ends with the connection: neither. */
+        { 200, HTTP_LENGTH_NONE, "\r\nDate: ", "Content-Length" },
+        { 200, HTTP_LENGTH_NONE, "\r\nDate: ", "Transfer-Encoding" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct http_head h = { .status = cases[i].status, .date = date, .length = cases[i].length };

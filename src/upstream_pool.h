@@ -1,0 +1,55 @@
+/* Idle keep-alive connections to the servers of an upstream, per worker
+ * (DESIGN, "Reverse proxy"): after a proxied response that allows it, the
+ * upstream connection waits here for the next request to the same server
+ * instead of being closed.
+ *
+ *   put ─► idle (most recently used first) ─┬─ take: checked still open
+ *                                           │  (no byte, no EOF waiting),
+ *                                           │  handed back to the caller
+ *                                           ├─ the server closes it, sends
+ *                                           │  bytes, idle timeout: closed
+ *                                           └─ more than `keepalive` idle:
+ *                                              the least recently used closed
+ *
+ * One pool per upstream (per balancer) and process, shared by every route
+ * that names the upstream (upstream_pool_ref). An idle connection is not
+ * counted by the balancer as active: the caller reports it closed before
+ * put and opened after take, so a server's connections (active and idle)
+ * stay within max_connections as long as callers take an idle one before
+ * connecting a new one. Tested by tests/unit/check_upstream_pool.c. */
+#ifndef HERD_UPSTREAM_POOL_H
+#define HERD_UPSTREAM_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conn.h"
+
+struct balancer;
+struct upstream_pool;
+
+/* How long an idle connection is kept when the upstream says nothing. */
+#define UPSTREAM_POOL_IDLE_MS 60000
+
+/* The pool of b's upstream in this process (built on first use, counted),
+ * keeping at most keepalive idle connections (0: none). NULL: no memory. */
+struct upstream_pool *upstream_pool_ref(struct balancer *b, size_t keepalive);
+/* The last user gone: its idle connections are closed. */
+void upstream_pool_unref(struct upstream_pool *p);
+
+/* An idle connection to server i that is still open, the most recently
+ * used first, or NULL. Stale ones met on the way are closed. The
+ * connection's callbacks become ops and c->data data; its proto_state is
+ * the caller's again. */
+struct conn *upstream_pool_take(struct upstream_pool *p, int server, const struct conn_ops *ops,
+                                void *data);
+
+/* Keep c (connected to server i, not linked, nothing queued or unread)
+ * for a later take, for at most idle_ms; with keepalive 0, or a
+ * connection that is not clean, c is closed instead. */
+void upstream_pool_put(struct upstream_pool *p, struct conn *c, int server, int64_t idle_ms);
+
+/* Idle connections now (tests, status). */
+size_t upstream_pool_idle(const struct upstream_pool *p);
+
+#endif
