@@ -27,11 +27,8 @@
  * one line, as the HTTP refusals are, so a flood cannot fill the disk. */
 #define CONN_PROXY_REFUSALS_PER_SECOND 10
 
-static struct {
-    int64_t start;              /* ms: when the current second began */
-    uint32_t used;
-    uint64_t suppressed;
-} budget;
+static struct log_budget budget = LOG_BUDGET("PROXY protocol", "refused connections not logged",
+                                             LOG_INFO, CONN_PROXY_REFUSALS_PER_SECOND);
 
 /* What a peek sees. One loop per process runs one connection at a time. */
 static unsigned char scratch[CONN_PROXY_HEADER_MAX];
@@ -70,35 +67,9 @@ bool conn_proxy_trusted(const struct conn_proxy_accept *pa, const struct sockadd
 /* ------------------------------------------------------------------ */
 /* Refusals */
 
-static void budget_new_second(int64_t now_ms)
-{
-    if (budget.suppressed > 0)
-        log_info("PROXY protocol: %llu more refused connections not logged "
-                 "(at most %d a second per worker)",
-                 (unsigned long long)budget.suppressed, CONN_PROXY_REFUSALS_PER_SECOND);
-    budget.suppressed = 0;
-    budget.start = now_ms;
-    budget.used = 0;
-}
-
-static bool budget_take(int64_t now_ms)
-{
-    if (LOG_INFO > log_get_level())
-        return false;
-    if (now_ms - budget.start >= 1000 || now_ms < budget.start)
-        budget_new_second(now_ms);
-    if (budget.used >= CONN_PROXY_REFUSALS_PER_SECOND) {
-        budget.suppressed++;
-        return false;
-    }
-    budget.used++;
-    return true;
-}
-
 void conn_proxy_header_tick(int64_t now_ms)
 {
-    if (budget.suppressed > 0 && now_ms - budget.start >= 1000)
-        budget_new_second(now_ms);
+    log_budget_tick(&budget, now_ms);
 }
 
 /* Close c, which has not opened: the owner takes it back. The address
@@ -107,7 +78,7 @@ static int refuse(struct conn *c, const char *fmt, ...) __attribute__((format(pr
 
 static int refuse(struct conn *c, const char *fmt, ...)
 {
-    if (budget_take(conn_now(c))) {
+    if (log_budget_take(&budget, conn_now(c))) {
         char why[160], addr[INET6_ADDRSTRLEN] = "-";
         va_list ap;
         va_start(ap, fmt);

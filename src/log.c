@@ -151,3 +151,33 @@ void log_msg(enum log_level level, const char *fmt, ...)
     (void)unused;
     errno = saved_errno;
 }
+
+static void budget_new_second(struct log_budget *b, int64_t now_ms)
+{
+    if (b->suppressed > 0)
+        log_msg(b->level, "%s: %llu more %s (at most %u a second per worker)", b->what,
+                (unsigned long long)b->suppressed, b->noun, (unsigned)b->per_second);
+    b->suppressed = 0;
+    b->start = now_ms;
+    b->used = 0;
+}
+
+bool log_budget_take(struct log_budget *b, int64_t now_ms)
+{
+    if (b->level > log_get_level())
+        return false;
+    if (now_ms - b->start >= 1000 || now_ms < b->start)
+        budget_new_second(b, now_ms);
+    if (b->used >= b->per_second) {
+        b->suppressed++;
+        return false;
+    }
+    b->used++;
+    return true;
+}
+
+void log_budget_tick(struct log_budget *b, int64_t now_ms)
+{
+    if (b->suppressed > 0 && now_ms - b->start >= 1000)
+        budget_new_second(b, now_ms);
+}

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
@@ -35,6 +36,30 @@ enum log_level log_get_level(void);
 
 void log_msg(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* A budget of lines a second for messages that clients can provoke (bad
+ * requests, failed handshakes, refused connections): a flood must neither
+ * fill the disk nor bury other lines. Per process, that is per worker. A
+ * line over the budget is counted instead, and the count is logged once
+ * its second is over, as "WHAT: N more NOUN (at most M a second per
+ * worker)". A level that is not logged spends nothing. */
+struct log_budget {
+    const char *what, *noun;
+    enum log_level level;
+    uint32_t per_second;
+    uint32_t used;
+    int64_t start;              /* ms: when the current second began */
+    uint64_t suppressed;
+};
+
+#define LOG_BUDGET(what, noun, level, per_second) \
+    { (what), (noun), (level), (per_second), 0, 0, 0 }
+
+/* May a line at b->level be logged now? */
+bool log_budget_take(struct log_budget *b, int64_t now_ms);
+/* About once a second: report what a second that is over suppressed,
+ * though no new line came to ask. */
+void log_budget_tick(struct log_budget *b, int64_t now_ms);
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)

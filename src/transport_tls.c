@@ -86,40 +86,12 @@ static unsigned char scratch[TLS_CHUNK];
 /* ------------------------------------------------------------------ */
 /* Rate-limited error lines */
 
-static struct {
-    int64_t start;
-    uint32_t used;
-    uint64_t suppressed;
-} budget;
-
-static void budget_new_second(int64_t now_ms)
-{
-    if (budget.suppressed > 0)
-        log_info("TLS: %llu more errors not logged (at most %d a second per worker)",
-                 (unsigned long long)budget.suppressed, TLS_LOG_PER_SECOND);
-    budget.suppressed = 0;
-    budget.start = now_ms;
-    budget.used = 0;
-}
-
-static bool budget_take(int64_t now_ms)
-{
-    if (LOG_INFO > log_get_level())
-        return false;
-    if (now_ms - budget.start >= 1000 || now_ms < budget.start)
-        budget_new_second(now_ms);
-    if (budget.used >= TLS_LOG_PER_SECOND) {
-        budget.suppressed++;
-        return false;
-    }
-    budget.used++;
-    return true;
-}
+static struct log_budget budget = LOG_BUDGET("TLS", "errors not logged", LOG_INFO,
+                                             TLS_LOG_PER_SECOND);
 
 void tls_tick(int64_t now_ms)
 {
-    if (budget.suppressed > 0 && now_ms - budget.start >= 1000)
-        budget_new_second(now_ms);
+    log_budget_tick(&budget, now_ms);
 }
 
 static void conn_log(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -130,7 +102,7 @@ static void conn_log(struct conn *c, const char *fmt, ...)
     struct tls_conn *t = c->tp_state;
     if (t)
         t->logged = true;
-    if (!budget_take(c->owner ? conn_now(c) : 0))
+    if (!log_budget_take(&budget, c->owner ? conn_now(c) : 0))
         return;
     char what[200], addr[INET6_ADDRSTRLEN] = "-";
     va_list ap;

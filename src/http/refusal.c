@@ -18,47 +18,18 @@
 /* Enough of a target to recognise it; the log line stays short. */
 #define HTTP_REFUSAL_TARGET_MAX 256
 
-struct refusal_budget {
-    int64_t start;          /* ms: when the current second began */
-    uint32_t used;
-    uint64_t suppressed;
+#define REFUSAL_BUDGET(level) \
+    [level] = LOG_BUDGET("refused requests", "messages suppressed", level, \
+                         HTTP_REFUSALS_PER_SECOND)
+static struct log_budget budgets[LOG_DEBUG + 1] = {
+    REFUSAL_BUDGET(LOG_ERROR), REFUSAL_BUDGET(LOG_WARN),
+    REFUSAL_BUDGET(LOG_INFO), REFUSAL_BUDGET(LOG_DEBUG),
 };
-
-static struct refusal_budget budgets[LOG_DEBUG + 1];
-
-static void refusal_new_second(enum log_level level, struct refusal_budget *b, int64_t now_ms)
-{
-    if (b->suppressed > 0)
-        log_msg(level, "refused requests: %llu more messages suppressed "
-                "(at most %d a second per worker)",
-                (unsigned long long)b->suppressed, HTTP_REFUSALS_PER_SECOND);
-    b->suppressed = 0;
-    b->start = now_ms;
-    b->used = 0;
-}
-
-static int refusal_take(enum log_level level, int64_t now_ms)
-{
-    if (level > log_get_level())
-        return 0;
-    struct refusal_budget *b = &budgets[level];
-    if (now_ms - b->start >= 1000 || now_ms < b->start)
-        refusal_new_second(level, b, now_ms);
-    if (b->used >= HTTP_REFUSALS_PER_SECOND) {
-        b->suppressed++;
-        return 0;
-    }
-    b->used++;
-    return 1;
-}
 
 void http_refusal_tick(int64_t now_ms)
 {
-    for (int level = LOG_ERROR; level <= LOG_DEBUG; level++) {
-        struct refusal_budget *b = &budgets[level];
-        if (b->suppressed > 0 && now_ms - b->start >= 1000)
-            refusal_new_second((enum log_level)level, b, now_ms);
-    }
+    for (int level = LOG_ERROR; level <= LOG_DEBUG; level++)
+        log_budget_tick(&budgets[level], now_ms);
 }
 
 static void refusal_client(const struct conn *c, char *out, size_t cap)
@@ -89,7 +60,7 @@ void http_refusal_vlog(enum log_level level, const struct conn *c,
                        const struct http_request *req, int64_t now_ms, int status,
                        const char *fmt, va_list ap)
 {
-    if (!refusal_take(level, now_ms))
+    if (!log_budget_take(&budgets[level], now_ms))
         return;
     char msg[1024], client[INET6_ADDRSTRLEN], request[4 * HTTP_REFUSAL_TARGET_MAX + 4 * 32 + 64];
     vsnprintf(msg, sizeof msg, fmt, ap);

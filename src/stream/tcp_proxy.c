@@ -155,42 +155,13 @@ static void tp_server_free(void *server)
 }
 
 /* The log budget of this process (that is, of this worker). */
-static struct {
-    int64_t start;              /* ms: when the current second began */
-    uint32_t used;
-    uint64_t suppressed;
-} budget;
-
-static void budget_new_second(int64_t now)
-{
-    if (budget.suppressed > 0)
-        log_info("tcp_proxy: %llu more messages suppressed (at most %d a second per worker)",
-                 (unsigned long long)budget.suppressed, TP_LOG_PER_SECOND);
-    budget.suppressed = 0;
-    budget.used = 0;
-    budget.start = now;
-}
-
-/* May a line be logged now? */
-static bool budget_take(int64_t now)
-{
-    if (LOG_INFO > log_get_level())
-        return false;
-    if (now - budget.start >= 1000 || now < budget.start)
-        budget_new_second(now);
-    if (budget.used >= TP_LOG_PER_SECOND) {
-        budget.suppressed++;
-        return false;
-    }
-    budget.used++;
-    return true;
-}
+static struct log_budget budget = LOG_BUDGET("tcp_proxy", "messages suppressed", LOG_INFO,
+                                             TP_LOG_PER_SECOND);
 
 static void tp_tick(void *server, int64_t now_ms)
 {
     (void)server;
-    if (budget.suppressed > 0 && now_ms - budget.start >= 1000)
-        budget_new_second(now_ms);
+    log_budget_tick(&budget, now_ms);
 }
 
 static void tp_reopen_log(void *server, int fd)
@@ -288,7 +259,7 @@ static const struct conn_ops upstream_ops;
 static void refuse(struct conn *client, const char *cause)
 {
     char who[INET6_ADDRSTRLEN + 16];
-    if (budget_take(conn_now(client))) {
+    if (log_budget_take(&budget, conn_now(client))) {
         client_text(client, who, sizeof who);
         log_info("tcp_proxy: no server of upstream '%s' for the client: %s, client: %s",
                  conf_of(client)->upstream, cause, who);
@@ -516,7 +487,7 @@ static void upstream_error(struct conn *up, int err)
         return;
     struct tp_client *t = client_of(client);
     char who[INET6_ADDRSTRLEN + 16];
-    if (budget_take(conn_now(client))) {
+    if (log_budget_take(&budget, conn_now(client))) {
         client_text(client, who, sizeof who);
         log_info("tcp_proxy: connect to %s (upstream '%s'): %s, client: %s",
                  balance_server_name(u->bal, u->server), conf_of(client)->upstream,

@@ -284,6 +284,58 @@ START_TEST(threshold)
 }
 END_TEST
 
+/* A budget lets per_second lines through in a second, counts the rest and
+ * reports them when the second is over: on the next line, or on the tick. */
+START_TEST(budget_counts_and_reports)
+{
+    int fd = fixture_log_begin();
+    log_set_level(LOG_INFO);
+    struct log_budget b = LOG_BUDGET("floods", "lines not logged", LOG_INFO, 3);
+    int allowed = 0;
+    for (int i = 0; i < 8; i++)
+        allowed += log_budget_take(&b, 5000 + i);
+    ck_assert_int_eq(allowed, 3);
+    log_budget_tick(&b, 5999);              /* the second is not over */
+    log_budget_tick(&b, 6000);
+    log_budget_tick(&b, 6001);              /* reported once */
+    ck_assert(log_budget_take(&b, 6002));
+    log_budget_take(&b, 6003);
+    log_budget_take(&b, 6004);
+    ck_assert(!log_budget_take(&b, 6005));
+    ck_assert(log_budget_take(&b, 7100));   /* a new second: the count first */
+    char *text = fixture_log_text(fd);
+    fixture_log_end();
+    ck_assert_int_eq(fixture_count(text, "\n"), 2);
+    ck_assert_ptr_nonnull(strstr(text, "[info] "));
+    ck_assert_ptr_nonnull(strstr(text, ": floods: 5 more lines not logged "
+                                       "(at most 3 a second per worker)\n"));
+    ck_assert_ptr_nonnull(strstr(text, ": floods: 1 more lines not logged "));
+    free(text);
+}
+END_TEST
+
+/* A level that is not logged spends nothing and reports nothing; a clock
+ * that went back starts a new second. */
+START_TEST(budget_level_off_and_clock_back)
+{
+    int fd = fixture_log_begin();
+    log_set_level(LOG_WARN);
+    struct log_budget b = LOG_BUDGET("floods", "lines not logged", LOG_INFO, 1);
+    for (int i = 0; i < 5; i++)
+        ck_assert(!log_budget_take(&b, 1000 + i));
+    ck_assert_int_eq(b.suppressed, 0);
+    log_set_level(LOG_INFO);
+    ck_assert(log_budget_take(&b, 2000));
+    ck_assert(!log_budget_take(&b, 2001));
+    ck_assert(log_budget_take(&b, 1500));   /* earlier than the second's start */
+    char *text = fixture_log_text(fd);
+    fixture_log_end();
+    ck_assert_int_eq(fixture_count(text, "\n"), 1);
+    ck_assert_ptr_nonnull(strstr(text, "floods: 1 more lines not logged"));
+    free(text);
+}
+END_TEST
+
 /* "2024/05/01 12:00:00 [warn] 1234: message", one write per line. */
 START_TEST(line_form)
 {
@@ -399,6 +451,8 @@ int main(void)
     tcase_add_test(tc, use_same_fd_keeps_it);
     tcase_add_test(tc, level_names);
     tcase_add_test(tc, threshold);
+    tcase_add_test(tc, budget_counts_and_reports);
+    tcase_add_test(tc, budget_level_off_and_clock_back);
     tcase_add_test(tc, line_form);
     tcase_add_test(tc, long_message_cut);
     tcase_add_test(tc, errno_kept);
