@@ -484,7 +484,7 @@ class ProxyTest(HerdTestCase):
         self.assertIn(b"\r\nTransfer-Encoding: chunked\r\n", r.body)
         growth = herdtest.rss_kb(worker) - rss0
         herdtest.diag("worker RSS growth over 60 MiB proxied: %d KiB" % growth)
-        self.assertLess(growth, 8 * 1024)
+        herdtest.assert_rss_growth(self, growth, 8 * 1024, "60 MiB proxied")
 
     def test_100_continue_and_103(self):
         b = self.backend()

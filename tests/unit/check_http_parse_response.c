@@ -275,7 +275,7 @@ END_TEST
 START_TEST(resp_untouched_and_capacity)
 {
     static const char raw[] = "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
-    struct http_header fields[2];
+    struct http_header fields[3];
     struct http_response resp = { .status = -7, .headers = fields, .num_headers = 2 };
     const char *why = NULL;
 

@@ -141,6 +141,12 @@ void hx_connect(const char *peer)
     conn_start(&hx.conn, &fx.owner, sv[0], peer ? (const struct sockaddr *)&sin : NULL, &l);
 }
 
+static bool no_outbound(void *arg)
+{
+    (void)arg;
+    return fx.owner.n_outbound == 0;
+}
+
 void hx_stop(void)
 {
     if (hx.cfg) {
@@ -152,6 +158,9 @@ void hx_stop(void)
         }
         for (size_t i = 0; i < hx.n_servers; i++)
             proto_http.server_free(hx.rt[i].data);
+        /* Freeing a proxy route closes its idle upstream connections;
+         * their closes run in the loop, as in a worker. */
+        ck_assert(fx_run_until(no_outbound, NULL, 2000));
         fx_teardown();
         stats_unmap(hx.page);
         config_free(hx.cfg);
