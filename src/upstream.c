@@ -221,3 +221,15 @@ const struct upstream_config *upstream_find(const struct herd_config *cfg, const
             return &cfg->upstreams[i];
     return NULL;
 }
+
+int upstream_key_var(const char *p, size_t *len, const char *const *vars, size_t n)
+{
+    *len = 0;
+    while ((p[*len] >= 'a' && p[*len] <= 'z') || p[*len] == '_' ||
+           (p[*len] >= '0' && p[*len] <= '9'))
+        (*len)++;
+    for (size_t i = 0; i < n; i++)
+        if (strlen(vars[i]) == *len && strncmp(p, vars[i], *len) == 0)
+            return (int)i;
+    return -1;
+}

@@ -74,6 +74,11 @@ int upstream_check_list(struct cfg_ctx *ctx, const config_setting_t *list,
  * with the reason in *why. */
 int upstream_addr_parse(const char *s, struct upstream_addr *out, const char **why);
 
+/* A hash_key variable at p (just after its '$'): its index in vars[0..n),
+ * or -1 when it is not one of them; *len is the length of its name. The
+ * caller lists what it can supply for a request or connection. */
+int upstream_key_var(const char *p, size_t *len, const char *const *vars, size_t n);
+
 /* The upstream called name, or NULL. */
 const struct upstream_config *upstream_find(const struct herd_config *cfg, const char *name);
 

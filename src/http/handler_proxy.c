@@ -107,18 +107,10 @@ const struct cfg_section http_proxy_config = {
 static const char *const key_vars[] = { "remote_addr", "remote_port", "request_uri", "host" };
 enum { KV_REMOTE_ADDR, KV_REMOTE_PORT, KV_REQUEST_URI, KV_HOST };
 
-/* The variable at p (just after '$'): its index in key_vars, or -1; *len
- * is the length of its name. */
+/* The variable at p (just after '$'): its index in key_vars, or -1. */
 static int key_var(const char *p, size_t *len)
 {
-    *len = 0;
-    while ((p[*len] >= 'a' && p[*len] <= 'z') || p[*len] == '_' ||
-           (p[*len] >= '0' && p[*len] <= '9'))
-        (*len)++;
-    for (size_t i = 0; i < sizeof key_vars / sizeof key_vars[0]; i++)
-        if (strlen(key_vars[i]) == *len && strncmp(p, key_vars[i], *len) == 0)
-            return (int)i;
-    return -1;
+    return upstream_key_var(p, len, key_vars, sizeof key_vars / sizeof key_vars[0]);
 }
 
 static int check_route(struct cfg_ctx *ctx, const config_setting_t *route,

@@ -324,6 +324,23 @@ START_TEST(addresses)
 }
 END_TEST
 
+/* hash_key variables: a name ends at the first character that cannot be
+ * in one; only the names the caller lists are known. */
+START_TEST(key_variables)
+{
+    static const char *const vars[] = { "remote_addr", "remote_port" };
+    size_t len;
+    ck_assert_int_eq(upstream_key_var("remote_port:x", &len, vars, 2), 1);
+    ck_assert_uint_eq(len, 11);
+    ck_assert_int_eq(upstream_key_var("remote_addr", &len, vars, 2), 0);
+    ck_assert_int_eq(upstream_key_var("remote_add$x", &len, vars, 2), -1);
+    ck_assert_uint_eq(len, 10);
+    ck_assert_int_eq(upstream_key_var("request_uri", &len, vars, 2), -1);
+    ck_assert_int_eq(upstream_key_var("", &len, vars, 2), -1);
+    ck_assert_uint_eq(len, 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("upstream");
@@ -336,6 +353,7 @@ int main(void)
     tcase_add_test(tc, names_differing_in_case_are_distinct);
     tcase_add_test(tc, at_most_256_servers);
     tcase_add_test(tc, addresses);
+    tcase_add_test(tc, key_variables);
     suite_add_tcase(s, tc);
     return run_suite_tap(s);
 }
