@@ -139,8 +139,14 @@ class LayerTest(unittest.TestCase):
     def test_only_the_tls_transport_includes_openssl(self):
         bad = ["%s includes %s" % (rel(p), inc) for p in sources("") for inc in includes(p)
                if inc.startswith("openssl/") and
-               not re.match(r"transport_tls[^/]*\.c$", os.path.basename(p))]
+               not re.match(r"transport_tls[^/]*\.c$|transport_tls_internal\.h$",
+                            os.path.basename(p))]
         self.assertNone(bad, "OpenSSL headers outside src/transport_tls*.c")
+        # The transport's internal header includes OpenSSL's: only its own
+        # files may include it.
+        bad = [rel(p) for p in sources("") if "transport_tls_internal.h" in includes(p)
+               and not re.match(r"transport_tls[^/]*\.c$", os.path.basename(p))]
+        self.assertNone(bad, "transport_tls_internal.h included outside src/transport_tls*.c")
 
     def test_files_are_small(self):
         bad = []
