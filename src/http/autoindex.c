@@ -95,7 +95,7 @@ static void free_entries(struct entry *v, size_t n)
 
 /* The entries of dirfd but "." and "..", sorted. 0, or an errno value when
  * out of memory or the directory cannot be read. */
-static int read_entries(int dirfd, struct entry **out, size_t *count)
+static int read_entries(int dirfd, bool hidden, struct entry **out, size_t *count)
 {
     int fd = dup(dirfd);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -117,6 +117,8 @@ static int read_entries(int dirfd, struct entry **out, size_t *count)
         if ((de = readdir(d)) == NULL)
             break;
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (de->d_name[0] == '.' && !hidden)
             continue;
         struct stat s;
         if (fstatat(dirfd, de->d_name, &s, AT_SYMLINK_NOFOLLOW) < 0)
@@ -174,13 +176,13 @@ static void build_page(struct page *p, const struct http_req *r, const struct en
     put_str(p, "</pre><hr></body></html>\n");
 }
 
-int http_autoindex_send(struct http_req *req, int dirfd)
+int http_autoindex_send(struct http_req *req, int dirfd, bool hidden)
 {
     struct entry *v = NULL;
     size_t n = 0;
     struct page p = { 0 };
 
-    int err = read_entries(dirfd, &v, &n);
+    int err = read_entries(dirfd, hidden, &v, &n);
     if (err != 0)
         return err;
     build_page(&p, req, v, n);

@@ -34,6 +34,7 @@ struct cfg_static {
     char *root;
     struct cfg_strings index;
     bool autoindex;
+    bool hidden;                     /* serve names starting with '.' */
     struct cfg_cache *cache;         /* always set after validation */
 };
 

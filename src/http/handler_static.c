@@ -226,7 +226,7 @@ static int serve_directory(struct http_static *st, struct http_req *req, int dir
                          st->key);
         return 403;
     }
-    int err = http_autoindex_send(req, dirfd);
+    int err = http_autoindex_send(req, dirfd, cfg->hidden);
     if (err == 0)
         return 0;
     refuse_errno(st, req, "readdir", err, st->key);
@@ -256,11 +256,28 @@ static int serve_opened(struct http_static *st, struct http_req *req, int fd,
     return 0;
 }
 
+/* Whether a segment of the (decoded, normalised) path starts with '.':
+ * ".git/config", ".htpasswd", ".env" are a site's secrets far more often
+ * than its content. The well-known URIs at the root (RFC 8615) are not
+ * hidden: ACME challenges and security.txt live there. */
+static bool names_hidden(const char *path, size_t len)
+{
+    static const char wk[] = "/.well-known";
+    size_t skip = sizeof wk - 1;
+    if (len >= skip && memcmp(path, wk, skip) == 0 && (len == skip || path[skip] == '/')) {
+        path += skip;
+        len -= skip;
+    }
+    return memmem(path, len, "/.", 2) != NULL;
+}
+
 /* Returns 0 when answered, else the error status to answer. */
 static int serve(struct http_static *st, struct http_req *req)
 {
     if (req->f.method != HTTP_GET && req->f.method != HTTP_HEAD)
         return 405;
+    if (!st->cfg->hidden && names_hidden(req->path, req->path_len))
+        return 404;
     /* The key is the path below the root, without its leading slash. The
      * kernel names nothing of PATH_MAX bytes or more (ENAMETOOLONG, as for
      * a component over NAME_MAX): such a file cannot exist, so 404, decided
@@ -349,6 +366,7 @@ static const struct cfg_key static_keys[] = {
       .def = "index.html" },
     { .name = "autoindex", .type = CT_BOOL, .offset = CFG_AT(cfg_static, autoindex),
       .def = "false" },
+    { .name = "hidden", .type = CT_BOOL, .offset = CFG_AT(cfg_static, hidden), .def = "false" },
     { .name = "cache", .type = CT_GROUP, .offset = CFG_AT(cfg_static, cache),
       .sub = &cache_section },
 };

@@ -793,5 +793,62 @@ class CacheFreshnessTest(StaticBase):
         self.wait_new("/c5.txt", lambda r: r.status == 404, "deleted")
 
 
+HIDDEN_CONF = herdtest.top(2) + """
+servers = (
+  { listen = [ "127.0.0.1:$port" ];
+    routes = (
+      { path = "/open/"; static = { root = "$dir/www"; hidden = true; }; },
+      { path = "/"; static = { root = "$dir/www"; autoindex = true; }; }
+    );
+  }
+);
+"""
+
+
+class HiddenTest(StaticBase):
+    """Names starting with '.' are 404 unless `hidden = true`, whether
+    they exist or not; /.well-known/ (RFC 8615) is always served."""
+    conf = HIDDEN_CONF
+
+    def build_tree(self):
+        w = httpkit.write_file
+        r = self.root
+        w(os.path.join(r, ".htpasswd"), b"user:$2y$05$secret\n")
+        w(os.path.join(r, ".git", "config"), b"[remote]\n")
+        w(os.path.join(r, "app", ".env"), b"DB_PASSWORD=secret\n")
+        w(os.path.join(r, "app", "main.js"), b"main\n")
+        w(os.path.join(r, ".well-known", "acme-challenge", "tok"), b"challenge\n")
+        w(os.path.join(r, "open", ".htpasswd"), b"open copy\n")
+        w(os.path.join(r, "app", "a.b"), b"a dot inside a name\n")
+
+    def test_dot_segments_are_404(self):
+        for target in ("/.htpasswd", "/.git/config", "/.git/", "/.git", "/app/.env",
+                       "/%2Egit/config", "/app/%2eenv", "/.missing", "/app/.git/x",
+                       "/.well-knownx/y", "/x/.well-known/acme-challenge/tok"):
+            r = self.get(target)
+            self.assertEqual(r.status, 404, target)
+            self.assertNotIn(b"secret", r.body, target)
+            self.assertNotIn(b"[remote]", r.body, target)
+
+    def test_ordinary_names_served(self):
+        for target, body in (("/app/main.js", b"main\n"), ("/app/a.b", b"a dot inside a name\n"),
+                             ("/.well-known/acme-challenge/tok", b"challenge\n")):
+            r = self.get(target)
+            self.assertEqual((r.status, r.body), (200, body), target)
+
+    def test_listing_leaves_them_out(self):
+        r = self.get("/app/")
+        self.assertEqual(r.status, 200)
+        self.assertIn(b"main.js", r.body)
+        self.assertNotIn(b".env", r.body)
+        r = self.get("/")
+        self.assertNotIn(b".git", r.body)
+        self.assertNotIn(b".htpasswd", r.body)
+
+    def test_hidden_true_serves_them(self):
+        r = self.get("/open/.htpasswd")
+        self.assertEqual((r.status, r.body), (200, b"open copy\n"))
+
+
 if __name__ == "__main__":
     herdtest.main()

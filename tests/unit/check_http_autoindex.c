@@ -79,13 +79,13 @@ struct answer {
     int rc;
 };
 
-static void list(const struct http_req *r, int dirfd, struct answer *a)
+static void list_as(const struct http_req *r, int dirfd, bool hidden, struct answer *a)
 {
     memset(a, 0, sizeof *a);
     size_t before, len;
     out_conn_data(&oc, &before);
     a->res = *r;
-    a->rc = http_autoindex_send(&a->res, dirfd);
+    a->rc = http_autoindex_send(&a->res, dirfd, hidden);
     const char *out = out_conn_data(&oc, &len);
     out += before;
     len -= before;
@@ -98,6 +98,11 @@ static void list(const struct http_req *r, int dirfd, struct answer *a)
     memcpy(a->head, out, head_len);
     a->body = out + head_len;
     a->body_len = len - head_len;
+}
+
+static void list(const struct http_req *r, int dirfd, struct answer *a)
+{
+    list_as(r, dirfd, false, a);
 }
 
 /* A body holds lines[0..n) between its "<pre>" line and "</pre>", and
@@ -150,6 +155,27 @@ START_TEST(entries_encoded_and_escaped)
         "<a href=\"./%C3%A9\">\xc3\xa9</a>",
     };
     check_entries(&a, want, sizeof want / sizeof want[0]);
+    close(fd);
+}
+END_TEST
+
+/* Names starting with '.' are listed only when hidden names are served. */
+START_TEST(dot_names_only_when_hidden)
+{
+    touch(".htpasswd");
+    touch("seen");
+    subdir(".git");
+    int fd = open_dir();
+    struct http_req r = request(HTTP_GET, "/");
+    struct answer a;
+    list_as(&r, fd, false, &a);
+    static const char *const plain[] = { "<a href=\"./seen\">seen</a>" };
+    check_entries(&a, plain, 1);
+    list_as(&r, fd, true, &a);
+    static const char *const all[] = { "<a href=\"./.git/\">.git/</a>",
+                                       "<a href=\"./.htpasswd\">.htpasswd</a>",
+                                       "<a href=\"./seen\">seen</a>" };
+    check_entries(&a, all, 3);
     close(fd);
 }
 END_TEST
@@ -286,6 +312,7 @@ int main(void)
     TCase *tc = tcase_create("listing");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, entries_encoded_and_escaped);
+    tcase_add_test(tc, dot_names_only_when_hidden);
     tcase_add_test(tc, head_and_head_method);
     tcase_add_test(tc, title_and_root);
     tcase_add_test(tc, many_entries_sorted);
