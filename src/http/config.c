@@ -78,6 +78,10 @@ static int validate_route(struct cfg_ctx *ctx, const config_setting_t *group, vo
                         r->path);
     if (handlers > 1)
         return cfg_fail(ctx, group, "route '%s' has more than one handler", r->path);
+    if (r->access_log && strcmp(r->access_log, "off") != 0)
+        return cfg_fail(ctx, config_setting_get_member(group, "access_log"),
+                        "a route's 'access_log' can only be \"off\" (its requests are "
+                        "otherwise written to the server's)");
     if (check_methods(ctx, group, &r->methods) < 0 ||
         check_ranges(ctx, group, "allow", &r->allow) < 0 ||
         check_ranges(ctx, group, "deny", &r->deny) < 0)
@@ -91,6 +95,7 @@ static const struct cfg_key route_keys[] = {
     { .name = "methods", .type = CT_STRINGS, .offset = CFG_AT(cfg_route, methods) },
     { .name = "allow", .type = CT_STRINGS, .offset = CFG_AT(cfg_route, allow) },
     { .name = "deny", .type = CT_STRINGS, .offset = CFG_AT(cfg_route, deny) },
+    { .name = "access_log", .type = CT_STRING, .offset = CFG_AT(cfg_route, access_log) },
     /* the handlers: exactly one */
     { .name = "return", .type = CT_GROUP, .offset = CFG_AT(cfg_route, ret),
       .sub = &http_return_config },
@@ -172,6 +177,10 @@ static int check_access_log(struct cfg_ctx *ctx, const config_setting_t *group,
 {
     char why[200];
     h->access_log_line = cfg_line(group, "access_log");
+    if (h->access_log && strcmp(h->access_log, "off") == 0) {
+        free(h->access_log);        /* nginx's spelling of no log */
+        h->access_log = NULL;
+    }
     if (h->access_log && h->access_log[0] != '/')
         return cfg_fail(ctx, config_setting_get_member(group, "access_log"),
                         "'access_log' must be an absolute path");

@@ -70,6 +70,7 @@ struct cfg_route {
     struct cfg_strings methods;      /* empty: any method */
     struct cfg_strings allow;        /* CIDR lists; empty: everyone */
     struct cfg_strings deny;
+    char *access_log;                /* "off", or NULL: the server's log */
     /* exactly one handler */
     struct cfg_return *ret;
     struct cfg_static *stat;

@@ -151,6 +151,6 @@ void http_req_log(const struct http_req *req)
     const struct http_server *s = req->server;
     /* Every exchange passes here: count it by status class and server. */
     stats_response(http_stats(req->conn), http_server_index(req->conn), req->status);
-    if (s->log)
+    if (s->log && !(req->route && req->route->no_log))
         write_line(req);
 }

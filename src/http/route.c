@@ -119,6 +119,7 @@ static int build_route(struct http_route *r, const struct cfg_route *cr,
     r->path = cr->path;
     r->len = strlen(cr->path);
     r->exact = cr->exact;
+    r->no_log = cr->access_log != NULL;     /* "off", the only value allowed */
     r->handler = http_handler_for(cr);
     if (r->handler == NULL) {       /* validated at load; cannot happen */
         snprintf(err, errcap, "route %s has no handler", cr->path);

@@ -28,6 +28,7 @@ struct http_route {
     struct http_fixed not_allowed;  /* 405 with its Allow header */
     struct cidr *allow, *deny;
     size_t n_allow, n_deny;
+    bool no_log;                    /* access_log = "off" */
 };
 
 struct http_routes {

@@ -22,13 +22,18 @@ servers = (
     access_log = "$dir/logs/access.log";
     routes = (
       { path = "/hello"; return = { status = 200; body = "hello\\n"; }; },
-      { path = "/gone"; exact = true; return = { status = 410; body = "gone for good\\n"; }; }
+      { path = "/gone"; exact = true; return = { status = 410; body = "gone for good\\n"; }; },
+      { path = "/quiet/"; access_log = "off"; return = { body = "not logged\\n"; }; }
     );
   },
   { listen = [ "127.0.0.1:$port" ];
     server_names = [ "b.test" ];
     access_log = "$dir/logs/b.log";
     routes = ( { path = "/"; return = { body = "b\n"; }; } );
+  },
+  { listen = [ "127.0.0.1:$port_nolog" ];
+    access_log = "off";
+    routes = ( { path = "/"; return = { body = "no log\\n"; }; } );
   },
   { listen = [ "127.0.0.1:$port_custom" ];
     access_log = "$dir/logs/custom.log";
@@ -219,6 +224,28 @@ class EscapeTest(AccessLogBase):
         self.assertIn("GET /hello/%22x HTTP/1.1", reqs)
         self.assertTrue(any(re.fullmatch(r"(?i)GET /hello/a\\x22b\\x5cc HTTP/1\.1", r)
                             for r in reqs), reqs)
+
+
+class OffTest(AccessLogBase):
+
+    def test_route_off_is_not_logged(self):
+        # One connection, so one worker writes both lines in order: the
+        # line of /hello/after shows the quiet ones would have been there.
+        data, _ = httpkit.send_and_read_all(
+            self.port, request("GET", "/quiet/one") + request("GET", "/quiet/two?x") +
+            request("GET", "/hello/after", headers=[("Connection", "close")]))
+        self.assertEqual(data.count(b"not logged\n"), 2)
+        self.assertIn(b"hello\n", data)
+        lines = self.wait_lines(1, marker=b"/hello/after")
+        self.assertFalse([x for x in self.lines() if b"/quiet" in x], self.lines())
+        self.assertEqual(len(lines), 1)
+
+    def test_server_off_has_no_log(self):
+        r = fetch(self.h.port("nolog"), request("GET", "/x"))
+        self.assertEqual(r.body, b"no log\n")
+        fetch(self.port, request("GET", "/hello/mark"))
+        self.wait_lines(1, marker=b"/hello/mark")
+        self.assertEqual(sorted(os.listdir(self.logs)), ["access.log", "b.log", "custom.log"])
 
 
 class CustomFormatTest(AccessLogBase):

@@ -268,6 +268,7 @@ static const struct {
     { "route.methods", "[ \"GET\", \"POST\" ]" },
     { "route.allow", "[ \"127.0.0.1\", \"::1\" ]" },
     { "route.deny", "[ \"10.0.0.0/8\", \"all\" ]" },
+    { "route.access_log", "\"off\"" },
     { "proxy_protocol.from", "[ \"10.0.0.0/8\", \"::1\" ]" },
     { "return.status", "301" },
     { "static.root", "\"/tmp\"" },

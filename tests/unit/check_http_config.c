@@ -169,6 +169,9 @@ static const struct hx_refusal bad[] = {
              " return = { }; } );"), 2, "'allow': \"300.1.1.1\" is not an address" },
     { WITH_ROUTES("routes = ( { path = \"/\"; static = { root = \"/\"; }; status = { }; } );"), 2,
       "route '/' has more than one handler" },
+    { WITH_ROUTES("routes = ( { path = \"/\";\n access_log = \"/var/log/x.log\";\n"
+                  " return = { }; } );"), 3,
+      "a route's 'access_log' can only be \"off\"" },
     /* error pages */
     { SERVER("error_pages = ( { status = 404; } );"), 2,
       "an error page needs 'status' and 'file'" },
