@@ -8,11 +8,13 @@
 #include <grp.h>
 #include <pwd.h>
 #include <errno.h>
+#include <glob.h>
 #include <libconfig.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cidr.h"
@@ -151,41 +153,223 @@ static int check_shared_address(struct cfg_ctx *ctx, const config_setting_t *whe
     listen_addr_parse(sj->listen.v[b], &y, &why);
     if (strcmp(x.text, y.text) != 0)
         return 0;
+    char seen[PATH_MAX + 32];
+    cfg_where_seen(ctx, where, &sj->where, seen, sizeof seen);
     if (i == j || si->protocol != sj->protocol || si->protocol->share == NULL)
-        return cfg_fail(ctx, where, "address %s is already used by the server at line %d",
-                        x.text, sj->where.line);
+        return cfg_fail(ctx, where, "address %s is already used by the server at %s", x.text,
+                        seen);
     if (si->reuseport != sj->reuseport)
         return cfg_fail(ctx, where, "servers sharing %s must agree on 'reuseport'", x.text);
     if (!same_proxy_protocol(si->proxy_protocol, sj->proxy_protocol))
         return cfg_fail(ctx, where, "servers sharing %s must agree on 'proxy_protocol'", x.text);
     if ((si->tls == NULL) != (sj->tls == NULL))
-        return cfg_fail(ctx, where, "servers sharing %s must agree on TLS: the server at line "
-                        "%d has %s 'tls' group, this one %s", x.text, sj->where.line,
+        return cfg_fail(ctx, where, "servers sharing %s must agree on TLS: the server at %s "
+                        "has %s 'tls' group, this one %s", x.text, seen,
                         sj->tls ? "a" : "no", si->tls ? "has" : "has none");
     return si->protocol->share(ctx, where, si, sj, x.text);
+}
+
+/* ------------------------------------------------------------------ */
+/* include: glob(3) patterns of files holding more `servers` and
+ * `upstreams`, merged after the main file's lists, file by file in the
+ * order of their names (glob(3) sorts them), so a site is added or
+ * removed by a link, as with nginx's sites-enabled. Each file is checked
+ * as an @include is (regular, read without blocking) and parsed on its own,
+ * so its settings report its own FILE:LINE. */
+
+static const struct cfg_section top_section;
+
+struct included {
+    config_t lc;
+    struct stat id;
+};
+
+struct includes {
+    struct included *v;
+    size_t n;
+};
+
+static void includes_free(struct cfg_ctx *ctx)
+{
+    struct includes *inc = ctx->included;
+    if (inc == NULL)
+        return;
+    for (size_t i = 0; i < inc->n; i++)
+        config_destroy(&inc->v[i].lc);
+    free(inc->v);
+    free(inc);
+    ctx->included = NULL;
+}
+
+static void read_error(struct cfg_ctx *ctx, const config_t *lc, char *err, size_t errcap);
+static int check_text(const char *file, const char *text, size_t len, char *err, size_t errcap);
+
+/* Check and parse one file into a new slot of inc. */
+static int include_file(struct cfg_ctx *ctx, struct includes *inc, const config_setting_t *at,
+                        const char *path)
+{
+    char *text = NULL, why[160];
+    size_t len;
+    struct stat id;
+    if (config_include_read(path, &text, &len, why, sizeof why) < 0 || stat(path, &id) < 0) {
+        free(text);
+        return cfg_fail(ctx, at, "include %s: %s", path, text ? strerror(errno) : why);
+    }
+    int rc = check_text(path, text, len, ctx->err, ctx->errcap);
+    if (rc == 0)
+        rc = config_include_check(path, text, len, ctx->include_dir, ctx->err, ctx->errcap);
+    free(text);
+    if (rc < 0)
+        return -1;
+    for (size_t i = 0; i < inc->n; i++)
+        if (inc->v[i].id.st_dev == id.st_dev && inc->v[i].id.st_ino == id.st_ino)
+            return cfg_fail(ctx, at, "include %s: the file is included twice", path);
+    struct included *grown = realloc(inc->v, (inc->n + 1) * sizeof *grown);
+    if (grown == NULL)
+        return cfg_fail(ctx, at, "out of memory");
+    inc->v = grown;
+    struct included *f = &inc->v[inc->n++];
+    f->id = id;
+    config_init(&f->lc);
+    if (ctx->include_dir)
+        config_set_include_dir(&f->lc, ctx->include_dir);
+    if (config_read_file(&f->lc, path) != CONFIG_TRUE) {
+        read_error(ctx, &f->lc, ctx->err, ctx->errcap);
+        return -1;
+    }
+    return 0;
+}
+
+static int glob_failed(const char *path, int err)
+{
+    (void)path;
+    /* A directory that does not exist matches nothing (as in nginx); one
+     * herd cannot read is an error, not a silently smaller site list. */
+    if (err == ENOENT || err == ENOTDIR)
+        return 0;
+    errno = err;
+    return 1;
+}
+
+/* The files one pattern names. A pattern without wildcards names a file
+ * that must exist; one with wildcards may match nothing (an empty
+ * sites-enabled). */
+static int include_pattern(struct cfg_ctx *ctx, struct includes *inc,
+                           const config_setting_t *at, const char *pattern)
+{
+    char path[PATH_MAX];
+    int n = pattern[0] == '/' || ctx->include_dir == NULL
+                ? snprintf(path, sizeof path, "%s", pattern)
+                : snprintf(path, sizeof path, "%s/%s", ctx->include_dir, pattern);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return cfg_fail(ctx, at, "include \"%s\": %s", pattern, strerror(ENAMETOOLONG));
+    glob_t g;
+    errno = 0;
+    int rc = glob(path, 0, glob_failed, &g);
+    if (rc == GLOB_NOMATCH && strpbrk(pattern, "*?[") != NULL) {
+        globfree(&g);
+        return 0;
+    }
+    if (rc != 0) {
+        int err = rc == GLOB_NOMATCH ? ENOENT : rc == GLOB_NOSPACE ? ENOMEM : errno;
+        globfree(&g);
+        return cfg_fail(ctx, at, "include \"%s\": %s", path, strerror(err ? err : EIO));
+    }
+    for (size_t i = 0; i < g.gl_pathc; i++)
+        if (include_file(ctx, inc, at, g.gl_pathv[i]) < 0) {
+            globfree(&g);
+            return -1;
+        }
+    globfree(&g);
+    return 0;
+}
+
+/* Merge the lists of the included files into cfg's. */
+static int read_includes(struct cfg_ctx *ctx, const config_setting_t *group,
+                         struct herd_config *cfg)
+{
+    const config_setting_t *at = config_setting_get_member(group, "include");
+    if (cfg->include.n == 0)
+        return 0;
+    struct includes *inc = calloc(1, sizeof *inc);
+    if (inc == NULL)
+        return cfg_fail(ctx, at, "out of memory");
+    ctx->included = inc;
+    for (size_t i = 0; i < cfg->include.n; i++)
+        if (include_pattern(ctx, inc, at, cfg->include.v[i]) < 0)
+            return -1;
+    for (size_t i = 0; i < inc->n; i++) {
+        const config_setting_t *root = config_root_setting(&inc->v[i].lc);
+        for (int k = 0; k < config_setting_length(root); k++) {
+            const config_setting_t *s = config_setting_get_elem(root, (unsigned)k);
+            errno = 0;
+            if (cfg_read_list_more(ctx, &top_section, s, cfg) == 0)
+                continue;
+            if (errno != ENOENT)
+                return -1;
+            return cfg_fail(ctx, s, "'%s' cannot be set in an included file: it may hold "
+                            "only 'servers' and 'upstreams'", config_setting_name(s));
+        }
+    }
+    return 0;
+}
+
+/* The setting of the i-th element of list `name`, counting the main file's
+ * elements first and then each included file's, as they were merged. */
+static const config_setting_t *list_elem(struct cfg_ctx *ctx, const config_setting_t *group,
+                                         const char *name, size_t i)
+{
+    const struct includes *inc = ctx->included;
+    const config_setting_t *l = config_setting_get_member(group, name);
+    for (size_t f = 0;; f++) {
+        size_t n = l ? (size_t)config_setting_length(l) : 0;
+        if (i < n)
+            return config_setting_get_elem(l, (unsigned)i);
+        i -= n;
+        if (inc == NULL || f >= inc->n)
+            return group;
+        l = config_setting_get_member(config_root_setting(&inc->v[f].lc), name);
+    }
+}
+
+/* Every upstream name is defined once, across the files. */
+static int check_upstream_names(struct cfg_ctx *ctx, const config_setting_t *group,
+                                const struct herd_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_upstreams; i++)
+        for (size_t j = 0; j < i; j++) {
+            const struct upstream_config *a = &cfg->upstreams[i], *b = &cfg->upstreams[j];
+            if (strcmp(a->name, b->name) != 0)
+                continue;
+            const config_setting_t *at = list_elem(ctx, group, "upstreams", i);
+            char seen[PATH_MAX + 32];
+            return cfg_fail(ctx, at, "duplicate upstream '%s' (first at %s)", a->name,
+                            cfg_where_seen(ctx, at, &b->where, seen, sizeof seen));
+        }
+    return 0;
 }
 
 static int validate_top(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
 {
     struct herd_config *cfg = obj;
     cfg->error_log_line = cfg_line(group, "error_log");
+    if (read_includes(ctx, group, cfg) < 0)
+        return -1;
     if (cfg->n_servers == 0)
         return cfg_fail(ctx, group, "no 'servers' configured");
-    if (upstream_check_list(ctx, config_setting_get_member(group, "upstreams"), cfg->upstreams,
-                            cfg->n_upstreams) < 0)
+    if (check_upstream_names(ctx, group, cfg) < 0)
         return -1;
-    const config_setting_t *ss = config_setting_get_member(group, "servers");
     for (size_t i = 0; i < cfg->n_servers; i++) {
         struct cfg_server *s = &cfg->servers[i];
         if (s->protocol->check &&
-            s->protocol->check(ctx, config_setting_get_elem(ss, (unsigned)i), cfg, s) < 0)
+            s->protocol->check(ctx, list_elem(ctx, group, "servers", i), cfg, s) < 0)
             return -1;
     }
     for (size_t i = 0; i < cfg->n_servers; i++)
         for (size_t a = 0; a < cfg->servers[i].listen.n; a++)
             for (size_t j = 0; j <= i; j++)
                 for (size_t b = 0; b < cfg->servers[j].listen.n && (j < i || b < a); b++)
-                    if (check_shared_address(ctx, config_setting_get_elem(ss, (unsigned)i), cfg,
+                    if (check_shared_address(ctx, list_elem(ctx, group, "servers", i), cfg,
                                              i, a, j, b) < 0)
                         return -1;
     if (cfg->pid_file[0] != '/')
@@ -227,6 +411,8 @@ static const struct cfg_key top_keys[] = {
       .sub = &upstream_section, .aux_offset = CFG_AT(herd_config, n_upstreams) },
     { .name = "servers", .type = CT_LIST, .offset = CFG_AT(herd_config, servers),
       .sub = &server_section, .aux_offset = CFG_AT(herd_config, n_servers) },
+    { .name = "include", .type = CT_STRINGS, .offset = CFG_AT(herd_config, include),
+      .merged = true },
 };
 
 static const struct cfg_section top_section = {
@@ -354,6 +540,7 @@ struct herd_config *config_load(const char *path, char *err, size_t errcap)
     cfg->embedded = path == NULL;
     if (cfg_read_section(&ctx, &top_section, config_root_setting(&lc), cfg) < 0)
         goto fail;
+    includes_free(&ctx);
     config_destroy(&lc);
     free(dir);
     free(text);
@@ -361,6 +548,7 @@ struct herd_config *config_load(const char *path, char *err, size_t errcap)
 
 fail:
     config_free(cfg);
+    includes_free(&ctx);
     config_destroy(&lc);
     free(dir);
     free(text);

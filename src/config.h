@@ -69,6 +69,7 @@ struct herd_config {
     size_t n_upstreams;
     struct cfg_server *servers;
     size_t n_servers;
+    struct cfg_strings include;      /* patterns of files merged into the lists */
     bool embedded;                   /* read from the built-in default */
 };
 

@@ -61,6 +61,17 @@ void cfg_warn(struct cfg_ctx *ctx, const config_setting_t *s, const char *fmt, .
     log_warn("%s:%d: %s", setting_file(ctx, s), setting_line(s), msg);
 }
 
+const char *cfg_where_seen(struct cfg_ctx *ctx, const config_setting_t *at,
+                           const struct cfg_where *w, char *buf, size_t cap)
+{
+    const char *here = setting_file(ctx, at);
+    if (w->file == NULL || strcmp(w->file, here) == 0)
+        snprintf(buf, cap, "line %d", w->line);
+    else
+        snprintf(buf, cap, "%s:%d", w->file, w->line);
+    return buf;
+}
+
 int cfg_line(const config_setting_t *group, const char *name)
 {
     const config_setting_t *s = config_setting_get_member(group, name);
@@ -406,13 +417,19 @@ static int read_list(struct cfg_ctx *ctx, const struct cfg_key *k, const config_
     int t = config_setting_type(s);
     if (t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_ARRAY)
         return cfg_fail(ctx, s, "'%s' must be a list ( { ... }, ... )", k->name);
-    int n = config_setting_length(s);
+    /* Appended to what the list holds: an included file's servers follow
+     * the main file's (cfg_read_list_more). */
+    size_t n = (size_t)config_setting_length(s);
     char **field = field_of(k, obj);
-    if ((*field = calloc(n ? (size_t)n : 1, k->sub->size)) == NULL)
-        return cfg_fail(ctx, s, "out of memory");
     size_t *count = (size_t *)((char *)obj + k->aux_offset);
-    for (*count = 0; *count < (size_t)n; (*count)++) {
-        const config_setting_t *e = config_setting_get_elem(s, (unsigned)*count);
+    size_t have = *field ? *count : 0;
+    char *grown = realloc(*field, (have + n ? have + n : 1) * k->sub->size);
+    if (grown == NULL)
+        return cfg_fail(ctx, s, "out of memory");
+    memset(grown + have * k->sub->size, 0, n * k->sub->size);
+    *field = grown;
+    for (*count = have; *count < have + n; (*count)++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)(*count - have));
         if (config_setting_type(e) != CONFIG_TYPE_GROUP)
             return cfg_fail(ctx, e, "each element of '%s' must be a group { ... }", k->name);
         void *elem = *field + *count * k->sub->size;
@@ -561,6 +578,18 @@ static int unknown_key(struct cfg_ctx *ctx, const struct cfg_section *sec,
         if (ctx->protocols[i] != mine && find_key(ctx->protocols[i]->section, name))
             return cfg_fail(ctx, s, "'%s' does not apply to protocol \"%s\"", name, mine->name);
     return cfg_fail(ctx, s, "unknown key '%s' in %s", name, sec->name);
+}
+
+int cfg_read_list_more(struct cfg_ctx *ctx, const struct cfg_section *sec,
+                       const config_setting_t *list, void *obj)
+{
+    const char *name = config_setting_name(list);
+    const struct cfg_key *k = name ? find_key(sec, name) : NULL;
+    if (k == NULL || k->type != CT_LIST) {
+        errno = ENOENT;
+        return -1;
+    }
+    return read_list(ctx, k, list, obj);
 }
 
 int cfg_read_section(struct cfg_ctx *ctx, const struct cfg_section *sec,

@@ -58,6 +58,9 @@ struct cfg_key {
     /* CT_GROUP: frees what the sub-section's validate built beyond its keys
      * (a TLS context), also of a group read in part. NULL: nothing. */
     void (*release)(void *obj);
+    /* CT_STRINGS naming files whose lists were merged into this section's
+     * (`include`): -T shows it as a comment, the lists holding the rest. */
+    bool merged;
 };
 
 struct cfg_section {
@@ -97,6 +100,7 @@ struct cfg_ctx {
     const char *include_dir;    /* where relative @include names resolve */
     const struct cfg_protocol *const *protocols;   /* NULL-terminated; the default first */
     char resolved[4096];        /* scratch for a resolved include name */
+    void *included;             /* config.c: the files `include` named */
 };
 
 #define CFG_AT(type, field) offsetof(struct type, field)
@@ -113,6 +117,10 @@ int cfg_fail(struct cfg_ctx *ctx, const config_setting_t *s, const char *fmt, ..
 /* Log "FILE:LINE: message" as a warning: accepted, but likely a mistake. */
 void cfg_warn(struct cfg_ctx *ctx, const config_setting_t *s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Where w is, said from the setting at: "line N" in the same file,
+ * "FILE:N" in another (an included file). Returns buf. */
+const char *cfg_where_seen(struct cfg_ctx *ctx, const config_setting_t *at,
+                           const struct cfg_where *w, char *buf, size_t cap);
 /* The line of key `name` of group, or the group's own line when it is absent
  * (for messages about a value checked later, such as a log that cannot be
  * opened). */
@@ -126,6 +134,12 @@ int cfg_defaults(struct cfg_ctx *ctx, const struct cfg_section *sec, void *obj,
 
 /* The file a setting came from, as a path the user can open. */
 const char *cfg_source_file(struct cfg_ctx *ctx, const char *file);
+/* Append the elements of list (a setting named like a CT_LIST key of sec,
+ * from another file) to that list of obj, as if the main file had them.
+ * -1 with errno ENOENT when sec has no such list (nothing written to the
+ * context's error), else -1 after cfg_fail(). */
+int cfg_read_list_more(struct cfg_ctx *ctx, const struct cfg_section *sec,
+                       const config_setting_t *list, void *obj);
 /* Read group into obj (a zeroed struct of sec): defaults, every key, then
  * validate. 0, or -1 with the message in ctx->err. */
 int cfg_read_section(struct cfg_ctx *ctx, const struct cfg_section *sec,

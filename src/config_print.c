@@ -168,9 +168,10 @@ void cfg_print_section(FILE *out, const struct cfg_section *sec, const void *obj
         const struct cfg_key *k = &sec->keys[i];
         if (!is_set(k, obj))
             continue;
-        fprintf(out, "%*s%s = ", depth * 2, "", k->name);
+        /* Printed, the merged lists would be read twice. */
+        fprintf(out, "%*s%s%s = ", depth * 2, "", k->merged ? "# " : "", k->name);
         print_value(out, k, obj, depth);
-        fputs(";\n", out);
+        fputs(k->merged ? ";  (what they hold is in the lists above)\n" : ";\n", out);
         if (k->type == CT_PROTOCOL)
             protocol = k;
     }

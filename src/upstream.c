@@ -202,18 +202,6 @@ const struct cfg_section upstream_section = {
     validate_upstream,
 };
 
-int upstream_check_list(struct cfg_ctx *ctx, const config_setting_t *list,
-                        const struct upstream_config *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(v[i].name, v[j].name) == 0)
-                return cfg_fail(ctx, config_setting_get_elem(list, (unsigned)i),
-                                "duplicate upstream '%s' (first at line %d)", v[i].name,
-                                v[j].where.line);
-    return 0;
-}
-
 const struct upstream_config *upstream_find(const struct herd_config *cfg, const char *name)
 {
     for (size_t i = 0; i < cfg->n_upstreams; i++)

@@ -65,10 +65,6 @@ struct upstream_config {
 /* One element of the top-level `upstreams` list. */
 extern const struct cfg_section upstream_section;
 
-/* What the elements cannot check alone: every name is defined once. list is
- * the `upstreams` setting. 0, or -1 after cfg_fail(). */
-int upstream_check_list(struct cfg_ctx *ctx, const config_setting_t *list,
-                        const struct upstream_config *v, size_t n);
 
 /* "IPv4:port", "[IPv6]:port" or "unix:/absolute/path". Returns 0, or -1
  * with the reason in *why. */

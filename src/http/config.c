@@ -8,6 +8,7 @@
 #include "http/config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -268,16 +269,18 @@ static int share_address(struct cfg_ctx *ctx, const config_setting_t *where,
 {
     const struct cfg_strings *na = &http_config(a)->server_names;
     const struct cfg_strings *nb = &http_config(b)->server_names;
+    char seen[PATH_MAX + 32];
+    cfg_where_seen(ctx, where, &b->where, seen, sizeof seen);
     if (na->n == 0)
         return cfg_fail(ctx, where,
-                        "this server shares %s with the server at line %d but has no "
-                        "'server_names', so no request could reach it", addr, b->where.line);
+                        "this server shares %s with the server at %s but has no "
+                        "'server_names', so no request could reach it", addr, seen);
     for (size_t n = 0; n < na->n; n++)
         for (size_t m = 0; m < nb->n; m++)
             if (strcasecmp(na->v[n], nb->v[m]) == 0)
                 return cfg_fail(ctx, where,
-                                "server name '%s' on %s is already used by the server at line %d",
-                                na->v[n], addr, b->where.line);
+                                "server name '%s' on %s is already used by the server at %s",
+                                na->v[n], addr, seen);
     return 0;
 }
 
