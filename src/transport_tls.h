@@ -25,11 +25,17 @@ struct cfg_section;
 
 struct tls_config {
     struct cfg_where where;
-    char *certificate;              /* PEM: the chain, leaf first */
-    char *key;                      /* PEM private key of the leaf */
+    /* certificates.v[i] (PEM: the chain, leaf first) and keys.v[i] (its
+     * PEM private key) pair by position: one pair per key type (RSA,
+     * ECDSA), OpenSSL serves each client the one it can use. */
+    struct cfg_strings certificates;
+    struct cfg_strings keys;
+    const char *certificate;        /* the first pair (certificates.v[0], keys.v[0]) */
+    const char *key;
     struct cfg_strings protocols;   /* "TLSv1.2", "TLSv1.3" */
     char *ciphers;                  /* TLS 1.2, OpenSSL's cipher list syntax */
     char *ciphersuites;             /* TLS 1.3 */
+    char *curves;                   /* key exchange groups, "X25519:P-256:P-384" */
     bool session_tickets;
     int64_t handshake_timeout;      /* ms */
     void *ctx;                      /* the SSL_CTX built from the above at load */
