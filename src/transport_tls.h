@@ -38,6 +38,7 @@ struct tls_config {
     char *curves;                   /* key exchange groups, "X25519:P-256:P-384" */
     bool session_tickets;
     int64_t handshake_timeout;      /* ms */
+    bool ktls;                      /* SSL_OP_ENABLE_KTLS: sendfile stays zero-copy */
     void *ctx;                      /* the SSL_CTX built from the above at load */
 };
 

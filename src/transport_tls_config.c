@@ -268,6 +268,9 @@ static int build_ctx(struct cfg_ctx *ctx, const config_setting_t *group, struct 
         return cfg_fail(ctx, config_setting_get_member(group, "curves"),
                         "'curves': not a list of groups OpenSSL knows: \"%s\": %s", tc->curves,
                         tls_ssl_reason(why, sizeof why));
+    /* Without the kernel's tls module OpenSSL goes on in user space. */
+    if (tc->ktls)
+        SSL_CTX_set_options(sc, SSL_OP_ENABLE_KTLS);
     SSL_CTX_set_alpn_select_cb(sc, on_alpn, NULL);
     SSL_CTX_set_tlsext_servername_callback(sc, tls_on_servername);
     return load_pairs(ctx, group, tc, sc);
@@ -319,6 +322,7 @@ static const struct cfg_key tls_keys[] = {
     { .name = "handshake_timeout", .type = CT_DURATION,
       .offset = CFG_AT(tls_config, handshake_timeout), .def = "10s", .min = 1,
       .max = CFG_MS(3600) },
+    { .name = "ktls", .type = CT_BOOL, .offset = CFG_AT(tls_config, ktls), .def = "true" },
 };
 
 const struct cfg_section tls_section = {

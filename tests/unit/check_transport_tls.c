@@ -8,7 +8,7 @@
  * instead of a ClientHello refused without leaking the connection, the
  * `curves` chosen from (and a bad one refused), an RSA and an ECDSA pair on
  * one server each served to the client that needs it (and bad pairings
- * refused at their line).
+ * refused at their line), and `ktls` setting OpenSSL's option.
  *
  * The certificates are made by the openssl command in a scratch directory:
  * a CA (ECDSA P-256), a.test (RSA-2048) and b.test (ECDSA P-256). */
@@ -605,7 +605,7 @@ START_TEST(a_refused_or_stalled_handshake_is_closed_before_open)
 END_TEST
 
 /* ------------------------------------------------------------------ */
-/* Curves, two certificates */
+/* Curves, two certificates, kTLS */
 
 /* The listener of one server with a's certificate and `more` in its tls
  * group, in place of the fixture's. */
@@ -716,6 +716,20 @@ START_TEST(bad_pairings_are_refused_at_their_line)
 }
 END_TEST
 
+/* ktls (default on) asks OpenSSL for kernel TLS; a socket pair has none,
+ * so output goes the user-space way (output_is_byte_identical). */
+START_TEST(ktls_sets_the_option)
+{
+    SSL_CTX *on = cfg->servers[0].tls->ctx;
+    ck_assert(cfg->servers[0].tls->ktls);
+    ck_assert((SSL_CTX_get_options(on) & SSL_OP_ENABLE_KTLS) != 0);
+    serve_one("ktls = false;");
+    SSL_CTX *off = cfg->servers[0].tls->ctx;
+    ck_assert(!cfg->servers[0].tls->ktls);
+    ck_assert((SSL_CTX_get_options(off) & SSL_OP_ENABLE_KTLS) == 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("transport_tls");
@@ -739,12 +753,13 @@ static Suite *suite(void)
     tcase_add_test(tc, garbage_instead_of_a_client_hello_fails);
     suite_add_tcase(s, tc);
 
-    tc = tcase_create("curves, pairs");
+    tc = tcase_create("curves, pairs, ktls");
     tcase_add_checked_fixture(tc, conn_setup, tls_fx_teardown);
     tcase_add_loop_test(tc, curves_choose_the_key_exchange, 0, 3);
     tcase_add_test(tc, curves_default_and_refused);
     tcase_add_loop_test(tc, rsa_and_ecdsa_on_one_server, 0, 4);
     tcase_add_test(tc, bad_pairings_are_refused_at_their_line);
+    tcase_add_test(tc, ktls_sets_the_option);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("connection");
