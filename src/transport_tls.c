@@ -1,6 +1,8 @@
 /* The TLS transport (transport_tls.h): the listener's contexts and SNI,
  * and the transport's calls over OpenSSL. The `tls` group's keys and the
- * contexts built from them are in transport_tls_config.c.
+ * contexts built from them are in transport_tls_config.c; client
+ * certificates and what requests log about a session in
+ * transport_tls_client.c.
  *
  * Where the SSL_CTX objects are built: in the master, when the
  * configuration is loaded (tls_section's validate hook), once per
@@ -62,16 +64,6 @@ struct tls_listen {
         SSL_CTX *ctx;
         const struct cfg_strings *names;
     } v[];
-};
-
-/* A connection's state (c->tp_state). */
-struct tls_conn {
-    SSL *ssl;
-    const struct tls_listen *l;
-    int64_t started;                    /* ms: the handshake's first step */
-    uint16_t server;                    /* picked by SNI */
-    bool sni;                           /* the client named a server */
-    bool begun, done, failed, shut, logged;
 };
 
 /* What a chunk of a file or of several pieces is gathered into. One loop
@@ -208,8 +200,10 @@ int tls_on_servername(SSL *ssl, int *alert, void *arg)
     size_t i = tls_listen_pick(t->l, name);
     t->server = (uint16_t)i;
     t->sni = name != NULL;
-    if (t->l->v[i].ctx != SSL_get_SSL_CTX(ssl))
+    if (t->l->v[i].ctx != SSL_get_SSL_CTX(ssl)) {
         SSL_set_SSL_CTX(ssl, t->l->v[i].ctx);
+        tls_adopt_ctx(ssl, t->l->v[i].ctx);
+    }
     return SSL_TLSEXT_ERR_OK;
 }
 
@@ -427,6 +421,7 @@ static void tls_close(struct conn *c)
     }
     say_goodbye(t);
     SSL_free(t->ssl);
+    free(t->client_dn);
     free(t);
     c->tp_state = NULL;
 }

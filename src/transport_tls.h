@@ -39,6 +39,8 @@ struct tls_config {
     bool session_tickets;
     int64_t handshake_timeout;      /* ms */
     bool ktls;                      /* SSL_OP_ENABLE_KTLS: sendfile stays zero-copy */
+    char *client_certificate;       /* PEM CAs a client certificate must chain to (mTLS) */
+    char *client_verify;            /* with it: "on" (required) or "optional" */
     void *ctx;                      /* the SSL_CTX built from the above at load */
 };
 
@@ -62,6 +64,16 @@ size_t tls_listen_pick(const struct tls_listen *l, const char *name);
 
 /* The server SNI picked on a TLS connection (an index as above). */
 size_t tls_conn_server(const struct conn *c);
+
+/* What a request may log about its connection's TLS session
+ * ($ssl_protocol "TLSv1.3", $ssl_cipher "TLS_AES_128_GCM_SHA256",
+ * $ssl_client_s_dn the verified client certificate's subject in RFC 2253
+ * form, "CN=alice,O=Example"): NULL on a connection without TLS, before
+ * its handshake is done, and (the subject) when the client showed no
+ * certificate. The strings live as long as the connection. */
+const char *tls_conn_protocol(const struct conn *c);
+const char *tls_conn_cipher(const struct conn *c);
+const char *tls_conn_client_dn(const struct conn *c);
 
 /* Once a second: report handshake and I/O errors the rate limit held back. */
 void tls_tick(int64_t now_ms);

@@ -273,6 +273,8 @@ static int build_ctx(struct cfg_ctx *ctx, const config_setting_t *group, struct 
         SSL_CTX_set_options(sc, SSL_OP_ENABLE_KTLS);
     SSL_CTX_set_alpn_select_cb(sc, on_alpn, NULL);
     SSL_CTX_set_tlsext_servername_callback(sc, tls_on_servername);
+    if (tls_client_setup(ctx, group, tc, sc) < 0)
+        return -1;
     return load_pairs(ctx, group, tc, sc);
 }
 
@@ -323,6 +325,9 @@ static const struct cfg_key tls_keys[] = {
       .offset = CFG_AT(tls_config, handshake_timeout), .def = "10s", .min = 1,
       .max = CFG_MS(3600) },
     { .name = "ktls", .type = CT_BOOL, .offset = CFG_AT(tls_config, ktls), .def = "true" },
+    { .name = "client_certificate", .type = CT_STRING,
+      .offset = CFG_AT(tls_config, client_certificate) },
+    { .name = "client_verify", .type = CT_STRING, .offset = CFG_AT(tls_config, client_verify) },
 };
 
 const struct cfg_section tls_section = {

@@ -3,19 +3,25 @@
 exchange group a client gets, none in common refused, a bad name at
 FILE:LINE), an RSA and an ECDSA certificate on one server (each served to
 the client that needs it, over TLS 1.2 by cipher and TLS 1.3 by signature
-algorithm; a bad pairing at FILE:LINE).
+algorithm; a bad pairing at FILE:LINE), client certificates (mTLS:
+accepted from the CA, refused without one or from another CA, "optional"
+accepting none), $ssl_client_s_dn, $ssl_protocol and $ssl_cipher in the
+access log, and X-Forwarded-Proto on proxied requests (https over TLS,
+http without), seen by a backend started here.
 
 The certificates are test_tls.py's (a CA, a.test RSA, a2 = a.test ECDSA,
 b.test ECDSA), plus a client certificate from that CA (O=herd test,
 CN=client.test) and one from another CA."""
 
 import os
+import re
 import shutil
 import socket
 import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -56,7 +62,7 @@ def cert(name):
 
 
 # In a template ($$ is one $).
-LOG_FORMAT = "$$scheme|$$request_uri"
+LOG_FORMAT = "$$scheme|$$ssl_protocol|$$ssl_cipher|$$ssl_client_s_dn|$$request_uri"
 
 
 def conf(tls, routes=None, top_extra=""):
@@ -114,9 +120,52 @@ def ask(port, path="/", ctx=None):
     return head.split(b"\r\n")[0], body, version, cipher
 
 
+def refused(port, ctx):
+    """The server ends the handshake: no HTTP response comes (TLS 1.3
+    clients learn it only when they read)."""
+    try:
+        status, _, _, _ = ask(port, ctx=ctx)
+    except (ssl.SSLError, ConnectionError, OSError):
+        return True
+    return status == b""
+
+
 def der(pem_file):
     with open(pem_file) as f:
         return ssl.PEM_cert_to_DER_cert(f.read())
+
+
+class Backend:
+    """An HTTP/1.1 server on a free port that answers each request with its
+    own head as the body, then closes."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(10)
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    head += chunk
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n"
+                             b"\r\n%s" % (len(head), head))
+
+    def close(self):
+        self.sock.close()
 
 
 class TlsFeaturesTest(HerdTestCase):
@@ -203,6 +252,67 @@ class TlsFeaturesTest(HerdTestCase):
                            % (cert("a.pem"), cert("a2.pem"), cert("a2.key"), cert("a.key")),
                            6, "does not match the certificate")
 
+    # -------------------------------------------------------- client certificates
+
+    def test_client_certificate_required(self):
+        h = self.start(pair() + ' client_certificate = "%s";' % cert("ca.pem"))
+        status, body, version, cipher = ask(h.port(), "/one", context("client"))
+        self.assertEqual((status, body), (b"HTTP/1.1 200 OK", b"ok\n"))
+        line = self.log_lines(h)[0]
+        self.assertEqual(line, "https|%s|%s|CN=client.test,O=herd test|/one" % (version, cipher))
+        mark = h.log_mark()
+        self.assertTrue(refused(h.port(), context()), "served without a certificate")
+        h.wait_log(r"TLS: handshake failed: .*certificate.*, client: 127\.0\.0\.1", since=mark)
+        mark = h.log_mark()
+        self.assertTrue(refused(h.port(), context("stranger")), "served another CA's client")
+        h.wait_log(r"TLS: handshake failed: .*certificate.*, client: 127\.0\.0\.1", since=mark)
+        # Over TLS 1.2 too, and the log says so.
+        status, _, version, cipher = ask(h.port(), "/two",
+                                         context("client", ssl.TLSVersion.TLSv1_2))
+        self.assertEqual(status, b"HTTP/1.1 200 OK")
+        self.assertEqual(version, "TLSv1.2")
+        self.assertIn("https|TLSv1.2|%s|CN=client.test,O=herd test|/two" % cipher,
+                      self.log_lines(h, n=2))
+
+    def test_client_certificate_optional(self):
+        h = self.start(pair() + ' client_certificate = "%s"; client_verify = "optional";'
+                       % cert("ca.pem"))
+        status, _, version, cipher = ask(h.port(), "/none")
+        self.assertEqual(status, b"HTTP/1.1 200 OK")
+        status, _, _, _ = ask(h.port(), "/client", context("client"))
+        self.assertEqual(status, b"HTTP/1.1 200 OK")
+        self.assertEqual(self.log_lines(h, n=2)[:2],
+                         ["https|%s|%s|-|/none" % (version, cipher),
+                          "https|%s|%s|CN=client.test,O=herd test|/client" % (version, cipher)])
+        self.assertTrue(refused(h.port(), context("stranger")), "served another CA's client")
+
+    def test_ssl_variables_without_tls(self):
+        h = self.start(pair())
+        status, _, _ = herdtest.get(h.port("plain"), "/p")
+        self.assertEqual(status, 200)
+        self.assertEqual(self.log_lines(h, "plain.log")[0], "http|-|-|-|/p")
+
+    def test_client_verify_needs_client_certificate(self):
+        self.check_refused('pid_file = "/tmp/x.pid";\nservers = (\n  { listen = [ "127.0.0.1:1" ];'
+                           '\n    tls = { %s\n      client_verify = "optional"; }; }\n);\n'
+                           % pair(), 5, "'client_verify' needs a 'client_certificate'")
+
+    # ------------------------------------------------------------ X-Forwarded-Proto
+
+    def test_x_forwarded_proto_says_https_over_tls(self):
+        backend = Backend()
+        self.addCleanup(backend.close)
+        route = '{ path = "/"; proxy = { upstream = "app"; }; }'
+        upstreams = ('upstreams = ( { name = "app"; servers = ( { address = "127.0.0.1:%d"; } );'
+                     ' keepalive = 0; } );\n' % backend.port)
+        h = self.start(pair(), routes=route, top_extra=upstreams)
+        status, body, _, _ = ask(h.port(), "/x")
+        self.assertEqual(status, b"HTTP/1.1 200 OK")
+        self.assertRegex(body.decode(), r"(?im)^X-Forwarded-Proto: https\r$")
+        status, _, body = herdtest.get(h.port("plain"), "/y")
+        self.assertEqual(status, 200)
+        self.assertRegex(body.decode(), r"(?im)^X-Forwarded-Proto: http\r$")
+        self.assertEqual(len(re.findall(r"(?i)X-Forwarded-Proto", body.decode())), 1)
 
 
 if __name__ == "__main__":
