@@ -1,6 +1,8 @@
 /* The TLS transport (transport_tls.h): the listener's contexts and SNI,
  * and the transport's calls over OpenSSL. The `tls` group's keys and the
- * contexts built from them are in transport_tls_config.c.
+ * contexts built from them are in transport_tls_config.c; client
+ * certificates and what requests log about a session in
+ * transport_tls_client.c.
  *
  * Where the SSL_CTX objects are built: in the master, when the
  * configuration is loaded (tls_section's validate hook), once per
@@ -20,8 +22,9 @@
  * record at a time, and an edge-triggered loop gets no new edge for bytes
  * already in the socket). Writes use partial-write mode with a moving
  * buffer: a write that would block is retried by the connection layer with
- * the same bytes first, as OpenSSL requires. sendfile reads the file and
- * encrypts it (kTLS is a later step).
+ * the same bytes first, as OpenSSL requires. sendfile hands the file to
+ * the kernel when it encrypts (kTLS: SSL_sendfile, zero-copy); otherwise
+ * it reads the file and encrypts it here.
  *
  * Tested by tests/unit/check_transport_tls.c and
  * tests/integration/test_tls.py. */
@@ -61,16 +64,6 @@ struct tls_listen {
         SSL_CTX *ctx;
         const struct cfg_strings *names;
     } v[];
-};
-
-/* A connection's state (c->tp_state). */
-struct tls_conn {
-    SSL *ssl;
-    const struct tls_listen *l;
-    int64_t started;                    /* ms: the handshake's first step */
-    uint16_t server;                    /* picked by SNI */
-    bool sni;                           /* the client named a server */
-    bool begun, done, failed, shut, logged;
 };
 
 /* What a chunk of a file or of several pieces is gathered into. One loop
@@ -207,8 +200,10 @@ int tls_on_servername(SSL *ssl, int *alert, void *arg)
     size_t i = tls_listen_pick(t->l, name);
     t->server = (uint16_t)i;
     t->sni = name != NULL;
-    if (t->l->v[i].ctx != SSL_get_SSL_CTX(ssl))
+    if (t->l->v[i].ctx != SSL_get_SSL_CTX(ssl)) {
         SSL_set_SSL_CTX(ssl, t->l->v[i].ctx);
+        tls_adopt_ctx(ssl, t->l->v[i].ctx);
+    }
     return SSL_TLSEXT_ERR_OK;
 }
 
@@ -269,6 +264,8 @@ static int tls_handshake(struct conn *c)
     int rc = SSL_do_handshake(t->ssl);
     if (rc == 1) {
         t->done = true;
+        if (BIO_get_ktls_send(SSL_get_wbio(t->ssl)))
+            log_debug("TLS: connection %d: the kernel encrypts its output (kTLS)", c->io.fd);
         return 1;
     }
     int err = SSL_get_error(t->ssl, rc);
@@ -351,10 +348,34 @@ static ssize_t tls_writev(struct conn *c, const struct iovec *iov, int n, bool m
     return tls_write(c, scratch, len);
 }
 
-/* Up to n bytes of fd from *off, a record at a time, until the socket is
- * full. Each retry after EAGAIN reads the same bytes at the same offset. */
+/* kTLS: the kernel reads the file and encrypts it (sendfile(2)). */
+static ssize_t ktls_sendfile(struct conn *c, struct tls_conn *t, int fd, off_t *off, size_t n)
+{
+    ERR_clear_error();
+    ossl_ssize_t w = SSL_sendfile(t->ssl, fd, *off, n, 0);
+    if (w >= 0) {
+        *off += w;
+        return (ssize_t)w;
+    }
+    int saved = errno;
+    int err = SSL_get_error(t->ssl, (int)w);
+    if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+        /* OpenSSL says "retry" for an interrupted call too, which must not
+         * wait for the socket's next edge. */
+        errno = saved == EINTR ? EINTR : EAGAIN;
+        return -1;
+    }
+    return fail(c, t, err, "sendfile");
+}
+
+/* Up to n bytes of fd from *off: by the kernel with kTLS; otherwise a
+ * record at a time, until the socket is full. Each retry after EAGAIN
+ * reads the same bytes at the same offset. */
 static ssize_t tls_sendfile(struct conn *c, int fd, off_t *off, size_t n)
 {
+    struct tls_conn *t = c->tp_state;
+    if (BIO_get_ktls_send(SSL_get_wbio(t->ssl)))
+        return ktls_sendfile(c, t, fd, off, n);
     size_t sent = 0;
     while (sent < n) {
         size_t want = n - sent < sizeof scratch ? n - sent : sizeof scratch;
@@ -400,6 +421,7 @@ static void tls_close(struct conn *c)
     }
     say_goodbye(t);
     SSL_free(t->ssl);
+    free(t->client_dn);
     free(t);
     c->tp_state = NULL;
 }

@@ -25,13 +25,22 @@ struct cfg_section;
 
 struct tls_config {
     struct cfg_where where;
-    char *certificate;              /* PEM: the chain, leaf first */
-    char *key;                      /* PEM private key of the leaf */
+    /* certificates.v[i] (PEM: the chain, leaf first) and keys.v[i] (its
+     * PEM private key) pair by position: one pair per key type (RSA,
+     * ECDSA), OpenSSL serves each client the one it can use. */
+    struct cfg_strings certificates;
+    struct cfg_strings keys;
+    const char *certificate;        /* the first pair (certificates.v[0], keys.v[0]) */
+    const char *key;
     struct cfg_strings protocols;   /* "TLSv1.2", "TLSv1.3" */
     char *ciphers;                  /* TLS 1.2, OpenSSL's cipher list syntax */
     char *ciphersuites;             /* TLS 1.3 */
+    char *curves;                   /* key exchange groups, "X25519:P-256:P-384" */
     bool session_tickets;
     int64_t handshake_timeout;      /* ms */
+    bool ktls;                      /* SSL_OP_ENABLE_KTLS: sendfile stays zero-copy */
+    char *client_certificate;       /* PEM CAs a client certificate must chain to (mTLS) */
+    char *client_verify;            /* with it: "on" (required) or "optional" */
     void *ctx;                      /* the SSL_CTX built from the above at load */
 };
 
@@ -55,6 +64,16 @@ size_t tls_listen_pick(const struct tls_listen *l, const char *name);
 
 /* The server SNI picked on a TLS connection (an index as above). */
 size_t tls_conn_server(const struct conn *c);
+
+/* What a request may log about its connection's TLS session
+ * ($ssl_protocol "TLSv1.3", $ssl_cipher "TLS_AES_128_GCM_SHA256",
+ * $ssl_client_s_dn the verified client certificate's subject in RFC 2253
+ * form, "CN=alice,O=Example"): NULL on a connection without TLS, before
+ * its handshake is done, and (the subject) when the client showed no
+ * certificate. The strings live as long as the connection. */
+const char *tls_conn_protocol(const struct conn *c);
+const char *tls_conn_cipher(const struct conn *c);
+const char *tls_conn_client_dn(const struct conn *c);
 
 /* Once a second: report handshake and I/O errors the rate limit held back. */
 void tls_tick(int64_t now_ms);

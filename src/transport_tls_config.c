@@ -14,6 +14,7 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -26,6 +27,9 @@
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 #define TLS_DEFAULT_SUITES \
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+/* X25519 first (fast, and what browsers offer first), then the NIST
+ * curves clients without it have. */
+#define TLS_DEFAULT_CURVES "X25519:P-256:P-384"
 
 /* ------------------------------------------------------------------ */
 /* Configuration: the `tls` group */
@@ -58,12 +62,9 @@ static int read_protocols(struct cfg_ctx *ctx, const config_setting_t *group,
 
 /* The certificate's dates against now: expired or not yet valid is a
  * warning (the file is right; the clock or the renewal is not). */
-static void check_dates(struct cfg_ctx *ctx, const config_setting_t *at, SSL_CTX *sc,
+static void check_dates(struct cfg_ctx *ctx, const config_setting_t *at, X509 *x,
                         const char *file)
 {
-    X509 *x = SSL_CTX_get0_certificate(sc);
-    if (x == NULL)
-        return;
     if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0)
         cfg_warn(ctx, at, "certificate %s has expired", file);
     else if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0)
@@ -81,40 +82,126 @@ static int readable(struct cfg_ctx *ctx, const config_setting_t *at, const char 
     return 0;
 }
 
-static int load_pair(struct cfg_ctx *ctx, const config_setting_t *group, struct tls_config *tc,
-                     SSL_CTX *sc)
+/* The setting of the i-th file of key `name` (a string, or an array of
+ * them), for its line. */
+static const config_setting_t *file_at(const config_setting_t *group, const char *name, size_t i)
+{
+    const config_setting_t *s = config_setting_get_member(group, name);
+    if (s != NULL && config_setting_type(s) == CONFIG_TYPE_ARRAY)
+        return config_setting_get_elem(s, (unsigned)i);
+    return s;
+}
+
+/* The first certificate of a PEM file (the leaf), or NULL. */
+static X509 *read_leaf(const char *file)
+{
+    FILE *f = fopen(file, "r");
+    if (f == NULL)
+        return NULL;
+    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    return x;
+}
+
+/* An encrypted key is refused (the master runs without a terminal to
+ * ask on), instead of prompting on whatever terminal herd -t has. */
+static int no_password(char *buf, int size, int rwflag, void *arg)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)arg;
+    return -1;
+}
+
+static EVP_PKEY *read_key(const char *file)
+{
+    FILE *f = fopen(file, "r");
+    if (f == NULL)
+        return NULL;
+    EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, no_password, NULL);
+    fclose(f);
+    return k;
+}
+
+/* Pair i: its chain into sc, after its key is known to belong to its leaf
+ * and no earlier pair has a key of the same type (OpenSSL keeps one
+ * certificate per type: a second would silently replace the first). */
+static int load_pair(struct cfg_ctx *ctx, const config_setting_t *group,
+                     const struct tls_config *tc, size_t i, SSL_CTX *sc, int *types)
 {
     char why[256];
-    const config_setting_t *cert_at = config_setting_get_member(group, "certificate");
-    const config_setting_t *key_at = config_setting_get_member(group, "key");
-    if (tc->certificate == NULL || tc->key == NULL)
-        return cfg_fail(ctx, group, "'tls' needs 'certificate' and 'key'");
+    const char *cert = tc->certificates.v[i], *key = tc->keys.v[i];
+    const config_setting_t *cert_at = file_at(group, "certificate", i);
+    const config_setting_t *key_at = file_at(group, "key", i);
     /* A reload reads them again, from wherever the daemon's directory is. */
-    if (tc->certificate[0] != '/')
+    if (cert[0] != '/')
         return cfg_fail(ctx, cert_at, "'certificate' must be an absolute path");
-    if (tc->key[0] != '/')
+    if (key[0] != '/')
         return cfg_fail(ctx, key_at, "'key' must be an absolute path");
-    if (readable(ctx, cert_at, "certificate", tc->certificate) < 0)
+    if (readable(ctx, cert_at, "certificate", cert) < 0)
         return -1;
-    if (SSL_CTX_use_certificate_chain_file(sc, tc->certificate) != 1)
-        return cfg_fail(ctx, cert_at, "certificate %s: not a PEM certificate chain: %s",
-                        tc->certificate, tls_ssl_reason(why, sizeof why));
-    if (readable(ctx, key_at, "key", tc->key) < 0)
-        return -1;
-    if (SSL_CTX_use_PrivateKey_file(sc, tc->key, SSL_FILETYPE_PEM) != 1) {
-        if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
-            ERR_clear_error();
-            return cfg_fail(ctx, key_at, "key %s does not match the certificate %s", tc->key,
-                            tc->certificate);
-        }
-        return cfg_fail(ctx, key_at, "key %s: not a usable PEM private key: %s", tc->key,
-                        tls_ssl_reason(why, sizeof why));
+    X509 *leaf = read_leaf(cert);
+    EVP_PKEY *pkey = NULL;
+    int rc = -1;
+    if (leaf == NULL || SSL_CTX_use_certificate_chain_file(sc, cert) != 1) {
+        cfg_fail(ctx, cert_at, "certificate %s: not a PEM certificate chain: %s", cert,
+                 tls_ssl_reason(why, sizeof why));
+        goto done;
     }
-    if (SSL_CTX_check_private_key(sc) != 1)
-        return cfg_fail(ctx, key_at, "key %s does not match the certificate %s: %s", tc->key,
-                        tc->certificate, tls_ssl_reason(why, sizeof why));
-    check_dates(ctx, cert_at, sc, tc->certificate);
-    return 0;
+    types[i] = EVP_PKEY_get_base_id(X509_get0_pubkey(leaf));
+    for (size_t k = 0; k < i; k++)
+        if (types[k] == types[i]) {
+            cfg_fail(ctx, cert_at, "certificate %s has an %s key, as %s has: one pair per "
+                     "key type (RSA, ECDSA)", cert,
+                     EVP_PKEY_get0_type_name(X509_get0_pubkey(leaf)), tc->certificates.v[k]);
+            goto done;
+        }
+    if (readable(ctx, key_at, "key", key) < 0)
+        goto done;
+    if ((pkey = read_key(key)) == NULL) {
+        cfg_fail(ctx, key_at, "key %s: not a usable PEM private key: %s", key,
+                 tls_ssl_reason(why, sizeof why));
+        goto done;
+    }
+    if (X509_check_private_key(leaf, pkey) != 1) {
+        ERR_clear_error();
+        cfg_fail(ctx, key_at, "key %s does not match the certificate %s", key, cert);
+        goto done;
+    }
+    if (SSL_CTX_use_PrivateKey(sc, pkey) != 1) {
+        cfg_fail(ctx, key_at, "key %s: not usable: %s", key, tls_ssl_reason(why, sizeof why));
+        goto done;
+    }
+    check_dates(ctx, cert_at, leaf, cert);
+    rc = 0;
+done:
+    X509_free(leaf);
+    EVP_PKEY_free(pkey);
+    return rc;
+}
+
+/* Every pair, and the first one named for messages elsewhere. */
+static int load_pairs(struct cfg_ctx *ctx, const config_setting_t *group, struct tls_config *tc,
+                      SSL_CTX *sc)
+{
+    size_t n = tc->certificates.n;
+    if (n == 0 || tc->keys.n == 0)
+        return cfg_fail(ctx, group, "'tls' needs 'certificate' and 'key'");
+    if (tc->keys.n != n)
+        return cfg_fail(ctx, config_setting_get_member(group, "key"),
+                        "'certificate' names %zu files and 'key' %zu: they pair by position",
+                        n, tc->keys.n);
+    int *types = calloc(n, sizeof *types);
+    if (types == NULL)
+        return cfg_fail(ctx, group, "out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = load_pair(ctx, group, tc, i, sc, types);
+    free(types);
+    tc->certificate = tc->certificates.v[0];
+    tc->key = tc->keys.v[0];
+    return rc;
 }
 
 static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
@@ -177,9 +264,18 @@ static int build_ctx(struct cfg_ctx *ctx, const config_setting_t *group, struct 
     if (SSL_CTX_set_ciphersuites(sc, tc->ciphersuites) != 1)
         return cfg_fail(ctx, config_setting_get_member(group, "ciphersuites"),
                         "'ciphersuites': not a TLS 1.3 suite list: \"%s\"", tc->ciphersuites);
+    if (SSL_CTX_set1_groups_list(sc, tc->curves) != 1)
+        return cfg_fail(ctx, config_setting_get_member(group, "curves"),
+                        "'curves': not a list of groups OpenSSL knows: \"%s\": %s", tc->curves,
+                        tls_ssl_reason(why, sizeof why));
+    /* Without the kernel's tls module OpenSSL goes on in user space. */
+    if (tc->ktls)
+        SSL_CTX_set_options(sc, SSL_OP_ENABLE_KTLS);
     SSL_CTX_set_alpn_select_cb(sc, on_alpn, NULL);
     SSL_CTX_set_tlsext_servername_callback(sc, tls_on_servername);
-    return load_pair(ctx, group, tc, sc);
+    if (tls_client_setup(ctx, group, tc, sc) < 0)
+        return -1;
+    return load_pairs(ctx, group, tc, sc);
 }
 
 /* protocols: absent means both; the -T printer shows them. */
@@ -214,18 +310,24 @@ void tls_config_release(void *obj)
 }
 
 static const struct cfg_key tls_keys[] = {
-    { .name = "certificate", .type = CT_STRING, .offset = CFG_AT(tls_config, certificate) },
-    { .name = "key", .type = CT_STRING, .offset = CFG_AT(tls_config, key) },
+    { .name = "certificate", .type = CT_STRINGS, .offset = CFG_AT(tls_config, certificates) },
+    { .name = "key", .type = CT_STRINGS, .offset = CFG_AT(tls_config, keys) },
     { .name = "protocols", .type = CT_STRINGS, .offset = CFG_AT(tls_config, protocols) },
     { .name = "ciphers", .type = CT_STRING, .offset = CFG_AT(tls_config, ciphers),
       .def = TLS_DEFAULT_CIPHERS },
     { .name = "ciphersuites", .type = CT_STRING, .offset = CFG_AT(tls_config, ciphersuites),
       .def = TLS_DEFAULT_SUITES },
+    { .name = "curves", .type = CT_STRING, .offset = CFG_AT(tls_config, curves),
+      .def = TLS_DEFAULT_CURVES },
     { .name = "session_tickets", .type = CT_BOOL, .offset = CFG_AT(tls_config, session_tickets),
       .def = "true" },
     { .name = "handshake_timeout", .type = CT_DURATION,
       .offset = CFG_AT(tls_config, handshake_timeout), .def = "10s", .min = 1,
       .max = CFG_MS(3600) },
+    { .name = "ktls", .type = CT_BOOL, .offset = CFG_AT(tls_config, ktls), .def = "true" },
+    { .name = "client_certificate", .type = CT_STRING,
+      .offset = CFG_AT(tls_config, client_certificate) },
+    { .name = "client_verify", .type = CT_STRING, .offset = CFG_AT(tls_config, client_verify) },
 };
 
 const struct cfg_section tls_section = {

@@ -3,9 +3,27 @@
 #ifndef HERD_TRANSPORT_TLS_INTERNAL_H
 #define HERD_TRANSPORT_TLS_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/ssl.h>
+
+#include "config_engine.h"
+
+struct tls_config;
+struct tls_listen;
+
+/* A connection's state (c->tp_state). */
+struct tls_conn {
+    SSL *ssl;
+    const struct tls_listen *l;
+    int64_t started;                    /* ms: the handshake's first step */
+    char *client_dn;                    /* tls_conn_client_dn, made on first use */
+    uint16_t server;                    /* picked by SNI */
+    bool sni;                           /* the client named a server */
+    bool begun, done, failed, shut, logged;
+};
 
 /* OpenSSL's reason for the last error, or errno's text when OpenSSL has
  * none; the error queue is emptied (so the next connection's
@@ -14,5 +32,16 @@ const char *tls_ssl_reason(char *out, size_t cap);
 
 /* The SNI callback every server context is given (transport_tls.c). */
 int tls_on_servername(SSL *ssl, int *alert, void *arg);
+
+/* Client certificates (transport_tls_client.c): set up sc to ask for and
+ * verify them when tc has a client_certificate. 0, or -1 after cfg_fail. */
+int tls_client_setup(struct cfg_ctx *ctx, const config_setting_t *group, struct tls_config *tc,
+                     SSL_CTX *sc);
+
+/* After SNI moved ssl to another server's context sc
+ * (transport_tls_client.c): what SSL_set_SSL_CTX leaves as the first
+ * context set it, taken from sc: client certificate verification, the CA
+ * names a client is sent, and kTLS. */
+void tls_adopt_ctx(SSL *ssl, SSL_CTX *sc);
 
 #endif

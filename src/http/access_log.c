@@ -20,6 +20,7 @@ enum log_var {
     V_REQUEST, V_REQUEST_METHOD, V_REQUEST_URI, V_SERVER_PROTOCOL, V_STATUS,
     V_BODY_BYTES_SENT, V_BYTES_SENT, V_HTTP_REFERER, V_HTTP_USER_AGENT, V_HOST,
     V_REQUEST_TIME, V_SCHEME, V_UPSTREAM_ADDR, V_UPSTREAM_STATUS, V_UPSTREAM_RESPONSE_TIME,
+    V_SSL_PROTOCOL, V_SSL_CIPHER, V_SSL_CLIENT_S_DN,
 };
 
 static const struct {
@@ -37,6 +38,8 @@ static const struct {
     { "upstream_addr", V_UPSTREAM_ADDR },
     { "upstream_status", V_UPSTREAM_STATUS },
     { "upstream_response_time", V_UPSTREAM_RESPONSE_TIME },
+    { "ssl_protocol", V_SSL_PROTOCOL }, { "ssl_cipher", V_SSL_CIPHER },
+    { "ssl_client_s_dn", V_SSL_CLIENT_S_DN },
 };
 
 #define COMBINED "$remote_addr - $remote_user [$time_local] \"$request\" $status " \
@@ -230,6 +233,7 @@ static void put_escaped(struct line *l, const char *s, size_t n)
     l->len += access_log_escape(l->p + l->len, s, n);
 }
 
+
 static void put_fmt(struct line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void put_fmt(struct line *l, const char *fmt, ...)
@@ -274,6 +278,15 @@ static void put_upstream(struct line *l, enum log_var v, const struct access_log
                 (long long)(e->upstream_time_ms % 1000));
     else
         put(l, "-", 1);
+}
+
+/* A TLS connection's session, "-" without TLS. A certificate's subject
+ * is escaped as request bytes are (the client chose it). */
+static void put_tls(struct line *l, enum log_var v, const struct access_log_entry *e)
+{
+    const char *s = v == V_SSL_PROTOCOL ? e->ssl_protocol
+                    : v == V_SSL_CIPHER ? e->ssl_cipher : e->ssl_client_s_dn;
+    put_escaped(l, s, s ? strlen(s) : 0);
 }
 
 static void put_var(struct line *l, enum log_var v, const struct access_log_entry *e)
@@ -345,6 +358,9 @@ static void put_var(struct line *l, enum log_var v, const struct access_log_entr
     case V_UPSTREAM_STATUS:
     case V_UPSTREAM_RESPONSE_TIME:
         put_upstream(l, v, e);
+        break;
+    case V_SSL_PROTOCOL: case V_SSL_CIPHER: case V_SSL_CLIENT_S_DN:
+        put_tls(l, v, e);
         break;
     case V_REQUEST_TIME:
         put_fmt(l, "%lld.%03lld", (long long)(e->request_time_ms / 1000),

@@ -38,6 +38,11 @@ struct access_log_entry {
     const char *upstream_addr;
     int upstream_status;
     int64_t upstream_time_ms;
+    /* TLS connections (transport_tls.h), else NULL ("-"): $ssl_protocol,
+     * $ssl_cipher, $ssl_client_s_dn. */
+    const char *ssl_protocol;
+    const char *ssl_cipher;
+    const char *ssl_client_s_dn;
 };
 
 /* 0 when fmt is "combined", "common" or a valid template; else -1 and why. */

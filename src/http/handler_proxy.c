@@ -299,7 +299,7 @@ static int send_head(struct proxy_ex *ex)
         .head = req->head, .f = &req->f, .peer = peer,
         .peer_len = peer_text(req->conn, peer, sizeof peer),
         .host = conf->host, .host_len = conf->host ? strlen(conf->host) : 0,
-        .forwarded = conf->forwarded,
+        .forwarded = conf->forwarded, .https = conn_is_tls(req->conn),
         .fields = ex->pr->fields, .n_fields = ex->pr->n_fields,
         .upgrade = ex->upgrade,
         .close = ex->pr->up->keepalive == 0 && !ex->upgrade,

@@ -9,6 +9,7 @@
 #include "http/access_log.h"
 #include "http/date.h"
 #include "http/server.h"
+#include "transport_tls.h"
 
 int64_t http_req_now(const struct http_req *req)
 {
@@ -133,6 +134,9 @@ static void fill_entry(const struct http_req *req, struct access_log_entry *e,
         .upstream_addr = req->upstream_addr,
         .upstream_status = req->upstream_addr ? req->upstream_status : 0,
         .upstream_time_ms = req->upstream_addr ? req->upstream_ms : -1,
+        .ssl_protocol = tls_conn_protocol(req->conn),
+        .ssl_cipher = tls_conn_cipher(req->conn),
+        .ssl_client_s_dn = tls_conn_client_dn(req->conn),
     };
 }
 

@@ -435,6 +435,10 @@ def point_missing_paths(cfg, work):
             cert, key = work.tls_pair()
             tls.set("certificate", cert)
             tls.set("key", key)
+        ca = tls.get("client_certificate") if isinstance(tls, Group) else None
+        if isinstance(ca, str) and not os.path.exists(ca):
+            # The throwaway certificate is its own CA; the client shows it.
+            tls.set("client_certificate", work.tls_pair()[0])
         for page in server.get("error_pages") or []:
             f = page.get("file")
             if isinstance(f, str) and not os.path.exists(f):
@@ -510,7 +514,7 @@ def runnable(cfg, h, work):
     return targets
 
 
-def http_answers(host, port, host_header, tls=False):
+def http_answers(host, port, host_header, tls=False, client_pair=None):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as raw:
         raw.settimeout(10)
@@ -521,6 +525,8 @@ def http_answers(host, port, host_header, tls=False):
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
+            if client_pair:
+                ctx.load_cert_chain(*client_pair)   # for a server that asks (mTLS)
             s = ctx.wrap_socket(raw, server_hostname=host_header)
         s.sendall(("GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
                    % host_header).encode())
@@ -705,7 +711,8 @@ class ExamplesTest(herdtest.HerdTestCase):
             if proto in ("echo", "tcp_proxy"):
                 self.assertEqual(echo_answers(host, port), b"ping\n", where)
             else:
-                data = http_answers(host, port, host_header, tls=proto == "https")
+                data = http_answers(host, port, host_header, tls=proto == "https",
+                                    client_pair=work.tls_pair() if proto == "https" else None)
                 self.assertRegex(data[:12], rb"^HTTP/1\.1 \d{3}", where + " did not answer")
 
 

@@ -287,6 +287,9 @@ static const struct {
     { "tls.protocols", "[ \"TLSv1.3\" ]" },
     { "tls.ciphers", "\"ECDHE-ECDSA-AES128-GCM-SHA256\"" },
     { "tls.ciphersuites", "\"TLS_AES_256_GCM_SHA384\"" },
+    { "tls.curves", "\"P-384:X25519\"" },
+    { "tls.client_certificate", "\"" ROUND_TRIP_PEM "\"" },
+    { "tls.client_verify", "\"optional\"" },
     { "proxy.upstream", "\"s-name-0\"" },
 };
 

@@ -131,6 +131,22 @@ START_TEST(upstream_variables)
 }
 END_TEST
 
+/* A TLS connection's session, "-" without TLS; a certificate's subject
+ * is escaped as request bytes are. */
+START_TEST(ssl_variables)
+{
+    static const char fmt[] = "$ssl_protocol|$ssl_cipher|$ssl_client_s_dn";
+    struct access_log_entry e = entry();
+    ck_assert_str_eq(line(fmt, &e), "-|-|-\n");
+    reopen();
+    e.ssl_protocol = "TLSv1.3";
+    e.ssl_cipher = "TLS_AES_128_GCM_SHA256";
+    e.ssl_client_s_dn = "CN=alice \"a\",O=Example\n";
+    ck_assert_str_eq(line(fmt, &e),
+                     "TLSv1.3|TLS_AES_128_GCM_SHA256|CN=alice \\x22a\\x22,O=Example\\x0A\n");
+}
+END_TEST
+
 START_TEST(no_request_line)
 {
     /* A refused head (or an exchange aborted before one was understood). */
@@ -245,6 +261,7 @@ static Suite *suite(void)
     tcase_add_test(t, common);
     tcase_add_test(t, every_variable);
     tcase_add_test(t, upstream_variables);
+    tcase_add_test(t, ssl_variables);
     tcase_add_test(t, no_request_line);
     tcase_add_test(t, ipv6_peer);
     tcase_add_test(t, escaped_so_no_line_can_be_forged);

@@ -4,8 +4,11 @@
  * certificate warned), the handshake step by step, SNI's choice, ALPN,
  * read / writev / sendfile byte-identical through TLS (larger than the
  * socket holds, so EAGAIN and its retry are exercised), shutdown with
- * close_notify, a connection through the connection layer, and garbage
- * instead of a ClientHello refused without leaking the connection.
+ * close_notify, a connection through the connection layer, garbage
+ * instead of a ClientHello refused without leaking the connection, the
+ * `curves` chosen from (and a bad one refused), an RSA and an ECDSA pair on
+ * one server each served to the client that needs it (and bad pairings
+ * refused at their line), and `ktls` setting OpenSSL's option.
  *
  * The certificates are made by the openssl command in a scratch directory:
  * a CA (ECDSA P-256), a.test (RSA-2048) and b.test (ECDSA P-256). */
@@ -601,6 +604,132 @@ START_TEST(a_refused_or_stalled_handshake_is_closed_before_open)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Curves, two certificates, kTLS */
+
+/* The listener of one server with a's certificate and `more` in its tls
+ * group, in place of the fixture's. */
+static void serve_one(const char *more)
+{
+    char tls[1600], err[512];
+    snprintf(tls, sizeof tls, "%s %s", pair_a, more);
+    tls_listen_free(listen_ab);
+    config_free(cfg);
+    cfg = load(tls, NULL, err, sizeof err);
+    ck_assert_msg(cfg != NULL, "%s", err);
+    const struct tls_config *one = cfg->servers[0].tls;
+    listen_ab = tls_listen_new(&one, NULL, 1);
+    ck_assert_ptr_nonnull(listen_ab);
+}
+
+/* _i: 0 the default list and a client preferring X25519; 1 curves = P-384
+ * and a client offering X25519 first (the server asks for P-384); 2 the
+ * same server and a client with X25519 alone (no group in common). */
+START_TEST(curves_choose_the_key_exchange)
+{
+    serve_one(_i == 0 ? "" : "curves = \"P-384\";");
+    ck_assert_int_eq(SSL_set1_groups_list(client, _i == 2 ? "X25519" : "X25519:P-256:P-384"), 1);
+    int rc = handshake_both();
+    if (_i == 2) {
+        ck_assert_int_lt(rc, 0);
+        return;
+    }
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(SSL_get_negotiated_group(client), _i == 0 ? NID_X25519 : NID_secp384r1);
+}
+END_TEST
+
+START_TEST(curves_default_and_refused)
+{
+    char tls[1200], err[512];
+    struct herd_config *one = load(pair_a, NULL, err, sizeof err);
+    ck_assert_msg(one != NULL, "%s", err);
+    ck_assert_str_eq(one->servers[0].tls->curves, "X25519:P-256:P-384");
+    config_free(one);
+    snprintf(tls, sizeof tls, "%s\ncurves = \"X25519:P-999\";", pair_a);
+    ck_assert_ptr_null(load(tls, NULL, err, sizeof err));
+    ck_assert_msg(strstr(err, "herd.conf:5: ") && strstr(err, "'curves'"), "%s", err);
+}
+END_TEST
+
+/* a.test's RSA pair and b.test's ECDSA pair on one server: each client
+ * gets the one it can verify a signature of. _i: 0 TLS 1.3 with ECDSA
+ * signatures only, 1 TLS 1.3 with RSA-PSS only, 2 TLS 1.2 with an ECDSA
+ * cipher, 3 TLS 1.2 with an RSA cipher. */
+START_TEST(rsa_and_ecdsa_on_one_server)
+{
+    char two[1400];
+    snprintf(two, sizeof two, "certificate = [ \"%s\", \"%s\" ]; key = [ \"%s\", \"%s\" ];",
+             at(0, "a.pem"), at(2, "b.pem"), at(1, "a.key"), at(3, "b.key"));
+    /* serve_one puts pair_a first: replace it by the two pairs. */
+    char err[512];
+    tls_listen_free(listen_ab);
+    config_free(cfg);
+    cfg = load(two, NULL, err, sizeof err);
+    ck_assert_msg(cfg != NULL, "%s", err);
+    ck_assert_uint_eq(cfg->servers[0].tls->certificates.n, 2);
+    ck_assert_str_eq(cfg->servers[0].tls->certificate, at(0, "a.pem"));
+    const struct tls_config *one = cfg->servers[0].tls;
+    listen_ab = tls_listen_new(&one, NULL, 1);
+    int v = _i < 2 ? TLS1_3_VERSION : TLS1_2_VERSION;
+    SSL_set_min_proto_version(client, v);
+    SSL_set_max_proto_version(client, v);
+    static const char *const sigalgs[] = { "ECDSA+SHA256", "rsa_pss_rsae_sha256" };
+    static const char *const ciphers[] = { "ECDHE-ECDSA-AES128-GCM-SHA256",
+                                           "ECDHE-RSA-AES128-GCM-SHA256" };
+    if (_i < 2)
+        ck_assert_int_eq(SSL_set1_sigalgs_list(client, sigalgs[_i]), 1);
+    else
+        ck_assert_int_eq(SSL_set_cipher_list(client, ciphers[_i - 2]), 1);
+    ck_assert_int_eq(handshake_both(), 0);
+    expect_peer_name(_i % 2 == 0 ? "b.test" : "a.test");
+}
+END_TEST
+
+/* Pairs are checked one by one, each error at the line of its file. */
+START_TEST(bad_pairings_are_refused_at_their_line)
+{
+    struct {
+        const char *c1, *c2, *k1, *k2, *says;
+        int line;
+    } cases[] = {
+        { "a.pem", "b.pem", "b.key", "a.key", "does not match the certificate", 6 },
+        { "a.pem", "b.pem", "a.key", "a.key", "does not match the certificate", 7 },
+        { "a.pem", "a.pem", "a.key", "a.key", "one pair per key type", 5 },
+        { "a.pem", "b.pem", "a.key", NULL, "they pair by position", 6 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char tls[1600], err[512], want[64], keys[600];
+        if (cases[i].k2)
+            snprintf(keys, sizeof keys, "[ \"%s/%s\",\n\"%s/%s\" ]", dir, cases[i].k1, dir,
+                     cases[i].k2);
+        else
+            snprintf(keys, sizeof keys, "\"%s/%s\"", dir, cases[i].k1);
+        snprintf(tls, sizeof tls, "certificate = [ \"%s/%s\",\n\"%s/%s\" ];\nkey = %s;", dir,
+                 cases[i].c1, dir, cases[i].c2, keys);
+        struct herd_config *bad = load(tls, NULL, err, sizeof err);
+        ck_assert_msg(bad == NULL, "case %zu loaded", i);
+        snprintf(want, sizeof want, "herd.conf:%d: ", cases[i].line);
+        ck_assert_msg(strstr(err, want) && strstr(err, cases[i].says),
+                      "case %zu: %s (want %s... %s)", i, err, want, cases[i].says);
+    }
+}
+END_TEST
+
+/* ktls (default on) asks OpenSSL for kernel TLS; a socket pair has none,
+ * so output goes the user-space way (output_is_byte_identical). */
+START_TEST(ktls_sets_the_option)
+{
+    SSL_CTX *on = cfg->servers[0].tls->ctx;
+    ck_assert(cfg->servers[0].tls->ktls);
+    ck_assert((SSL_CTX_get_options(on) & SSL_OP_ENABLE_KTLS) != 0);
+    serve_one("ktls = false;");
+    SSL_CTX *off = cfg->servers[0].tls->ctx;
+    ck_assert(!cfg->servers[0].tls->ktls);
+    ck_assert((SSL_CTX_get_options(off) & SSL_OP_ENABLE_KTLS) == 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("transport_tls");
@@ -622,6 +751,15 @@ static Suite *suite(void)
     tcase_add_test(tc, shutdown_sends_close_notify_and_keeps_reading);
     tcase_add_test(tc, no_accept_no_handshake);
     tcase_add_test(tc, garbage_instead_of_a_client_hello_fails);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("curves, pairs, ktls");
+    tcase_add_checked_fixture(tc, conn_setup, tls_fx_teardown);
+    tcase_add_loop_test(tc, curves_choose_the_key_exchange, 0, 3);
+    tcase_add_test(tc, curves_default_and_refused);
+    tcase_add_loop_test(tc, rsa_and_ecdsa_on_one_server, 0, 4);
+    tcase_add_test(tc, bad_pairings_are_refused_at_their_line);
+    tcase_add_test(tc, ktls_sets_the_option);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("connection");
