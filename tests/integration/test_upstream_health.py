@@ -2,7 +2,9 @@
 """Upstream health shared by the workers, and active health checks run by
 the master, against backends started here as separate Python processes
 (threaded HTTP/1.1 servers that answer with their name, on free loopback
-ports or a unix socket).
+ports or a unix socket). Checks use fails = 3 and a timeout as long as the
+interval, so that a live backend slowed by a loaded machine is never taken
+for down; every wait is for a state the status page shows.
 
 What is measured, through herd with 2 workers and its status pages:
 - a backend SIGKILLed under keep-alive load: at most the requests in flight
@@ -152,8 +154,8 @@ class HealthTest(HerdTestCase):
         self.backend("b", pb)
         up = """{ name = "app"; keepalive = 8; max_fails = 1; fail_timeout = "60s";
             servers = ( { address = "127.0.0.1:%d"; }, { address = "127.0.0.1:%d"; } );
-            health_check = { path = "/healthz"; interval = "200ms"; timeout = "150ms";
-                             fails = 1; passes = 2; }; }""" % (pa, pb)
+            health_check = { path = "/healthz"; interval = "300ms"; timeout = "300ms";
+                             fails = 3; passes = 2; }; }""" % (pa, pb)
         h = self.herd(conf(up))
         self.port = h.port()
         h.wait_workers(WORKERS)
@@ -253,7 +255,8 @@ class HealthTest(HerdTestCase):
         self.backend("b", pb)
         up = """{ name = "app"; max_fails = 0;
             servers = ( { address = "127.0.0.1:%d"; }, { address = "127.0.0.1:%d"; } );
-            health_check = { path = "/"; interval = "300ms"; timeout = "200ms"; }; }""" % (
+            health_check = { path = "/"; interval = "300ms"; timeout = "300ms";
+                             fails = 3; }; }""" % (
             dead, pb)
         h = self.herd(conf(up))
         self.port = h.port()
@@ -277,7 +280,8 @@ class HealthTest(HerdTestCase):
         self.backend("b", pb)
         up = """{ name = "app";
             servers = ( { address = "127.0.0.1:%d"; } );
-            health_check = { path = "/"; interval = "200ms"; timeout = "150ms"; }; }""" % pb
+            health_check = { path = "/"; interval = "300ms"; timeout = "300ms";
+                             fails = 3; }; }""" % pb
         h = self.herd(conf(up))
         self.port = h.port()
         addr = "127.0.0.1:%d" % pb
@@ -310,7 +314,8 @@ class HealthTest(HerdTestCase):
         path = os.path.join(d, "app.sock")
         self.backend("u", "unix:" + path)
         up = """{ name = "app"; servers = ( { address = "unix:%s"; } );
-            health_check = { path = "/healthz"; interval = "200ms"; timeout = "150ms"; }; }""" % path
+            health_check = { path = "/healthz"; interval = "300ms"; timeout = "300ms";
+                             fails = 3; }; }""" % path
         h = self.herd(conf(up))
         self.port = h.port()
         herdtest.wait_for(self.state_is("unix:" + path, "up"), 10, what="unix server up")
