@@ -14,7 +14,8 @@ What is measured, through herd with 2 workers and its status pages:
 - a refused server is marked down after max_fails failures counted across
   both workers (exactly max_fails attempts reach it, whatever the worker);
 - a server down (by passive or by active health) is still down right after
-  a reload that keeps its upstream, and no new worker tries it;
+  a reload that keeps its upstream, and after a binary upgrade, and no new
+  worker tries it;
 - the Prometheus page parses and has every per-server series;
 - a unix-socket upstream serves and passes its health check."""
 
@@ -249,6 +250,47 @@ class HealthTest(HerdTestCase):
         self.assertEqual(self.server(addr).get("state"), "down")
         self.assertEqual(set(self.fresh_gets(100)), {"b"})
         self.assertEqual(int(self.server(addr)["requests"]), 2)
+
+    def test_health_survives_binary_upgrade(self):
+        pb, dead = herdtest.free_port(), herdtest.free_port()
+        self.backend("b", pb)
+        up = """{ name = "app"; keepalive = 0; max_fails = 2; fail_timeout = "60s";
+            servers = ( { address = "127.0.0.1:%d"; }, { address = "127.0.0.1:%d"; } ); }""" % (
+            dead, pb)
+        h = self.herd(conf(up))
+        self.port = h.port()
+        h.wait_workers(WORKERS)
+        addr = "127.0.0.1:%d" % dead
+        self.assertEqual(set(self.fresh_gets(20)), {"b"})
+        self.assertEqual(self.server(addr)["state"], "down")
+        b_before = int(self.server("127.0.0.1:%d" % pb)["requests"])
+        self.assertGreaterEqual(b_before, 20)
+        old = h.pid
+        os.kill(old, signal.SIGUSR2)
+
+        def new_master():
+            new = h._pid_file_pid()
+            if not os.path.exists(h.pid_file + ".oldbin") or not new or new == old or \
+                    len(herdtest.children_of(new)) != WORKERS:
+                return None
+            return new
+        new = herdtest.wait_for(new_master, 10 * herdtest.SLOW, what="the new master")
+        try:
+            # Only the new master's workers serve: they never try the server.
+            os.kill(old, signal.SIGWINCH)
+            herdtest.wait_for(lambda: not (set(herdtest.children_of(old)) - {new}),
+                              10 * herdtest.SLOW, what="the old workers to leave")
+            self.assertEqual(set(self.fresh_gets(60)), {"b"})
+            s = self.server(addr)
+            self.assertEqual((s["state"], s["requests"], s["failures"]), ("down", "2", "2"))
+            # The counters went on in the page passed on, not in a new one.
+            self.assertEqual(int(self.server("127.0.0.1:%d" % pb)["requests"]), b_before + 60)
+        finally:
+            os.kill(old, signal.SIGQUIT)
+            herdtest.wait_for(lambda: not herdtest.pid_alive(old) or
+                              herdtest.proc_stat(old)[0] == "Z", 10 * herdtest.SLOW,
+                              what="the old master to exit")
+            os.kill(new, signal.SIGTERM)
 
     def test_active_down_survives_reload(self):
         pb, dead = herdtest.free_port(), herdtest.free_port()
