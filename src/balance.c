@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "upstream_health.h"
+
 /* Virtual points of the hash ring per unit of weight, and the most points
  * a ring may have (large pools get fewer per unit). */
 #define BALANCE_POINTS_PER_WEIGHT 160
@@ -18,9 +20,10 @@ struct balance_server {
     const struct upstream_server_config *cfg;
     int64_t current;            /* smooth round robin's running weight */
     uint32_t active;            /* connections open (or opening) */
-    uint32_t fails;             /* in the window that began at fail_start */
-    int64_t fail_start;
-    int64_t down_until;         /* down while now < down_until */
+    uint32_t idle;              /* kept idle (balance_idle) */
+    /* Passive and active health and the shared counters: the health
+     * page's entry, or without one an entry of this process's own. */
+    struct upstream_health *h;
 };
 
 struct ring_point {
@@ -37,6 +40,7 @@ struct ring {
 struct balancer {
     const struct upstream_config *cfg;
     struct balance_server *servers;
+    struct upstream_health *own;    /* entries for servers the page has none for */
     size_t n;
     struct ring rings[2];       /* [0] primary, [1] backup; balance = "hash" only */
     uint64_t rng;               /* random_two */
@@ -119,10 +123,16 @@ struct balancer *balance_new(const struct upstream_config *u)
     b->cfg = u;
     b->n = u->n_servers;
     b->servers = calloc(b->n, sizeof *b->servers);
-    if (b->servers == NULL)
+    b->own = calloc(b->n, sizeof *b->own);
+    if (b->servers == NULL || b->own == NULL)
         goto fail;
-    for (size_t i = 0; i < b->n; i++)
-        b->servers[i].cfg = &u->servers[i];
+    for (size_t i = 0; i < b->n; i++) {
+        struct balance_server *s = &b->servers[i];
+        s->cfg = &u->servers[i];
+        s->h = upstream_health_find(u->name, s->cfg->addr.text);
+        if (s->h == NULL)
+            s->h = &b->own[i];
+    }
     if (u->balance == UPSTREAM_HASH &&
         (ring_build(b, &b->rings[0], false) < 0 || ring_build(b, &b->rings[1], true) < 0))
         goto fail;
@@ -141,7 +151,15 @@ void balance_free(struct balancer *b)
         return;
     free(b->rings[0].v);
     free(b->rings[1].v);
+    /* What this process still holds leaves the shared gauges with it. */
+    for (size_t i = 0; b->servers && i < b->n; i++) {
+        if (b->servers[i].h == NULL)
+            break;
+        upstream_health_gauge(&b->servers[i].h->active, -(int64_t)b->servers[i].active);
+        upstream_health_gauge(&b->servers[i].h->idle, -(int64_t)b->servers[i].idle);
+    }
     free(b->servers);
+    free(b->own);
     free(b);
 }
 
@@ -204,7 +222,7 @@ static bool usable(const struct balancer *b, size_t i, bool backup,
         return false;
     if (tried && balance_tried_has(tried, i))
         return false;
-    if (s->down_until > now)
+    if (upstream_health_is_down(s->h, now))
         return false;
     return b->cfg->max_connections == 0 || s->active < (uint64_t)b->cfg->max_connections;
 }
@@ -332,37 +350,40 @@ int balance_pick(struct balancer *b, uint32_t key, const struct balance_tried *t
 
 void balance_opened(struct balancer *b, int i)
 {
-    b->servers[i].active++;
+    struct balance_server *s = &b->servers[i];
+    s->active++;
+    upstream_health_gauge(&s->h->active, 1);
+    upstream_health_add(&s->h->requests, 1);
 }
 
 void balance_closed(struct balancer *b, int i)
 {
-    if (b->servers[i].active > 0)
-        b->servers[i].active--;
+    struct balance_server *s = &b->servers[i];
+    if (s->active == 0)
+        return;
+    s->active--;
+    upstream_health_gauge(&s->h->active, -1);
+}
+
+void balance_idle(struct balancer *b, int i, int delta)
+{
+    struct balance_server *s = &b->servers[i];
+    if (delta < 0 && s->idle < (uint32_t)-delta)
+        delta = -(int)s->idle;
+    s->idle = (uint32_t)((int64_t)s->idle + delta);
+    upstream_health_gauge(&s->h->idle, delta);
+}
+
+void balance_timed(struct balancer *b, int i, int64_t ms)
+{
+    struct upstream_health *h = b->servers[i].h;
+    upstream_health_add(&h->response_ms, ms > 0 ? (uint64_t)ms : 0);
+    upstream_health_add(&h->responses, 1);
 }
 
 void balance_report(struct balancer *b, int i, bool ok, int64_t now)
 {
-    struct balance_server *s = &b->servers[i];
-    uint32_t max = (uint32_t)b->cfg->max_fails;
-    if (ok) {
-        s->fails = 0;
-        s->down_until = 0;
-        return;
-    }
-    if (max == 0)
-        return;
-    if (s->fails >= max) {
-        /* Down, or chosen again after its time down: down again at once. */
-        s->down_until = now + b->cfg->fail_timeout;
-        return;
-    }
-    if (s->fails == 0 || now - s->fail_start >= b->cfg->fail_timeout) {
-        s->fails = 0;
-        s->fail_start = now;
-    }
-    if (++s->fails >= max)
-        s->down_until = now + b->cfg->fail_timeout;
+    upstream_health_report(b->servers[i].h, ok, b->cfg->max_fails, b->cfg->fail_timeout, now);
 }
 
 const struct upstream_config *balance_upstream(const struct balancer *b)
@@ -387,5 +408,10 @@ uint32_t balance_active(const struct balancer *b, int i)
 
 bool balance_is_down(const struct balancer *b, int i, int64_t now)
 {
-    return b->servers[i].down_until > now;
+    return upstream_health_is_down(b->servers[i].h, now);
+}
+
+bool balance_shared(const struct balancer *b, int i)
+{
+    return b->servers[i].h != &b->own[i];
 }

@@ -20,11 +20,14 @@
  *
  * Passive health: max_fails failures within fail_timeout mark a server down
  * for fail_timeout; then it is chosen again, and one more failure marks it
- * down again at once, while a success clears its count.
+ * down again at once, while a success clears its count. A server the
+ * master's active checks found down is skipped too.
  *
- * All of this state is per worker (per process), like max_connections:
- * workers do not share failures yet (sharing them through the stats page
- * is a later step). Times are milliseconds on the loop's monotonic clock.
+ * Health lives in the shared health page (upstream_health.h), so a server
+ * one worker marks down is skipped by all, and a reload that keeps the
+ * upstream keeps it; without a page, per process. The rotation, active
+ * counts and max_connections are per worker (per process). Times are
+ * milliseconds on the loop's monotonic clock.
  * Tested by tests/unit/check_balance.c. */
 #ifndef HERD_BALANCE_H
 #define HERD_BALANCE_H
@@ -84,9 +87,14 @@ int balance_pick(struct balancer *b, uint32_t key, const struct balance_tried *t
 void balance_opened(struct balancer *b, int i);
 void balance_closed(struct balancer *b, int i);
 
-/* The outcome of a connection attempt to server i: a failure counts toward
- * max_fails; a success clears the count. */
+/* The outcome of a connection attempt to server i: a failure (refused,
+ * reset, timed out) counts toward max_fails; a success clears the count. */
 void balance_report(struct balancer *b, int i, bool ok, int64_t now);
+/* A connection to server i became idle in a pool (+1) or left it (-1):
+ * the status page's idle gauge. */
+void balance_idle(struct balancer *b, int i, int delta);
+/* A response of server i was complete ms after the request began. */
+void balance_timed(struct balancer *b, int i, int64_t ms);
 
 /* For logs, status and tests. */
 const struct upstream_config *balance_upstream(const struct balancer *b);
@@ -94,6 +102,8 @@ size_t balance_servers(const struct balancer *b);
 const char *balance_server_name(const struct balancer *b, int i);
 uint32_t balance_active(const struct balancer *b, int i);
 bool balance_is_down(const struct balancer *b, int i, int64_t now);
+/* Is server i's health the shared page's (not this process's own)? */
+bool balance_shared(const struct balancer *b, int i);
 /* Make random_two repeatable (tests). */
 void balance_seed(struct balancer *b, uint64_t seed);
 

@@ -93,7 +93,8 @@ static void json_sum(struct text *t, const struct stats_sum *sum, int more)
     add(t, "}");
 }
 
-static void render_json(struct text *t, const struct stats_snapshot *s, time_t now)
+static void render_json(struct text *t, const struct stats_snapshot *s, time_t now,
+                        const char *more)
 {
     add(t, "{\"generation\":%u,\"uptime\":%lld,\"total\":{", s->generation,
         (long long)(now - s->started));
@@ -126,7 +127,7 @@ static void render_json(struct text *t, const struct stats_snapshot *s, time_t n
         json_sum(t, &w->sum, 1);
         add(t, "}");
     }
-    add(t, "]}\n");
+    add(t, "]%s%s}\n", more ? "," : "", more ? more : "");
 }
 
 /* ------------------------------------------------------------------ */
@@ -248,6 +249,12 @@ static void render_prometheus(struct text *t, const struct stats_snapshot *s, ti
 size_t stats_render(const struct stats_page *page, enum stats_format format, time_t now,
                     char **out)
 {
+    return stats_render_more(page, format, now, NULL, out);
+}
+
+size_t stats_render_more(const struct stats_page *page, enum stats_format format, time_t now,
+                         const char *more, char **out)
+{
     struct text t = { 0 };
     struct stats_snapshot *s = stats_snapshot(page);
     if (s == NULL) {
@@ -256,7 +263,7 @@ size_t stats_render(const struct stats_page *page, enum stats_format format, tim
     }
     switch (format) {
     case STATS_FORMAT_JSON:
-        render_json(&t, s, now);
+        render_json(&t, s, now, more);
         break;
     case STATS_FORMAT_TEXT:
         render_text(&t, s, now);
@@ -266,6 +273,8 @@ size_t stats_render(const struct stats_page *page, enum stats_format format, tim
         break;
     }
     free(s);
+    if (more && format != STATS_FORMAT_JSON)
+        add(&t, "%s", more);
     if (t.failed) {
         free(t.p);
         *out = NULL;

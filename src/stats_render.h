@@ -14,5 +14,11 @@ enum stats_format { STATS_FORMAT_JSON, STATS_FORMAT_TEXT, STATS_FORMAT_PROMETHEU
  * out of memory. `now` (wall clock seconds) gives the uptimes. */
 size_t stats_render(const struct stats_page *page, enum stats_format format, time_t now,
                     char **out);
+/* The same with another part of the answer rendered by its owner (the
+ * upstream servers, upstream_health.h): for JSON a member ("name":value)
+ * added to the top object, for text and Prometheus lines appended. NULL:
+ * none. */
+size_t stats_render_more(const struct stats_page *page, enum stats_format format, time_t now,
+                         const char *more, char **out);
 
 #endif

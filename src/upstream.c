@@ -80,15 +80,20 @@ static const struct cfg_section server_section = {
 static int validate_health(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
 {
     struct upstream_health_config *h = obj;
-    if (h->path == NULL)
-        return cfg_fail(ctx, group, "health_check has no 'path'");
-    if (h->path[0] != '/' || strpbrk(h->path, " \t\r\n"))
+    /* Without a path a probe only connects (a TCP check, for tcp_proxy). */
+    if (h->path && (h->path[0] != '/' || strpbrk(h->path, " \t\r\n")))
         return cfg_fail(ctx, config_setting_get_member(group, "path"),
                         "health_check 'path' must start with '/' and hold no blanks");
     /* A probe that outlives its interval would overlap the next one. */
-    if (h->timeout > h->interval)
-        return cfg_fail(ctx, config_setting_get_member(group, "timeout"),
-                        "health_check 'timeout' is longer than its 'interval'");
+    if (h->timeout > h->interval) {
+        /* Either may be the default: point at the one written. */
+        const config_setting_t *at = config_setting_get_member(group, "timeout");
+        if (at == NULL)
+            at = config_setting_get_member(group, "interval");
+        return cfg_fail(ctx, at ? at : group, "health_check 'timeout' (%lld ms) is longer "
+                        "than its 'interval' (%lld ms)", (long long)h->timeout,
+                        (long long)h->interval);
+    }
     return 0;
 }
 

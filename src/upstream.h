@@ -40,7 +40,7 @@ struct upstream_server_config {
 
 struct upstream_health_config {
     struct cfg_where where;
-    char *path;                     /* what a probe asks for */
+    char *path;                     /* what a probe asks for; NULL: connect only */
     int64_t interval;               /* ms between probes */
     int64_t timeout;                /* ms a probe may take */
     int64_t fails;                  /* failed probes in a row: down */

@@ -7,10 +7,13 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
+#include "balance.h"
+
 struct upstream_pool {
     struct balancer *bal;           /* whose servers (the key) */
     size_t keepalive;               /* the most idle connections kept */
     size_t n_idle;
+    bool counted;                   /* idle ones reported to the balancer */
     struct conn *head, *tail;       /* most recently used first */
     int refs;
     struct upstream_pool *next;     /* every pool of this process */
@@ -49,6 +52,8 @@ static void list_remove(struct upstream_pool *p, struct conn *c)
     e->prev = e->next = NULL;
     e->pool = NULL;
     p->n_idle--;
+    if (p->counted)
+        balance_idle(p->bal, e->server, -1);
 }
 
 /* Close c from outside its own callbacks. */
@@ -153,6 +158,11 @@ void upstream_pool_unref(struct upstream_pool *p)
     free(p);
 }
 
+void upstream_pool_count(struct upstream_pool *p)
+{
+    p->counted = true;
+}
+
 size_t upstream_pool_idle(const struct upstream_pool *p)
 {
     return p->n_idle;
@@ -215,5 +225,7 @@ void upstream_pool_put(struct upstream_pool *p, struct conn *c, int server, int6
         p->tail = c;
     p->head = c;
     p->n_idle++;
+    if (p->counted)
+        balance_idle(p->bal, server, 1);
     conn_set_timer(c, POOL_TIMER_IDLE, idle_ms);
 }

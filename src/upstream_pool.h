@@ -49,6 +49,10 @@ struct conn *upstream_pool_take(struct upstream_pool *p, int server, const struc
  * connection that is not clean, c is closed instead. */
 void upstream_pool_put(struct upstream_pool *p, struct conn *c, int server, int64_t idle_ms);
 
+/* Report idle connections to the balancer (balance_idle: the status
+ * page's idle gauge) from now on. Not for a stand-in balancer (tests). */
+void upstream_pool_count(struct upstream_pool *p);
+
 /* Idle connections now (tests, status). */
 size_t upstream_pool_idle(const struct upstream_pool *p);
 

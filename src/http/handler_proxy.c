@@ -197,6 +197,7 @@ static void *build(const void *sec, const struct http_handler_env *env, char *er
     if ((pr->bal = balance_ref(conf->up)) == NULL ||
         (pr->pool = upstream_pool_ref(pr->bal, (size_t)conf->up->keepalive)) == NULL)
         goto oom;
+    upstream_pool_count(pr->pool);
     return pr;
 oom:
     destroy(pr);
@@ -399,6 +400,10 @@ void proxy_up_failed(struct proxy_ex *ex, int err, const char *cause)
     int server = ex->server;
     bool reused = ex->reused, got = ex->got_byte;
     drop_up(ex);
+    /* A reset or close counts against the server (passive health), except
+     * a reused connection closed before any answer: keep-alive's race. */
+    if (!reused || got || ex->head_done)
+        balance_report(ex->pr->bal, server, false, http_req_now(ex->req));
     if (ex->head_done || got) {
         proxy_fail(ex, 502, cause);
         return;
@@ -447,6 +452,8 @@ void proxy_finish(struct proxy_ex *ex, bool keep)
     struct http_req *req = ex->req;
     struct conn *up = ex->up;
     req->upstream_ms = http_req_now(req) - ex->began;
+    if (!ex->tunnel)
+        balance_timed(ex->pr->bal, ex->server, req->upstream_ms);
     if (up) {
         struct proxy_up *u = proxy_up_of(up);
         ex->up = NULL;
@@ -633,6 +640,7 @@ static void up_timeout(struct conn *up, unsigned kind)
         return;
     }
     ex->timed_out = true;
+    balance_report(ex->pr->bal, ex->server, false, conn_now(up));
     proxy_fail(ex, 504, "read_timeout passed");
 }
 

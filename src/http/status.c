@@ -4,7 +4,10 @@
  * Tested by tests/unit/check_http_status.c. */
 #include "http/status.h"
 
+#include <stdlib.h>
+
 #include "stats_render.h"
+#include "upstream_health.h"
 
 _Static_assert(CONFIG_MAX_WORKERS <= STATS_SLOTS, "every slot has its totals");
 
@@ -23,7 +26,15 @@ static enum stats_format render_format(enum cfg_status_format format)
 size_t http_status_render(const struct stats_page *page, enum cfg_status_format format,
                           time_t now, char **out)
 {
-    return stats_render(page, render_format(format), now, out);
+    /* The upstream servers' part, from the shared health page. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    char *servers = NULL;
+    upstream_health_render(upstream_health_page(), render_format(format),
+                           (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, &servers);
+    size_t n = stats_render_more(page, render_format(format), now, servers, out);
+    free(servers);
+    return n;
 }
 
 const char *http_status_type(enum cfg_status_format format)

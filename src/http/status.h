@@ -1,5 +1,7 @@
 /* The status page: counters by slot, responses by status class and by
- * server, and the live worker processes, read from the shared stats page as
+ * server, the live worker processes and the upstream servers (state,
+ * connections, requests, failures, response time), read from the shared
+ * stats and upstream health pages as
  * JSON, plain text or Prometheus text (see herd.conf(5), STATUS). */
 #ifndef HERD_HTTP_STATUS_H
 #define HERD_HTTP_STATUS_H

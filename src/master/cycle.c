@@ -39,6 +39,7 @@
 #include "log.h"
 #include "proctitle.h"
 #include "stats_render.h"
+#include "upstream_health.h"
 
 #define KILL_GRACE_MS 3000
 
@@ -226,9 +227,12 @@ static void on_control(void *arg, struct control_client *cl, const char *cmd)
     if (strcmp(cmd, "reload") == 0) {
         gen_request_reload(m, cl);
     } else if (strcmp(cmd, "status") == 0) {
-        char *text = NULL;
-        stats_render(m->page, STATS_FORMAT_TEXT, time(NULL), &text);
+        char *text = NULL, *servers = NULL;
+        upstream_health_render(upstream_health_page(), STATS_FORMAT_TEXT, loop_now(m->loop),
+                               &servers);
+        stats_render_more(m->page, STATS_FORMAT_TEXT, time(NULL), servers, &text);
         control_reply(m->ctl, cl, text ? text : "error out of memory");
+        free(servers);
         free(text);
     } else if (strcmp(cmd, "generation") == 0) {
         char line[64];
@@ -325,7 +329,10 @@ static int prepare(struct master *m, const struct herd_config *cfg)
     raise_fd_limit(cfg);
     m->loop = loop_new(256);
     m->page = stats_map();
-    if (m->loop == NULL || m->page == NULL) {
+    /* Without the health page, passive health stays per worker (logged). */
+    upstream_health_map();
+    m->checks = m->loop ? upstream_check_new(m->loop) : NULL;
+    if (m->loop == NULL || m->page == NULL || m->checks == NULL) {
         log_error("cannot start: %s", strerror(errno));
         return -1;
     }
@@ -371,6 +378,8 @@ static void finish(struct master *m)
     gen_free_all(m);
     listen_close_all(&m->listeners);
     stats_unmap(m->page);
+    upstream_check_free(m->checks);
+    upstream_health_unmap();
     loop_free(m->loop);
     close(m->sig_io.fd);
 }

@@ -26,6 +26,7 @@
 #include "channel.h"
 #include "log.h"
 #include "proto.h"
+#include "upstream_health.h"
 
 #define READY_TIMEOUT_MS 10000
 
@@ -261,6 +262,8 @@ void gen_start(struct master *m, struct gen *g)
 {
     g->state = GEN_STARTING;
     m->pending = g;
+    /* Its workers find their servers' shared health entries at start. */
+    upstream_health_register(g->cfg);
     if (m->mode == MASTER_RUNNING)
         m->mode = MASTER_RELOADING;
     loop_timer_after(m->loop, &m->ready_timer, READY_TIMEOUT_MS);
@@ -296,6 +299,9 @@ void gen_commit_pending(struct master *m)
     g->state = GEN_ACTIVE;
     m->current = g;
     m->page->generation = g->id;
+    upstream_health_list(g->cfg);
+    if (m->checks)
+        upstream_check_configure(m->checks, g->cfg);
     /* Sockets the new generation does not use (removed addresses, slots
      * beyond its worker count) lose the master's copy now: the draining
      * workers accept what is queued on them and close theirs, so they

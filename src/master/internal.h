@@ -16,6 +16,7 @@
 #include "master/pidfile.h"
 #include "stats.h"
 #include "timer.h"
+#include "upstream_check.h"
 
 enum master_mode {
     MASTER_STARTING,            /* the first generation does not serve yet */
@@ -85,6 +86,7 @@ struct master {
     struct loop *loop;
     struct listen_set listeners;
     struct stats_page *page;
+    struct upstream_check *checks;  /* active health checks; NULL: none run */
     struct control *ctl;
     struct loop_io sig_io;
     struct pidfile pid;

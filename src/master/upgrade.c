@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "upstream_health.h"
 
 /* Move the sockets to 3..3+n-1 without clobbering one another: first
  * above the target range, then down; dup2 clears FD_CLOEXEC. */
@@ -58,6 +59,7 @@ static void exec_new_master(struct master *m, const int *fds, size_t n)
 {
     /* The counters go on in the new master: their page, above the sockets. */
     stats_pass_on((int)(3 + n));
+    upstream_health_pass_on((int)(3 + n));
     place_sockets(fds, n);
     set_listen_env(n);
     sigset_t none;

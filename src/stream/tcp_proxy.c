@@ -11,7 +11,8 @@
  *   idle_timeout with no byte either way, an error or a reset ─► both closed
  *
  * A connect failure means no byte was sent, so trying the next server is
- * always safe. Failed connects and refused clients are logged at info, at
+ * always safe. Refused and timed-out connects and upstream connections
+ * that end early (a reset) count against the server's passive health. Failed connects and refused clients are logged at info, at
  * most TP_LOG_PER_SECOND lines a second per worker. The client's bytes wait in its input buffer until the
  * upstream connection is open (bounded by that buffer). A graceful drain
  * lets proxied connections run on until they end or the worker's
@@ -502,8 +503,11 @@ static void upstream_close(struct conn *up)
         return;
     client_of(client)->up = NULL;
     u->client = NULL;
-    /* Ended early (reset, error, send timeout): the client goes too. */
+    /* Ended early (reset, error, send timeout): the client goes too, and
+     * it counts against the server (passive health), like a refused
+     * connect. */
     if (!client->closing) {
+        balance_report(u->bal, u->server, false, conn_now(up));
         conn_close_now(client);
         conn_wake(client);
     }

@@ -131,6 +131,20 @@ START_TEST(health_check_defaults)
 }
 END_TEST
 
+/* Without a path a probe only connects: the check of a tcp_proxy upstream. */
+START_TEST(health_check_without_path_connects_only)
+{
+    char err[512];
+    struct herd_config *cfg = load("upstreams = ( { name = \"db\"; servers = ( { address = "
+                                   "\"1.2.3.4:5432\"; } );\n health_check = { interval = \"1s\"; "
+                                   "}; } );\n", err, sizeof err);
+    ck_assert_msg(cfg != NULL, "%s", err);
+    ck_assert_ptr_null(cfg->upstreams[0].health_check->path);
+    ck_assert_int_eq(cfg->upstreams[0].health_check->interval, 1000);
+    config_free(cfg);
+}
+END_TEST
+
 START_TEST(none_is_fine)
 {
     char err[512];
@@ -215,14 +229,16 @@ static const struct bad bad_upstreams[] = {
     { "upstreams = ( { name = \"a\"; " S1 " balance = \"hash\";\n hash_key = \"addr\"; } );\n", 3,
       "'hash_key' names no variable" },
     /* health checks */
-    { "upstreams = ( { name = \"a\"; " S1 "\n health_check = { interval = \"1s\"; }; } );\n", 3,
-      "health_check has no 'path'" },
     { "upstreams = ( { name = \"a\"; " S1 " health_check = {\n path = \"healthz\"; }; } );\n", 3,
       "health_check 'path' must start with '/'" },
     { "upstreams = ( { name = \"a\"; " S1 " health_check = {\n path = \"/a b\"; }; } );\n", 3,
       "hold no blanks" },
     { "upstreams = ( { name = \"a\"; " S1 " health_check = { path = \"/\";\n interval = \"1s\";\n"
-      " timeout = \"2s\"; }; } );\n", 4, "health_check 'timeout' is longer than its 'interval'" },
+      " timeout = \"2s\"; }; } );\n", 4, "health_check 'timeout' (2000 ms) is longer than its "
+      "'interval' (1000 ms)" },
+    /* The default timeout (1s) against a short interval: the interval's line. */
+    { "upstreams = ( { name = \"a\"; " S1 " health_check = { path = \"/\";\n"
+      " interval = \"200ms\"; }; } );\n", 3, "health_check 'timeout' (1000 ms) is longer" },
     { "upstreams = ( { name = \"a\"; " S1 " health_check = { path = \"/\";\n fails = 0; }; } );\n",
       3, "'fails' must be between 1 and 100" },
     { "upstreams = ( { name = \"a\"; " S1 " health_check = { path = \"/\";\n passes = 101; }; } );\n",
@@ -348,6 +364,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, values_and_defaults);
     tcase_add_test(tc, health_check_defaults);
+    tcase_add_test(tc, health_check_without_path_connects_only);
     tcase_add_test(tc, none_is_fine);
     tcase_add_loop_test(tc, bad_upstream, 0, (int)(sizeof bad_upstreams / sizeof bad_upstreams[0]));
     tcase_add_test(tc, names_differing_in_case_are_distinct);
