@@ -324,7 +324,7 @@ static const struct cfg_key tls_keys[] = {
     { .name = "handshake_timeout", .type = CT_DURATION,
       .offset = CFG_AT(tls_config, handshake_timeout), .def = "10s", .min = 1,
       .max = CFG_MS(3600) },
-    { .name = "ktls", .type = CT_BOOL, .offset = CFG_AT(tls_config, ktls), .def = "true" },
+    { .name = "ktls", .type = CT_BOOL, .offset = CFG_AT(tls_config, ktls), .def = "false" },
     { .name = "client_certificate", .type = CT_STRING,
       .offset = CFG_AT(tls_config, client_certificate) },
     { .name = "client_verify", .type = CT_STRING, .offset = CFG_AT(tls_config, client_verify) },
