@@ -456,7 +456,8 @@ void proxy_finish(struct proxy_ex *ex, bool keep)
         if (keep && ex->body_done && !up->eof) {
             balance_closed(u->bal, u->server);
             u->counted = false;
-            upstream_pool_put(ex->pr->pool, up, u->server, UPSTREAM_POOL_IDLE_MS);
+            upstream_pool_put(ex->pr->pool, up, u->server,
+                              ex->pr->up->keepalive_timeout);
         } else {
             conn_close_now(up);
         }
