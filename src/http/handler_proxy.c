@@ -12,26 +12,23 @@
  *
  * Failures: no server can take the request → 503; refused, reset, closed
  * or invalid → 502; connect or read timeout → 504; each logged (rate-
- * limited, with the client and the upstream server). Retries:
- *   - a connect failure: nothing was sent, so any request goes to the next
- *     server not tried yet, up to `retries` times;
- *   - a reused idle connection that ends before any byte of the response
- *     (the server closed it as the request went out): an idempotent
- *     request without a body sent yet goes again on a fresh connection,
- *     not counted as a retry, so a server closing idle connections never
- *     costs a GET a 502;
- *   - a fresh connection that ends before any byte of the response: an
- *     idempotent request without a body sent yet, up to `retries` times;
- *   - never after a byte of the response came, and never for a request
- *     whose body bytes went out (they cannot be sent again).
+ * limited, with the client and the upstream server). Retries follow
+ * proxy_retry.h: a failed connect goes to the next server; a reused idle
+ * connection that failed before the kernel took a byte of the request
+ * (its body waits until the head has left) or, for an idempotent request,
+ * before any byte of the response goes again on a new connection,
+ * uncounted, so a server closing idle connections never costs a GET a
+ * 502; an idempotent request whose body was not taken yet goes to the
+ * next server up to `retries` times; never after a byte of the response.
  * The client's body is taken only while the upstream connection is open,
  * so a connect failure leaves it unread for the next attempt.
  * WebSocket (websocket = true): the handshake goes with its Upgrade; the
  * upstream's 101 goes to the client and the exchange becomes a tunnel
- * (http_req_tunnel), bytes both ways over the link until either side ends
- * or websocket_timeout passes with none.
- * Tested by tests/unit/check_http_handler_proxy.c and
- * tests/integration/test_proxy.py. */
+ * (http_req_tunnel), bytes both ways over the link; a side's end is
+ * passed to the other (half-close) and the tunnel ends when both have
+ * ended or websocket_timeout passes with no byte.
+ * Tested by tests/unit/check_http_handler_proxy.c, check_http_proxy_retry.c
+ * and tests/integration/test_proxy*.py. */
 #include "http/proxy.h"
 
 #include <arpa/inet.h>
@@ -46,6 +43,7 @@
 #include "config_engine.h"
 #include "http/handler.h"
 #include "http/proxy_head.h"
+#include "http/proxy_retry.h"
 #include "http/refusal.h"
 #include "http/server.h"
 #include "transport.h"
@@ -97,6 +95,10 @@ static const struct cfg_key proxy_keys[] = {
       .def = "false" },
     { .name = "websocket_timeout", .type = CT_DURATION,
       .offset = CFG_AT(cfg_proxy, websocket_timeout), .def = "1h", .min = 1, .max = CFG_DAY },
+    { .name = "buffering", .type = CT_BOOL, .offset = CFG_AT(cfg_proxy, buffering),
+      .def = "false" },
+    { .name = "buffer_size", .type = CT_SIZE, .offset = CFG_AT(cfg_proxy, buffer_size),
+      .def = "1m", .min = 4096, .max = 1024 * 1024 * 1024 },
 };
 
 const struct cfg_section http_proxy_config = {
@@ -329,7 +331,12 @@ static void opened(struct proxy_ex *ex)
         conn_write(up, "0\r\n\r\n", 5);
     conn_link(req->conn, up);
     proxy_arm_read(ex);
-    http_req_body_resume(req);
+    /* On a reused connection the body waits until the kernel has taken
+     * the head (up_writable): should the server have closed it, nothing
+     * of the body is gone, and the request may go again (proxy_retry.h). */
+    ex->hold_body = ex->reused && !ex->body_done;
+    if (!ex->hold_body)
+        http_req_body_resume(req);
     conn_wake(up);
 }
 
@@ -345,6 +352,7 @@ static void bind_up(struct proxy_ex *ex, struct conn *up, int server)
     ex->up = up;
     ex->connected = false;
     ex->got_byte = false;
+    ex->holding = false;
     ex->parsed_len = 0;
     *proxy_up_of(up) = (struct proxy_up){ .ex = ex, .bal = ex->pr->bal, .server = server,
                                           .counted = true };
@@ -376,6 +384,7 @@ static void attempt(struct proxy_ex *ex)
     struct conn *up = ex->no_reuse ? NULL : upstream_pool_take(pr->pool, i, &up_ops, NULL);
     if (up) {
         ex->reused = true;
+        conn_sent_clear(up);        /* what it sent before was another request's */
         bind_up(ex, up, i);
         opened(ex);
         return;
@@ -395,25 +404,31 @@ static void attempt(struct proxy_ex *ex)
 
 void proxy_up_failed(struct proxy_ex *ex, int err, const char *cause)
 {
-    const struct cfg_proxy *conf = ex->pr->conf;
     int server = ex->server;
-    bool reused = ex->reused, got = ex->got_byte;
+    if (ex->up)
+        ex->accepted = conn_sent(ex->up);
+    struct proxy_failure f = {
+        .response = ex->head_done || ex->got_byte, .reused = ex->reused,
+        .accepted = ex->accepted, .body_taken = ex->body_sent,
+        .idempotent = idempotent(ex->req->f.method),
+        .retried = ex->retried, .retries = (unsigned)ex->pr->conf->retries,
+    };
     drop_up(ex);
-    if (ex->head_done || got) {
+    if (f.response) {
         proxy_fail(ex, 502, cause);
         return;
     }
-    bool again = !ex->body_sent && idempotent(ex->req->f.method);
     ex->last_error = err ? err : ECONNRESET;
     ex->timed_out = false;
-    if (again && reused) {
+    enum proxy_retry plan = proxy_retry_plan(&f);
+    if (plan == PROXY_RETRY_FRESH) {
         /* The race of keep-alive: the server closed it as it was reused. */
         ex->no_reuse = true;
         attempt(ex);
         return;
     }
     note(ex, 0, "failed before a response", cause);
-    if (again && ex->retried < conf->retries) {
+    if (plan == PROXY_RETRY_NEXT) {
         ex->retried++;
         balance_tried_add(&ex->tried, (size_t)server);
         attempt(ex);
@@ -458,6 +473,8 @@ void proxy_finish(struct proxy_ex *ex, bool keep)
             u->counted = false;
             upstream_pool_put(ex->pr->pool, up, u->server,
                               ex->pr->up->keepalive_timeout);
+        } else if (ex->tunnel) {
+            conn_close_after_flush(up);     /* the client's last bytes go first */
         } else {
             conn_close_now(up);
         }
@@ -489,6 +506,7 @@ static enum http_start start(struct http_req *req)
     ex->began = http_req_now(req);
     ex->body_done = !req->f.chunked && !(req->f.has_length && req->f.content_length > 0);
     ex->upgrade = pr->conf->websocket && http_proxy_is_websocket(req->head);
+    ex->buffering = pr->conf->buffering;
     if (pr->up->balance == UPSTREAM_HASH)
         ex->key = request_key(req, pr->up->hash_key);
     balance_tried_clear(&ex->tried);
@@ -504,7 +522,11 @@ static size_t body(struct http_req *req, const char *p, size_t n)
     if (ex == NULL)
         return n;
     if (ex->tunnel) {
-        if (n > 0 && conn_write(ex->up, p, n) == 0) {
+        if (n == 0) {
+            proxy_tunnel_ended(ex, true);
+            return 0;
+        }
+        if (conn_write(ex->up, p, n) == 0) {
             proxy_arm_read(ex);
             conn_wake(ex->up);
         }
@@ -518,8 +540,8 @@ static size_t body(struct http_req *req, const char *p, size_t n)
         }
         return 0;
     }
-    if (!ex->connected)
-        return 0;                   /* resumed once it is (opened) */
+    if (!ex->connected || ex->hold_body)
+        return 0;                   /* resumed once it is (opened, up_writable) */
     if (req->f.chunked) {
         char size[20];
         struct iovec iov[3] = {
@@ -609,9 +631,15 @@ static void up_readable(struct conn *up)
     conn_wake(client);
 }
 
+/* The output drained: on a reused connection, the head has left and the
+ * body may follow (opened). */
 static void up_writable(struct conn *up)
 {
-    (void)up;
+    struct proxy_ex *ex = proxy_up_of(up)->ex;
+    if (ex == NULL || !ex->hold_body || !conn_sent(up))
+        return;
+    ex->hold_body = false;
+    http_req_body_resume(ex->req);
 }
 
 static void up_timeout(struct conn *up, unsigned kind)
@@ -654,6 +682,7 @@ static void up_close(struct conn *up)
         return;
     u->ex = NULL;
     ex->up = NULL;
+    ex->accepted = conn_sent(up);
     proxy_up_failed(ex, ECONNRESET, "connection reset, or send_timeout passed");
 }
 
