@@ -126,7 +126,7 @@ class ProxyPoolTest(HerdTestCase):
         b = self.backend()
         h = self.herd(conf([(b.port, 1)], workers=2, keepalive=8))
         self.assertEqual(fetch(h.port(), "/echo").status, 200)
-        wrk = subprocess.Popen(["wrk", "-t2", "-c8", "-d8s",
+        wrk = subprocess.Popen(["wrk", "-t2", "-c8", "-d10s",
                                 "http://127.0.0.1:%d/echo" % h.port()],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL)
@@ -143,7 +143,7 @@ class ProxyPoolTest(HerdTestCase):
                               what="the slow request at the backend")
             for _ in range(20):
                 h.signal(signal.SIGHUP)
-                time.sleep(0.3)
+                time.sleep(0.4)
                 self.assertTrue(h.alive(), "herd died during the reloads\n" + h.log_tail())
             t.join(30)
             out = wrk.communicate(timeout=40)[0].decode("utf-8", "replace")
