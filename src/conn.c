@@ -430,8 +430,12 @@ static inline __attribute__((always_inline)) int flush(struct conn *c)
                      n < 0 ? strerror(errno) : "the file shrank while it was sent");
         return -1;
     }
+    if (progress)
+        c->sent = true;
     return progress;
 wait:
+    if (progress)
+        c->sent = true;
     if (progress || c->timer_kind != CONN_TIMER_SEND)
         set_timer(c, CONN_TIMER_SEND, c->send_timeout);
     return progress;

@@ -194,6 +194,7 @@ struct conn {
     uint8_t shut;               /* CONN_SHUT_*: conn_shutdown_after_flush */
     bool splice_ok : 1;         /* its reads may be spliced to its link (conn_link_splice) */
     bool bulk : 1;              /* its input looks like a bulk flow: splice it */
+    bool sent : 1;              /* the kernel took a byte of its output (conn_sent) */
     struct conn_pipe *pipe;     /* spliced bytes waiting to be sent on c; NULL: none */
     /* lines 4-5 */
     _Alignas(64) unsigned char proto_state[CONN_PROTO_STATE];
@@ -268,6 +269,14 @@ static inline size_t conn_out_len(const struct conn *c) { return c->out ? buf_le
 void conn_send_file(struct conn *c, int fd, int64_t off, int64_t end);
 static inline bool conn_file_pending(const struct conn *c) { return c->file_fd >= 0; }
 static inline size_t conn_in_len(const struct conn *c) { return c->in ? buf_len(c->in) : 0; }
+
+/* Has the kernel taken a byte of c's output (buffer, file or pipe) since
+ * c opened, or since the last conn_sent_clear? A proxy reusing an idle
+ * upstream connection asks it when that connection fails: when not one
+ * byte of the request left herd, the upstream cannot have read any of it,
+ * so even a non-idempotent request may be sent again elsewhere. */
+static inline bool conn_sent(const struct conn *c) { return c->sent; }
+static inline void conn_sent_clear(struct conn *c) { c->sent = false; }
 
 void conn_close_after_flush(struct conn *c);
 /* The same, and the peer may still be sending (an unread body, a request we

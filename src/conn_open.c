@@ -158,7 +158,7 @@ static inline void init(struct conn *c, struct conn_owner *o, int fd, const stru
     c->data = NULL;
     c->connect_error = 0;
     c->shut = CONN_SHUT_NONE;
-    c->splice_ok = c->bulk = false;
+    c->splice_ok = c->bulk = c->sent = false;
     c->pipe = NULL;
     /* A cache line at a time: plain stores, where one memset of the whole
      * state compiles to a slower `rep stos`. */

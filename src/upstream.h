@@ -55,6 +55,7 @@ struct upstream_config {
     int balance;                    /* enum upstream_balance */
     char *hash_key;                 /* with UPSTREAM_HASH: a template such as "$remote_addr" */
     int64_t keepalive;              /* idle connections kept per worker */
+    int64_t keepalive_timeout;      /* ms an idle one is kept, at most */
     int64_t max_connections;        /* per server and worker; 0: no limit */
     int64_t connect_timeout;        /* ms */
     int64_t max_fails;              /* within fail_timeout: down; 0: never */

@@ -28,9 +28,6 @@
 struct balancer;
 struct upstream_pool;
 
-/* How long an idle connection is kept when the upstream says nothing. */
-#define UPSTREAM_POOL_IDLE_MS 60000
-
 /* The pool of b's upstream in this process (built on first use, counted),
  * keeping at most keepalive idle connections (0: none). NULL: no memory. */
 struct upstream_pool *upstream_pool_ref(struct balancer *b, size_t keepalive);

@@ -60,6 +60,8 @@ struct cfg_proxy {
     struct cfg_strings headers;      /* name, value, ...: set on the request */
     bool websocket;                  /* tunnel Upgrade: websocket after a 101 */
     int64_t websocket_timeout;       /* ms a tunnel may carry no byte */
+    bool buffering;                  /* read the whole response before sending it */
+    int64_t buffer_size;             /* bytes: the most buffering holds */
     const struct upstream_config *up;   /* `upstream`, found by the check */
 };
 

@@ -12,26 +12,23 @@
  *
  * Failures: no server can take the request → 503; refused, reset, closed
  * or invalid → 502; connect or read timeout → 504; each logged (rate-
- * limited, with the client and the upstream server). Retries:
- *   - a connect failure: nothing was sent, so any request goes to the next
- *     server not tried yet, up to `retries` times;
- *   - a reused idle connection that ends before any byte of the response
- *     (the server closed it as the request went out): an idempotent
- *     request without a body sent yet goes again on a fresh connection,
- *     not counted as a retry, so a server closing idle connections never
- *     costs a GET a 502;
- *   - a fresh connection that ends before any byte of the response: an
- *     idempotent request without a body sent yet, up to `retries` times;
- *   - never after a byte of the response came, and never for a request
- *     whose body bytes went out (they cannot be sent again).
+ * limited, with the client and the upstream server). Retries follow
+ * proxy_retry.h: a failed connect goes to the next server; a reused idle
+ * connection that failed before the kernel took a byte of the request
+ * (its body waits until the head has left) or, for an idempotent request,
+ * before any byte of the response goes again on a new connection,
+ * uncounted, so a server closing idle connections never costs a GET a
+ * 502; an idempotent request whose body was not taken yet goes to the
+ * next server up to `retries` times; never after a byte of the response.
  * The client's body is taken only while the upstream connection is open,
  * so a connect failure leaves it unread for the next attempt.
  * WebSocket (websocket = true): the handshake goes with its Upgrade; the
  * upstream's 101 goes to the client and the exchange becomes a tunnel
- * (http_req_tunnel), bytes both ways over the link until either side ends
- * or websocket_timeout passes with none.
- * Tested by tests/unit/check_http_handler_proxy.c and
- * tests/integration/test_proxy.py. */
+ * (http_req_tunnel), bytes both ways over the link; a side's end is
+ * passed to the other (half-close) and the tunnel ends when both have
+ * ended or websocket_timeout passes with no byte.
+ * Tested by tests/unit/check_http_handler_proxy.c, check_http_proxy_retry.c
+ * and tests/integration/test_proxy*.py. */
 #include "http/proxy.h"
 
 #include <arpa/inet.h>
@@ -43,112 +40,14 @@
 #include <strings.h>
 #include <sys/uio.h>
 
-#include "config_engine.h"
 #include "http/handler.h"
 #include "http/proxy_head.h"
+#include "http/proxy_retry.h"
 #include "http/refusal.h"
 #include "http/server.h"
 #include "transport.h"
 #include "upstream.h"
 #include "upstream_pool.h"
-
-/* ------------------------------------------------------------------ */
-/* Configuration: the route's `proxy` group */
-
-/* Fields the proxy frames or removes itself: configuring them would
- * contradict the message herd sends. */
-static const char *const own_fields[] = {
-    "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer",
-    "upgrade", "proxy-connection", "expect",
-};
-
-static int validate_proxy(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
-{
-    const struct cfg_proxy *p = obj;
-    for (size_t i = 0; i < p->headers.n; i += 2)
-        for (size_t j = 0; j < sizeof own_fields / sizeof own_fields[0]; j++)
-            if (strcasecmp(p->headers.v[i], own_fields[j]) == 0)
-                return cfg_fail(ctx, config_setting_get_member(group, "headers"),
-                                "'headers' cannot set %s: herd frames the request itself",
-                                p->headers.v[i]);
-    if (p->upstream == NULL)
-        return cfg_fail(ctx, group, "'proxy' needs an 'upstream'");
-    if (p->host && (p->host[0] == '\0' || strpbrk(p->host, "\r\n") != NULL))
-        return cfg_fail(ctx, group, "'host' must be a non-empty value without line breaks");
-    return 0;
-}
-
-static const struct cfg_key proxy_keys[] = {
-    { .name = "upstream", .type = CT_STRING, .offset = CFG_AT(cfg_proxy, upstream) },
-    /* 0: the upstream's connect_timeout */
-    { .name = "connect_timeout", .type = CT_DURATION,
-      .offset = CFG_AT(cfg_proxy, connect_timeout), .def = "0", .min = 0, .max = CFG_DAY },
-    { .name = "send_timeout", .type = CT_DURATION, .offset = CFG_AT(cfg_proxy, send_timeout),
-      .def = "60s", .min = 1, .max = CFG_DAY },
-    { .name = "read_timeout", .type = CT_DURATION, .offset = CFG_AT(cfg_proxy, read_timeout),
-      .def = "60s", .min = 1, .max = CFG_DAY },
-    { .name = "retries", .type = CT_INT, .offset = CFG_AT(cfg_proxy, retries), .def = "1",
-      .min = 0, .max = 16 },
-    { .name = "host", .type = CT_STRING, .offset = CFG_AT(cfg_proxy, host) },
-    { .name = "forwarded", .type = CT_BOOL, .offset = CFG_AT(cfg_proxy, forwarded),
-      .def = "false" },
-    { .name = "headers", .type = CT_FIELDS, .offset = CFG_AT(cfg_proxy, headers) },
-    { .name = "websocket", .type = CT_BOOL, .offset = CFG_AT(cfg_proxy, websocket),
-      .def = "false" },
-    { .name = "websocket_timeout", .type = CT_DURATION,
-      .offset = CFG_AT(cfg_proxy, websocket_timeout), .def = "1h", .min = 1, .max = CFG_DAY },
-};
-
-const struct cfg_section http_proxy_config = {
-    "proxy", sizeof(struct cfg_proxy), proxy_keys, CFG_NKEYS(proxy_keys), validate_proxy,
-};
-
-/* The variables an upstream's hash_key may use for an HTTP request. */
-static const char *const key_vars[] = { "remote_addr", "remote_port", "request_uri", "host" };
-enum { KV_REMOTE_ADDR, KV_REMOTE_PORT, KV_REQUEST_URI, KV_HOST };
-
-/* The variable at p (just after '$'): its index in key_vars, or -1. */
-static int key_var(const char *p, size_t *len)
-{
-    return upstream_key_var(p, len, key_vars, sizeof key_vars / sizeof key_vars[0]);
-}
-
-static int check_route(struct cfg_ctx *ctx, const config_setting_t *route,
-                       const struct herd_config *cfg, struct cfg_proxy *p)
-{
-    const config_setting_t *ps = config_setting_get_member(route, "proxy");
-    const config_setting_t *at = ps ? config_setting_get_member(ps, "upstream") : NULL;
-    if (at == NULL)
-        at = ps ? ps : route;
-    p->up = upstream_find(cfg, p->upstream);
-    if (p->up == NULL)
-        return cfg_fail(ctx, at, "unknown upstream '%s'", p->upstream);
-    if (p->up->balance != UPSTREAM_HASH)
-        return 0;
-    for (const char *v = strchr(p->up->hash_key, '$'); v; v = strchr(v + 1, '$')) {
-        size_t len;
-        if (key_var(v + 1, &len) < 0)
-            return cfg_fail(ctx, at, "upstream '%s' hashes on $%.*s, which a proxied request "
-                            "does not have (only $remote_addr, $remote_port, $request_uri "
-                            "and $host)", p->upstream, (int)len, v + 1);
-    }
-    return 0;
-}
-
-int http_proxy_check(struct cfg_ctx *ctx, const config_setting_t *group,
-                     const struct herd_config *cfg, struct cfg_server *s)
-{
-    struct cfg_http *h = s->conf;
-    const config_setting_t *routes = config_setting_get_member(group, "routes");
-    for (size_t i = 0; i < h->n_routes; i++) {
-        if (h->routes[i].proxy == NULL)
-            continue;
-        const config_setting_t *r = routes ? config_setting_get_elem(routes, (unsigned)i) : NULL;
-        if (check_route(ctx, r ? r : group, cfg, h->routes[i].proxy) < 0)
-            return -1;
-    }
-    return 0;
-}
 
 /* ------------------------------------------------------------------ */
 /* Per-route state */
@@ -225,7 +124,7 @@ static uint32_t request_key(const struct http_req *req, const char *tpl)
     size_t n = 0;
     for (const char *p = tpl; *p && n < sizeof text;) {
         size_t len, vlen = 0;
-        int k = *p == '$' ? key_var(p + 1, &len) : -1;
+        int k = *p == '$' ? proxy_key_var(p + 1, &len) : -1;
         if (k < 0) {
             text[n++] = *p++;
             continue;
@@ -330,7 +229,12 @@ static void opened(struct proxy_ex *ex)
         conn_write(up, "0\r\n\r\n", 5);
     conn_link(req->conn, up);
     proxy_arm_read(ex);
-    http_req_body_resume(req);
+    /* On a reused connection the body waits until the kernel has taken
+     * the head (up_writable): should the server have closed it, nothing
+     * of the body is gone, and the request may go again (proxy_retry.h). */
+    ex->hold_body = ex->reused && !ex->body_done;
+    if (!ex->hold_body)
+        http_req_body_resume(req);
     conn_wake(up);
 }
 
@@ -346,6 +250,7 @@ static void bind_up(struct proxy_ex *ex, struct conn *up, int server)
     ex->up = up;
     ex->connected = false;
     ex->got_byte = false;
+    ex->holding = false;
     ex->parsed_len = 0;
     *proxy_up_of(up) = (struct proxy_up){ .ex = ex, .bal = ex->pr->bal, .server = server,
                                           .counted = true };
@@ -377,6 +282,7 @@ static void attempt(struct proxy_ex *ex)
     struct conn *up = ex->no_reuse ? NULL : upstream_pool_take(pr->pool, i, &up_ops, NULL);
     if (up) {
         ex->reused = true;
+        conn_sent_clear(up);        /* what it sent before was another request's */
         bind_up(ex, up, i);
         opened(ex);
         return;
@@ -396,29 +302,35 @@ static void attempt(struct proxy_ex *ex)
 
 void proxy_up_failed(struct proxy_ex *ex, int err, const char *cause)
 {
-    const struct cfg_proxy *conf = ex->pr->conf;
     int server = ex->server;
-    bool reused = ex->reused, got = ex->got_byte;
+    if (ex->up)
+        ex->accepted = conn_sent(ex->up);
+    struct proxy_failure f = {
+        .response = ex->head_done || ex->got_byte, .reused = ex->reused,
+        .accepted = ex->accepted, .body_taken = ex->body_sent,
+        .idempotent = idempotent(ex->req->f.method),
+        .retried = ex->retried, .retries = (unsigned)ex->pr->conf->retries,
+    };
     drop_up(ex);
     /* A reset or close counts against the server (passive health), except
      * a reused connection closed before any answer: keep-alive's race. */
-    if (!reused || got || ex->head_done)
+    if (!f.reused || f.response)
         balance_report(ex->pr->bal, server, false, http_req_now(ex->req));
-    if (ex->head_done || got) {
+    if (f.response) {
         proxy_fail(ex, 502, cause);
         return;
     }
-    bool again = !ex->body_sent && idempotent(ex->req->f.method);
     ex->last_error = err ? err : ECONNRESET;
     ex->timed_out = false;
-    if (again && reused) {
+    enum proxy_retry plan = proxy_retry_plan(&f);
+    if (plan == PROXY_RETRY_FRESH) {
         /* The race of keep-alive: the server closed it as it was reused. */
         ex->no_reuse = true;
         attempt(ex);
         return;
     }
     note(ex, 0, "failed before a response", cause);
-    if (again && ex->retried < conf->retries) {
+    if (plan == PROXY_RETRY_NEXT) {
         ex->retried++;
         balance_tried_add(&ex->tried, (size_t)server);
         attempt(ex);
@@ -463,7 +375,10 @@ void proxy_finish(struct proxy_ex *ex, bool keep)
         if (keep && ex->body_done && !up->eof) {
             balance_closed(u->bal, u->server);
             u->counted = false;
-            upstream_pool_put(ex->pr->pool, up, u->server, UPSTREAM_POOL_IDLE_MS);
+            upstream_pool_put(ex->pr->pool, up, u->server,
+                              ex->pr->up->keepalive_timeout);
+        } else if (ex->tunnel) {
+            conn_close_after_flush(up);     /* the client's last bytes go first */
         } else {
             conn_close_now(up);
         }
@@ -495,6 +410,7 @@ static enum http_start start(struct http_req *req)
     ex->began = http_req_now(req);
     ex->body_done = !req->f.chunked && !(req->f.has_length && req->f.content_length > 0);
     ex->upgrade = pr->conf->websocket && http_proxy_is_websocket(req->head);
+    ex->buffering = pr->conf->buffering;
     if (pr->up->balance == UPSTREAM_HASH)
         ex->key = request_key(req, pr->up->hash_key);
     balance_tried_clear(&ex->tried);
@@ -510,7 +426,11 @@ static size_t body(struct http_req *req, const char *p, size_t n)
     if (ex == NULL)
         return n;
     if (ex->tunnel) {
-        if (n > 0 && conn_write(ex->up, p, n) == 0) {
+        if (n == 0) {
+            proxy_tunnel_ended(ex, true);
+            return 0;
+        }
+        if (conn_write(ex->up, p, n) == 0) {
             proxy_arm_read(ex);
             conn_wake(ex->up);
         }
@@ -524,8 +444,8 @@ static size_t body(struct http_req *req, const char *p, size_t n)
         }
         return 0;
     }
-    if (!ex->connected)
-        return 0;                   /* resumed once it is (opened) */
+    if (!ex->connected || ex->hold_body)
+        return 0;                   /* resumed once it is (opened, up_writable) */
     if (req->f.chunked) {
         char size[20];
         struct iovec iov[3] = {
@@ -615,9 +535,15 @@ static void up_readable(struct conn *up)
     conn_wake(client);
 }
 
+/* The output drained: on a reused connection, the head has left and the
+ * body may follow (opened). */
 static void up_writable(struct conn *up)
 {
-    (void)up;
+    struct proxy_ex *ex = proxy_up_of(up)->ex;
+    if (ex == NULL || !ex->hold_body || !conn_sent(up))
+        return;
+    ex->hold_body = false;
+    http_req_body_resume(ex->req);
 }
 
 static void up_timeout(struct conn *up, unsigned kind)
@@ -661,6 +587,7 @@ static void up_close(struct conn *up)
         return;
     u->ex = NULL;
     ex->up = NULL;
+    ex->accepted = conn_sent(up);
     proxy_up_failed(ex, ECONNRESET, "connection reset, or send_timeout passed");
 }
 

@@ -18,7 +18,9 @@
  *           body left after the answer: DISCARD ───────────────────┴─► released
  *   client gone / timeout / bad body before the answer: abort, log, release
  *   an upgrade (http_req_tunnel): every byte to the handler (TUNNEL) until
- *   its answer is done, then the connection closes
+ *   its answer is done, then the connection closes; the client's end of
+ *   sending is told to the handler (its half of the tunnel ended), and the
+ *   connection stays open for the handler's bytes meanwhile
  * Tested by tests/unit/check_http_kept.c. */
 #include <stddef.h>
 #include <stdlib.h>
@@ -52,6 +54,7 @@ struct http_kept {
     bool chunked_body;
     bool chunked_done;              /* the decoder saw the end */
     bool paused;                    /* the handler took less than offered */
+    bool tunnel_ended;              /* the handler heard the client's end */
     int16_t failed;                 /* the chunked body broke: 400 or 413 */
     /* max_headers fields, then the head's bytes, then the path */
     _Alignas(struct http_header) char data[];
@@ -277,7 +280,9 @@ void http_kept_tunnel(struct http_req *req)
     k->body = KB_TUNNEL;
     k->chunked_body = false;
     k->paused = false;
+    k->tunnel_ended = false;
     req->keep = false;
+    conn_half_close(req->conn);     /* the client's end is one half only */
     loop_defer(http_loop(req->conn), &k->wake);
 }
 
@@ -428,6 +433,15 @@ bool http_kept_run(struct conn *c)
     if (feed(k) < 0)
         return false;
     if (req->state < HTTP_REQ_ANSWERED) {
+        if (c->eof && k->body == KB_TUNNEL) {
+            /* The client's half of a tunnel ended: once the handler has
+             * taken what came before, it hears so; the other half flows on. */
+            if (!k->tunnel_ended && !k->paused && conn_in_len(c) == 0) {
+                k->tunnel_ended = true;
+                req->handler->body(req, NULL, 0);
+            }
+            return false;
+        }
         if (c->eof) {               /* the client went away unanswered */
             http_kept_end(c, HTTP_STATUS_CLIENT_GONE);
             conn_close_after_flush(c);

@@ -18,6 +18,12 @@
 struct http_proxy_field;
 struct upstream_pool;
 
+/* The variables a hash_key may use for a proxied request (proxy_config.c). */
+enum proxy_key_var { KV_REMOTE_ADDR, KV_REMOTE_PORT, KV_REQUEST_URI, KV_HOST };
+/* The variable at p (just after '$'): its enum proxy_key_var, or -1; *len
+ * is the length of its name either way. */
+int proxy_key_var(const char *p, size_t *len);
+
 /* A route's state in one worker. */
 struct proxy_route {
     const struct cfg_proxy *conf;
@@ -51,6 +57,15 @@ struct proxy_ex {
     bool up_keep;                   /* the upstream connection may be kept */
     bool upgrade;                   /* a websocket handshake, passed on */
     bool tunnel;                    /* after its 101: bytes both ways */
+    bool client_ended;              /* a tunnel: the client's half ended */
+    bool up_ended;                  /* a tunnel: the upstream's half ended */
+    bool accepted;                  /* the kernel took a byte of the request */
+    bool hold_body;                 /* a reused connection: the body waits
+                                       until the head has left (so a failure
+                                       before that may be retried) */
+    bool buffering;                 /* the response is held until whole */
+    bool holding;                   /* its head is in: holding the body */
+    uint64_t scanned;               /* held chunked body bytes checked */
     uint8_t rbody;                  /* enum http_resp_body */
     uint64_t left;                  /* Content-Length bytes still to come */
     size_t parsed_len;              /* resume point of the head parser */
@@ -103,5 +118,9 @@ void proxy_arm_read(struct proxy_ex *ex);
  * pass interim ones on, then the body, with the client's output as the
  * limit (the link holds the upstream meanwhile). */
 void proxy_response_read(struct proxy_ex *ex);
+/* One half of a tunnel ended (from_client: the client's, else the
+ * upstream's): its end is passed to the other side, whose bytes still
+ * flow; when both halves have ended, so has the exchange (ex is freed). */
+void proxy_tunnel_ended(struct proxy_ex *ex, bool from_client);
 
 #endif

@@ -18,7 +18,13 @@
  * the upstream being read while the client's output is above the
  * high-water mark, so memory stays bounded by the buffers.
  * Tested by tests/unit/check_http_handler_proxy.c (a test-played upstream)
- * and tests/integration/test_proxy.py. */
+ * and tests/integration/test_proxy*.py.
+ * buffering = true: the final head stays in the upstream's input, which
+ * grows up to buffer_size, until the whole response is there; then it
+ * goes to the client at once and the upstream connection is free. A
+ * response that breaks or ends early meanwhile is a clean 502 (nothing
+ * of it was sent); one larger than buffer_size is streamed from there.
+ * A tunnel's halves end apart (proxy_tunnel_ended). */
 #include <stdio.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -77,7 +83,7 @@ static void pump_body(struct proxy_ex *ex)
             buf_consume(up->in, len);
         }
         if (up->eof)
-            proxy_finish(ex, false);
+            proxy_tunnel_ended(ex, false);
         return;
     }
     switch (ex->rbody) {
@@ -211,6 +217,71 @@ static int open_tunnel(struct proxy_ex *ex, const struct http_response *resp)
         return -1;
     }
     http_req_tunnel(req);
+    conn_half_close(ex->up);        /* its end is passed on, not the tunnel's */
+    return 0;
+}
+
+void proxy_tunnel_ended(struct proxy_ex *ex, bool from_client)
+{
+    bool *ended = from_client ? &ex->client_ended : &ex->up_ended;
+    if (*ended)
+        return;
+    *ended = true;
+    if (ex->client_ended && ex->up_ended) {
+        proxy_finish(ex, false);
+        return;
+    }
+    /* The other side reads the end once what it was sent has left, and
+     * may go on sending. */
+    struct conn *to = from_client ? ex->up : ex->req->conn;
+    conn_shutdown_after_flush(to);
+    conn_wake(to);
+}
+
+/* buffering: is the whole response (head_len bytes of head, then its
+ * body) in the upstream's input? 1: yes, or it is larger than
+ * buffer_size (streamed from here); 0: wait for more (room made for it);
+ * -1: ex is gone (the response broke or ended early: 502). */
+static int hold(struct proxy_ex *ex, size_t head_len, const struct http_resp_framing *f)
+{
+    struct conn *up = ex->up;
+    size_t len = conn_in_len(up), most = (size_t)ex->pr->conf->buffer_size;
+    const char *body = buf_head(up->in) + head_len;
+    uint64_t have = len - head_len;
+    if (!ex->holding) {
+        ex->holding = true;
+        ex->scanned = 0;
+        http_chunked_init(&ex->dec, 0);
+    }
+    bool whole = f->body == HTTP_RESP_BODY_NONE ||
+                 (f->body == HTTP_RESP_BODY_LENGTH && have >= f->content_length) ||
+                 (f->body == HTTP_RESP_BODY_CLOSE && up->eof);
+    if (f->body == HTTP_RESP_BODY_CHUNKED) {
+        size_t used = 0;
+        int rc = http_chunked_decode(&ex->dec, body + ex->scanned, have - ex->scanned, &used,
+                                     NULL, NULL);
+        ex->scanned += used;
+        if (rc < 0) {
+            proxy_fail(ex, 502, http_chunked_why(&ex->dec));
+            return -1;
+        }
+        whole = rc == HTTP_CHUNKED_DONE;
+    }
+    if (whole)
+        return 1;
+    if (up->eof) {
+        proxy_up_failed(ex, 0, "the upstream closed before the end of its response");
+        return -1;
+    }
+    if (len >= most) {
+        ex->buffering = false;      /* too large to hold */
+        return 1;
+    }
+    size_t want = up->in->cap < most - len ? up->in->cap : most - len;
+    if (buf_room(up->in) == 0 && buf_reserve(up->in, want) < 0) {
+        proxy_fail(ex, 502, "out of memory for a buffered response");
+        return -1;
+    }
     return 0;
 }
 
@@ -262,10 +333,15 @@ static int read_head(struct proxy_ex *ex)
     if (f.upgrade) {
         if (open_tunnel(ex, &resp) < 0)
             return -1;
-    } else if (f.interim)
+    } else if (f.interim) {
         interim(ex, &resp);
-    else if (final_head(ex, &resp, &f) < 0)
-        return -1;
+    } else {
+        int rc = ex->buffering ? hold(ex, (size_t)n, &f) : 1;
+        if (rc <= 0)
+            return rc;              /* the head stays in until the body is whole */
+        if (final_head(ex, &resp, &f) < 0)
+            return -1;
+    }
     buf_consume(up->in, (size_t)n);
     return 1;
 }

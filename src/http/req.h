@@ -85,9 +85,12 @@ void http_req_done(struct http_req *req);
 void http_req_body_resume(struct http_req *req);
 /* A pending handler that answered with an upgrade (101) takes the
  * connection as a byte stream: from now on every byte the client sends
- * goes to its body callback as it arrives (with the same back-pressure),
- * no end is announced (the client going away aborts the exchange), and
- * the connection closes once the handler calls http_req_done(). */
+ * goes to its body callback as it arrives (with the same back-pressure);
+ * when the client ends its sending (a half-close), the body callback gets
+ * (NULL, 0) once and the connection stays open for what the handler still
+ * sends (conn_shutdown_after_flush passes the handler's own end on); a
+ * client whose connection breaks aborts the exchange; the connection
+ * closes once the handler calls http_req_done(). */
 void http_req_tunnel(struct http_req *req);
 
 #endif

@@ -280,7 +280,8 @@ static void http_readable(struct conn *c)
 {
     if (!serve_input(c))
         return;
-    if (c->eof && !c->closing)
+    /* Half-close mode (a tunnel): the end of input is one half's end. */
+    if (c->eof && !c->closing && !c->half_close)
         conn_close_after_flush(c);
     settle(c);
 }

@@ -2,7 +2,8 @@
  * one end of a socket pair with the plain transport (reads, writes, writev,
  * sendfile, the closes, deadlines, back-pressure), and two linked
  * connections holding each other back, half-close (the end of input kept,
- * the output shut down after a flush). How a connection comes to be open
+ * the output shut down after a flush), whether a byte of the output was
+ * taken by the kernel (conn_sent). How a connection comes to be open
  * (accepted, connected, the handshake, the outbound pool) is
  * check_conn_open's. */
 #include <check.h>
@@ -208,6 +209,33 @@ START_TEST(close_now_drops_output)
     reader_on(sv[0][1], 1);
     ck_assert(fx_run_until(read_to_eof, NULL, 5000));
     ck_assert_uint_eq(rd.len, 0);
+}
+END_TEST
+
+/* conn_sent: whether the kernel took a byte of the output. A write to a
+ * peer that no longer reads fails before any byte is taken, which a
+ * proxy reads as "the request never left". */
+START_TEST(sent_says_whether_a_byte_left)
+{
+    fx_probe.mode = FX_KEEP;
+    fx_start(&conns[0], sv[0][0], &fx_probe_ops);
+    ck_assert(!conn_sent(&conns[0]));
+    queue_bytes(&conns[0], 100, 'x');
+    conn_wake(&conns[0]);
+    reader_on(sv[0][1], 100);
+    ck_assert(fx_run_until(read_enough, NULL, 5000));
+    ck_assert(conn_sent(&conns[0]));
+    conn_sent_clear(&conns[0]);
+    ck_assert(!conn_sent(&conns[0]));
+
+    fx_start(&conns[1], sv[1][0], &fx_probe_ops);
+    ck_assert_int_eq(shutdown(sv[1][1], SHUT_RD), 0);
+    queue_bytes(&conns[1], 100, 'y');
+    conn_wake(&conns[1]);
+    int one = 1;
+    ck_assert(fx_run_until(fx_closed_at_least, &one, 5000));
+    ck_assert_ptr_eq(fx.last_closed, &conns[1]);
+    ck_assert(!conns[1].sent);
 }
 END_TEST
 
@@ -568,6 +596,7 @@ static Suite *suite(void)
     tcase_add_test(io, sends_a_file);
     tcase_add_test(io, closes_after_flush);
     tcase_add_test(io, close_now_drops_output);
+    tcase_add_test(io, sent_says_whether_a_byte_left);
     tcase_add_test(io, lingers_until_the_peer_ends);
     tcase_add_test(io, linger_has_a_deadline);
     tcase_add_test(io, protocol_timer_fires_with_its_kind);

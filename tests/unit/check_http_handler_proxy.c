@@ -4,7 +4,9 @@
  * plays on a listening socket: the head sent upstream, the response passed
  * back, the upstream connection kept and reused, a refused connect
  * answered 502 and a response with Content-Length and Transfer-Encoding
- * refused with 502. */
+ * refused with 502; a POST's body on a reused connection; buffering = true
+ * (nothing sent until the response is whole, a larger one streamed, one
+ * cut short a clean 502). */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "stats.h"
 #include "http/config.h"
 #include "http/handler.h"
 #include "http_fixture.h"
@@ -34,6 +37,7 @@ static struct {
     char got[8192];             /* what the current connection sent */
     size_t got_len;
     const char *reply;          /* answered once a whole head is in */
+    const char *until;          /* or once this is in, when set */
     bool replied;
 } up;
 
@@ -69,7 +73,7 @@ static void upstream_step(void)
         up.got_len += (size_t)n;
         up.got[up.got_len] = '\0';
     }
-    if (!up.replied && up.reply && strstr(up.got, "\r\n\r\n")) {
+    if (!up.replied && up.reply && strstr(up.got, up.until ? up.until : "\r\n\r\n")) {
         ck_assert_int_eq(write(up.conn, up.reply, strlen(up.reply)), (ssize_t)strlen(up.reply));
         up.replied = true;
     }
@@ -79,6 +83,7 @@ static void upstream_step(void)
 static void next_reply(const char *reply)
 {
     up.reply = reply;
+    up.until = NULL;
     up.replied = false;
     up.got_len = 0;
     up.got[0] = '\0';
@@ -91,6 +96,8 @@ static void next_reply(const char *reply)
     "  routes = (\n" \
     "    { path = \"/\"; proxy = { upstream = \"app\"; }; },\n" \
     "    { path = \"/gone\"; proxy = { upstream = \"gone\"; retries = 0; }; },\n" \
+    "    { path = \"/buf\"; proxy = { upstream = \"app\"; buffering = true;\n" \
+    "                               buffer_size = \"4k\"; }; },\n" \
     "    { path = \"/named\"; proxy = { upstream = \"app\"; host = \"backend.test\";\n" \
     "                                 forwarded = true; read_timeout = \"2s\";\n" \
     "                                 headers = { X-App-Key = \"k$1\"; Via = \"\"; }; }; }\n" \
@@ -140,10 +147,15 @@ START_TEST(defaults_and_the_upstream_found)
     ck_assert_uint_eq(p->headers.n, 0);
     ck_assert(!p->websocket);
     ck_assert_int_eq(p->websocket_timeout, 3600000);
-    const struct cfg_proxy *q = h->routes[2].proxy;
+    ck_assert(!p->buffering);
+    ck_assert_int_eq(p->buffer_size, 1024 * 1024);
+    const struct cfg_proxy *q = h->routes[3].proxy;
     ck_assert_str_eq(q->host, "backend.test");
     ck_assert(q->forwarded);
     ck_assert_int_eq(q->read_timeout, 2000);
+    const struct cfg_proxy *b = h->routes[2].proxy;
+    ck_assert(b->buffering);
+    ck_assert_int_eq(b->buffer_size, 4096);
     ck_assert_uint_eq(q->headers.n, 4);
     ck_assert_str_eq(q->headers.v[0], "X-App-Key");
     ck_assert_str_eq(q->headers.v[1], "k$1");
@@ -171,6 +183,8 @@ static const struct hx_refusal bad[] = {
       "'X-A' in 'headers' must not contain line breaks" },
     { ROUTE("upstream = \"rr\"; headers = { Content-Length = \"1\"; };"), 6,
       "'headers' cannot set Content-Length" },
+    { ROUTE("upstream = \"rr\"; buffer_size = 100;"), 6,
+      "'buffer_size' must be between" },
 };
 
 START_TEST(section_refusals)
@@ -271,6 +285,112 @@ START_TEST(until_close_rechunked)
 }
 END_TEST
 
+/* A POST on a reused connection: its body follows once the head has left
+ * (so that a failure before that could send it again), and arrives. */
+START_TEST(post_body_on_a_reused_connection)
+{
+    next_reply("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    hx_ask("GET / HTTP/1.1\r\nHost: x\r\n\r\n", got_ok);
+    next_reply("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    up.until = "hello world";
+    hx_ask("POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world",
+           got_twice);
+    hx_assert_has(up.got, "POST /form HTTP/1.1\r\n");
+    hx_assert_has(up.got, "\r\n\r\nhello world");
+    ck_assert_int_eq(up.accepted, 1);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* buffering = true */
+
+static uint64_t in_goal;
+static int ticks;
+
+/* herd has read in_goal bytes in all (the client's and the upstream's). */
+static bool herd_read_goal(void)
+{
+    return stats_get(fx.stats, STAT_BYTES_IN) >= in_goal;
+}
+
+static bool a_few_ticks(void)
+{
+    return ++ticks >= 20;
+}
+
+/* The upstream sends s now, on the connection being served. */
+static void upstream_sends(const char *s)
+{
+    ck_assert_int_eq(write(up.conn, s, strlen(s)), (ssize_t)strlen(s));
+}
+
+START_TEST(buffering_holds_the_response_until_whole)
+{
+    static const char req[] = "GET /buf HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char part[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               "5\r\nhello\r\n";
+    in_goal = stats_get(fx.stats, STAT_BYTES_IN) + strlen(req) + strlen(part);
+    next_reply(part);
+    hx_ask(req, herd_read_goal);
+    ticks = 0;
+    ck_assert(hx_run_until(a_few_ticks));
+    ck_assert_uint_eq(hx.in_len, 0);        /* nothing of it yet */
+    upstream_sends("6\r\n world\r\n0\r\n\r\n");
+    ck_assert(hx_run_until(got_chunked_end));
+    hx_assert_first("HTTP/1.1 200 OK\r\n");
+    hx_assert_has(hx.in, "\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+    /* Its connection went back to the pool: the next request reuses it. */
+    next_reply("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    hx_ask("GET /buf HTTP/1.1\r\nHost: x\r\n\r\n", got_ok);
+    ck_assert_int_eq(up.accepted, 1);
+}
+END_TEST
+
+static bool got_8000_bytes(void)
+{
+    const char *body = strstr(hx.in, "\r\n\r\n");
+    return body && hx.in + hx.in_len - (body + 4) >= 8000;
+}
+
+static bool got_some_body(void)
+{
+    const char *body = strstr(hx.in, "\r\n\r\n");
+    return body && hx.in + hx.in_len > body + 4;
+}
+
+START_TEST(buffering_streams_what_is_larger_than_buffer_size)
+{
+    static char half[5000 + 64];
+    snprintf(half, sizeof half, "HTTP/1.1 200 OK\r\nContent-Length: 8000\r\n\r\n%05000d", 0);
+    next_reply(half);
+    /* 5000 bytes held is more than buffer_size (4k): streamed from there,
+     * before the rest comes. */
+    hx_ask("GET /buf HTTP/1.1\r\nHost: x\r\n\r\n", got_some_body);
+    static char rest[3001];
+    memset(rest, '1', 3000);
+    upstream_sends(rest);
+    ck_assert(hx_run_until(got_8000_bytes));
+    hx_assert_first("HTTP/1.1 200 OK\r\n");
+    hx_assert_has(hx.in, "\r\nContent-Length: 8000\r\n");
+    ck_assert_uint_eq(hx_responses(), 1);
+}
+END_TEST
+
+START_TEST(buffering_a_response_cut_short_is_a_clean_502)
+{
+    static const char req[] = "GET /buf HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char part[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort";
+    in_goal = stats_get(fx.stats, STAT_BYTES_IN) + strlen(req) + strlen(part);
+    next_reply(part);
+    hx_ask(req, herd_read_goal);
+    close(up.conn);
+    up.conn = -1;
+    ck_assert(hx_run_until(got_502));
+    hx_assert_first("HTTP/1.1 502 Bad Gateway\r\n");
+    ck_assert_ptr_null(strstr(hx.in, "short"));
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("http_handler_proxy");
@@ -281,6 +401,10 @@ static Suite *suite(void)
     tcase_add_test(t, refused_connect_is_502);
     tcase_add_test(t, length_with_chunked_is_502);
     tcase_add_test(t, until_close_rechunked);
+    tcase_add_test(t, post_body_on_a_reused_connection);
+    tcase_add_test(t, buffering_holds_the_response_until_whole);
+    tcase_add_test(t, buffering_streams_what_is_larger_than_buffer_size);
+    tcase_add_test(t, buffering_a_response_cut_short_is_a_clean_502);
     suite_add_tcase(s, t);
     TCase *c = tcase_create("section");
     tcase_add_loop_test(c, section_refusals, 0, sizeof bad / sizeof bad[0]);

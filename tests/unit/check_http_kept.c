@@ -3,8 +3,9 @@
  * answers later, from a timer; one that takes the request body
  * (Content-Length and chunked) with back-pressure; a chunked body read and
  * checked before a handler that takes none; aborts, the access-log line of
- * pending and aborted exchanges, pipelining behind a pending answer, and
- * the pool the kept requests come from. */
+ * pending and aborted exchanges, pipelining behind a pending answer, the
+ * pool the kept requests come from, and a tunnel whose client ends its
+ * sending first (the handler hears it and may still answer). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,8 @@ static const char conf_fmt[] =
     "    { path = \"/hello\"; exact = true;\n"
     "      return = { status = 200; type = \"text/plain\"; body = \"hello\\n\"; }; },\n"
     "    { path = \"/later\"; return = { status = 204; }; },\n"
-    "    { path = \"/body\"; return = { status = 204; }; }\n"
+    "    { path = \"/body\"; return = { status = 204; }; },\n"
+    "    { path = \"/tunnel\"; return = { status = 204; }; }\n"
     "  ); });\n";
 
 static struct loop *loop(void)
@@ -148,6 +150,44 @@ static const struct http_handler sink_handler = {
     .abort = sink_abort,
 };
 
+/* Answers 101 and takes the connection as a tunnel; at the client's end
+ * of sending, writes "bye" and is done. */
+static struct {
+    char got[64];
+    size_t len;
+    bool ended;
+} tun;
+
+static enum http_start tun_start(struct http_req *req)
+{
+    struct http_head h = { .status = 101, .date = http_req_date(req),
+                           .conn = HTTP_CONN_UPGRADE };
+    ck_assert_int_eq(http_response_send(req->conn, &h, NULL, 0), 0);
+    req->status = 101;
+    http_req_tunnel(req);
+    return HTTP_PENDING;
+}
+
+static size_t tun_body(struct http_req *req, const char *p, size_t n)
+{
+    if (n == 0) {
+        ck_assert(!tun.ended);
+        tun.ended = true;
+        conn_write(req->conn, "bye", 3);
+        http_req_done(req);
+        return 0;
+    }
+    ck_assert_uint_le(tun.len + n, sizeof tun.got);
+    memcpy(tun.got + tun.len, p, n);
+    tun.len += n;
+    return n;
+}
+
+static const struct http_handler tunnel_handler = {
+    .name = "tunnel", .any_method = true, .start = tun_start, .body = tun_body,
+    .abort = sink_abort,
+};
+
 /* ------------------------------------------------------------------ */
 /* The fixture */
 
@@ -162,6 +202,8 @@ static void start_fixture(const char *body_timeout)
     hx_start(conf);
     hx_use_handler("/later", &later_handler);
     hx_use_handler("/body", &sink_handler);
+    hx_use_handler("/tunnel", &tunnel_handler);
+    memset(&tun, 0, sizeof tun);
 }
 
 static void setup(void)
@@ -503,6 +545,26 @@ START_TEST(body_timeout_aborts)
 }
 END_TEST
 
+static bool got_101_and_abc(void)
+{
+    return strstr(hx.in, "HTTP/1.1 101 ") != NULL && tun.len == 3;
+}
+
+START_TEST(tunnel_client_end_told_to_the_handler)
+{
+    hx_ask("GET /tunnel HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+           "Upgrade: websocket\r\n\r\nabc", got_101_and_abc);
+    ck_assert(!tun.ended);
+    shutdown(hx.client, SHUT_WR);
+    ck_assert(hx_run_until(hx_closed));
+    ck_assert(tun.ended);
+    ck_assert(memcmp(tun.got, "abc", 3) == 0);
+    ck_assert_int_eq(sink.aborted, 0);
+    ck_assert_uint_ge(hx.in_len, 3);
+    ck_assert(memcmp(hx.in + hx.in_len - 3, "bye", 3) == 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("http_kept");
@@ -514,6 +576,7 @@ static Suite *suite(void)
     tcase_add_test(t, client_gone_aborts_the_pending_exchange);
     tcase_add_test(t, closing_connection_aborts_the_pending_exchange);
     tcase_add_test(t, kept_requests_are_pooled);
+    tcase_add_test(t, tunnel_client_end_told_to_the_handler);
     suite_add_tcase(s, t);
     t = tcase_create("body");
     tcase_add_checked_fixture(t, setup, teardown);

@@ -295,7 +295,9 @@ static void count(const char *section, const char *key, void *arg)
         ((int *)arg)[0]++;
     if (strcmp(section, "shared") == 0 && strcmp(key, "tag") == 0)
         ((int *)arg)[1]++;
-    if (strcmp(key, "keepalive_timeout") == 0 || strcmp(key, "idle_timeout") == 0)
+    /* (an upstream's keepalive_timeout is the core's, not HTTP's) */
+    if ((strcmp(key, "keepalive_timeout") == 0 && strcmp(section, "upstream") != 0) ||
+        strcmp(key, "idle_timeout") == 0)
         ((int *)arg)[2]++;
 }
 

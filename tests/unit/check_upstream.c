@@ -56,7 +56,8 @@ START_TEST(values_and_defaults)
         "                { address = \"unix:/run/app.sock\"; },\n"
         "                { address = \"[::1]:9000\"; backup = true; } );\n"
         "    balance = \"hash\"; hash_key = \"$remote_addr\";\n"
-        "    keepalive = 8; max_connections = 100; connect_timeout = \"2s\";\n"
+        "    keepalive = 8; keepalive_timeout = \"4s\"; max_connections = 100;\n"
+        "    connect_timeout = \"2s\";\n"
         "    max_fails = 3; fail_timeout = \"30s\";\n"
         "    health_check = { path = \"/healthz\"; interval = \"2s\"; timeout = \"500ms\";\n"
         "                     fails = 2; passes = 3; }; },\n"
@@ -75,6 +76,7 @@ START_TEST(values_and_defaults)
     ck_assert_int_eq(u->balance, UPSTREAM_HASH);
     ck_assert_str_eq(u->hash_key, "$remote_addr");
     ck_assert_int_eq(u->keepalive, 8);
+    ck_assert_int_eq(u->keepalive_timeout, 4000);
     ck_assert_int_eq(u->max_connections, 100);
     ck_assert_int_eq(u->connect_timeout, 2000);
     ck_assert_int_eq(u->max_fails, 3);
@@ -101,6 +103,7 @@ START_TEST(values_and_defaults)
     ck_assert_int_eq(d->balance, UPSTREAM_ROUND_ROBIN);
     ck_assert_ptr_null(d->hash_key);
     ck_assert_int_eq(d->keepalive, 32);
+    ck_assert_int_eq(d->keepalive_timeout, 60000);
     ck_assert_int_eq(d->max_connections, 0);
     ck_assert_int_eq(d->connect_timeout, 5000);
     ck_assert_int_eq(d->max_fails, 1);
@@ -211,6 +214,8 @@ static const struct bad bad_upstreams[] = {
       "'balance' must be one of \"round_robin\", \"least_conn\", \"hash\", \"random_two\"" },
     { "upstreams = ( { name = \"a\"; " S1 "\n keepalive = -1; } );\n", 3,
       "'keepalive' must be between 0 and 100000" },
+    { "upstreams = ( { name = \"a\"; " S1 "\n keepalive_timeout = 0; } );\n", 3,
+      "'keepalive_timeout' must be between 1ms and 1d" },
     { "upstreams = ( { name = \"a\"; " S1 "\n max_connections = 4294967297; } );\n", 3,
       "'max_connections': number out of range" },
     { "upstreams = ( { name = \"a\"; " S1 "\n connect_timeout = \"soon\"; } );\n", 3,
