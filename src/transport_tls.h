@@ -31,6 +31,7 @@ struct tls_config {
     char *ciphers;                  /* TLS 1.2, OpenSSL's cipher list syntax */
     char *ciphersuites;             /* TLS 1.3 */
     bool session_tickets;
+    struct cfg_strings ticket_key_files;    /* absolute paths; the first seals */
     int64_t handshake_timeout;      /* ms */
     void *ctx;                      /* the SSL_CTX built from the above at load */
 };

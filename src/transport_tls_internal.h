@@ -5,7 +5,11 @@
 
 #include <stddef.h>
 
+#include <libconfig.h>
 #include <openssl/ssl.h>
+
+struct cfg_ctx;
+struct tls_config;
 
 /* OpenSSL's reason for the last error, or errno's text when OpenSSL has
  * none; the error queue is emptied (so the next connection's
@@ -14,5 +18,16 @@ const char *tls_ssl_reason(char *out, size_t cap);
 
 /* The SNI callback every server context is given (transport_tls.c). */
 int tls_on_servername(SSL *ssl, int *alert, void *arg);
+
+/* The context SNI picks for name (NULL: the client sent none) among the
+ * servers of the connection's listener; the SSL's own context when it
+ * belongs to no listener (transport_tls.c). */
+SSL_CTX *tls_ssl_pick_ctx(SSL *ssl, const char *name);
+
+/* Session tickets of a server's context, at load: its identity (also its
+ * session ID context), its ticket_key_files, the key callback
+ * (transport_tls_tickets.c). 0, or -1 after cfg_fail(). */
+int tls_tickets_setup(struct cfg_ctx *ctx, const config_setting_t *group,
+                      const struct tls_config *tc, SSL_CTX *sc);
 
 #endif

@@ -325,7 +325,7 @@ static int prepare(struct master *m, const struct herd_config *cfg)
     raise_fd_limit(cfg);
     m->loop = loop_new(256);
     m->page = stats_map();
-    if (m->loop == NULL || m->page == NULL) {
+    if (m->loop == NULL || m->page == NULL || tickets_prepare(m) < 0) {
         log_error("cannot start: %s", strerror(errno));
         return -1;
     }
@@ -371,6 +371,7 @@ static void finish(struct master *m)
     gen_free_all(m);
     listen_close_all(&m->listeners);
     stats_unmap(m->page);
+    tickets_finish(m);
     loop_free(m->loop);
     close(m->sig_io.fd);
 }
