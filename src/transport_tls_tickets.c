@@ -64,7 +64,8 @@ struct ticket_page {
 
 static struct ticket_page *page;
 static int page_fd = -1;
-static int64_t odd_since;       /* when this master first saw a stuck write */
+static int64_t odd_since;       /* when this master first saw a write ... */
+static uint32_t odd_seq;        /* ... of this sequence number, unfinished */
 
 static int rand_bytes(unsigned char *buf, int n)
 {
@@ -205,8 +206,10 @@ static bool lock_page(int64_t now, uint32_t *seq)
 {
     uint32_t s = atomic_load_explicit(&page->seq, memory_order_relaxed);
     if (s & 1) {
-        if (odd_since == 0)
+        if (odd_since == 0 || s != odd_seq) {
             odd_since = now;
+            odd_seq = s;
+        }
         if (now - odd_since < STUCK_MS)
             return false;
         log_warn("TLS: a master stopped while writing the ticket keys; taking over");
