@@ -65,6 +65,7 @@ struct herd_config {
     int log_level;                   /* enum log_level */
     int64_t worker_connections;
     int64_t shutdown_timeout;        /* ms */
+    int64_t ticket_key_rotation;     /* ms: TLS session ticket keys' lifetime */
     struct upstream_config *upstreams;   /* upstream.h */
     size_t n_upstreams;
     struct cfg_server *servers;

@@ -14,9 +14,10 @@
  *     reload (the old generation keeps serving) with FILE:LINE, not a worker
  *     at its start, and what was checked is what is served (no second read
  *     of files that may have changed in between);
- *   - the session ticket keys OpenSSL makes with each context are then the
- *     same in every worker of a generation, so a session made with one
- *     worker resumes on another.
+ *   - ticket_key_files are read once, by the master, like the keys.
+ * The session ticket keys themselves are not the context's: they live in
+ * the master's shared page (transport_tls_tickets.c), the same in every
+ * worker of every generation.
  *
  * Reads gather records until the socket is empty (SSL_read returns one
  * record at a time, and an edge-triggered loop gets no new edge for bytes
@@ -186,6 +187,14 @@ static bool tls_covers(const struct conn *c, size_t i)
     X509 *shown = SSL_CTX_get0_certificate(t->l->v[t->server].ctx);
     X509 *asked = SSL_CTX_get0_certificate(t->l->v[i].ctx);
     return shown && asked && X509_cmp(shown, asked) == 0;
+}
+
+SSL_CTX *tls_ssl_pick_ctx(SSL *ssl, const char *name)
+{
+    const struct tls_conn *t = SSL_get_app_data(ssl);
+    if (t == NULL)
+        return SSL_get_SSL_CTX(ssl);
+    return t->l->v[tls_listen_pick(t->l, name)].ctx;
 }
 
 /* The client named a server (SNI): its certificate is served. */

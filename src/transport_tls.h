@@ -37,6 +37,7 @@ struct tls_config {
     char *ciphersuites;             /* TLS 1.3 */
     char *curves;                   /* key exchange groups, "X25519:P-256:P-384" */
     bool session_tickets;
+    struct cfg_strings ticket_key_files;    /* absolute paths; the first seals */
     int64_t handshake_timeout;      /* ms */
     bool ktls;                      /* SSL_OP_ENABLE_KTLS: sendfile stays zero-copy */
     char *client_certificate;       /* PEM CAs a client certificate must chain to (mTLS) */

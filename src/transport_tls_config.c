@@ -218,20 +218,6 @@ static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     return SSL_TLSEXT_ERR_OK;
 }
 
-/* The session ID context: a session is resumed only by the server that
- * made it (not by another virtual host of the same address). */
-static void set_session_context(SSL_CTX *sc, const struct cfg_where *w)
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    char id[4200];
-    int n = snprintf(id, sizeof id, "%s:%d", w->file ? w->file : "", w->line);
-    if (EVP_Digest(id, (size_t)n, md, &len, EVP_sha256(), NULL) != 1)
-        return;
-    SSL_CTX_set_session_id_context(sc, md, len > SSL_MAX_SID_CTX_LENGTH ? SSL_MAX_SID_CTX_LENGTH
-                                                                         : len);
-}
-
 static int build_ctx(struct cfg_ctx *ctx, const config_setting_t *group, struct tls_config *tc)
 {
     char why[256];
@@ -250,13 +236,16 @@ static int build_ctx(struct cfg_ctx *ctx, const config_setting_t *group, struct 
     SSL_CTX_set_mode(sc, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                      SSL_MODE_RELEASE_BUFFERS);
     /* A cache in each worker would resume 1/N of the sessions: tickets
-     * only (their keys are the generation's, shared by its workers). */
+     * only, sealed with the master's keys (transport_tls_tickets.c), which
+     * every worker of every generation shares. */
     SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_OFF);
     if (!tc->session_tickets) {
         SSL_CTX_set_options(sc, SSL_OP_NO_TICKET);
         SSL_CTX_set_num_tickets(sc, 0);
     }
-    set_session_context(sc, &tc->where);
+    /* The session ID context, ticket_key_files and the key callback. */
+    if (tls_tickets_setup(ctx, group, tc, sc) < 0)
+        return -1;
     if (SSL_CTX_set_cipher_list(sc, tc->ciphers) != 1)
         return cfg_fail(ctx, config_setting_get_member(group, "ciphers"),
                         "'ciphers': no cipher in \"%s\": %s", tc->ciphers,
@@ -321,6 +310,8 @@ static const struct cfg_key tls_keys[] = {
       .def = TLS_DEFAULT_CURVES },
     { .name = "session_tickets", .type = CT_BOOL, .offset = CFG_AT(tls_config, session_tickets),
       .def = "true" },
+    { .name = "ticket_key_files", .type = CT_STRINGS,
+      .offset = CFG_AT(tls_config, ticket_key_files) },
     { .name = "handshake_timeout", .type = CT_DURATION,
       .offset = CFG_AT(tls_config, handshake_timeout), .def = "10s", .min = 1,
       .max = CFG_MS(3600) },

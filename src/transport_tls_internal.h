@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libconfig.h>
 #include <openssl/ssl.h>
 
 #include "config_engine.h"
@@ -43,5 +44,16 @@ int tls_client_setup(struct cfg_ctx *ctx, const config_setting_t *group, struct 
  * context set it, taken from sc: client certificate verification, the CA
  * names a client is sent, and kTLS. */
 void tls_adopt_ctx(SSL *ssl, SSL_CTX *sc);
+
+/* The context SNI picks for name (NULL: the client sent none) among the
+ * servers of the connection's listener; the SSL's own context when it
+ * belongs to no listener (transport_tls.c). */
+SSL_CTX *tls_ssl_pick_ctx(SSL *ssl, const char *name);
+
+/* Session tickets of a server's context, at load: its identity (also its
+ * session ID context), its ticket_key_files, the key callback
+ * (transport_tls_tickets.c). 0, or -1 after cfg_fail(). */
+int tls_tickets_setup(struct cfg_ctx *ctx, const config_setting_t *group,
+                      const struct tls_config *tc, SSL_CTX *sc);
 
 #endif

@@ -332,7 +332,7 @@ static int prepare(struct master *m, const struct herd_config *cfg)
     /* Without the health page, passive health stays per worker (logged). */
     upstream_health_map();
     m->checks = m->loop ? upstream_check_new(m->loop) : NULL;
-    if (m->loop == NULL || m->page == NULL || m->checks == NULL) {
+    if (m->loop == NULL || m->page == NULL || m->checks == NULL || tickets_prepare(m) < 0) {
         log_error("cannot start: %s", strerror(errno));
         return -1;
     }
@@ -380,6 +380,7 @@ static void finish(struct master *m)
     stats_unmap(m->page);
     upstream_check_free(m->checks);
     upstream_health_unmap();
+    tickets_finish(m);
     loop_free(m->loop);
     close(m->sig_io.fd);
 }

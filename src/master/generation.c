@@ -321,6 +321,8 @@ void gen_commit_pending(struct master *m)
     if (m->mode == MASTER_STARTING)
         cycle_startup_done(m, true);
     m->mode = MASTER_RUNNING;
+    /* Its ticket_key_rotation from now on (a shorter one at once). */
+    tickets_schedule(m);
     char line[64];
     snprintf(line, sizeof line, "ok generation %u", g->id);
     answer_waiters(m, line);

@@ -99,6 +99,7 @@ struct master {
     struct waiter *waiters;     /* control clients awaiting the pending reload */
     struct waiter *next_waiters;
     struct timer ready_timer, kill_timer;
+    struct timer ticket_timer;  /* TLS session ticket key rotation (tickets.c) */
     int startup_pipe;           /* daemonising parent waits on it; -1 */
     bool detach_stderr;         /* daemon: stderr to /dev/null once started */
     int exit_status;
@@ -141,6 +142,15 @@ int logs_open_error(const struct herd_config *cfg, char *err, size_t errcap);
 int logs_open_access(struct gen *g, size_t server, char *err, size_t errcap);
 void logs_close_access(struct gen *g);
 void logs_reopen(struct master *m);
+
+/* tickets.c: map the ticket key page and set up its timer (before the
+ * first fork); 0, or -1 with errno set. */
+int tickets_prepare(struct master *m);
+void tickets_finish(struct master *m);
+/* Rotate the keys if due, and arm the timer for the next rotation by the
+ * current generation's ticket_key_rotation (called when a generation
+ * takes over, and by the timer). */
+void tickets_schedule(struct master *m);
 
 /* upgrade.c */
 void upgrade_begin(struct master *m);

@@ -1,9 +1,9 @@
 /* Binary upgrade (USR2): start the binary installed at our path as a new
  * master that inherits every listening socket, the way systemd passes them
- * (LISTEN_FDS from fd 3, LISTEN_PID, LISTEN_FDNAMES), and the counters'
- * page. Both masters serve until the operator stops the old one (WINCH,
- * then QUIT) or the new one (rollback: HUP to the old master brings its
- * workers back).
+ * (LISTEN_FDS from fd 3, LISTEN_PID, LISTEN_FDNAMES), the counters'
+ * page and the TLS session ticket keys' page. Both masters serve until the
+ * operator stops the old one (WINCH, then QUIT) or the new one (rollback:
+ * HUP to the old master brings its workers back).
  *
  *   no upgrade ─USR2─► pid file renamed PIDFILE.oldbin, new master forked
  *        ▲                 │ (new_master set)
@@ -23,6 +23,7 @@
 
 #include "log.h"
 #include "upstream_health.h"
+#include "transport_tls_tickets.h"
 
 /* Move the sockets to 3..3+n-1 without clobbering one another: first
  * above the target range, then down; dup2 clears FD_CLOEXEC. */
@@ -57,9 +58,11 @@ static void set_listen_env(size_t n)
 /* In the forked child: become the new master. */
 static void exec_new_master(struct master *m, const int *fds, size_t n)
 {
-    /* The counters go on in the new master: their page, above the sockets. */
+    /* The counters and the TLS ticket keys go on in the new master: their
+     * pages, above the sockets. */
     stats_pass_on((int)(3 + n));
     upstream_health_pass_on((int)(3 + n));
+    tls_tickets_pass_on((int)(3 + n));
     place_sockets(fds, n);
     set_listen_env(n);
     sigset_t none;

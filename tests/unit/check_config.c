@@ -85,6 +85,7 @@ START_TEST(defaults)
     ck_assert_str_eq(cfg->error_log, "stderr");
     ck_assert_int_eq(cfg->worker_connections, 10000);
     ck_assert_int_eq(cfg->shutdown_timeout, 30000);
+    ck_assert_int_eq(cfg->ticket_key_rotation, 3600000);   /* 1h */
     ck_assert(cfg->servers[0].reuseport);
     ck_assert_int_eq(cfg->servers[0].backlog, 511);
     ck_assert_int_eq(((const struct echo_config *)cfg->servers[0].conf)->idle_timeout, 60000);
@@ -258,6 +259,8 @@ static const struct bad bad_files[] = {
       "listen \"unix:/run/herd.sock\": unix sockets are not supported yet" },
     { BASE "shutdown_timeout = \"10 parsecs\";\n" ECHO_SERVER, 2, "must be a duration" },
     { BASE "shutdown_timeout = -1;\n" ECHO_SERVER, 2, "invalid duration" },
+    { BASE "ticket_key_rotation = \"25h\";\n" ECHO_SERVER, 2,
+      "'ticket_key_rotation' must be between 1s and 1d" },
     { BASE "servers = ( { listen = [\"1\"];\n max_body = \"12q\";\n routes = ( { path = \"/\"; "
            "return = { status = 200; }; } ); } );\n", 3, "must be a size" },
     { BASE "servers = ( { listen = [\"1\"];\n max_target = 2;\n routes = ( { path = \"/\"; "

@@ -237,8 +237,15 @@ END_TEST
  * (a suite running at the same time finds the old pair or the new). */
 #define ROUND_TRIP_PEM "/tmp/herd-round-trip-tls.pem"
 
+/* And a session ticket key file (80 random bytes). */
+#define ROUND_TRIP_TICKET_KEY "/tmp/herd-round-trip-ticket.key"
+
 static void tls_pair(void)
 {
+    if (access(ROUND_TRIP_TICKET_KEY, R_OK) != 0)
+        ck_assert_int_eq(system("f=$(mktemp /tmp/herd-ticket-XXXXXX) && "
+                                "head -c 80 /dev/urandom > $f && chmod 600 $f && "
+                                "mv $f " ROUND_TRIP_TICKET_KEY), 0);
     if (access(ROUND_TRIP_PEM, R_OK) == 0)
         return;
     ck_assert_int_eq(system("d=$(mktemp -d) && cd $d && "
@@ -290,6 +297,7 @@ static const struct {
     { "tls.curves", "\"P-384:X25519\"" },
     { "tls.client_certificate", "\"" ROUND_TRIP_PEM "\"" },
     { "tls.client_verify", "\"optional\"" },
+    { "tls.ticket_key_files", "[ \"" ROUND_TRIP_TICKET_KEY "\" ]" },
     { "proxy.upstream", "\"s-name-0\"" },
 };
 
