@@ -22,6 +22,7 @@
 #include "transport.h"
 
 struct cfg_section;
+struct tls_ocsp;
 
 struct tls_config {
     struct cfg_where where;
@@ -32,6 +33,10 @@ struct tls_config {
     char *ciphersuites;             /* TLS 1.3 */
     bool session_tickets;
     int64_t handshake_timeout;      /* ms */
+    bool ocsp_stapling;
+    char *ocsp_responder;           /* URL overriding the certificate's responder */
+    char *ocsp_file;                /* a DER response the operator fetched */
+    struct tls_ocsp *ocsp;          /* transport_tls_ocsp.h; NULL: no staple */
     void *ctx;                      /* the SSL_CTX built from the above at load */
 };
 

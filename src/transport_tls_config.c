@@ -18,6 +18,7 @@
 #include <openssl/x509.h>
 
 #include "config_engine.h"
+#include "transport_tls_ocsp.h"
 
 /* Mozilla's "intermediate" TLS 1.2 list: forward-secret AEAD ciphers. */
 #define TLS_DEFAULT_CIPHERS \
@@ -179,7 +180,9 @@ static int build_ctx(struct cfg_ctx *ctx, const config_setting_t *group, struct 
                         "'ciphersuites': not a TLS 1.3 suite list: \"%s\"", tc->ciphersuites);
     SSL_CTX_set_alpn_select_cb(sc, on_alpn, NULL);
     SSL_CTX_set_tlsext_servername_callback(sc, tls_on_servername);
-    return load_pair(ctx, group, tc, sc);
+    if (load_pair(ctx, group, tc, sc) < 0)
+        return -1;
+    return tls_ocsp_load(ctx, group, tc);
 }
 
 /* protocols: absent means both; the -T printer shows them. */
@@ -209,6 +212,8 @@ static int validate_tls(struct cfg_ctx *ctx, const config_setting_t *group, void
 void tls_config_release(void *obj)
 {
     struct tls_config *tc = obj;
+    tls_ocsp_free(tc->ocsp);
+    tc->ocsp = NULL;
     SSL_CTX_free(tc->ctx);
     tc->ctx = NULL;
 }
@@ -226,6 +231,12 @@ static const struct cfg_key tls_keys[] = {
     { .name = "handshake_timeout", .type = CT_DURATION,
       .offset = CFG_AT(tls_config, handshake_timeout), .def = "10s", .min = 1,
       .max = CFG_MS(3600) },
+    /* transport_tls_ocsp.c */
+    { .name = "ocsp_stapling", .type = CT_BOOL, .offset = CFG_AT(tls_config, ocsp_stapling),
+      .def = "false" },
+    { .name = "ocsp_responder", .type = CT_STRING,
+      .offset = CFG_AT(tls_config, ocsp_responder) },
+    { .name = "ocsp_file", .type = CT_STRING, .offset = CFG_AT(tls_config, ocsp_file) },
 };
 
 const struct cfg_section tls_section = {
