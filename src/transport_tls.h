@@ -22,6 +22,7 @@
 #include "transport.h"
 
 struct cfg_section;
+struct tls_ocsp;
 
 struct tls_config {
     struct cfg_where where;
@@ -42,6 +43,10 @@ struct tls_config {
     bool ktls;                      /* SSL_OP_ENABLE_KTLS: sendfile stays zero-copy */
     char *client_certificate;       /* PEM CAs a client certificate must chain to (mTLS) */
     char *client_verify;            /* with it: "on" (required) or "optional" */
+    bool ocsp_stapling;
+    char *ocsp_responder;           /* URL overriding the certificate's responder */
+    char *ocsp_file;                /* a DER response the operator fetched */
+    struct tls_ocsp *ocsp;          /* transport_tls_ocsp.h; NULL: no staple */
     void *ctx;                      /* the SSL_CTX built from the above at load */
 };
 

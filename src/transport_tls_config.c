@@ -19,6 +19,7 @@
 #include <openssl/x509.h>
 
 #include "config_engine.h"
+#include "transport_tls_ocsp.h"
 
 /* Mozilla's "intermediate" TLS 1.2 list: forward-secret AEAD ciphers. */
 #define TLS_DEFAULT_CIPHERS \
@@ -262,9 +263,9 @@ static int build_ctx(struct cfg_ctx *ctx, const config_setting_t *group, struct 
         SSL_CTX_set_options(sc, SSL_OP_ENABLE_KTLS);
     SSL_CTX_set_alpn_select_cb(sc, on_alpn, NULL);
     SSL_CTX_set_tlsext_servername_callback(sc, tls_on_servername);
-    if (tls_client_setup(ctx, group, tc, sc) < 0)
+    if (tls_client_setup(ctx, group, tc, sc) < 0 || load_pairs(ctx, group, tc, sc) < 0)
         return -1;
-    return load_pairs(ctx, group, tc, sc);
+    return tls_ocsp_load(ctx, group, tc);
 }
 
 /* protocols: absent means both; the -T printer shows them. */
@@ -294,6 +295,8 @@ static int validate_tls(struct cfg_ctx *ctx, const config_setting_t *group, void
 void tls_config_release(void *obj)
 {
     struct tls_config *tc = obj;
+    tls_ocsp_free(tc->ocsp);
+    tc->ocsp = NULL;
     SSL_CTX_free(tc->ctx);
     tc->ctx = NULL;
 }
@@ -319,6 +322,12 @@ static const struct cfg_key tls_keys[] = {
     { .name = "client_certificate", .type = CT_STRING,
       .offset = CFG_AT(tls_config, client_certificate) },
     { .name = "client_verify", .type = CT_STRING, .offset = CFG_AT(tls_config, client_verify) },
+    /* transport_tls_ocsp.c */
+    { .name = "ocsp_stapling", .type = CT_BOOL, .offset = CFG_AT(tls_config, ocsp_stapling),
+      .def = "false" },
+    { .name = "ocsp_responder", .type = CT_STRING,
+      .offset = CFG_AT(tls_config, ocsp_responder) },
+    { .name = "ocsp_file", .type = CT_STRING, .offset = CFG_AT(tls_config, ocsp_file) },
 };
 
 const struct cfg_section tls_section = {

@@ -204,6 +204,7 @@ void gen_maybe_free(struct master *m, struct gen *g)
         }
     for (int i = 0; i < g->workers; i++)
         loop_timer_cancel(m->loop, &g->slots[i].respawn);
+    ocsp_gen_end(m, g);
     gen_release(m, g);
     trim_listeners(m);
     log_info("generation %u finished", g->id);
@@ -217,6 +218,7 @@ void gen_free_all(struct master *m)
     while (m->gens) {
         struct gen *x = m->gens;
         m->gens = x->next;
+        ocsp_gen_end(m, x);
         gen_release(m, x);
         config_free(x->cfg);
         free(x);
@@ -267,6 +269,15 @@ void gen_start(struct master *m, struct gen *g)
     if (m->mode == MASTER_RUNNING)
         m->mode = MASTER_RELOADING;
     loop_timer_after(m->loop, &m->ready_timer, READY_TIMEOUT_MS);
+    /* The first OCSP staples before the workers (ocsp.c), for a while. */
+    if (ocsp_gen_start(m, g) == 0)
+        gen_spawn(m, g);
+}
+
+void gen_spawn(struct master *m, struct gen *g)
+{
+    if (m->pending != g)
+        return;
     for (int i = 0; i < g->workers; i++)
         if (slot_spawn(m, g, i) < 0) {
             gen_abort_pending(m, m->current ? "cannot start the new workers"

@@ -60,6 +60,7 @@ struct gen {
     struct slot *slots;
     int alive;
     int ready;
+    struct ocsp_gen *ocsp;      /* its OCSP staples (ocsp.c); NULL: none */
     struct gen *next;
 };
 
@@ -121,6 +122,9 @@ void cycle_describe_exit(int status, char *out, size_t cap);
 struct gen *gen_new(struct master *m, struct herd_config *cfg, char *err, size_t errcap);
 /* Start g's workers as the pending generation (mode STARTING or RELOADING). */
 void gen_start(struct master *m, struct gen *g);
+/* Fork them, if g is still the pending generation (ocsp.c calls it when
+ * the staples it waited for are in). */
+void gen_spawn(struct master *m, struct gen *g);
 void gen_commit_pending(struct master *m);
 void gen_abort_pending(struct master *m, const char *why);
 void gen_maybe_free(struct master *m, struct gen *g);
@@ -151,6 +155,11 @@ void tickets_finish(struct master *m);
  * current generation's ticket_key_rotation (called when a generation
  * takes over, and by the timer). */
 void tickets_schedule(struct master *m);
+/* ocsp.c: fetch g's OCSP staples. 1: its workers wait for the first ones
+ * (gen_spawn comes later), 0: fork them now. */
+int ocsp_gen_start(struct master *m, struct gen *g);
+/* g is going: stop its fetches. */
+void ocsp_gen_end(struct master *m, struct gen *g);
 
 /* upgrade.c */
 void upgrade_begin(struct master *m);

@@ -312,7 +312,7 @@ class TlsTest(HerdTestCase):
                            '      protocols = [ "TLSv1.1" ]; }; }\n);\n'
                            % (cert("a.pem"), cert("a.key")), 5, "TLSv1.1 is refused")
         self.check_refused(base + '    tls = { certificate = "%s"; key = "%s";\n'
-                           '      ocsp_stapling = true; }; }\n);\n'
+                           '      stapling = true; }; }\n);\n'
                            % (cert("a.pem"), cert("a.key")), 5, "unknown key")
 
     def test_reload_to_a_bad_key_keeps_the_old_certificate(self):

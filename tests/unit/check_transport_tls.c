@@ -176,7 +176,7 @@ START_TEST(bad_pairs_are_refused_at_their_line)
         { at(0, "a.pem"), " ", at(1, "a.key"), "protocols = [ \"TLSv1.1\", \"TLSv1.2\" ];",
           "TLSv1.1 is refused", 4 },
         { at(0, "a.pem"), " ", at(1, "a.key"), "ciphers = \"NOPE\";", "'ciphers'", 4 },
-        { at(0, "a.pem"), " ", at(1, "a.key"), "ocsp_stapling = true;", "unknown key", 4 },
+        { at(0, "a.pem"), " ", at(1, "a.key"), "stapling = true;", "unknown key", 4 },
         { at(0, "a.pem"), " ", NULL, "", "needs 'certificate' and 'key'", 4 },
         { at(4, "bad.pem"), "\n", at(1, "a.key"), "", "not a PEM certificate", 4 },
         { at(0, "a.pem"), "\n", "a.key", "", "'key' must be an absolute path", 5 },
