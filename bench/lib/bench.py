@@ -688,8 +688,9 @@ def machine_info(servers):
             ("Peer settings", "PROXY_KEEPALIVE=%d BULK_SIZE=%d QUERIES=%d SEEDS_CONNECTIONS=%d "
              "SEEDS_POOL=%d" % (peers.KEEPALIVE, peers.BULK_SIZE, peers.QUERIES,
                                 peers.SEEDS_CONNECTIONS, peers.SEEDS_POOL)),
-            ("CPU placement (peers)", "server/proxy CPU %s, clients CPU %s, upstreams CPU %s"
-             % (peers.SERVER_CPUS, peers.CLIENT_CPUS, peers.AUX_CPUS)),
+            ("CPU placement (peers)", "server/proxy CPU %s (seeds_tcp: %s), clients CPU %s, "
+             "upstreams CPU %s" % (peers.SERVER_CPUS, peers.SEEDS_TCP_CPUS, peers.CLIENT_CPUS,
+                                   peers.AUX_CPUS)),
             ("kTLS", peers.ktls_state()),
         ]
     return info

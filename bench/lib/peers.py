@@ -46,11 +46,12 @@ BULK_SIZE = B.env_int("BULK_SIZE", 1 << 30)
 QUERIES = B.env_int("QUERIES", 10000)
 SEEDS_CONNECTIONS = B.env_int("SEEDS_CONNECTIONS", 16)
 SEEDS_POOL = B.env_int("SEEDS_POOL", 8)
+RESUME_CLIENTS = max(1, B.env_int("RESUME_CLIENTS", 16))
 # seeds_tcp is one query at a time: a wake-up across CPUs (an IPI, costly
 # in a VM) at each of its four hops would be most of what is measured, the
 # same for every proxy; by default the proxy shares the CPU of the client
 # and MariaDB, so that what it adds is its own work and context switches.
-SEEDS_TCP_CPUS = os.environ.get("SEEDS_TCP_CPUS", AUX_CPUS if AUX_CPUS == CLIENT_CPUS else SERVER_CPUS)
+SEEDS_TCP_CPUS = os.environ.get("SEEDS_TCP_CPUS", CLIENT_CPUS)
 GIB = 1 << 30
 MIB = 1 << 20
 
@@ -100,8 +101,8 @@ SCENARIOS = {
         rate="Handshakes/s", cpu="CPU µs/handshake"),
     "tls_resume": dict(
         kind="s_time", cert="ecdsa", short="TLS resumed", servers=TLS_SERVERS, refs=("nginx",),
-        title="TLS resumed handshakes, one request per connection (openssl s_time -reuse, "
-              "one connection at a time)",
+        title="TLS resumed handshakes, one request per connection (%d openssl s_time -reuse)"
+              % RESUME_CLIENTS,
         rate="Handshakes/s", cpu="CPU µs/handshake"),
     "tls_ka": dict(
         kind="tls_wrk", cert="ecdsa", short="TLS keep-alive", servers=TLS_SERVERS, refs=("nginx",),
@@ -560,20 +561,37 @@ def measure_h2load(srv, cpus=CLIENT_CPUS, threads=1):
 
 
 def s_time(srv, seconds):
+    """RESUME_CLIENTS `openssl s_time -reuse` at once (each one connection at
+    a time, resuming its first session): the server is kept busy, as h2load
+    keeps it in the full-handshake scenarios."""
     cmd = ["taskset", "-c", CLIENT_CPUS, "openssl", "s_time", "-connect",
            "127.0.0.1:%d" % srv.port, "-www", "/hello", "-reuse", "-time", str(seconds)]
     t0 = time.monotonic()
-    out, err = run_cmd(cmd, seconds + 60)
+    procs = []
+    try:
+        for _ in range(RESUME_CLIENTS):
+            procs.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True))
+        outs = [p.communicate(timeout=seconds + 60) for p in procs]
+    except subprocess.TimeoutExpired:
+        return None, "s_time timed out"
+    except OSError as e:
+        return None, str(e)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     wall = time.monotonic() - t0
-    if err:
-        return None, err
-    m = re.search(r"(\d+) connections in [\d.]+ real seconds", out.stdout)
-    if not m or int(m.group(1)) == 0:
-        return None, "s_time failed: %s" % (out.stderr.strip() or out.stdout.strip())[-200:]
-    n = int(m.group(1))
-    # s_time prints one character per connection: 'r' when it was resumed
-    # (else '*', 't' or '3', the protocol of a full handshake)
-    resumed = sum(run.count("r") for run in re.findall(r"(?m)^[rt3*]+$", out.stdout))
+    n = resumed = 0
+    for stdout, stderr in outs:
+        m = re.search(r"(\d+) connections in [\d.]+ real seconds", stdout)
+        if not m or int(m.group(1)) == 0:
+            return None, "s_time failed: %s" % (stderr.strip() or stdout.strip())[-200:]
+        n += int(m.group(1))
+        # s_time prints one character per connection: 'r' when it was
+        # resumed (else '*', 't' or '3', the protocol of a full handshake)
+        resumed += sum(run.count("r") for run in re.findall(r"(?m)^[rt3*]+$", stdout))
     return dict(ok=n, seconds=wall, resumed=resumed), None
 
 
@@ -809,17 +827,19 @@ NOTES = {
                   "a proxy adds." % (CLIENT_CPUS, SEEDS_POOL, AUX_CPUS, AUX_CPUS),
     "seeds_tcp": "`seeds_client.py` (pymysql, CPU %s) runs `SELECT 1` %d times, each waiting for "
                  "its answer, on one connection to MariaDB (CPU %s) directly or through the "
-                 "proxy (CPU 0). Overhead = µs/query through the proxy − µs/query direct "
-                 "(medians of the same run)." % (CLIENT_CPUS, QUERIES, AUX_CPUS),
+                 "proxy (CPU %s: one query at a time, a wake-up across CPUs at each hop would "
+                 "cost more than the proxy's work; bench/README.md). Overhead = µs/query "
+                 "through the proxy − µs/query direct (medians of the same run)."
+                 % (CLIENT_CPUS, QUERIES, AUX_CPUS, SEEDS_TCP_CPUS),
     "h2load": "`h2load --h1 -H 'Connection: close' -c %d -t 1 -n N` on CPU %s, N the "
               "handshakes of about %%d s at the pace of a first, warm-up run: every "
               "request on a new connection with a full handshake (h2load does not resume "
               "sessions). Self-signed certificates made by the run; each server's default "
               "TLS settings (TLS 1.3 negotiated)." % (B.CONNECTIONS, CLIENT_CPUS),
-    "s_time": "`openssl s_time -reuse -www /hello` on CPU %s: one connection at a time, each "
-              "resuming the first one's session (s_time marks each resumed connection; a row "
-              "says so when fewer than 90%% were). Throughput is the client's pace; CPU per "
-              "handshake is the server's." % CLIENT_CPUS,
+    "s_time": "%d `openssl s_time -reuse -www /hello` at once on CPU %s, each one "
+              "connection at a time resuming its first session (s_time marks each resumed "
+              "connection; a row says so when fewer than 90%% were). CPU per handshake is "
+              "the server's." % (RESUME_CLIENTS, CLIENT_CPUS),
     "tls_wrk": "wrk over TLS (`https://`), CPU %s. kTLS: %s." % (CLIENT_CPUS, ktls_state()),
     "scale": "h2load as in the full-handshake tables. One worker: server on CPU 0, h2load on "
              "CPU %s. Two workers (herd `workers = 2`, nginx `worker_processes 2`, h2o "
@@ -837,11 +857,12 @@ NOTES = {
 
 def markdown(ids, rows):
     L = ["# Proxy and TLS scenarios\n",
-         "Each server alone with one worker pinned to CPU 0, its clients on CPU %s and its "
-         "upstream on CPU %s (the same placement for every server); medians of %d run(s); "
+         "Each server alone with one worker pinned to CPU 0 (in `seeds_tcp`: CPU %s), its "
+         "clients on CPU %s and its upstream on CPU %s (the same placement for every server); "
+         "medians of %d run(s); "
          "ratios to the peers measured in the same run (\"vs nginx\", \"vs haproxy\", "
          "\"vs direct\"): for throughput higher is better, for CPU lower is better.\n"
-         % (CLIENT_CPUS, AUX_CPUS, B.REPEAT)]
+         % (SEEDS_TCP_CPUS, CLIENT_CPUS, AUX_CPUS, B.REPEAT)]
     for sc in ids:
         d = SCENARIOS[sc]
         L.append("## %s\n" % d["title"])
