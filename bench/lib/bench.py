@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""herd benchmark harness: herd against nginx, lighttpd, h2o and the floor.
+"""herd benchmark harness: herd against nginx, lighttpd, h2o and the floor
+(and, in the proxy and TLS scenarios of peers.py, haproxy).
 
 Called by bench/run (which installs the packages, raises the file limit and
 cleans up on exit). Everything it needs comes from the environment:
@@ -9,8 +10,12 @@ cleans up on exit). Everything it needs comes from the environment:
   DURATION    seconds per measured wrk run (10)
   WARMUP      seconds of the warm-up wrk run before each measured run (1)
   REPEAT      measurements per scenario and server; the median is reported (3)
-  SERVERS     servers to run, in order (herd nginx lighttpd h2o floor)
-  SCENARIOS   scenarios to run (ka pipe static4k static1m close idle)
+  SERVERS     servers to run, in order (herd nginx lighttpd h2o floor haproxy;
+              haproxy takes part in the proxy scenarios only)
+  SCENARIOS   scenarios to run: ids, or the groups classic (ka pipe static4k
+              static1m close idle), proxy and tls (peers.py), all (default)
+  PROXY_KEEPALIVE BULK_SIZE QUERIES SEEDS_CONNECTIONS SEEDS_POOL
+              settings of the proxy scenarios (peers.py)
   CONNECTIONS wrk connections (50)
   PIPELINE    requests per write in the pipelined scenario (16)
   IDLE_CONNS  idle keep-alive connections in the idle scenario (10000)
@@ -77,8 +82,30 @@ FLOOR_SRC = os.environ.get("FLOOR_SRC", "")
 OUT = os.environ.get("OUT", os.path.join(BENCH, "out"))
 PIDS_FILE = os.environ.get("PIDS_FILE")
 STRICT = os.environ.get("STRICT", "0") == "1"
-SERVERS = os.environ.get("SERVERS", "herd nginx lighttpd h2o floor").split()
-SCENARIO_IDS = os.environ.get("SCENARIOS", "ka pipe static4k static1m close idle").split()
+SERVERS = os.environ.get("SERVERS", "herd nginx lighttpd h2o floor haproxy").split()
+# The plain scenarios (this file) and the proxy and TLS ones (peers.py);
+# SCENARIOS may name groups of them: classic, proxy, tls, all (the default).
+CLASSIC_IDS = ["ka", "pipe", "static4k", "static1m", "close", "idle"]
+PROXY_IDS = ["proxy_ka", "proxy_pipe", "tcp_bulk", "seeds_http", "seeds_tcp"]
+TLS_IDS = ["tls_full_ecdsa", "tls_full_rsa", "tls_resume", "tls_ka", "tls_1m", "tls_scale"]
+GROUPS = {"classic": CLASSIC_IDS, "proxy": PROXY_IDS, "tls": TLS_IDS,
+          "all": CLASSIC_IDS + PROXY_IDS + TLS_IDS}
+
+
+def expand_scenarios(words):
+    out = []
+    for w in words:
+        for sc in GROUPS.get(w, [w]):
+            if sc not in out:
+                out.append(sc)
+    return out
+
+
+ALL_IDS = expand_scenarios(os.environ.get("SCENARIOS", "all").split())
+SCENARIO_IDS = [sc for sc in ALL_IDS if sc in CLASSIC_IDS]
+PEER_IDS = [sc for sc in ALL_IDS if sc in PROXY_IDS + TLS_IDS]
+# servers of the plain scenarios (haproxy takes part in proxy scenarios only)
+CLASSIC_SERVERS = [n for n in SERVERS if n != "haproxy"]
 
 SCENARIOS = {
     "ka": dict(title="Fixed 13-byte reply, %d keep-alive connections" % CONNECTIONS,
@@ -205,8 +232,15 @@ def pick_ports(names):
     return ports
 
 
-def http_get(port, path, timeout=2.0, headers=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def http_get(port, path, timeout=2.0, headers=None, tls=False):
+    if tls:
+        import ssl
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        c = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ctx)
+    else:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         c.request("GET", path, headers=headers or {})
         r = c.getresponse()
@@ -214,6 +248,14 @@ def http_get(port, path, timeout=2.0, headers=None):
         return r.status, r.getheaders(), body
     finally:
         c.close()
+
+
+def tcp_connects(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def raw_response_size(port, path):
@@ -265,6 +307,8 @@ class Server:
         self.notes = []           # remarks for the tables
         self.version = ""
         self.hello_bytes = None
+        self.cpus = "0"           # taskset's CPU list for the server
+        self.ready = "http"       # how start() knows it is up: http, https (peers: tcp)
 
     # configuration ---------------------------------------------------------
     def subst(self):
@@ -383,7 +427,7 @@ class Server:
     def start(self):
         self.logf = open(os.path.join(self.dir, "stdout-stderr.log"), "ab")
         try:
-            self.proc = subprocess.Popen(["taskset", "-c", "0"] + self.run_cmd(),
+            self.proc = subprocess.Popen(["taskset", "-c", self.cpus] + self.run_cmd(),
                                          stdin=subprocess.DEVNULL, stdout=self.logf,
                                          stderr=subprocess.STDOUT, start_new_session=True,
                                          cwd=self.dir)
@@ -399,19 +443,23 @@ class Server:
             if self.proc.poll() is not None:
                 last = "exited with status %d" % self.proc.returncode
                 break
-            try:
-                st, _, body = http_get(self.port, "/hello", timeout=1)
-                if st == 200:
-                    # let the master finish forking and settle
-                    time.sleep(0.3)
-                    return True
-                last = "answered %d" % st
-            except (OSError, http.client.HTTPException) as e:
-                last = str(e)
+            ok, last = self.probe()
+            if ok:
+                # let the master finish forking and settle
+                time.sleep(0.3)
+                return True
             time.sleep(0.1)
         self.stop()
         self.skip = "did not start (%s); see %s" % (last or "timeout", self.dir)
         return False
+
+    def probe(self):
+        """(up, why not): whether the server answers GET /hello with 200."""
+        try:
+            st, _, body = http_get(self.port, "/hello", timeout=1, tls=self.ready == "https")
+            return st == 200, "answered %d" % st
+        except (OSError, http.client.HTTPException) as e:
+            return False, str(e)
 
     def pids(self):
         return server_pids(self.proc.pid) if self.proc else set()
@@ -486,11 +534,12 @@ BENCH_RE = re.compile(r"^BENCH (.*)$", re.M)
 
 
 def run_wrk(port, sc, seconds):
-    cmd = ["taskset", "-c", "1", "wrk", "-t1", "-c%d" % CONNECTIONS, "-d%ds" % seconds,
+    cmd = ["taskset", "-c", "1", "wrk", "-t1", "-c%d" % sc.get("connections", CONNECTIONS),
+           "-d%ds" % seconds,
            "--timeout", "5s", "-s", os.path.join(HERE, sc["script"])]
     for h in sc.get("headers", []):
         cmd += ["-H", h]
-    cmd.append("http://127.0.0.1:%d%s" % (port, sc["path"]))
+    cmd.append("%s://127.0.0.1:%d%s" % (sc.get("scheme", "http"), port, sc["path"]))
     if sc.get("args"):
         cmd += ["--"] + sc["args"]
     try:
@@ -606,7 +655,9 @@ def loadavg():
 def machine_info(servers):
     model = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-").strip() or platform.processor()
     pkgs = []
-    for p in ("wrk", "nginx-light", "nginx", "lighttpd", "h2o", "gnuplot-nox", "python3"):
+    for p in ("wrk", "nginx-light", "nginx", "lighttpd", "h2o", "gnuplot-nox", "python3",
+              "haproxy", "libnginx-mod-stream", "nghttp2-client", "openssl", "mariadb-server",
+              "python3-aiohttp", "python3-aiomysql", "python3-pymysql"):
         v = sh("dpkg-query -W -f '${Version}' %s 2>/dev/null" % p)
         if v:
             pkgs.append("%s %s" % (p, v))
@@ -620,16 +671,28 @@ def machine_info(servers):
         ("Memory", sh("free -h | awk '/^Mem:/{print $2}'")),
         ("Load average at start", loadavg()),
         ("herd", "%s (%s, commit %s; uncommitted changes in the work tree are included)"
-         % (next((s.version for s in servers if s.name == "herd"), ""), HERD, commit or "?")),
+         % (next((s.version for s in servers if s.name == "herd"), "") or sh("%s -v 2>&1" % HERD),
+            HERD, commit or "?")),
         ("Packages", ", ".join(pkgs)),
     ]
-    if "floor" in SERVERS:
+    if "floor" in SERVERS or PEER_IDS:
         info.append(("floor", "%s, %s" % (FLOOR_SRC, FLOOR_VERSION) if FLOOR_VERSION
                      else "skipped: %s" % (FLOOR_SKIP or "not built")))
     info += [
         ("Settings", "DURATION=%ds WARMUP=%ds REPEAT=%d CONNECTIONS=%d PIPELINE=%d IDLE_CONNS=%d"
          % (DURATION, WARMUP, REPEAT, CONNECTIONS, PIPELINE, IDLE_CONNS)),
+        ("Scenarios", " ".join(ALL_IDS)),
     ]
+    if PEER_IDS:
+        info += [
+            ("Peer settings", "PROXY_KEEPALIVE=%d BULK_SIZE=%d QUERIES=%d SEEDS_CONNECTIONS=%d "
+             "SEEDS_POOL=%d" % (peers.KEEPALIVE, peers.BULK_SIZE, peers.QUERIES,
+                                peers.SEEDS_CONNECTIONS, peers.SEEDS_POOL)),
+            ("CPU placement (peers)", "server/proxy CPU %s (seeds_tcp: %s), clients CPU %s, "
+             "upstreams CPU %s" % (peers.SERVER_CPUS, peers.SEEDS_TCP_CPUS, peers.CLIENT_CPUS,
+                                   peers.AUX_CPUS)),
+            ("kTLS", peers.ktls_state()),
+        ]
     return info
 
 
@@ -758,9 +821,9 @@ def floor_section(servers, rows):
     return L
 
 
-def write_markdown(path, servers, rows, info, targets, started, finished):
+def classic_markdown(servers, rows):
+    """The tables of the plain scenarios, with their notes."""
     L = []
-    L.append("# herd benchmark results\n")
     who = ("herd, nginx, lighttpd, h2o and the floor ⁴ (a bare epoll server, measured in "
            "the keep-alive and pipelined scenarios only)" if "floor" in SERVERS
            else "herd, nginx, lighttpd and h2o")
@@ -812,7 +875,17 @@ def write_markdown(path, servers, rows, info, targets, started, finished):
         L.append("Size of the whole response to `GET /hello` (status line, headers, body), in "
                  "bytes: %s.\n" % sizes)
     L += floor_section(servers, rows)
-    L.append("## Targets (herd / nginx, same run)\n")
+    return L
+
+
+def write_markdown(path, servers, rows, info, targets, started, finished, peer_lines=(),
+                   peer_servers=()):
+    L = []
+    L.append("# herd benchmark results\n")
+    if SCENARIO_IDS:
+        L += classic_markdown(servers, rows)
+    L += list(peer_lines)
+    L.append("## Targets (herd / its peers, same run)\n")
     L.append("| Target | Measured | Result |")
     L.append("|---|---:|---|")
     for text, measured, result in targets:
@@ -827,10 +900,11 @@ def write_markdown(path, servers, rows, info, targets, started, finished):
     L.append("| Wall time | %.0f s |" % (finished - started))
     L.append("")
     logs = []
-    for s in servers:
+    for s in list(servers) + list(peer_servers):
         lines, n = s.error_log_excerpt()
         if lines:
-            logs.append("%s (%d distinct message(s)%s):" % (s.name, n, ", first %d" % len(lines) if n > len(lines) else ""))
+            who = s.name if s in servers else "%s (%s)" % (s.name, s.tag)
+            logs.append("%s (%d distinct message(s)%s):" % (who, n, ", first %d" % len(lines) if n > len(lines) else ""))
             logs += ["    " + l for l in lines]
     if logs:
         L.append("## Server logs\n")
@@ -881,37 +955,56 @@ def write_runs_csv(path, raw):
                           "rss_after_kb", "errors", "p50_us", "p99_us", "err_detail")] + [note or ""])
 
 
-def write_chart(outdir, servers, rows):
-    sc_ids = [sc for sc in SCENARIO_IDS if sc != "idle"]
-    if not sc_ids or not shutil.which("gnuplot"):
-        return "gnuplot not found" if sc_ids else None
-    dat = os.path.join(outdir, "chart.dat")
+CHART_COLORS = {"herd": "#d62728", "nginx": "#2ca02c", "lighttpd": "#1f77b4", "h2o": "#ff7f0e",
+                "floor": "#7f7f7f", "haproxy": "#9467bd"}
+
+
+def chart_panel(outdir, k, title, series, data):
+    """The gnuplot lines of one clustered histogram: data is [(label,
+    [value or None per series])], ratios to nginx."""
+    dat = os.path.join(outdir, "chart%d.dat" % k)
     with open(dat, "w") as f:
-        f.write("# scenario " + " ".join(s.name for s in servers) + "\n")
-        for sc in sc_ids:
-            vals = []
-            for s in servers:
-                v = rows[(sc, s.name)]["rps_ratio"]
-                vals.append("?" if v is None else "%.4f" % v)
-            f.write('"%s" %s\n' % (SCENARIOS[sc]["short"], " ".join(vals)))
-    colors = {"herd": "#d62728", "nginx": "#2ca02c", "lighttpd": "#1f77b4", "h2o": "#ff7f0e",
-              "floor": "#7f7f7f"}
+        f.write("# scenario " + " ".join(series) + "\n")
+        for lab, vals in data:
+            f.write('"%s" %s\n' % (lab, " ".join("?" if v is None else "%.4f" % v for v in vals)))
     plots = []
-    n = len(servers)
-    for i, s in enumerate(servers):
+    n = len(series)
+    for i, name in enumerate(series):
         plots.append("'%s' using %d:xtic(1) title '%s' lc rgb '%s'"
-                     % (dat, i + 2, s.name, colors.get(s.name, "#7f7f7f")))
-    for i, s in enumerate(servers):
+                     % (dat, i + 2, name, CHART_COLORS.get(name, "#7f7f7f")))
+    for i, name in enumerate(series):
         # the value above each bar (clustered, gap 1: bar i of cluster k is
         # at k + (i - (n-1)/2) / (n+1))
         plots.append("'%s' using ($0 + (%d - %g) / %d.0):%d:(sprintf('%%.2f', $%d)) "
                      "with labels offset 0,0.7 font ',9' notitle"
                      % (dat, i, (n - 1) / 2.0, n + 1, i + 2, i + 2))
+    return "set title '%s'\nplot %s\n" % (title, ", \\\n     ".join(plots))
+
+
+def write_chart(outdir, servers, rows, peer_chart=None):
+    """chart.png: requests/s relative to nginx per plain scenario, and, below
+    it, the throughput of the proxy and TLS scenarios relative to nginx."""
+    panels = []
+    sc_ids = [sc for sc in SCENARIO_IDS if sc != "idle"]
+    if sc_ids and servers:
+        data = [(SCENARIOS[sc]["short"], [rows[(sc, s.name)]["rps_ratio"] for s in servers])
+                for sc in sc_ids]
+        panels.append(("Requests/s relative to nginx (same run; 1.0 = nginx; one worker on "
+                       "CPU 0, wrk on CPU 1)", [s.name for s in servers], data))
+    if peer_chart and peer_chart[1]:
+        panels.append(("Proxy and TLS scenarios: throughput relative to nginx (same run; "
+                       "requests, handshakes, MiB or queries per second)",) + tuple(peer_chart))
+    # gnuplot cannot draw a panel without a single value
+    panels = [p for p in panels if any(v is not None for _, vals in p[2] for v in vals)]
+    if not panels:
+        return None
+    if not shutil.which("gnuplot"):
+        return "gnuplot not found"
+    height = 560 * len(panels)
     gp = os.path.join(outdir, "chart.gp")
     with open(gp, "w") as f:
-        f.write("""set terminal pngcairo size 1100,560 noenhanced font 'sans,11'
+        f.write("""set terminal pngcairo size 1100,%d noenhanced font 'sans,11'
 set output '%s'
-set title 'Requests/s relative to nginx (same run; 1.0 = nginx; one worker on CPU 0, wrk on CPU 1)'
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
@@ -920,10 +1013,15 @@ set datafile missing '?'
 set key top left
 set grid ytics
 set yrange [0:*]
-set ylabel 'requests/s ÷ nginx requests/s'
+set ylabel 'throughput ÷ nginx throughput'
 set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lc rgb '#444444'
-plot %s
-""" % (os.path.join(outdir, "chart.png"), ", \\\n     ".join(plots)))
+set multiplot layout %d,1
+""" % (height, os.path.join(outdir, "chart.png"), len(panels)))
+        for k, (title, series, data) in enumerate(panels):
+            # the peer scenarios' names are longer: slanted, they do not overlap
+            f.write("set xtics %s\n" % ("rotate by -20" if len(data) > 6 else "norotate"))
+            f.write(chart_panel(outdir, k, title, series, data))
+        f.write("unset multiplot\n")
     try:
         r = subprocess.run(["gnuplot", gp], capture_output=True, text=True, timeout=60)
     except subprocess.TimeoutExpired:
@@ -931,8 +1029,8 @@ plot %s
     if r.returncode != 0:
         # pngcairo may be missing: fall back to the plain png terminal
         with open(gp) as f:
-            text = f.read().replace("set terminal pngcairo size 1100,560 noenhanced font 'sans,11'",
-                                    "set terminal png size 1100,560 noenhanced")
+            text = f.read().replace("set terminal pngcairo size 1100,%d noenhanced font 'sans,11'"
+                                    % height, "set terminal png size 1100,%d noenhanced" % height)
         with open(gp, "w") as f:
             f.write(text)
         r = subprocess.run(["gnuplot", gp], capture_output=True, text=True, timeout=60)
@@ -958,11 +1056,17 @@ def check_targets(rows):
 
 # --------------------------------------------------------------------- main
 
+# peers.py uses this module's definitions: it is imported as "bench"
+sys.modules.setdefault("bench", sys.modules[__name__])
+import peers  # noqa: E402
+
+
 def main():
     started = time.time()
-    for sc in SCENARIO_IDS:
-        if sc not in SCENARIOS:
-            sys.exit("bench: unknown scenario %r (known: %s)" % (sc, " ".join(SCENARIOS)))
+    for sc in ALL_IDS:
+        if sc not in SCENARIOS and sc not in peers.SCENARIOS:
+            sys.exit("bench: unknown scenario %r (known: %s; groups: %s)"
+                     % (sc, " ".join(GROUPS["all"]), " ".join(GROUPS)))
     os.makedirs(OUT, exist_ok=True)
     work = tempfile.mkdtemp(prefix="herd-bench-")
     os.chmod(work, 0o755)
@@ -975,8 +1079,9 @@ def main():
             f.write(data)
         os.chmod(os.path.join(www, name), 0o644)
 
-    ports = pick_ports(SERVERS)
-    servers = [Server(n, work, www, ports[n]) for n in SERVERS]
+    names = CLASSIC_SERVERS if SCENARIO_IDS else []
+    ports = pick_ports(names)
+    servers = [Server(n, work, www, ports[n]) for n in names]
     current = [None]
 
     def on_signal(signum, frame):
@@ -1055,12 +1160,14 @@ def main():
 
     rows = summarize(servers, results, notes)
     targets = check_targets(rows)
+    peer_rows, peer_lines, peer_servers, peer_chart, peer_missing = run_peers(work, www, ports)
+    targets += peer_rows
     finished = time.time()
     md = write_markdown(os.path.join(OUT, "results.md"), servers, rows, info, targets,
-                        started, finished)
+                        started, finished, peer_lines, peer_servers)
     write_csv(os.path.join(OUT, "results.csv"), servers, rows)
     write_runs_csv(os.path.join(OUT, "runs.csv"), raw)
-    chart_err = write_chart(OUT, servers, rows)
+    chart_err = write_chart(OUT, servers, rows, peer_chart)
     if chart_err:
         log("chart: " + chart_err)
     # keep copies of the configurations that were measured
@@ -1069,6 +1176,9 @@ def main():
     for s in servers:
         if os.path.exists(s.conf):
             shutil.copy(s.conf, os.path.join(confdir, os.path.basename(s.conf)))
+    for s in peer_servers:
+        if os.path.exists(s.conf):
+            shutil.copy(s.conf, os.path.join(confdir, "%s-%s.conf" % (s.name, s.role)))
     shutil.rmtree(work, ignore_errors=True)
 
     print(md)
@@ -1078,19 +1188,54 @@ def main():
         for sc, rps, cpu in ratios:
             print("  %-6s requests/s %-7s CPU/request %s" % (sc, xfmt(rps).replace("×", "x"),
                                                           xfmt(cpu).replace("×", "x")))
-    print("Targets (herd / nginx in the same run):")
+    print("Targets (herd / its peers in the same run):")
     failed = 0
     for text, v, result in targets:
         print("  %-4s %-62s %s" % (result.split()[0], text, fmt(v, ".2f") + ("x" if v is not None else "")))
         failed += result != "PASS"
-    print("\nWrote %s/results.md, results.csv, runs.csv, chart.png" % OUT)
+    print("\nWrote %s/results.md, results.csv, runs.csv%s, chart.png"
+          % (OUT, ", results-peers.csv, runs-peers.csv" if PEER_IDS else ""))
+    missing = peer_missing
     if herd is not None:
-        missing = [sc for sc in SCENARIO_IDS if not results.get((sc, "herd"))]
-        if missing:
-            log("ERROR: herd has no successful measurement of %s (see the Note column)"
-                % " ".join(missing))
-            return 1
+        missing = [sc for sc in SCENARIO_IDS if not results.get((sc, "herd"))] + missing
+    if missing:
+        log("ERROR: herd has no successful measurement of %s (see the Note column)"
+            % " ".join(missing))
+        return 1
     return 1 if (STRICT and failed) else 0
+
+
+def run_peers(work, www, ports):
+    """The proxy and TLS scenarios (peers.py), after the plain ones:
+    (targets, Markdown lines, servers, chart data, scenarios in which herd
+    has no successful measurement although the scenario could run)."""
+    if not PEER_IDS:
+        return [], [], [], None, []
+    raw = []
+    total = REPEAT * sum(len(peers.wanted(sc)) for sc in PEER_IDS)
+
+    def on_result(rep, sc, name, r, note):
+        raw.append((rep, sc, name, r, note))
+        n = "[%d/%d] %-14s %-8s" % (len(raw), total, sc, name)
+        if r is None:
+            log("%s FAILED %s" % (n, note))
+        else:
+            unit = peers.SCENARIOS[sc]
+            log("%s %12.1f %s  %s %s  errors %d%s" % (
+                n, r["rate"], unit["rate"], fmt(r.get("cpu"), ".3f"), unit["cpu"],
+                r.get("errors") or 0, "  (" + note + ")" if note else ""))
+    first = max(list(ports.values()) + [PORT_BASE]) + 1
+    rows, targets, ctx = peers.run_all(PEER_IDS, work, www, first, on_result)
+    peers.write_csv(os.path.join(OUT, "results-peers.csv"), PEER_IDS, rows)
+    peers.write_runs_csv(os.path.join(OUT, "runs-peers.csv"), raw)
+    missing = []
+    for sc in PEER_IDS:
+        r = rows.get((sc, "herd"))
+        if r is not None and not r["runs"] and not r["note"].startswith("upstream "):
+            missing.append(sc)
+    servers = [s for s in ctx.servers.values() if os.path.exists(s.conf)]
+    return targets, peers.markdown(PEER_IDS, rows), servers, peers.chart_data(PEER_IDS, rows), \
+        missing
 
 
 if __name__ == "__main__":
