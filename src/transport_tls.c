@@ -253,8 +253,20 @@ static ssize_t fail(struct conn *c, struct tls_conn *t, int err, const char *dur
         conn_log(c, "%s: %s", during, tls_ssl_reason(why, sizeof why));
         errno = EPROTO;
     }
+    t->fail_errno = errno;
     ERR_clear_error();
     return -1;
+}
+
+/* After a fatal error OpenSSL refuses the session ("protocol is shutdown"):
+ * a later call (the rest of a file, written in pieces) says what failed
+ * first, not EPROTO, and logs nothing again. */
+static bool failed_before(const struct tls_conn *t)
+{
+    if (!t->failed)
+        return false;
+    errno = t->fail_errno ? t->fail_errno : ECONNRESET;
+    return true;
 }
 
 static int tls_handshake(struct conn *c)
@@ -300,6 +312,8 @@ static ssize_t tls_read(struct conn *c, void *p, size_t n)
 {
     struct tls_conn *t = c->tp_state;
     size_t got = 0;
+    if (failed_before(t))
+        return -1;
     ERR_clear_error();
     while (got < n) {
         size_t r;
@@ -329,6 +343,8 @@ static ssize_t tls_write(struct conn *c, const void *p, size_t n)
 {
     struct tls_conn *t = c->tp_state;
     size_t w;
+    if (failed_before(t))
+        return -1;
     ERR_clear_error();
     if (SSL_write_ex(t->ssl, p, n, &w) == 1)
         return (ssize_t)w;
@@ -383,6 +399,8 @@ static ssize_t ktls_sendfile(struct conn *c, struct tls_conn *t, int fd, off_t *
 static ssize_t tls_sendfile(struct conn *c, int fd, off_t *off, size_t n)
 {
     struct tls_conn *t = c->tp_state;
+    if (failed_before(t))
+        return -1;
     if (BIO_get_ktls_send(SSL_get_wbio(t->ssl)))
         return ktls_sendfile(c, t, fd, off, n);
     size_t sent = 0;

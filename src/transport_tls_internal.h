@@ -24,6 +24,7 @@ struct tls_conn {
     uint16_t server;                    /* picked by SNI */
     bool sni;                           /* the client named a server */
     bool begun, done, failed, shut, logged;
+    int fail_errno;                     /* once failed: what every call says */
 };
 
 /* OpenSSL's reason for the last error, or errno's text when OpenSSL has

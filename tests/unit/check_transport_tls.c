@@ -501,6 +501,40 @@ START_TEST(shutdown_sends_close_notify_and_keeps_reading)
 }
 END_TEST
 
+/* A write after the peer went away fails with the socket's error, and so
+ * does every later call (a file sent in pieces calls again): not EPROTO
+ * from a session OpenSSL has shut, which the connection layer logs as a
+ * warning. */
+START_TEST(after_a_failed_write_the_same_error)
+{
+    ck_assert_int_eq(handshake_both(), 0);
+    size_t total = 4u << 20;
+    char *p = pattern(total, 7), path[256];
+    fixture_path(path, sizeof path, dir, "gone.bin");
+    fixture_write(path, p, total);
+    free(p);
+    file_fd = open(path, O_RDONLY | O_CLOEXEC);
+    ck_assert_int_ge(file_fd, 0);
+    close(sv[1]);
+    sv[1] = -1;
+    off_t off = 0;
+    ssize_t r = 0;
+    errno = 0;
+    for (int i = 0; i < 1000 && (size_t)off < total; i++)
+        if ((r = transport_tls.sendfile(&c, file_fd, &off, total - (size_t)off)) < 0)
+            break;
+    ck_assert_int_eq(r, -1);
+    ck_assert_msg(errno == EPIPE || errno == ECONNRESET, "errno %d (%s)", errno,
+                  strerror(errno));
+    int first = errno;
+    struct iovec iov = { path, 8 };
+    errno = 0;
+    ck_assert_int_eq(transport_tls.writev(&c, &iov, 1, false), -1);
+    ck_assert_int_eq(errno, first);
+    close(file_fd);
+}
+END_TEST
+
 /* A connection that was not accepted through the transport (outbound TLS
  * is a later step) fails its handshake instead of crashing. */
 START_TEST(no_accept_no_handshake)
@@ -749,6 +783,7 @@ static Suite *suite(void)
     tcase_add_test(tc, read_gathers_records_until_the_socket_is_empty);
     tcase_add_loop_test(tc, output_is_byte_identical, 0, 3);
     tcase_add_test(tc, shutdown_sends_close_notify_and_keeps_reading);
+    tcase_add_test(tc, after_a_failed_write_the_same_error);
     tcase_add_test(tc, no_accept_no_handshake);
     tcase_add_test(tc, garbage_instead_of_a_client_hello_fails);
     suite_add_tcase(s, tc);
