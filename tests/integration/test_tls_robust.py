@@ -13,6 +13,9 @@ does not hold):
   1.2), and one that dribbles its ClientHello a byte at a time, are cut at
   handshake_timeout (test_tls.py holds the one that stops inside its
   first record, and TLS 1.0 / 1.1 refused);
+- garbage after a complete handshake (records that do not decrypt, a
+  record cut short, plain text) closed without a leak; a TLS 1.2
+  renegotiation refused, TLS 1.3 key updates honoured (openssl s_client);
 - certificate and key files replaced and herd reloaded (SIGHUP, then
   herd -s reload) under h2load --h1 load, keep-alive and a new connection
   per request: 0 failed requests, the new certificate served within 1 s of
@@ -36,6 +39,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -441,6 +445,88 @@ class StallTest(HerdTestCase):
         self.assertLess(closed - t0, 5.0 * herdtest.SLOW)
 
 
+# ----------------------------------------------------- renegotiation, keys
+
+class SClient:
+    """openssl s_client with its command letters (R: renegotiate, K: key
+    update asking the peer for one too), its output gathered by a thread."""
+
+    def __init__(self, port, version):
+        self.p = subprocess.Popen([OPENSSL, "s_client", "-connect", "127.0.0.1:%d" % port,
+                                   version, "-servername", "a.test",
+                                   "-CAfile", cert("ca.pem")],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT)
+        self.out = []
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        for line in iter(self.p.stdout.readline, b""):
+            self.out.append(line.decode("utf-8", "replace"))
+
+    def text(self):
+        return "".join(self.out)
+
+    def send(self, data):
+        self.p.stdin.write(data)
+        self.p.stdin.flush()
+
+    def wait(self, what, timeout=10.0):
+        herdtest.wait_for(lambda: what in self.text() or self.p.poll() is not None, timeout,
+                          what="s_client to say %r" % what)
+        if what not in self.text():
+            self.t.join(5)      # it exited: all its output
+        return what in self.text()
+
+    def close(self):
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait()
+        self.t.join(5)
+
+
+class RenegotiationTest(HerdTestCase):
+
+    def start(self):
+        h = self.herd(None, start=False)
+        install(h, "one.pem", "one.key")
+        h.rewrite_config(conf(1))
+        h.start()
+        return h
+
+    def test_tls12_renegotiation_is_refused(self):
+        """A client asking to renegotiate (a handshake's CPU for each ask)
+        is told no; herd serves on."""
+        h = self.start()
+        mark = h.log_mark()
+        c = SClient(h.port(), "-tls1_2")
+        try:
+            self.assertTrue(c.wait("Verify return code: 0"), c.text())
+            c.send(b"R\n")
+            self.assertTrue(c.wait("no renegotiation"), c.text())
+        finally:
+            c.close()
+        h.wait_log(r"TLS: read: .*client: 127\.0\.0\.1", timeout=5.0, since=mark)
+        self.assertIn(b"200", good_request(h.port()).split(b"\r\n")[0])
+
+    def test_tls13_key_updates_are_honoured(self):
+        h = self.start()
+        c = SClient(h.port(), "-tls1_3")
+        try:
+            self.assertTrue(c.wait("Verify return code: 0"), c.text())
+            for _ in range(3):
+                n = c.text().count("KEYUPDATE")
+                c.send(b"K\n")
+                herdtest.wait_for(lambda: c.text().count("KEYUPDATE") > n, 10.0,
+                                  what="s_client's key update")
+            c.send(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+            self.assertTrue(c.wait("hello"), c.text())
+        finally:
+            c.close()
+        self.assertIn("HTTP/1.1 200 OK", c.text())
+
+
 # ------------------------------------------------------------------ reload
 
 H2LOAD_RX = re.compile(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
@@ -475,6 +561,14 @@ class ReloadUnderLoadTest(HerdTestCase):
         for _ in range(5):
             self.assertEqual(served(port), want)
 
+    def reload(self, h):
+        """herd -s reload, which answers once the new generation serves
+        (within READY_TIMEOUT, 10 s) or fails."""
+        try:
+            return h.reload_via_cli(timeout=30.0)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("herd -s reload did not answer within 30 s\n" + h.log_tail())
+
     def test_certificate_swap_under_load(self):
         h = self.herd(None, start=False)
         install(h, "one.pem", "one.key")
@@ -486,11 +580,12 @@ class ReloadUnderLoadTest(HerdTestCase):
         base = sum(socket_count(w) for w in workers)
         url = "https://127.0.0.1:%d/" % port
         # 8 keep-alive connections for 12 s; and 60 new connections a second
-        # (one request each) for 12 s.
+        # (one request each) for 12 s. A connection quiet for 10 s is a
+        # timeout that h2load reports (without -N it would wait for ever).
         loads = {
-            "keep-alive": ["--h1", "-D", "12", "-c", "8", "-t", "1", url],
+            "keep-alive": ["--h1", "-D", "12", "-c", "8", "-t", "1", "-N", "10", url],
             "new connections": ["--h1", "-r", "6", "--rate-period", "100ms", "-c", "720",
-                                "-n", "720", "-t", "1", url],
+                                "-n", "720", "-t", "1", "-N", "10", url],
         }
         procs = {k: subprocess.Popen([H2LOAD] + v, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -507,7 +602,7 @@ class ReloadUnderLoadTest(HerdTestCase):
             # Swapped back, herd -s reload: it answers once the generation
             # serves.
             install(h, "one.pem", "one.key")
-            rc, out, err = h.reload_via_cli()
+            rc, out, err = self.reload(h)
             self.assertEqual(rc, 0, out + err)
             self.assertRegex(out + err, r"generation 3\b")
             self.assert_serves(port, "one.pem", 1.0)
@@ -520,7 +615,7 @@ class ReloadUnderLoadTest(HerdTestCase):
             h.signal(signal.SIGHUP)
             h.wait_log(re.escape(where) + r".*does not match the certificate", timeout=10.0,
                        since=mark)
-            rc, out, err = h.reload_via_cli()
+            rc, out, err = self.reload(h)
             self.assertNotEqual(rc, 0, out + err)
             self.assertIn(where, err)
             self.assertIn("does not match the certificate", err)
@@ -530,10 +625,16 @@ class ReloadUnderLoadTest(HerdTestCase):
                                   "(the machine is too slow?)" % name)
             results = {}
             for name, p in procs.items():
-                out = p.communicate(timeout=60)[0].decode("utf-8", "replace")
+                try:
+                    out = p.communicate(timeout=30)[0].decode("utf-8", "replace")
+                except subprocess.TimeoutExpired:
+                    ss = subprocess.run(["ss", "-tnio", "state", "all", "( sport = :%d )" % port],
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                    raise AssertionError("h2load (%s) did not finish; herd's sockets:\n%s\n%s"
+                                         % (name, ss.stdout.decode(), h.log_tail()))
+                said = ("requests:", "status codes:", "TLS", "finished")
                 herdtest.diag("h2load (%s): %s" % (name, " ".join(loads[name])),
-                              *[ln for ln in out.splitlines()
-                                if ln.startswith(("requests:", "status codes:", "TLS", "finished"))])
+                              *[ln for ln in out.splitlines() if ln.startswith(said)])
                 self.assertEqual(p.returncode, 0, out)
                 results[name] = (h2load_result(out), out)
         finally:
