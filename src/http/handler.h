@@ -28,6 +28,7 @@
 
 struct cfg_route;
 struct cfg_section;
+struct http_headers;
 struct http_req;
 struct mime_table;
 
@@ -36,6 +37,9 @@ enum http_start { HTTP_ANSWERED, HTTP_PENDING };
 /* What building a route's handler may use, shared by the server's routes. */
 struct http_handler_env {
     const struct mime_table *mime;
+    /* The route's headers (http/headers.h), valid while build runs (the
+     * routes are sorted afterwards): a handler may prebuild them. */
+    const struct http_headers *headers;
 };
 
 struct http_handler {

@@ -14,6 +14,7 @@
 #include "http/config.h"
 #include "http/parse.h"
 #include "http/req.h"
+#include "http/template.h"
 
 struct http_proxy_field;
 struct upstream_pool;
@@ -27,6 +28,10 @@ struct proxy_route {
     int64_t connect_timeout;        /* ms */
     struct http_proxy_field *fields;    /* `headers`, set on each request */
     size_t n_fields;
+    /* The fields' values as templates (http/template.h) when one names a
+     * variable (then rendered per request), else NULL. */
+    struct http_template *values;
+    struct http_template key;       /* the upstream's hash_key */
 };
 
 /* One proxied exchange (req->ctx), from start to its answer or abort. */
