@@ -124,8 +124,10 @@ static uint64_t mix(uint64_t x)
 }
 
 /* 128 bits from a per-process random key and what tells this request
- * apart (its connection, its number on it, its start): the same however
- * often the request asks, different for every other. */
+ * apart (its connection's slot and client address and port, its number
+ * on the connection, its start): the same however often the request
+ * asks, different for every other, at no cost to requests that do not
+ * ask (a counter would be one more store per request). */
 static size_t request_id(const struct http_req *req, char *out, size_t cap)
 {
     static uint64_t key;
@@ -136,7 +138,11 @@ static size_t request_id(const struct http_req *req, char *out, size_t cap)
         keyed = true;
     }
     const struct conn *c = req->conn;
+    uint64_t peer[2];
+    memcpy(peer, c->peer.addr, sizeof peer);
     uint64_t a = mix(key ^ (uint64_t)(uintptr_t)c ^ ((uint64_t)(uint32_t)c->io.fd << 32));
+    a = mix(a ^ peer[0] ^ ((uint64_t)c->peer.port << 48));
+    a = mix(a ^ peer[1]);
     uint64_t b = mix(a ^ ((uint64_t)http_conn_of((struct conn *)c)->requests << 20) ^
                      (uint64_t)req->started);
     a = mix(a ^ b);
