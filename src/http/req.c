@@ -176,6 +176,7 @@ static void fill_entry(const struct http_req *req, struct access_log_entry *e,
         .ssl_protocol = tls_conn_protocol(req->conn),
         .ssl_cipher = tls_conn_cipher(req->conn),
         .ssl_client_s_dn = tls_conn_client_dn(req->conn),
+        .req = req,
     };
 }
 

@@ -16,6 +16,16 @@ static const struct {
     { "request_method", HV_REQUEST_METHOD }, { "remote_addr", HV_REMOTE_ADDR },
     { "remote_port", HV_REMOTE_PORT }, { "server_port", HV_SERVER_PORT },
     { "msec", HV_MSEC }, { "request_id", HV_REQUEST_ID },
+    /* the access log's (HV_LOG_FIRST and after) */
+    { "remote_user", HV_REMOTE_USER }, { "time_local", HV_TIME_LOCAL },
+    { "time_iso8601", HV_TIME_ISO8601 }, { "request", HV_REQUEST },
+    { "server_protocol", HV_SERVER_PROTOCOL }, { "status", HV_STATUS },
+    { "body_bytes_sent", HV_BODY_BYTES_SENT }, { "bytes_sent", HV_BYTES_SENT },
+    { "request_time", HV_REQUEST_TIME }, { "upstream_addr", HV_UPSTREAM_ADDR },
+    { "upstream_status", HV_UPSTREAM_STATUS },
+    { "upstream_response_time", HV_UPSTREAM_RESPONSE_TIME },
+    { "ssl_protocol", HV_SSL_PROTOCOL }, { "ssl_cipher", HV_SSL_CIPHER },
+    { "ssl_client_s_dn", HV_SSL_CLIENT_S_DN },
 };
 
 static bool name_char(char c)
@@ -25,8 +35,9 @@ static bool name_char(char c)
 }
 
 /* The variable named name[0..len) as a piece (its text not yet set for
- * HV_HTTP). -1 when there is none. */
-static int lookup_name(const char *name, size_t len, struct http_tpl_piece *p)
+ * HV_HTTP). -1 when there is none (or, without log, it is the access
+ * log's alone). */
+static int lookup_name(const char *name, size_t len, bool log, struct http_tpl_piece *p)
 {
     if (len == 1 && name[0] >= '1' && name[0] <= '9') {
         *p = (struct http_tpl_piece){ .var = HV_CAPTURE, .arg = (uint8_t)(name[0] - '0') };
@@ -39,7 +50,7 @@ static int lookup_name(const char *name, size_t len, struct http_tpl_piece *p)
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strlen(names[i].name) == len && memcmp(names[i].name, name, len) == 0) {
             *p = (struct http_tpl_piece){ .var = (uint8_t)names[i].var };
-            return 0;
+            return log || names[i].var < HV_LOG_FIRST ? 0 : -2;
         }
     return -1;
 }
@@ -70,7 +81,7 @@ static int scan_name(const char *s, const char **name, size_t *len, const char *
 
 /* One pass over src: count the pieces, or fill t (whose text holds src
  * and room after it for the HV_HTTP names). */
-static long pieces(const char *src, struct http_template *t, char *why, size_t cap)
+static long pieces(const char *src, struct http_template *t, bool log, char *why, size_t cap)
 {
     long n = 0;
     char *names_at = t ? t->text + strlen(src) + 1 : NULL;
@@ -99,7 +110,12 @@ static long pieces(const char *src, struct http_template *t, char *why, size_t c
         if (dollar == NULL)
             return n;
         struct http_tpl_piece v;
-        if (lookup_name(name, len, &v) < 0) {
+        int found = lookup_name(name, len, log, &v);
+        if (found == -2) {
+            snprintf(why, cap, "'$%.*s' is known only in the access log", (int)len, name);
+            return -1;
+        }
+        if (found < 0) {
             snprintf(why, cap, "unknown variable '$%.*s'", (int)len, name);
             return -1;
         }
@@ -130,10 +146,10 @@ int http_template_check(const char *src, bool *has_vars, char *why, size_t cap)
     return 0;
 }
 
-int http_template_compile(struct http_template *t, const char *src, char *why, size_t cap)
+static int compile(struct http_template *t, const char *src, bool log, char *why, size_t cap)
 {
     memset(t, 0, sizeof *t);
-    long n = pieces(src, NULL, why, cap);
+    long n = pieces(src, NULL, log, why, cap);
     if (n < 0)
         return -1;
     size_t len = strlen(src);
@@ -145,11 +161,21 @@ int http_template_compile(struct http_template *t, const char *src, char *why, s
         return -1;
     }
     memcpy(t->text, src, len + 1);
-    t->n = (size_t)pieces(src, t, why, cap);
+    t->n = (size_t)pieces(src, t, log, why, cap);
     for (size_t i = 0; i < t->n; i++)
         t->has_vars = t->has_vars || t->v[i].var != HV_LITERAL;
     t->plain_len = t->has_vars ? 0 : len;
     return 0;
+}
+
+int http_template_compile(struct http_template *t, const char *src, char *why, size_t cap)
+{
+    return compile(t, src, false, why, cap);
+}
+
+int http_template_compile_log(struct http_template *t, const char *src, char *why, size_t cap)
+{
+    return compile(t, src, true, why, cap);
 }
 
 void http_template_free(struct http_template *t)

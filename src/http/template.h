@@ -2,7 +2,9 @@
  * the configuration loads into a list of literal pieces and variable
  * references, so that a request only copies and looks up: no parsing per
  * request. Used by `return.location`, response `headers`, proxy `headers`
- * and an upstream's `hash_key`.
+ * and an upstream's `hash_key`; the access log compiles its format with
+ * the same table (http_template_compile_log), which adds the variables
+ * known only once the answer is done ($status, $bytes_sent...).
  *
  * Syntax: `$name` or `${name}` (the braces let a letter follow a name);
  * a name is letters, digits and '_'; `$1`..`$9` are one digit each (the
@@ -37,7 +39,13 @@ enum http_var {
     HV_CAPTURE,             /* $1..$9: piece.arg is the number */
     HV_HTTP,                /* $http_NAME: piece.text is the field's name,
                                lower case, '_' as '-' */
+    /* The access log's alone (http/access_log.c renders them). */
+    HV_REMOTE_USER, HV_TIME_LOCAL, HV_TIME_ISO8601, HV_REQUEST, HV_SERVER_PROTOCOL,
+    HV_STATUS, HV_BODY_BYTES_SENT, HV_BYTES_SENT, HV_REQUEST_TIME, HV_UPSTREAM_ADDR,
+    HV_UPSTREAM_STATUS, HV_UPSTREAM_RESPONSE_TIME, HV_SSL_PROTOCOL, HV_SSL_CIPHER,
+    HV_SSL_CLIENT_S_DN,
 };
+#define HV_LOG_FIRST HV_REMOTE_USER
 
 struct http_tpl_piece {
     uint8_t var;            /* enum http_var */
@@ -57,6 +65,8 @@ struct http_template {
 /* Compile src into t. 0, or -1 with the reason in why (an unknown
  * variable, out of memory); t is then empty. */
 int http_template_compile(struct http_template *t, const char *src, char *why, size_t cap);
+/* The same for an access-log format: the log's own variables too. */
+int http_template_compile_log(struct http_template *t, const char *src, char *why, size_t cap);
 void http_template_free(struct http_template *t);
 /* Only check src: 0, or -1 with why. *has_vars (may be NULL) tells
  * whether it names a variable. */

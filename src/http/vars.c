@@ -235,7 +235,9 @@ size_t http_req_var(const void *ctx, const struct http_tpl_piece *p, char *out, 
     case HV_HTTP:
         return header(req, p, out, cap);
     case HV_LITERAL:
+        return copy(out, cap, p->text, p->len);
+    default:            /* the access log's alone: refused at load */
         break;
     }
-    return copy(out, cap, p->text, p->len);
+    return 0;
 }

@@ -155,6 +155,31 @@ class SiteTest(httpkit.HerdCase):
         self.assertEqual(hdr(r, "cache-control"), "max-age=3600")
 
 
+LOG_CONF = herdtest.top(1) + """
+servers = (
+  { listen = [ "127.0.0.1:$port" ];
+    access_log = "$dir/access.log";
+    access_log_format = "$$status $$request_id [$$uri] [$$args] [$$http_x_forwarded_for] [$$path_rest]";
+    routes = ( { path = "/app/"; return = { status = 200; body = "ok"; }; } ); }
+);
+"""
+
+
+class AccessLogVarsTest(httpkit.HerdCase):
+    """The access log shares the variables: a request's own are logged."""
+
+    def test_request_variables_logged(self):
+        h = self.herd(LOG_CONF)
+        r = fetch(h.port(), request("GET", "/app/a%20b?x=1", close=True,
+                                    headers=[("X-Forwarded-For", "203.0.113.9")]))
+        self.assertEqual(r.status, 200)
+        path = os.path.join(h.dir, "access.log")
+        text = httpkit.wait_file(path, lambda t: b"\n" in t, 10 * herdtest.SLOW,
+                                 what="the access-log line").decode()
+        self.assertRegex(text, r"^200 [0-9a-f]{32} \[/app/a%20b\] \[x=1\] "
+                               r"\[203\.0\.113\.9\] \[a%20b\]\n$")
+
+
 class ConfigTest(herdtest.HerdTestCase):
     """herd -t on variables: unknown ones refused at their line, a '$'
     naming nothing warned about."""

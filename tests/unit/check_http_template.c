@@ -96,6 +96,8 @@ static const struct {
     { "$0", "unknown variable '$0'" },
     { "$http_", "unknown variable '$http_'" },
     { "$Host", "unknown variable '$Host'" },
+    { "/s/$status", "'$status' is known only in the access log" },
+    { "$bytes_sent", "'$bytes_sent' is known only in the access log" },
 };
 
 START_TEST(unknown_variables_refused)
@@ -117,6 +119,24 @@ START_TEST(check_tells_variables)
     ck_assert(!vars);
     ck_assert_int_eq(http_template_check("/$uri", &vars, why, sizeof why), 0);
     ck_assert(vars);
+}
+END_TEST
+
+/* The access log compiles with the same table and its own variables. */
+START_TEST(log_variables)
+{
+    struct http_template t;
+    char why[64];
+    ck_assert_int_eq(http_template_compile_log(&t, "$status $uri $http_referer", why,
+                                               sizeof why), 0);
+    ck_assert_uint_eq(t.n, 5);
+    ck_assert_int_eq(t.v[0].var, HV_STATUS);
+    ck_assert_int_eq(t.v[2].var, HV_URI);
+    ck_assert_int_eq(t.v[4].var, HV_HTTP);
+    ck_assert_str_eq(t.v[4].text, "referer");
+    http_template_free(&t);
+    ck_assert_int_eq(http_template_compile_log(&t, "$nope", why, sizeof why), -1);
+    ck_assert_str_eq(why, "unknown variable '$nope'");
 }
 END_TEST
 
@@ -148,6 +168,7 @@ int main(void)
     tcase_add_loop_test(tc, unknown_variables_refused, 0,
                         (int)(sizeof refused / sizeof refused[0]));
     tcase_add_test(tc, check_tells_variables);
+    tcase_add_test(tc, log_variables);
     suite_add_tcase(s, tc);
     tc = tcase_create("render");
     tcase_add_test(tc, render_is_bounded);
