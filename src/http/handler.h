@@ -52,6 +52,11 @@ struct http_handler {
     void *(*build)(const void *section, const struct http_handler_env *env, char *err,
                    size_t errcap);
     void (*free)(void *state);
+    /* The handler that answers with this state, when a variant (chosen
+     * once it is built: a `return` whose head is made per request) rather
+     * than this one, so that neither pays a test per request. NULL: this
+     * one. */
+    const struct http_handler *(*answered_by)(const void *state);
     /* A route without `methods` takes every method (but CONNECT) when true,
      * else GET and HEAD. */
     bool any_method;

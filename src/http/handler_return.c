@@ -16,22 +16,28 @@
 #include "http/template.h"
 
 /* A route's answer, prebuilt (fixed) unless its location or its headers
- * name variables (then fixed.dyn points at the rest, and the head is
- * made per request: the location rendered, the headers added by
- * http_req_respond). fixed comes first: error pages are bare fixed
+ * name variables: then the route is answered by the variant below, which
+ * makes the head per request (the location rendered, the headers added
+ * by http_req_respond). fixed comes first: error pages are bare fixed
  * answers sent through this handler too. */
 struct http_return {
     struct http_fixed fixed;
+    bool dynamic;
     struct http_template location;
     const char *type;
     const char *body;
     size_t body_len;
 };
 
-/* Out of line: the fixed answer is the hot one. */
-static __attribute__((noinline)) void answer_rendered(struct http_req *req,
-                                                      const struct http_return *r)
+static enum http_start start(struct http_req *req)
 {
+    http_req_send_fixed(req, req->conf);
+    return HTTP_ANSWERED;
+}
+
+static enum http_start start_rendered(struct http_req *req)
+{
+    const struct http_return *r = req->conf;
     char stack[1024], *heap = NULL, *line = stack;
     size_t n = 0;
     if (r->location.text) {
@@ -39,7 +45,7 @@ static __attribute__((noinline)) void answer_rendered(struct http_req *req,
                       http_template_render_req(&r->location, req, NULL, 0);
         if (want > sizeof stack && (heap = line = malloc(want)) == NULL) {
             http_req_error(req, 500);
-            return;
+            return HTTP_ANSWERED;
         }
         memcpy(line, "Location: ", 10);
         n = 10 + http_template_render_req(&r->location, req, line + 10, want - 12);
@@ -52,15 +58,6 @@ static __attribute__((noinline)) void answer_rendered(struct http_req *req,
         h.length = 0;
     http_req_respond(req, &h, r->body, r->body_len);
     free(heap);
-}
-
-static enum http_start start(struct http_req *req)
-{
-    const struct http_fixed *f = req->conf;
-    if (__builtin_expect(f->dyn != NULL, 0))
-        answer_rendered(req, f->dyn);
-    else
-        http_req_send_fixed(req, f);
     return HTTP_ANSWERED;
 }
 
@@ -157,7 +154,7 @@ static void *build(const void *sec, const struct http_handler_env *env, char *er
     free(extra);
     if (rc < 0)
         goto oom;
-    r->fixed.dyn = dynamic ? r : NULL;
+    r->dynamic = dynamic;
     return r;
 oom:
     snprintf(err, errcap, "out of memory");
@@ -166,11 +163,27 @@ fail:
     return NULL;
 }
 
+static const struct http_handler return_rendered = {
+    .name = "return",
+    .section = section,
+    .build = build,
+    .free = destroy,
+    .any_method = true,
+    .start = start_rendered,
+};
+
+static const struct http_handler *answered_by(const void *state)
+{
+    const struct http_return *r = state;
+    return r->dynamic ? &return_rendered : &http_handler_return;
+}
+
 const struct http_handler http_handler_return = {
     .name = "return",
     .section = section,
     .build = build,
     .free = destroy,
+    .answered_by = answered_by,
     .any_method = true,
     .start = start,
 };

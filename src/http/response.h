@@ -89,9 +89,6 @@ struct http_fixed {
     char *body;                 /* none for statuses without a body */
     size_t body_len;
     int status;
-    /* NULL, or an answer made per request (a `return` whose location or
-     * headers name variables): the handler's, opaque here. */
-    const void *dyn;
 };
 
 /* Build a response; extra is more header lines ("Name: value\r\n"...) or

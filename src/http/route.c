@@ -138,6 +138,8 @@ static int build_route(struct http_route *r, const struct cfg_route *cr,
         return -1;
     }
     r->state = r->handler->build(r->handler->section(cr), &env, err, errcap);
+    if (r->state && r->handler->answered_by)
+        r->handler = r->handler->answered_by(r->state);
     return r->state ? 0 : -1;
 }
 
