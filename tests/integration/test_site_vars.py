@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import herdtest  # noqa: E402
@@ -32,6 +31,7 @@ servers = (
     routes = (
       { path = "/old/"; return = { status = 301; location = "/new/$$path_rest$$is_args$$args"; }; },
       { path = "/secure"; return = { status = 301; location = "https://$$host$$request_uri"; }; },
+      { path = "/port"; return = { status = 302; location = "$$scheme://$$host:$$server_port/"; }; },
       { path = "/api/"; headers = { X-Site = "api"; X-Frame-Options = ""; Cache-Control = "no-store";
                                     X-Id = "$$request_id"; };
         return = { status = 200; body = "api\\n"; }; },
@@ -84,6 +84,8 @@ class SiteTest(httpkit.HerdCase):
         r = self.get("/secure/a?b=c", host="Example.ORG:8080")
         self.assertEqual(r.status, 301)
         self.assertEqual(hdr(r, "location"), "https://example.org/secure/a?b=c")
+        r = self.get("/port", host="site.test")
+        self.assertEqual(hdr(r, "location"), "http://site.test:%d/" % self.port)
 
     # -- headers
 
@@ -293,7 +295,7 @@ class ProxyVarsTest(httpkit.HerdCase):
     def test_hash_key_on_a_request_field(self):
         # Each user always reaches the same backend; several users use both.
         seen = {}
-        for user in ["u%d" % i for i in range(16)]:
+        for user in ["u%d" % i for i in range(24)]:
             names = {self.ask("/sticky/", headers=[("X-User", user)])["name"] for _ in range(3)}
             self.assertEqual(len(names), 1, user)
             seen[user] = names.pop()
