@@ -9,55 +9,26 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http/template.h"
 #include "log.h"
 
 #define LOG_BUFFER (64 * 1024)
 #define LOG_LINE_MAX (16 * 1024)
 #define LOG_ERROR_EVERY_MS 60000
 
-enum log_var {
-    V_LITERAL, V_REMOTE_ADDR, V_REMOTE_USER, V_TIME_LOCAL, V_TIME_ISO8601, V_MSEC,
-    V_REQUEST, V_REQUEST_METHOD, V_REQUEST_URI, V_SERVER_PROTOCOL, V_STATUS,
-    V_BODY_BYTES_SENT, V_BYTES_SENT, V_HTTP_REFERER, V_HTTP_USER_AGENT, V_HOST,
-    V_REQUEST_TIME, V_SCHEME, V_UPSTREAM_ADDR, V_UPSTREAM_STATUS, V_UPSTREAM_RESPONSE_TIME,
-    V_SSL_PROTOCOL, V_SSL_CIPHER, V_SSL_CLIENT_S_DN,
-};
-
-static const struct {
-    const char *name;
-    enum log_var var;
-} variables[] = {
-    { "remote_addr", V_REMOTE_ADDR }, { "remote_user", V_REMOTE_USER },
-    { "time_local", V_TIME_LOCAL }, { "time_iso8601", V_TIME_ISO8601 }, { "msec", V_MSEC },
-    { "request", V_REQUEST }, { "request_method", V_REQUEST_METHOD },
-    { "request_uri", V_REQUEST_URI }, { "server_protocol", V_SERVER_PROTOCOL },
-    { "status", V_STATUS }, { "body_bytes_sent", V_BODY_BYTES_SENT },
-    { "bytes_sent", V_BYTES_SENT }, { "http_referer", V_HTTP_REFERER },
-    { "http_user_agent", V_HTTP_USER_AGENT }, { "host", V_HOST },
-    { "request_time", V_REQUEST_TIME }, { "scheme", V_SCHEME },
-    { "upstream_addr", V_UPSTREAM_ADDR },
-    { "upstream_status", V_UPSTREAM_STATUS },
-    { "upstream_response_time", V_UPSTREAM_RESPONSE_TIME },
-    { "ssl_protocol", V_SSL_PROTOCOL }, { "ssl_cipher", V_SSL_CIPHER },
-    { "ssl_client_s_dn", V_SSL_CLIENT_S_DN },
-};
+/* The variables are http/template.h's, one table for the whole server;
+ * the two fields of every combined line are read from the entry (filled
+ * once) rather than looked up among the request's fields. */
+enum { LV_REFERER = HV_SSL_CLIENT_S_DN + 1, LV_USER_AGENT };
 
 #define COMBINED "$remote_addr - $remote_user [$time_local] \"$request\" $status " \
                  "$body_bytes_sent \"$http_referer\" \"$http_user_agent\""
 #define COMMON "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent"
 
-struct log_piece {
-    enum log_var var;
-    const char *text;           /* V_LITERAL */
-    size_t len;
-};
-
 struct access_log {
     int fd;
     char *path;
-    char *format;               /* the expanded template; pieces point into it */
-    struct log_piece *pieces;
-    size_t n_pieces;
+    struct http_template tpl;   /* the expanded format */
     char *buf;
     size_t len;
     int64_t last_error;
@@ -73,47 +44,24 @@ static const char *expand(const char *fmt)
     return fmt;
 }
 
-static int is_name_char(char c)
+static int compile(struct http_template *t, const char *fmt, char *why, size_t cap)
 {
-    return (c >= 'a' && c <= 'z') || c == '_' || (c >= '0' && c <= '9');
-}
-
-/* Split a template into literals and variables; pieces may be NULL to only
- * check it. Returns the number of pieces, or -1 with why. */
-static long compile(const char *t, struct log_piece *pieces, char *why, size_t cap)
-{
-    long n = 0;
-    const char *lit = t;
-    for (const char *p = t;; p++) {
-        if (*p != '$' && *p != '\0')
-            continue;
-        if (p > lit) {
-            if (pieces)
-                pieces[n] = (struct log_piece){ V_LITERAL, lit, (size_t)(p - lit) };
-            n++;
-        }
-        if (*p == '\0')
-            break;
-        const char *name = p + 1;
-        size_t len = 0;
-        while (is_name_char(name[len]))
-            len++;
-        size_t k;
-        for (k = 0; k < sizeof variables / sizeof variables[0]; k++)
-            if (strlen(variables[k].name) == len && strncmp(variables[k].name, name, len) == 0)
-                break;
-        if (k == sizeof variables / sizeof variables[0]) {
-            if (why)
-                snprintf(why, cap, "unknown variable '$%.*s'", (int)len, name);
+    if (http_template_compile_log(t, expand(fmt), why, cap) < 0)
+        return -1;
+    for (size_t i = 0; i < t->n; i++) {
+        struct http_tpl_piece *p = &t->v[i];
+        /* A log line has no reason to hold a bare '$': a name mistyped. */
+        if (p->var == HV_LITERAL && memchr(p->text, '$', p->len)) {
+            snprintf(why, cap, "a '$' that names no variable");
+            http_template_free(t);
             return -1;
         }
-        if (pieces)
-            pieces[n] = (struct log_piece){ variables[k].var, NULL, 0 };
-        n++;
-        p = name + len - 1;
-        lit = name + len;
+        if (p->var == HV_HTTP && strcmp(p->text, "referer") == 0)
+            p->var = LV_REFERER;
+        else if (p->var == HV_HTTP && strcmp(p->text, "user-agent") == 0)
+            p->var = LV_USER_AGENT;
     }
-    return n;
+    return 0;
 }
 
 int access_log_format_check(const char *fmt, char *why, size_t cap)
@@ -122,7 +70,11 @@ int access_log_format_check(const char *fmt, char *why, size_t cap)
         snprintf(why, cap, "a format cannot contain a line break");
         return -1;
     }
-    return compile(expand(fmt), NULL, why, cap) < 0 ? -1 : 0;
+    struct http_template t;
+    if (compile(&t, fmt, why, cap) < 0)
+        return -1;
+    http_template_free(&t);
+    return 0;
 }
 
 struct access_log *access_log_new(int fd, const char *path, const char *fmt)
@@ -130,19 +82,15 @@ struct access_log *access_log_new(int fd, const char *path, const char *fmt)
     struct access_log *log = calloc(1, sizeof *log);
     if (log == NULL)
         return NULL;
+    char why[160];
     log->fd = fd;
     log->path = strdup(path);
-    log->format = strdup(expand(fmt));
     log->buf = malloc(LOG_BUFFER);
     log->last_error = -LOG_ERROR_EVERY_MS;
-    long n = log->format ? compile(log->format, NULL, NULL, 0) : -1;
-    if (n > 0)
-        log->pieces = calloc((size_t)n, sizeof *log->pieces);
-    if (log->path == NULL || log->buf == NULL || log->pieces == NULL) {
+    if (log->path == NULL || log->buf == NULL || compile(&log->tpl, fmt, why, sizeof why) < 0) {
         access_log_free(log);
         return NULL;
     }
-    log->n_pieces = (size_t)compile(log->format, log->pieces, NULL, 0);
     return log;
 }
 
@@ -177,8 +125,7 @@ void access_log_free(struct access_log *log)
     if (log->fd >= 0)
         close(log->fd);
     free(log->path);
-    free(log->format);
-    free(log->pieces);
+    http_template_free(&log->tpl);
     free(log->buf);
     free(log);
 }
@@ -265,15 +212,15 @@ static void put_protocol(struct line *l, const struct access_log_entry *e)
 }
 
 /* A proxied request's upstream, "-" when there is none. */
-static void put_upstream(struct line *l, enum log_var v, const struct access_log_entry *e)
+static void put_upstream(struct line *l, int v, const struct access_log_entry *e)
 {
     if (e->upstream_addr == NULL)
         put(l, "-", 1);
-    else if (v == V_UPSTREAM_ADDR)
+    else if (v == HV_UPSTREAM_ADDR)
         put_escaped(l, e->upstream_addr, strlen(e->upstream_addr));
-    else if (v == V_UPSTREAM_STATUS && e->upstream_status > 0)
+    else if (v == HV_UPSTREAM_STATUS && e->upstream_status > 0)
         put_fmt(l, "%d", e->upstream_status);
-    else if (v == V_UPSTREAM_RESPONSE_TIME && e->upstream_time_ms >= 0)
+    else if (v == HV_UPSTREAM_RESPONSE_TIME && e->upstream_time_ms >= 0)
         put_fmt(l, "%lld.%03lld", (long long)(e->upstream_time_ms / 1000),
                 (long long)(e->upstream_time_ms % 1000));
     else
@@ -282,38 +229,50 @@ static void put_upstream(struct line *l, enum log_var v, const struct access_log
 
 /* A TLS connection's session, "-" without TLS. A certificate's subject
  * is escaped as request bytes are (the client chose it). */
-static void put_tls(struct line *l, enum log_var v, const struct access_log_entry *e)
+static void put_tls(struct line *l, int v, const struct access_log_entry *e)
 {
-    const char *s = v == V_SSL_PROTOCOL ? e->ssl_protocol
-                    : v == V_SSL_CIPHER ? e->ssl_cipher : e->ssl_client_s_dn;
+    const char *s = v == HV_SSL_PROTOCOL ? e->ssl_protocol
+                    : v == HV_SSL_CIPHER ? e->ssl_cipher : e->ssl_client_s_dn;
     put_escaped(l, s, s ? strlen(s) : 0);
 }
 
-static void put_var(struct line *l, enum log_var v, const struct access_log_entry *e)
+/* Any other variable of the request (an entry without one: "-"),
+ * escaped as request bytes are. Out of line, so that its buffer does not
+ * keep put_var from being inlined in the loop over the pieces. */
+static __attribute__((noinline)) void put_req_var(struct line *l, const struct http_tpl_piece *p,
+                        const struct access_log_entry *e)
+{
+    char v[1024];
+    size_t n = e->req ? http_req_var(e->req, p, v, sizeof v) : 0;
+    put_escaped(l, v, n < sizeof v ? n : sizeof v);
+}
+
+static inline __attribute__((always_inline)) void put_var(struct line *l,
+                                                          const struct http_tpl_piece *p,
+                                                          const struct access_log_entry *e)
 {
     struct tm tm;
     char t[64];
+    int v = p->var;
     switch (v) {
-    case V_LITERAL:
-        break;
-    case V_REMOTE_ADDR:
+    case HV_REMOTE_ADDR:
         put_addr(l, e->peer);
         break;
-    case V_REMOTE_USER:
+    case HV_REMOTE_USER:
         put(l, "-", 1);
         break;
-    case V_TIME_LOCAL:
+    case HV_TIME_LOCAL:
         localtime_r(&e->now, &tm);
         put(l, t, strftime(t, sizeof t, "%d/%b/%Y:%H:%M:%S %z", &tm));
         break;
-    case V_TIME_ISO8601:
+    case HV_TIME_ISO8601:
         localtime_r(&e->now, &tm);
         put(l, t, strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S%z", &tm));
         break;
-    case V_MSEC:
+    case HV_MSEC:
         put_fmt(l, "%lld.%03lld", (long long)(e->msec / 1000), (long long)(e->msec % 1000));
         break;
-    case V_REQUEST:
+    case HV_REQUEST:
         if (e->minor_version < 0 || e->method == NULL) {
             put(l, "-", 1);
             break;
@@ -324,47 +283,50 @@ static void put_var(struct line *l, enum log_var v, const struct access_log_entr
         put(l, " ", 1);
         put_protocol(l, e);
         break;
-    case V_REQUEST_METHOD:
+    case HV_REQUEST_METHOD:
         put_escaped(l, e->method, e->method_len);
         break;
-    case V_REQUEST_URI:
+    case HV_REQUEST_URI:
         put_escaped(l, e->target, e->target_len);
         break;
-    case V_SERVER_PROTOCOL:
+    case HV_SERVER_PROTOCOL:
         put_protocol(l, e);
         break;
-    case V_STATUS:
+    case HV_STATUS:
         put_fmt(l, "%d", e->status);
         break;
-    case V_BODY_BYTES_SENT:
+    case HV_BODY_BYTES_SENT:
         put_fmt(l, "%llu", (unsigned long long)e->body_bytes);
         break;
-    case V_BYTES_SENT:
+    case HV_BYTES_SENT:
         put_fmt(l, "%llu", (unsigned long long)e->bytes_sent);
         break;
-    case V_HTTP_REFERER:
+    case LV_REFERER:
         put_escaped(l, e->referer, e->referer_len);
         break;
-    case V_HTTP_USER_AGENT:
+    case LV_USER_AGENT:
         put_escaped(l, e->user_agent, e->user_agent_len);
         break;
-    case V_HOST:
+    case HV_HOST:
         put_escaped(l, e->host, e->host_len);
         break;
-    case V_SCHEME:
+    case HV_SCHEME:
         put(l, e->tls ? "https" : "http", e->tls ? 5 : 4);
         break;
-    case V_UPSTREAM_ADDR:
-    case V_UPSTREAM_STATUS:
-    case V_UPSTREAM_RESPONSE_TIME:
+    case HV_UPSTREAM_ADDR:
+    case HV_UPSTREAM_STATUS:
+    case HV_UPSTREAM_RESPONSE_TIME:
         put_upstream(l, v, e);
         break;
-    case V_SSL_PROTOCOL: case V_SSL_CIPHER: case V_SSL_CLIENT_S_DN:
+    case HV_SSL_PROTOCOL: case HV_SSL_CIPHER: case HV_SSL_CLIENT_S_DN:
         put_tls(l, v, e);
         break;
-    case V_REQUEST_TIME:
+    case HV_REQUEST_TIME:
         put_fmt(l, "%lld.%03lld", (long long)(e->request_time_ms / 1000),
                 (long long)(e->request_time_ms % 1000));
+        break;
+    default:
+        put_req_var(l, p, e);
         break;
     }
 }
@@ -375,12 +337,12 @@ void access_log_write(struct access_log *log, const struct access_log_entry *e)
     if (LOG_BUFFER - log->len < LOG_LINE_MAX + 1)
         access_log_flush(log, e->msec);
     struct line l = { log->buf + log->len, 0, LOG_LINE_MAX };
-    for (size_t i = 0; i < log->n_pieces; i++) {
-        const struct log_piece *p = &log->pieces[i];
-        if (p->var == V_LITERAL)
+    for (size_t i = 0; i < log->tpl.n; i++) {
+        const struct http_tpl_piece *p = &log->tpl.v[i];
+        if (p->var == HV_LITERAL)
             put(&l, p->text, p->len);
         else
-            put_var(&l, p->var, e);
+            put_var(&l, p, e);
     }
     log->buf[log->len + l.len] = '\n';
     log->len += l.len + 1;

@@ -11,6 +11,7 @@
 #include <time.h>
 
 struct access_log;
+struct http_req;
 
 struct access_log_entry {
     const struct sockaddr *peer;
@@ -43,6 +44,9 @@ struct access_log_entry {
     const char *ssl_protocol;
     const char *ssl_cipher;
     const char *ssl_client_s_dn;
+    /* The request, for every other variable (http/template.h: $uri,
+     * $args, $http_NAME, $request_id...); NULL: they are "-". */
+    const struct http_req *req;
 };
 
 /* 0 when fmt is "combined", "common" or a valid template; else -1 and why. */

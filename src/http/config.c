@@ -20,6 +20,7 @@
 #include "config_include.h"
 #include "http/access_log.h"
 #include "http/handler.h"
+#include "http/headers.h"
 #include "http/status.h"
 #include "proto.h"
 
@@ -84,6 +85,7 @@ static int validate_route(struct cfg_ctx *ctx, const config_setting_t *group, vo
                         "a route's 'access_log' can only be \"off\" (its requests are "
                         "otherwise written to the server's)");
     if (check_methods(ctx, group, &r->methods) < 0 ||
+        http_headers_check(ctx, group, "headers", &r->headers) < 0 ||
         check_ranges(ctx, group, "allow", &r->allow) < 0 ||
         check_ranges(ctx, group, "deny", &r->deny) < 0)
         return -1;
@@ -97,6 +99,7 @@ static const struct cfg_key route_keys[] = {
     { .name = "allow", .type = CT_STRINGS, .offset = CFG_AT(cfg_route, allow) },
     { .name = "deny", .type = CT_STRINGS, .offset = CFG_AT(cfg_route, deny) },
     { .name = "access_log", .type = CT_STRING, .offset = CFG_AT(cfg_route, access_log) },
+    { .name = "headers", .type = CT_FIELDS, .offset = CFG_AT(cfg_route, headers) },
     /* the handlers: exactly one */
     { .name = "return", .type = CT_GROUP, .offset = CFG_AT(cfg_route, ret),
       .sub = &http_return_config },
@@ -220,7 +223,8 @@ static int validate_http(struct cfg_ctx *ctx, const config_setting_t *group, voi
     if (h->n_routes == 0)
         return cfg_fail(ctx, group, "http server has no 'routes'");
     if (check_access_log(ctx, group, h) < 0 ||
-        check_server_names(ctx, group, &h->server_names) < 0 || check_unique(ctx, group, h) < 0)
+        check_server_names(ctx, group, &h->server_names) < 0 || check_unique(ctx, group, h) < 0 ||
+        http_headers_check(ctx, group, "headers", &h->headers) < 0)
         return -1;
     return 0;
 }
@@ -246,6 +250,7 @@ static const struct cfg_key http_keys[] = {
     { .name = "max_body", .type = CT_SIZE, .offset = CFG_AT(cfg_http, max_body), .def = "1m",
       .min = 0, .max = INT64_MAX / 2 },
     { .name = "server_names", .type = CT_STRINGS, .offset = CFG_AT(cfg_http, server_names) },
+    { .name = "headers", .type = CT_FIELDS, .offset = CFG_AT(cfg_http, headers) },
     { .name = "access_log", .type = CT_STRING, .offset = CFG_AT(cfg_http, access_log) },
     { .name = "access_log_format", .type = CT_STRING,
       .offset = CFG_AT(cfg_http, access_log_format), .def = "combined" },

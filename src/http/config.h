@@ -19,7 +19,7 @@ struct cfg_return {
     int64_t status;
     char *type;
     char *body;
-    char *location;
+    char *location;                  /* a template (http/template.h) */
 };
 
 struct cfg_cache {
@@ -35,6 +35,8 @@ struct cfg_static {
     struct cfg_strings index;
     bool autoindex;
     bool hidden;                     /* serve names starting with '.' */
+    char *expires;                   /* "off", "epoch", "max" or a duration */
+    int64_t expires_s;               /* it in seconds, or HTTP_EXPIRES_* */
     struct cfg_cache *cache;         /* always set after validation */
 };
 
@@ -73,6 +75,7 @@ struct cfg_route {
     struct cfg_strings allow;        /* CIDR lists; empty: everyone */
     struct cfg_strings deny;
     char *access_log;                /* "off", or NULL: the server's log */
+    struct cfg_strings headers;      /* name, value, ...: added to the server's */
     /* exactly one handler */
     struct cfg_return *ret;
     struct cfg_static *stat;
@@ -99,6 +102,7 @@ struct cfg_http {
     int64_t max_headers;
     int64_t max_body;                /* bytes */
     struct cfg_strings server_names; /* empty: any host */
+    struct cfg_strings headers;      /* name, value, ...: on 2xx and 3xx answers */
     char *access_log;                /* path, or NULL for none */
     int access_log_line;             /* where it is set, for messages */
     char *access_log_format;         /* "combined", "common" or a template */

@@ -28,6 +28,7 @@
 
 struct cfg_route;
 struct cfg_section;
+struct http_headers;
 struct http_req;
 struct mime_table;
 
@@ -36,6 +37,9 @@ enum http_start { HTTP_ANSWERED, HTTP_PENDING };
 /* What building a route's handler may use, shared by the server's routes. */
 struct http_handler_env {
     const struct mime_table *mime;
+    /* The route's headers (http/headers.h), valid while build runs (the
+     * routes are sorted afterwards): a handler may prebuild them. */
+    const struct http_headers *headers;
 };
 
 struct http_handler {
@@ -48,6 +52,11 @@ struct http_handler {
     void *(*build)(const void *section, const struct http_handler_env *env, char *err,
                    size_t errcap);
     void (*free)(void *state);
+    /* The handler that answers with this state, when a variant (chosen
+     * once it is built: a `return` whose head is made per request) rather
+     * than this one, so that neither pays a test per request. NULL: this
+     * one. */
+    const struct http_handler *(*answered_by)(const void *state);
     /* A route without `methods` takes every method (but CONNECT) when true,
      * else GET and HEAD. */
     bool any_method;

@@ -66,7 +66,32 @@ static void destroy(void *state)
     if (pr->bal)
         balance_unref(pr->bal);
     free(pr->fields);
+    for (size_t i = 0; pr->values && i < pr->n_fields; i++)
+        http_template_free(&pr->values[i]);
+    free(pr->values);
+    http_template_free(&pr->key);
     free(pr);
+}
+
+/* The headers' values and the hash key as templates: kept only when a
+ * value names a variable (the others go as the plain fields are). */
+static int compile_values(struct proxy_route *pr, char *err, size_t errcap)
+{
+    const struct cfg_proxy *conf = pr->conf;
+    if (conf->up->balance == UPSTREAM_HASH &&
+        http_template_compile(&pr->key, conf->up->hash_key, err, errcap) < 0)
+        return -1;
+    bool vars = false;
+    for (size_t i = 0; i < pr->n_fields; i++)
+        vars = vars || strchr(pr->fields[i].value, '$') != NULL;
+    if (vars && (pr->values = calloc(pr->n_fields, sizeof *pr->values)) == NULL) {
+        snprintf(err, errcap, "proxy: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; vars && i < pr->n_fields; i++)
+        if (http_template_compile(&pr->values[i], pr->fields[i].value, err, errcap) < 0)
+            return -1;
+    return 0;
 }
 
 static void *build(const void *sec, const struct http_handler_env *env, char *err, size_t errcap)
@@ -93,14 +118,17 @@ static void *build(const void *sec, const struct http_handler_env *env, char *er
             .value = conf->headers.v[2 * i + 1],
             .value_len = strlen(conf->headers.v[2 * i + 1]), .set = true,
         };
+    if (compile_values(pr, err, errcap) < 0)
+        goto fail;
     if ((pr->bal = balance_ref(conf->up)) == NULL ||
         (pr->pool = upstream_pool_ref(pr->bal, (size_t)conf->up->keepalive)) == NULL)
         goto oom;
     upstream_pool_count(pr->pool);
     return pr;
 oom:
-    destroy(pr);
     snprintf(err, errcap, "proxy: out of memory for upstream '%s'", conf->upstream);
+fail:
+    destroy(pr);
     return NULL;
 }
 
@@ -117,34 +145,13 @@ static size_t peer_text(const struct conn *c, char *out, size_t cap)
     return strlen(out);
 }
 
-/* The request's key for balance = "hash": hash_key with its variables. */
-static uint32_t request_key(const struct http_req *req, const char *tpl)
+/* The request's key for balance = "hash": hash_key with its variables
+ * (its first 1 KiB). */
+static uint32_t request_key(const struct http_req *req, const struct http_template *key)
 {
-    char text[1024], v[INET6_ADDRSTRLEN + 8];
-    size_t n = 0;
-    for (const char *p = tpl; *p && n < sizeof text;) {
-        size_t len, vlen = 0;
-        int k = *p == '$' ? proxy_key_var(p + 1, &len) : -1;
-        if (k < 0) {
-            text[n++] = *p++;
-            continue;
-        }
-        const char *s = v;
-        if (k == KV_REMOTE_ADDR)
-            vlen = peer_text(req->conn, v, sizeof v);
-        else if (k == KV_REMOTE_PORT)
-            vlen = (size_t)snprintf(v, sizeof v, "%u", (unsigned)ntohs(req->conn->peer.port));
-        else if (k == KV_REQUEST_URI)
-            s = req->head->target, vlen = req->head->target_len;
-        else if (req->f.host)
-            s = req->f.host, vlen = req->f.host_len;
-        if (vlen > sizeof text - n)
-            vlen = sizeof text - n;
-        memcpy(text + n, s, vlen);
-        n += vlen;
-        p += 1 + len;
-    }
-    return balance_hash(text, n);
+    char text[1024];
+    size_t n = http_template_render_req(key, req, text, sizeof text);
+    return balance_hash(text, n < sizeof text ? n : sizeof text);
 }
 
 static bool idempotent(enum http_method m)
@@ -190,27 +197,46 @@ static void drop_up(struct proxy_ex *ex)
 static const struct conn_ops up_ops;
 static void attempt(struct proxy_ex *ex);
 
+/* Configured fields whose values name variables, rendered for this
+ * request into one block (each value cut at 4 KiB). NULL: out of memory. */
+static struct http_proxy_field *render_fields(const struct proxy_ex *ex)
+{
+    enum { VALUE_MAX = 4096 };
+    const struct proxy_route *pr = ex->pr;
+    struct http_proxy_field *f = malloc(pr->n_fields * (sizeof *f + VALUE_MAX));
+    for (size_t i = 0; f && i < pr->n_fields; i++) {
+        char *v = (char *)(f + pr->n_fields) + i * VALUE_MAX;
+        size_t n = http_template_render_req(&pr->values[i], ex->req, v, VALUE_MAX);
+        f[i] = pr->fields[i];
+        f[i].value = v;
+        f[i].value_len = n < VALUE_MAX ? n : VALUE_MAX;
+    }
+    return f;
+}
+
 static int send_head(struct proxy_ex *ex)
 {
     struct http_req *req = ex->req;
     const struct cfg_proxy *conf = ex->pr->conf;
     char peer[INET6_ADDRSTRLEN];
+    struct http_proxy_field *rendered = ex->pr->values ? render_fields(ex) : NULL;
     struct http_proxy_request r = {
         .head = req->head, .f = &req->f, .peer = peer,
         .peer_len = peer_text(req->conn, peer, sizeof peer),
         .host = conf->host, .host_len = conf->host ? strlen(conf->host) : 0,
         .forwarded = conf->forwarded, .https = conn_is_tls(req->conn),
-        .fields = ex->pr->fields, .n_fields = ex->pr->n_fields,
+        .fields = rendered ? rendered : ex->pr->fields, .n_fields = ex->pr->n_fields,
         .upgrade = ex->upgrade,
         .close = ex->pr->up->keepalive == 0 && !ex->upgrade,
     };
     size_t len = http_proxy_request_head(NULL, 0, &r);
-    char *out = conn_reserve(ex->up, len);
-    if (out == NULL)
-        return -1;
-    http_proxy_request_head(out, len, &r);
-    conn_commit(ex->up, len);
-    return 0;
+    char *out = ex->pr->values && !rendered ? NULL : conn_reserve(ex->up, len);
+    if (out) {
+        http_proxy_request_head(out, len, &r);
+        conn_commit(ex->up, len);
+    }
+    free(rendered);
+    return out ? 0 : -1;
 }
 
 /* The upstream connection is ready: the head goes, then the body. */
@@ -412,7 +438,7 @@ static enum http_start start(struct http_req *req)
     ex->upgrade = pr->conf->websocket && http_proxy_is_websocket(req->head);
     ex->buffering = pr->conf->buffering;
     if (pr->up->balance == UPSTREAM_HASH)
-        ex->key = request_key(req, pr->up->hash_key);
+        ex->key = request_key(req, &pr->key);
     balance_tried_clear(&ex->tried);
     req->ctx = ex;
     req->upstream_ms = -1;

@@ -21,6 +21,7 @@
 #include "http/config.h"
 #include "http/autoindex.h"
 #include "http/handler.h"
+#include "http/headers.h"
 #include "http/mime.h"
 #include "http/refusal.h"
 #include "http/req.h"
@@ -115,6 +116,10 @@ static void send_file(struct http_req *req, const struct static_file *fi, const 
                                             (long long)off, (long long)end - 1,
                                             (long long)fi->size);
     }
+    const struct cfg_static *cfg = ((const struct http_static *)req->conf)->cfg;
+    if (cfg->expires_s != HTTP_EXPIRES_OFF && h.status != 416)
+        h.extra_len += http_expires_write(cfg->expires_s, http_req_time(req), extra + h.extra_len,
+                                          sizeof extra - h.extra_len);
     bool body = h.status == 200 || h.status == 206;
     /* Small: headers and body leave in one send. */
     if (http_req_respond(req, &h, body && data ? data + off : NULL,
@@ -351,6 +356,10 @@ static int validate_static(struct cfg_ctx *ctx, const config_setting_t *group, v
         if (st->index.v[i][0] == '\0' || strchr(st->index.v[i], '/'))
             return cfg_fail(ctx, config_setting_get_member(group, "index"),
                             "index name '%s' must be a plain file name", st->index.v[i]);
+    if (http_expires_parse(st->expires, &st->expires_s) < 0)
+        return cfg_fail(ctx, config_setting_get_member(group, "expires"),
+                        "'expires' must be \"off\", \"epoch\", \"max\" or a duration such as "
+                        "\"1h\" (up to 10 years), not \"%s\"", st->expires);
     if (st->cache == NULL) {
         /* The handler always has a cache: the group's defaults. */
         if ((st->cache = calloc(1, sizeof *st->cache)) == NULL)
@@ -367,6 +376,8 @@ static const struct cfg_key static_keys[] = {
     { .name = "autoindex", .type = CT_BOOL, .offset = CFG_AT(cfg_static, autoindex),
       .def = "false" },
     { .name = "hidden", .type = CT_BOOL, .offset = CFG_AT(cfg_static, hidden), .def = "false" },
+    { .name = "expires", .type = CT_STRING, .offset = CFG_AT(cfg_static, expires),
+      .def = "off" },
     { .name = "cache", .type = CT_GROUP, .offset = CFG_AT(cfg_static, cache),
       .sub = &cache_section },
 };

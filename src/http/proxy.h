@@ -14,15 +14,10 @@
 #include "http/config.h"
 #include "http/parse.h"
 #include "http/req.h"
+#include "http/template.h"
 
 struct http_proxy_field;
 struct upstream_pool;
-
-/* The variables a hash_key may use for a proxied request (proxy_config.c). */
-enum proxy_key_var { KV_REMOTE_ADDR, KV_REMOTE_PORT, KV_REQUEST_URI, KV_HOST };
-/* The variable at p (just after '$'): its enum proxy_key_var, or -1; *len
- * is the length of its name either way. */
-int proxy_key_var(const char *p, size_t *len);
 
 /* A route's state in one worker. */
 struct proxy_route {
@@ -33,6 +28,10 @@ struct proxy_route {
     int64_t connect_timeout;        /* ms */
     struct http_proxy_field *fields;    /* `headers`, set on each request */
     size_t n_fields;
+    /* The fields' values as templates (http/template.h) when one names a
+     * variable (then rendered per request), else NULL. */
+    struct http_template *values;
+    struct http_template key;       /* the upstream's hash_key */
 };
 
 /* One proxied exchange (req->ctx), from start to its answer or abort. */

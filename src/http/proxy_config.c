@@ -10,6 +10,7 @@
 
 #include "config_engine.h"
 #include "http/handler.h"
+#include "http/template.h"
 #include "upstream.h"
 
 /* Fields the proxy frames or removes itself: configuring them would
@@ -22,12 +23,17 @@ static const char *const own_fields[] = {
 static int validate_proxy(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
 {
     const struct cfg_proxy *p = obj;
-    for (size_t i = 0; i < p->headers.n; i += 2)
+    const config_setting_t *hs = config_setting_get_member(group, "headers");
+    for (size_t i = 0; i < p->headers.n; i += 2) {
         for (size_t j = 0; j < sizeof own_fields / sizeof own_fields[0]; j++)
             if (strcasecmp(p->headers.v[i], own_fields[j]) == 0)
-                return cfg_fail(ctx, config_setting_get_member(group, "headers"),
-                                "'headers' cannot set %s: herd frames the request itself",
-                                p->headers.v[i]);
+                return cfg_fail(ctx, hs, "'headers' cannot set %s: herd frames the request "
+                                "itself", p->headers.v[i]);
+        char why[160];
+        if (http_template_check(p->headers.v[i + 1], NULL, why, sizeof why) < 0)
+            return cfg_fail(ctx, hs ? config_setting_get_member(hs, p->headers.v[i]) : group,
+                            "header %s: %s", p->headers.v[i], why);
+    }
     if (p->upstream == NULL)
         return cfg_fail(ctx, group, "'proxy' needs an 'upstream'");
     if (p->host && (p->host[0] == '\0' || strpbrk(p->host, "\r\n") != NULL))
@@ -64,15 +70,6 @@ const struct cfg_section http_proxy_config = {
     "proxy", sizeof(struct cfg_proxy), proxy_keys, CFG_NKEYS(proxy_keys), validate_proxy,
 };
 
-/* The variables an upstream's hash_key may use for an HTTP request, in
- * the order of enum proxy_key_var. */
-static const char *const key_vars[] = { "remote_addr", "remote_port", "request_uri", "host" };
-
-int proxy_key_var(const char *p, size_t *len)
-{
-    return upstream_key_var(p, len, key_vars, sizeof key_vars / sizeof key_vars[0]);
-}
-
 static int check_route(struct cfg_ctx *ctx, const config_setting_t *route,
                        const struct herd_config *cfg, struct cfg_proxy *p)
 {
@@ -85,13 +82,10 @@ static int check_route(struct cfg_ctx *ctx, const config_setting_t *route,
         return cfg_fail(ctx, at, "unknown upstream '%s'", p->upstream);
     if (p->up->balance != UPSTREAM_HASH)
         return 0;
-    for (const char *v = strchr(p->up->hash_key, '$'); v; v = strchr(v + 1, '$')) {
-        size_t len;
-        if (proxy_key_var(v + 1, &len) < 0)
-            return cfg_fail(ctx, at, "upstream '%s' hashes on $%.*s, which a proxied request "
-                            "does not have (only $remote_addr, $remote_port, $request_uri "
-                            "and $host)", p->upstream, (int)len, v + 1);
-    }
+    /* An HTTP request has every variable of http/template.h. */
+    char why[160];
+    if (http_template_check(p->up->hash_key, NULL, why, sizeof why) < 0)
+        return cfg_fail(ctx, at, "upstream '%s' hash_key: %s", p->upstream, why);
     return 0;
 }
 

@@ -3,6 +3,7 @@
  * tests/unit/check_http_access_log.c. */
 #include "http/req.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -10,6 +11,11 @@
 #include "http/date.h"
 #include "http/server.h"
 #include "transport_tls.h"
+
+time_t http_req_time(const struct http_req *req)
+{
+    return loop_wall(http_loop(req->conn));
+}
 
 int64_t http_req_now(const struct http_req *req)
 {
@@ -40,6 +46,33 @@ static enum http_conn_header conn_header(struct http_req *req)
     return req->head && req->head->minor_version == 0 ? HTTP_CONN_KEEP_ALIVE : HTTP_CONN_NONE;
 }
 
+static int send_head(struct http_req *req, struct http_head *h, const void *body, size_t len)
+{
+    req->bytes_sent += http_head_len(h) + len;
+    return http_response_send(req->conn, h, body, len);
+}
+
+/* The route's headers name variables: rendered for this answer, on the
+ * stack when they fit. Out of line: most routes have none. */
+static __attribute__((noinline)) int send_rendered(struct http_req *req, struct http_head *h,
+                                                   const struct http_headers *hs,
+                                                   const void *body, size_t len)
+{
+    char stack[2048], *heap = NULL, *out = stack;
+    size_t n = http_headers_render(hs, req, stack, sizeof stack);
+    if (n > sizeof stack) {
+        if ((heap = out = malloc(n)) == NULL)
+            n = 0;          /* the answer goes without them */
+        else
+            n = http_headers_render(hs, req, heap, n);
+    }
+    h->added = out;
+    h->added_len = n;
+    int rc = send_head(req, h, body, len);
+    free(heap);
+    return rc;
+}
+
 int http_req_respond(struct http_req *req, struct http_head *h, const void *body, size_t len)
 {
     h->date = http_req_date(req);
@@ -48,8 +81,14 @@ int http_req_respond(struct http_req *req, struct http_head *h, const void *body
         len = 0;
     req->status = h->status;
     req->body_bytes += len;
-    req->bytes_sent += http_head_len(h) + len;
-    return http_response_send(req->conn, h, body, len);
+    const struct http_headers *hs = req->route ? &req->route->headers : NULL;
+    if (hs && hs->n && http_headers_apply(h->status)) {
+        if (hs->has_vars)
+            return send_rendered(req, h, hs, body, len);
+        h->added = hs->plain;
+        h->added_len = hs->plain_len;
+    }
+    return send_head(req, h, body, len);
 }
 
 void http_req_send_file(struct http_req *req, int fd, int64_t off, int64_t end)
@@ -137,6 +176,7 @@ static void fill_entry(const struct http_req *req, struct access_log_entry *e,
         .ssl_protocol = tls_conn_protocol(req->conn),
         .ssl_cipher = tls_conn_cipher(req->conn),
         .ssl_client_s_dn = tls_conn_client_dn(req->conn),
+        .req = req,
     };
 }
 

@@ -17,11 +17,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "http/request.h"
 #include "http/response.h"
 
 struct conn;
+struct http_captures;
 struct http_handler;
 struct http_route;
 struct http_server;
@@ -44,6 +46,7 @@ struct http_req {
     const char *path;                   /* decoded and normalised; NULL when the
                                            target names no resource */
     size_t path_len;
+    const struct http_captures *captures;   /* a regex route's, or NULL */
     int64_t started;                    /* ms (loop clock): the head's first byte */
     uint64_t body_bytes;                /* response body bytes queued */
     uint64_t bytes_sent;                /* response bytes queued, head included */
@@ -62,6 +65,8 @@ struct http_req {
 /* The loop's clock (ms) and the Date header value of this second. */
 int64_t http_req_now(const struct http_req *req);
 const char *http_req_date(const struct http_req *req);
+/* The wall clock of this second (what the Date header says). */
+time_t http_req_time(const struct http_req *req);
 /* The query of the target (after '?'), or NULL. */
 const char *http_req_query(const struct http_req *req, size_t *len);
 

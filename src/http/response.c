@@ -137,7 +137,7 @@ size_t http_head_len(const struct http_head *h)
                            : sizeof "Content-Length: \r\n" - 1 + digits((uint64_t)h->length);
     for (size_t i = 0; i < h->n_fields; i++)
         n += h->fields[i].name_len + h->fields[i].value_len + sizeof ": \r\n" - 1;
-    return n + h->extra_len + http_conn_lines[h->conn].len + 2;
+    return n + h->extra_len + h->added_len + http_conn_lines[h->conn].len + 2;
 }
 
 /* Passed-through fields: out of line, so that the heads herd makes itself
@@ -183,6 +183,8 @@ size_t http_head_write(char *out, const struct http_head *h, size_t *date_off)
     }
     if (h->extra_len)
         p = put(p, h->extra, h->extra_len);
+    if (h->added_len)
+        p = put(p, h->added, h->added_len);
     if (h->n_fields)
         p = put_fields(p, h->fields, h->n_fields);
     p = put(p, http_conn_lines[h->conn].s, http_conn_lines[h->conn].len);

@@ -10,8 +10,9 @@
  *   - Content-Length, or "Transfer-Encoding: chunked"; neither for 1xx, 204
  *     and 304, which never carry a body (http_status_has_body), nor for
  *     HTTP_LENGTH_NONE;
- *   - the caller's extra lines ("Name: value\r\n" each), then the fields
- *     it passes through (a proxied response's, already filtered);
+ *   - the caller's extra lines ("Name: value\r\n" each), then the route's
+ *     configured headers (added), then the fields it passes through (a
+ *     proxied response's, already filtered);
  *   - "Connection: close", "Connection: keep-alive" (an HTTP/1.0 client that
  *     asked for it), "Connection: upgrade" (a 101 that opens a tunnel) or
  *     nothing (HTTP/1.1 persists by default);
@@ -48,6 +49,8 @@ struct http_head {
                                    GET gets), or HTTP_LENGTH_CHUNKED */
     const char *extra;          /* more header lines, or NULL */
     size_t extra_len;
+    const char *added;          /* the route's headers (http/headers.h) */
+    size_t added_len;
     const struct http_header *fields;   /* fields passed through, written
                                            "name: value" after extra */
     size_t n_fields;

@@ -113,9 +113,12 @@ static int build_server_wide(struct http_routes *rt, const struct http_fixed *er
 }
 
 static int build_route(struct http_route *r, const struct cfg_route *cr,
-                       const struct http_handler_env *env, const struct http_fixed *error_405,
-                       char *err, size_t errcap)
+                       const struct cfg_strings *server_headers,
+                       const struct http_handler_env *server_env,
+                       const struct http_fixed *error_405, char *err, size_t errcap)
 {
+    struct http_handler_env env = *server_env;
+    env.headers = &r->headers;
     r->path = cr->path;
     r->len = strlen(cr->path);
     r->exact = cr->exact;
@@ -126,13 +129,17 @@ static int build_route(struct http_route *r, const struct cfg_route *cr,
         return -1;
     }
     r->methods = route_methods(cr, r->handler);
+    if (http_headers_build(&r->headers, server_headers, &cr->headers, err, errcap) < 0)
+        return -1;
     if (build_ranges(&cr->allow, &r->allow, &r->n_allow) < 0 ||
         build_ranges(&cr->deny, &r->deny, &r->n_deny) < 0 ||
         build_not_allowed(r, error_405) < 0) {
         snprintf(err, errcap, "out of memory");
         return -1;
     }
-    r->state = r->handler->build(r->handler->section(cr), env, err, errcap);
+    r->state = r->handler->build(r->handler->section(cr), &env, err, errcap);
+    if (r->state && r->handler->answered_by)
+        r->handler = r->handler->answered_by(r->state);
     return r->state ? 0 : -1;
 }
 
@@ -152,7 +159,8 @@ int http_routes_build(struct http_routes *rt, const struct cfg_http *cfg,
     for (size_t i = 0; i < cfg->n_routes; i++) {
         /* Counted first so that a half-built route is freed too. */
         rt->n++;
-        if (build_route(&rt->v[i], &cfg->routes[i], &env, error_405, err, errcap) < 0)
+        if (build_route(&rt->v[i], &cfg->routes[i], &cfg->headers, &env, error_405, err,
+                        errcap) < 0)
             return -1;
     }
     qsort(rt->v, rt->n, sizeof *rt->v, more_specific_first);
@@ -170,6 +178,7 @@ void http_routes_free(struct http_routes *rt)
         if (r->handler && r->state)
             r->handler->free(r->state);
         http_fixed_free(&r->not_allowed);
+        http_headers_free(&r->headers);
         free(r->allow);
         free(r->deny);
     }

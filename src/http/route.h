@@ -12,6 +12,7 @@
 
 #include "cidr.h"
 #include "http/config.h"
+#include "http/headers.h"
 #include "http/request.h"
 #include "http/response.h"
 
@@ -29,6 +30,7 @@ struct http_route {
     struct cidr *allow, *deny;
     size_t n_allow, n_deny;
     bool no_log;                    /* access_log = "off" */
+    struct http_headers headers;    /* the server's and the route's, merged */
 };
 
 struct http_routes {

@@ -169,6 +169,7 @@ static inline void http_req_init(struct http_req *req, struct conn *c,
     req->f.method = HTTP_METHOD_UNKNOWN;
     req->path = NULL;
     req->path_len = 0;
+    req->captures = NULL;
     req->started = http_conn_started(c);
     req->body_bytes = req->bytes_sent = 0;
     req->upstream_addr = NULL;

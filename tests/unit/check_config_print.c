@@ -281,6 +281,7 @@ static const struct {
     { "proxy_protocol.from", "[ \"10.0.0.0/8\", \"::1\" ]" },
     { "return.status", "301" },
     { "static.root", "\"/tmp\"" },
+    { "static.expires", "\"1h\"" },
     { "upstream.balance", "\"hash\"" },
     /* Variables a tcp_proxy server and a proxy route (which use the first
      * upstream) have. */

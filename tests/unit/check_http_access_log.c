@@ -105,6 +105,18 @@ START_TEST(every_variable)
 }
 END_TEST
 
+/* The request's variables (http/template.h) need the request: without
+ * one (an entry made here) they are "-". */
+START_TEST(request_variables_without_a_request)
+{
+    struct access_log_entry e = entry();
+    ck_assert_ptr_null(e.req);
+    ck_assert_str_eq(line("$uri|$args|$request_id|$http_x_forwarded_for|$path_rest|$1|$status",
+                          &e),
+                     "-|-|-|-|-|-|200\n");
+}
+END_TEST
+
 /* An empty log file again, for the next line(). */
 static void reopen(void)
 {
@@ -208,6 +220,11 @@ START_TEST(format_check)
     ck_assert_int_eq(access_log_format_check("$status $request_time", why, sizeof why), 0);
     ck_assert_int_eq(access_log_format_check("$status $nope", why, sizeof why), -1);
     ck_assert_str_eq(why, "unknown variable '$nope'");
+    /* One table with the other templates: theirs are the log's too. */
+    ck_assert_int_eq(access_log_format_check("$request_id $uri $http_x_real_ip", why,
+                                             sizeof why), 0);
+    ck_assert_int_eq(access_log_format_check("cost $", why, sizeof why), -1);
+    ck_assert_str_eq(why, "a '$' that names no variable");
     ck_assert_int_eq(access_log_format_check("$status\n", why, sizeof why), -1);
     ck_assert_str_eq(why, "a format cannot contain a line break");
 }
@@ -267,6 +284,7 @@ static Suite *suite(void)
     tcase_add_test(t, escaped_so_no_line_can_be_forged);
     tcase_add_test(t, long_values_stay_one_line);
     tcase_add_test(t, format_check);
+    tcase_add_test(t, request_variables_without_a_request);
     tcase_add_test(t, buffered_until_flushed);
     tcase_add_test(t, reopened_file_continues);
     suite_add_tcase(s, t);

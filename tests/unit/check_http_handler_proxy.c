@@ -100,7 +100,8 @@ static void next_reply(const char *reply)
     "                               buffer_size = \"4k\"; }; },\n" \
     "    { path = \"/named\"; proxy = { upstream = \"app\"; host = \"backend.test\";\n" \
     "                                 forwarded = true; read_timeout = \"2s\";\n" \
-    "                                 headers = { X-App-Key = \"k$1\"; Via = \"\"; }; }; }\n" \
+    "                                 headers = { X-App-Key = \"k$-1\"; Via = \"\";\n" \
+    "                                             X-Seen = \"$request_method $host$uri\"; }; }; }\n" \
     "  ); });\n"
 
 static void setup(void)
@@ -156,9 +157,9 @@ START_TEST(defaults_and_the_upstream_found)
     const struct cfg_proxy *b = h->routes[2].proxy;
     ck_assert(b->buffering);
     ck_assert_int_eq(b->buffer_size, 4096);
-    ck_assert_uint_eq(q->headers.n, 4);
+    ck_assert_uint_eq(q->headers.n, 6);
     ck_assert_str_eq(q->headers.v[0], "X-App-Key");
-    ck_assert_str_eq(q->headers.v[1], "k$1");
+    ck_assert_str_eq(q->headers.v[1], "k$-1");
     ck_assert_str_eq(http_proxy_config.name, "proxy");
 }
 END_TEST
@@ -175,7 +176,7 @@ static const struct hx_refusal bad[] = {
     { ROUTE("read_timeout = \"1s\";"), 6, "'proxy' needs an 'upstream'" },
     { ROUTE("upstream = \"rr\"; host = \"a\\r\\nX: y\";"), 6,
       "'host' must be a non-empty value without line breaks" },
-    { ROUTE("upstream = \"app\";"), 6, "hashes on $cookie" },
+    { ROUTE("upstream = \"app\";"), 6, "upstream 'app' hash_key: unknown variable '$cookie'" },
     { ROUTE("upstream = \"rr\"; retries = 17;"), 6, "'retries' must be between 0 and 16" },
     { ROUTE("upstream = \"rr\"; headers = 1;"), 6, "'headers' must be a group" },
     { ROUTE("upstream = \"rr\"; headers = { X-A = 1; };"), 6, "'X-A' in 'headers' must be a string" },
@@ -230,9 +231,10 @@ START_TEST(get_carried_and_the_connection_kept)
     hx_assert_has(up.got, "GET /named HTTP/1.1\r\n");
     hx_assert_has(up.got, "\r\nHost: backend.test\r\n");
     hx_assert_has(up.got, "\r\nForwarded: for=127.0.0.1;");
-    /* Configured fields: set as written (no variables), an empty one
-     * removes herd's own. */
-    hx_assert_has(up.got, "\r\nX-App-Key: k$1\r\n");
+    /* Configured fields: set as written (a '$' naming nothing is
+     * itself), their variables rendered, an empty one removes herd's own. */
+    hx_assert_has(up.got, "\r\nX-App-Key: k$-1\r\n");
+    hx_assert_has(up.got, "\r\nX-Seen: GET site.test/named\r\n");
     ck_assert_ptr_null(strstr(up.got, "Via:"));
     ck_assert_int_eq(up.accepted, 1);
 }

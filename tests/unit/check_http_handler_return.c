@@ -25,7 +25,10 @@ static const char conf[] =
     "    { path = \"/gone\";\n"
     "      return = { status = 301; location = \"https://x.test/\"; body = \"bye\"; }; },\n"
     "    { path = \"/empty\"; return = { status = 204; }; },\n"
-    "    { path = \"/teapot\"; return = { status = 418; body = \"short and stout\"; }; }\n"
+    "    { path = \"/teapot\"; return = { status = 418; body = \"short and stout\"; }; },\n"
+    "    { path = \"/moved/\"; return = { status = 308; location = \"/to/$path_rest\";\n"
+    "                                     body = \"see there\"; }; },\n"
+    "    { path = \"/hdr\"; headers = { X-Uri = \"$uri\"; }; return = { status = 200; }; }\n"
     "  ); });\n";
 
 static void setup(void)
@@ -90,6 +93,28 @@ START_TEST(redirect_with_location)
     hx_assert_has(hx.in, "\r\nLocation: https://x.test/\r\n");
     hx_assert_has(hx.in, "\r\nContent-Type: text/plain\r\n");
     hx_assert_has(hx.in, "\r\n\r\nbye");
+}
+END_TEST
+
+/* A location or headers with variables: the head is made per request by
+ * the handler's variant, the fixed answer's handler left as it is. */
+START_TEST(rendered_per_request)
+{
+    ck_assert_ptr_eq(hx_route_of(0, "/hello")->handler, &http_handler_return);
+    ck_assert_ptr_eq(hx_route_of(0, "/old")->handler, &http_handler_return);
+    const struct http_handler *variant = hx_route_of(0, "/moved/x")->handler;
+    ck_assert_ptr_ne(variant, &http_handler_return);
+    ck_assert_str_eq(variant->name, "return");
+    ck_assert_ptr_eq(hx_route_of(0, "/hdr")->handler, variant);
+    get("GET /moved/a/b HTTP/1.1\r\nHost: x\r\n\r\n");
+    hx_assert_first("HTTP/1.1 308 Permanent Redirect\r\n");
+    hx_assert_has(hx.in, "\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n"
+                         "Location: /to/a/b\r\n\r\nsee there");
+    hx_forget();
+    hx_ask("HEAD /hdr/x HTTP/1.1\r\nHost: x\r\n\r\n", hx_all_read);
+    ck_assert(hx_run_until(hx_one_response));
+    hx_assert_first("HTTP/1.1 200 OK\r\n");
+    hx_assert_has(hx.in, "\r\nContent-Length: 0\r\nX-Uri: /hdr/x\r\n\r\n");
 }
 END_TEST
 
@@ -219,6 +244,7 @@ static Suite *suite(void)
     tcase_add_test(t, fixed_answer_as_configured);
     tcase_add_test(t, head_gets_the_head_alone);
     tcase_add_test(t, redirect_with_location);
+    tcase_add_test(t, rendered_per_request);
     tcase_add_test(t, status_without_body_has_no_framing);
     tcase_add_test(t, takes_any_method);
     tcase_add_test(t, built_from_its_section);

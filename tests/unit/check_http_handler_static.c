@@ -291,7 +291,8 @@ static const struct hx_refusal bad[] = {
     { STATIC("root = \"/\"; cache = { size = \"2g\"; };"), 4, "'size' must be between" },
     { STATIC("root = \"/\"; cache = {\n size = \"1k\"; };"), 4,
       "'max_file' is larger than the cache 'size'" },
-    { STATIC("root = \"/\"; expires = 1;"), 4, "unknown key 'expires' in static" },
+    { STATIC("root = \"/\"; expire = 1;"), 4, "unknown key 'expire' in static" },
+    { STATIC("root = \"/\"; expires = 1;"), 4, "'expires' must be a string" },
 };
 
 START_TEST(section_refusals)
