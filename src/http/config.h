@@ -38,6 +38,14 @@ struct cfg_static {
     struct cfg_cache *cache;         /* always set after validation */
 };
 
+/* A route's `compress` group: gzip on the fly (static_gzip.c). */
+struct cfg_compress {
+    struct cfg_where where;
+    struct cfg_strings types;        /* media types; "text/..." (a star) for a major type */
+    int64_t min_size;                /* bytes: smaller files are sent as they are */
+    int64_t level;                   /* zlib's 1..9 */
+};
+
 enum cfg_status_format { STATUS_JSON, STATUS_TEXT, STATUS_PROMETHEUS };
 
 struct cfg_status {
