@@ -20,6 +20,7 @@
 #include "config_include.h"
 #include "http/access_log.h"
 #include "http/handler.h"
+#include "http/static_gzip.h"
 #include "http/status.h"
 #include "proto.h"
 
@@ -83,6 +84,9 @@ static int validate_route(struct cfg_ctx *ctx, const config_setting_t *group, vo
         return cfg_fail(ctx, config_setting_get_member(group, "access_log"),
                         "a route's 'access_log' can only be \"off\" (its requests are "
                         "otherwise written to the server's)");
+    if (r->compress && r->stat == NULL)
+        return cfg_fail(ctx, config_setting_get_member(group, "compress"),
+                        "'compress' applies to static routes only (route '%s')", r->path);
     if (check_methods(ctx, group, &r->methods) < 0 ||
         check_ranges(ctx, group, "allow", &r->allow) < 0 ||
         check_ranges(ctx, group, "deny", &r->deny) < 0)
@@ -106,6 +110,8 @@ static const struct cfg_key route_keys[] = {
       .sub = &http_status_config },
     { .name = "proxy", .type = CT_GROUP, .offset = CFG_AT(cfg_route, proxy),
       .sub = &http_proxy_config },
+    { .name = "compress", .type = CT_GROUP, .offset = CFG_AT(cfg_route, compress),
+      .sub = &http_compress_config },
 };
 
 static const struct cfg_section route_section = {

@@ -36,6 +36,8 @@ struct cfg_static {
     bool autoindex;
     bool hidden;                     /* serve names starting with '.' */
     struct cfg_cache *cache;         /* always set after validation */
+    struct cfg_strings precompressed;   /* "br", "gz": siblings served, in this order */
+    char *fallback;                  /* path served for a missing one, or NULL */
 };
 
 /* A route's `compress` group: gzip on the fly (static_gzip.c). */
@@ -84,6 +86,7 @@ struct cfg_route {
     struct cfg_static *stat;
     struct cfg_status *status;
     struct cfg_proxy *proxy;
+    struct cfg_compress *compress;   /* gzip on the fly (static routes), or NULL */
 };
 
 struct cfg_error_page {

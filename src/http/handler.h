@@ -36,6 +36,7 @@ enum http_start { HTTP_ANSWERED, HTTP_PENDING };
 /* What building a route's handler may use, shared by the server's routes. */
 struct http_handler_env {
     const struct mime_table *mime;
+    const struct cfg_route *route;      /* the route being built (its other keys) */
 };
 
 struct http_handler {

@@ -132,7 +132,9 @@ static int build_route(struct http_route *r, const struct cfg_route *cr,
         snprintf(err, errcap, "out of memory");
         return -1;
     }
-    r->state = r->handler->build(r->handler->section(cr), env, err, errcap);
+    struct http_handler_env here = *env;
+    here.route = cr;
+    r->state = r->handler->build(r->handler->section(cr), &here, err, errcap);
     return r->state ? 0 : -1;
 }
 

@@ -24,7 +24,7 @@ struct static_file {
     dev_t dev;
     ino_t ino;
     const char *type;
-    char etag[48];
+    char etag[64];
     char last_modified[HTTP_DATE_LEN + 1];
 };
 
@@ -34,6 +34,8 @@ struct static_entry {
     uint32_t hash;
     char *key;                          /* path relative to the root */
     char *data;
+    char *gz;                           /* data gzipped (compress), or NULL */
+    int64_t gz_len;                     /* 0: not tried yet; -1: gzip does not pay */
     int64_t checked;                    /* ms when last confirmed fresh */
     struct static_file info;
 };
@@ -59,6 +61,11 @@ void static_cache_describe(struct static_file *fi, const struct stat *s, const c
 void static_cache_init(struct static_cache *c, const struct cfg_cache *cfg, int root_fd);
 /* Drop every entry (the root fd stays the caller's). */
 void static_cache_clear(struct static_cache *c);
+/* Keep gz[0..len) (the cache owns it from now on) as the gzip of e's data,
+ * counted in the cache's bytes; gz NULL remembers that gzip does not pay
+ * for e. The bytes go when e does (evicted, or found changed). */
+void static_cache_keep_gzip(struct static_cache *c, const struct static_entry *e, char *gz,
+                            int64_t len);
 /* A fresh entry for key, or NULL (not cached, or it changed and was
  * dropped). now is the loop's clock in ms. */
 const struct static_entry *static_cache_lookup(struct static_cache *c, const char *key,
