@@ -114,7 +114,8 @@ static void send_file(struct http_req *req, const struct static_file *fi, const 
     char extra[512];
     int64_t off = 0, end = fi->size;
     struct http_head h = { .status = conditional(req, fi, &off, &end), .extra = extra };
-    h.extra_len = encoding_lines(extra, sizeof extra, h.status == 304 ? NULL : encoding, vary);
+    if (vary || encoding)       /* the plain file's path pays for neither */
+        h.extra_len = encoding_lines(extra, sizeof extra, h.status == 304 ? NULL : encoding, vary);
     if (h.status == 304) {
         h.extra_len += (size_t)snprintf(extra + h.extra_len, sizeof extra - h.extra_len,
                                         "Last-Modified: %s\r\nETag: %s\r\n",
@@ -125,10 +126,16 @@ static void send_file(struct http_req *req, const struct static_file *fi, const 
     } else {
         h.type = fi->type;
         h.length = end - off;
-        h.extra_len += (size_t)snprintf(extra + h.extra_len, sizeof extra - h.extra_len,
-                                        "Last-Modified: %s\r\nETag: %s\r\n%s",
-                                        fi->last_modified, fi->etag,
-                                        encoding ? "" : "Accept-Ranges: bytes\r\n");
+        /* An encoded response is never sent in ranges: no Accept-Ranges. */
+        if (encoding)
+            h.extra_len += (size_t)snprintf(extra + h.extra_len, sizeof extra - h.extra_len,
+                                            "Last-Modified: %s\r\nETag: %s\r\n",
+                                            fi->last_modified, fi->etag);
+        else
+            h.extra_len += (size_t)snprintf(extra + h.extra_len, sizeof extra - h.extra_len,
+                                            "Last-Modified: %s\r\nETag: %s\r\n"
+                                            "Accept-Ranges: bytes\r\n",
+                                            fi->last_modified, fi->etag);
         if (h.status == 206)
             h.extra_len += (size_t)snprintf(extra + h.extra_len, sizeof extra - h.extra_len,
                                             "Content-Range: bytes %lld-%lld/%lld\r\n",
@@ -194,8 +201,10 @@ static int redirect_to_dir(struct http_req *req)
 
 /* The file key (held by cache entry e, or open as fd) in the encoding
  * the client prefers among those the route offers, else as it is. */
-static void answer_file(struct http_static *st, struct http_req *req, const char *key,
-                        const struct static_entry *e, const struct static_file *fi, int fd)
+static __attribute__((noinline)) void answer_negotiated(struct http_static *st,
+                                                        struct http_req *req, const char *key,
+                                                        const struct static_entry *e,
+                                                        const struct static_file *fi, int fd)
 {
     bool vary = static_variants_negotiable(&st->variants, &st->cache, fi);
     struct static_variant v;
@@ -207,6 +216,18 @@ static void answer_file(struct http_static *st, struct http_req *req, const char
         return;
     }
     send_file(req, fi, e ? e->data : NULL, e ? -1 : fd, NULL, vary);
+}
+
+/* The file, negotiated when the route offers encodings. Always inlined:
+ * most routes offer none, and their files (the hot path) pay one test. */
+static inline __attribute__((always_inline)) void
+answer_file(struct http_static *st, struct http_req *req, const char *key,
+            const struct static_entry *e, const struct static_file *fi, int fd)
+{
+    if (static_variants_offered(&st->variants))
+        answer_negotiated(st, req, key, e, fi, fd);
+    else
+        send_file(req, fi, e ? e->data : NULL, e ? -1 : fd, NULL, false);
 }
 
 /* ------------------------------------------------------------------ */
@@ -351,11 +372,15 @@ static int serve(struct http_static *st, struct http_req *req)
         return 405;
     if (!st->cfg->hidden && names_hidden(req->path, req->path_len))
         return 404;
-    int status = serve_path(st, req, req->path, req->path_len);
-    const char *fb = st->cfg->fallback;
-    if (status != 404 || fb == NULL)
-        return status;
-    return serve_path(st, req, fb, strlen(fb));
+    const char *path = req->path, *fb = st->cfg->fallback;
+    size_t len = req->path_len;
+    for (;;) {      /* one call site: serve_path stays inlined */
+        int status = serve_path(st, req, path, len);
+        if (status != 404 || fb == NULL || path == fb)
+            return status;
+        path = fb;
+        len = strlen(fb);
+    }
 }
 
 /* ------------------------------------------------------------------ */

@@ -42,6 +42,12 @@ int static_variants_check(struct cfg_ctx *ctx, const config_setting_t *group,
 void static_variants_init(struct static_variants *sv, const struct cfg_static *st,
                           const struct cfg_compress *c);
 
+/* Does the route offer any encoding at all? */
+static inline bool static_variants_offered(const struct static_variants *sv)
+{
+    return sv->n_pre > 0 || sv->compress != NULL;
+}
+
 /* May another request for the file fi get other bytes (so its responses
  * carry "Vary: Accept-Encoding")? With precompressed siblings offered every
  * file may; with gzip on the fly, files of a listed type from min_size up
