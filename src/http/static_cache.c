@@ -171,6 +171,7 @@ const struct static_entry *static_cache_lookup(struct static_cache *st, const ch
             return NULL;
         }
         e->checked = now;
+        e->absent = 0;      /* look for the siblings again */
     }
     lru_unlink(st, e);
     lru_push(st, e);

@@ -56,18 +56,23 @@ static bool older(const struct timespec *a, const struct timespec *b)
 
 /* The sibling "key.gz" or "key.br" of the file orig: used when it is a
  * regular file not older than orig (a sibling left from before the file
- * changed is stale). */
+ * changed is stale). One found missing is remembered with the file's cache
+ * entry ce (when it has one), so that a site without siblings does not pay
+ * an open per request. */
 static bool sibling(struct static_variants *sv, struct static_cache *cache, const char *key,
-                    const struct static_file *orig, enum static_coding c, int64_t now,
-                    struct static_variant *out)
+                    const struct static_entry *ce, const struct static_file *orig,
+                    enum static_coding c, int64_t now, struct static_variant *out)
 {
+    unsigned bit = 1u << c;
+    if (ce && (ce->absent & bit))
+        return false;
     int n = snprintf(sv->key, sizeof sv->key, "%s.%s", key, ext_of(c));
     if (n < 0 || (size_t)n >= sizeof sv->key)
         return false;
     const struct static_entry *e = static_cache_lookup(cache, sv->key, now);
     if (e) {
         if (older(&e->info.mtime, &orig->mtime))
-            return false;
+            goto absent;
         out->info = e->info;
         out->data = e->data;
         out->fd = -1;
@@ -75,11 +80,11 @@ static bool sibling(struct static_variants *sv, struct static_cache *cache, cons
     }
     int fd = static_cache_open(cache->root_fd, sv->key);
     if (fd < 0)
-        return false;
+        goto absent;
     struct stat s;
     if (fstat(fd, &s) < 0 || !S_ISREG(s.st_mode) || older(&s.st_mtim, &orig->mtime)) {
         close(fd);
-        return false;
+        goto absent;
     }
     static_cache_describe(&out->info, &s, orig->type);
     out->data = NULL;
@@ -91,6 +96,10 @@ static bool sibling(struct static_variants *sv, struct static_cache *cache, cons
         out->fd = -1;
     }
     return true;
+absent:
+    if (ce)
+        static_cache_note_absent(ce, bit);
+    return false;
 }
 
 /* The gzip of the cached file e, made once and kept with it. */
@@ -143,7 +152,7 @@ bool static_variants_pick(struct static_variants *sv, struct static_cache *cache
         if (i < 0)
             return false;
         bool ok = how[i] == MADE_SIBLING
-                      ? sibling(sv, cache, key, &orig, offered[i], now, out)
+                      ? sibling(sv, cache, key, e, &orig, offered[i], now, out)
                       : on_the_fly(sv, cache, key, e, out);
         if (ok) {
             out->info.type = orig.type;

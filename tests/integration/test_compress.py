@@ -252,6 +252,17 @@ class PrecompressedTest(CompressBase):
         # /gzfirst/, which does not compress on the fly).
         self.assert_identity(self.get("/gzfirst/only.css", "br"), CSS)
 
+    def test_sibling_made_later_is_found(self):
+        # Found missing, then made: served once the file's cache entry is
+        # checked again (cache.valid, 1 s here).
+        r = self.get("/gzfirst/only.css", "br")
+        self.assert_identity(r, CSS)
+        httpkit.write_file(os.path.join(self.h.dir, "www", "gzfirst", "only.css.br"), PRE_BR)
+        herdtest.wait_for(
+            lambda: self.get("/gzfirst/only.css", "br").header("Content-Encoding") == "br",
+            10 * herdtest.SLOW, what="the new only.css.br served")
+        self.assertEqual(self.get("/gzfirst/only.css", "br").body, PRE_BR)
+
     def test_stale_sibling_ignored(self):
         r = self.get("/gzfirst/stale.css", "gzip")
         self.assert_identity(r, CSS)

@@ -63,10 +63,10 @@ static const struct http_request *head(const char *ae, const char *range)
 }
 
 /* Pick for key (opened, described, cached as the handler would). */
-static bool pick(struct static_variants *sv, const char *key, const char *ae, const char *range,
-                 struct static_variant *out)
+static bool pick_at(struct static_variants *sv, const char *key, const char *ae,
+                    const char *range, int64_t now, struct static_variant *out)
 {
-    const struct static_entry *e = static_cache_lookup(&cache, key, 0);
+    const struct static_entry *e = static_cache_lookup(&cache, key, now);
     if (e == NULL) {
         int fd = static_cache_open(cache.root_fd, key);
         ck_assert_int_ge(fd, 0);
@@ -74,14 +74,20 @@ static bool pick(struct static_variants *sv, const char *key, const char *ae, co
         ck_assert_int_eq(fstat(fd, &s), 0);
         struct static_file fi;
         static_cache_describe(&fi, &s, "text/html");
-        e = static_cache_insert(&cache, key, fd, &fi, 0);
+        e = static_cache_insert(&cache, key, fd, &fi, now);
         close(fd);
         ck_assert_ptr_nonnull(e);
     }
-    bool r = static_variants_pick(sv, &cache, head(ae, range), key, e, &e->info, 0, out);
+    bool r = static_variants_pick(sv, &cache, head(ae, range), key, e, &e->info, now, out);
     if (r && out->fd >= 0)
         close(out->fd);
     return r;
+}
+
+static bool pick(struct static_variants *sv, const char *key, const char *ae, const char *range,
+                 struct static_variant *out)
+{
+    return pick_at(sv, key, ae, range, 0, out);
 }
 
 static char *pre_br_gz[] = { "br", "gz" };
@@ -107,6 +113,22 @@ START_TEST(precompressed_in_order)
     ck_assert(!pick(&sv, "a.html", "gzip, br", "bytes=0-1", &v));
     /* a stale .gz, no .br: the file as it is */
     ck_assert(!pick(&sv, "b.html", "gzip, br", NULL, &v));
+}
+END_TEST
+
+/* A missing sibling is not looked for again until the file's entry is
+ * checked (cache.valid later); then one made meanwhile is found. */
+START_TEST(missing_sibling_remembered)
+{
+    struct cfg_static st = { .precompressed = { pre_br_gz, 2 } };
+    struct static_variants sv;
+    static_variants_init(&sv, &st, NULL);
+    struct static_variant v;
+    ck_assert(!pick_at(&sv, "b.html", "br", NULL, 0, &v));
+    write_file("b.html.br", "NEWBR", 5, 2000000005);
+    ck_assert(!pick_at(&sv, "b.html", "br", NULL, 500, &v));
+    ck_assert(pick_at(&sv, "b.html", "br", NULL, 1000, &v));
+    ck_assert_int_eq(v.info.size, 5);
 }
 END_TEST
 
@@ -141,6 +163,7 @@ static Suite *suite(void)
     TCase *t = tcase_create("variants");
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_add_test(t, precompressed_in_order);
+    tcase_add_test(t, missing_sibling_remembered);
     tcase_add_test(t, on_the_fly_once);
     suite_add_tcase(s, t);
     return s;
