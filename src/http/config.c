@@ -87,6 +87,14 @@ static int validate_route(struct cfg_ctx *ctx, const config_setting_t *group, vo
     if (r->compress && r->stat == NULL)
         return cfg_fail(ctx, config_setting_get_member(group, "compress"),
                         "'compress' applies to static routes only (route '%s')", r->path);
+    /* Gzip on the fly is kept in the cache: without room for a file of
+     * min_size it never happens. Allowed (precompressed may still serve),
+     * but said. */
+    if (r->compress && r->stat && r->stat->cache &&
+        (r->stat->cache->size == 0 || r->stat->cache->max_file < r->compress->min_size))
+        cfg_warn(ctx, config_setting_get_member(group, "compress"),
+                 "'compress' gzips only files the route's cache holds, and its cache holds "
+                 "none from min_size up (cache size or max_file): nothing will be compressed");
     if (check_methods(ctx, group, &r->methods) < 0 ||
         check_ranges(ctx, group, "allow", &r->allow) < 0 ||
         check_ranges(ctx, group, "deny", &r->deny) < 0)

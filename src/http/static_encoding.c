@@ -91,9 +91,14 @@ void static_accept_parse(struct static_accept *a, const char *v, size_t len)
     for (int c = 0; c < STATIC_CODINGS; c++)
         a->named[c] = -1;
     a->star = -1;
-    a->present = v != NULL;
-    if (v == NULL)
-        return;
+    a->present = false;
+    if (v != NULL)
+        static_accept_add(a, v, len);
+}
+
+void static_accept_add(struct static_accept *a, const char *v, size_t len)
+{
+    a->present = true;
     size_t i = 0;
     while (i < len) {
         while (i < len && (is_ows(v[i]) || v[i] == ','))

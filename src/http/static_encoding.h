@@ -22,6 +22,9 @@ struct static_accept {
  * Coding names are case-insensitive, "x-gzip" is gzip; an element whose
  * q is not a valid qvalue is ignored, as are codings herd does not know. */
 void static_accept_parse(struct static_accept *a, const char *v, size_t len);
+/* Add one more Accept-Encoding field line v[0..len) to a (a list split over
+ * several lines means the same as one line joined with commas). */
+void static_accept_add(struct static_accept *a, const char *v, size_t len);
 
 /* The q-value (0..1000) the field gives coding c: its own entry, else
  * "*"'s, else 0 for a content coding and 1000 for identity (acceptable

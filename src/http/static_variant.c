@@ -129,11 +129,13 @@ bool static_variants_pick(struct static_variants *sv, struct static_cache *cache
                           const struct static_entry *e, const struct static_file *fi,
                           int64_t now, struct static_variant *out)
 {
-    const struct http_header *ae = http_find_header(head, "accept-encoding");
-    if (ae == NULL || http_find_header(head, "range") != NULL)
-        return false;
     struct static_accept acc;
-    static_accept_parse(&acc, ae->value, ae->value_len);
+    static_accept_parse(&acc, NULL, 0);
+    for (size_t i = 0; i < head->num_headers; i++)     /* every line of the field */
+        if (http_name_is(&head->headers[i], "accept-encoding"))
+            static_accept_add(&acc, head->headers[i].value, head->headers[i].value_len);
+    if (!acc.present || http_find_header(head, "range") != NULL)
+        return false;
     enum static_coding offered[STATIC_CODINGS + 1];
     enum made how[STATIC_CODINGS + 1];
     size_t n = 0;

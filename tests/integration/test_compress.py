@@ -153,6 +153,17 @@ class OnTheFlyTest(CompressBase):
         # Preferred identity: a better q wins.
         self.assert_identity(self.get("/fly/page.html", "gzip;q=0.4, identity;q=0.5"), PAGE)
 
+    def test_field_over_two_lines(self):
+        r = self.get("/fly/page.html", headers=[("Accept-Encoding", "br"),
+                                                ("Accept-Encoding", "gzip;q=0.5")])
+        self.assert_gzip(r, PAGE)
+        r = self.get("/fly/page.html", headers=[("Accept-Encoding", "gzip"),
+                                                ("Accept-Encoding", "gzip;q=0")])
+        self.assert_gzip(r, PAGE)   # named twice: the better q
+        r = self.get("/fly/page.html", headers=[("Accept-Encoding", "identity"),
+                                                ("Accept-Encoding", "*;q=0")])
+        self.assert_identity(r, PAGE)
+
     def test_no_accept_encoding_gets_identity_with_vary(self):
         self.assert_identity(self.get("/fly/page.html"), PAGE)
 
@@ -353,6 +364,15 @@ servers = ( { listen = [ "127.0.0.1:$port" ];
                             'compress = { types = [ "html" ]; }; }', "is not a media type")
         self.assert_refused('{ path = "/"; static = { root = "/tmp"; }; '
                             'compress = { level = 10; }; }', "level")
+
+    def test_compress_without_a_cache_is_warned(self):
+        rc, out, err = self.check('{ path = "/"; static = { root = "/tmp"; cache = { size = 0; '
+                                  'max_file = 0; }; }; compress = { }; }')
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(err, r":\d+: .*nothing will be compressed")
+        rc, out, err = self.check('{ path = "/"; static = { root = "/tmp"; }; compress = { }; }')
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("nothing will be compressed", err)
 
     def test_defaults_printed(self):
         conf = herdtest.top(1) + """

@@ -102,6 +102,20 @@ START_TEST(choice)
 }
 END_TEST
 
+START_TEST(field_over_several_lines)
+{
+    static_accept_parse(&acc, "br;q=0.2", 8);
+    static_accept_add(&acc, "gzip;q=0.9, identity;q=0", 24);
+    ck_assert_int_eq(static_accept_q(&acc, STATIC_CODING_BR), 200);
+    ck_assert_int_eq(static_accept_q(&acc, STATIC_CODING_GZIP), 900);
+    ck_assert_int_eq(static_accept_q(&acc, STATIC_CODING_IDENTITY), 0);
+    static_accept_parse(&acc, NULL, 0);
+    static_accept_add(&acc, "", 0);         /* an empty line: identity only */
+    ck_assert(acc.present);
+    ck_assert_int_eq(static_accept_q(&acc, STATIC_CODING_GZIP), 0);
+}
+END_TEST
+
 START_TEST(names)
 {
     ck_assert_str_eq(static_coding_name(STATIC_CODING_GZIP), "gzip");
@@ -118,6 +132,7 @@ static Suite *suite(void)
     tcase_add_test(t, bad_qvalues_ignore_the_element);
     tcase_add_test(t, star_and_identity);
     tcase_add_test(t, choice);
+    tcase_add_test(t, field_over_several_lines);
     tcase_add_test(t, names);
     suite_add_tcase(s, t);
     return s;
