@@ -85,7 +85,7 @@ STRICT = os.environ.get("STRICT", "0") == "1"
 SERVERS = os.environ.get("SERVERS", "herd nginx lighttpd h2o floor haproxy").split()
 # The plain scenarios (this file) and the proxy and TLS ones (peers.py);
 # SCENARIOS may name groups of them: classic, proxy, tls, all (the default).
-CLASSIC_IDS = ["ka", "pipe", "static4k", "static1m", "close", "idle"]
+CLASSIC_IDS = ["ka", "pipe", "static4k", "static1m", "close", "idle", "gzip"]
 PROXY_IDS = ["proxy_ka", "proxy_pipe", "tcp_bulk", "seeds_http", "seeds_tcp"]
 TLS_IDS = ["tls_full_ecdsa", "tls_full_rsa", "tls_resume", "tls_ka", "tls_1m", "tls_scale"]
 GROUPS = {"classic": CLASSIC_IDS, "proxy": PROXY_IDS, "tls": TLS_IDS,
@@ -123,6 +123,15 @@ SCENARIOS = {
                   headers=["Connection: close"], size=13),
     "idle": dict(title="%d idle keep-alive connections: resident memory per connection" % IDLE_CONNS,
                  short="idle memory"),
+    # A scenario with `conf` runs each server on conf/NAME-CONF.conf.in, the
+    # servers in `servers` only; `check` (port -> problem or None) runs
+    # before it is measured.
+    "gzip": dict(title="20 KiB HTML page gzipped on the fly (herd: once, then from its cache; "
+                 "nginx: gzip on + gzip_static, no .gz), %d keep-alive connections" % CONNECTIONS,
+                 short="gzip 20 KiB", path="/page.html", script="report.lua",
+                 headers=["Accept-Encoding: gzip"], size=1024, conf="gzip",
+                 servers=("herd", "nginx"), check=lambda port: gzip_problem(port),
+                 na_note="not applicable: gzip is compared between herd and nginx"),
 }
 
 # The floor answers every request head with the fixed reply and serves no
@@ -133,7 +142,48 @@ FLOOR_NA = "not applicable: the floor serves only the fixed reply (ka and pipe)"
 
 def applies(name, sc):
     """Whether server `name` is measured in scenario `sc`."""
+    if name not in SCENARIOS.get(sc, {}).get("servers", (name,)):
+        return False
     return name != "floor" or sc in FLOOR_SCENARIOS
+
+
+def html_page(size=20480):
+    """A page of HTML that gzip shrinks about as much as a real one (4-6x)."""
+    import random
+    rnd = random.Random(11)
+    words = ("herd nginx static file cache gzip page server route request response header "
+             "client worker the a of to and in is for with on that by this").split()
+    out = [b"<!DOCTYPE html>\n<html><head><title>bench</title></head><body>\n"]
+    n = len(out[0])
+    while n < size - 20:
+        line = b"<p class=\"c%d\">%s</p>\n" % (rnd.randrange(40), " ".join(
+            rnd.choice(words) for _ in range(rnd.randrange(4, 14))).encode())
+        out.append(line)
+        n += len(line)
+    out.append(b"</body></html>\n")
+    return b"".join(out)
+
+
+PAGE = html_page()
+
+
+def gzip_problem(port):
+    """Why the server's answer to the gzip scenario is not a gzip of the
+    page, or None."""
+    import gzip
+    try:
+        st, hdrs, body = http_get(port, "/page.html", timeout=5,
+                                  headers={"Accept-Encoding": "gzip"})
+    except (OSError, http.client.HTTPException) as e:
+        return "gzip check: %s" % e
+    enc = dict((k.lower(), v) for k, v in hdrs).get("content-encoding")
+    if st != 200 or enc != "gzip":
+        return "/page.html with Accept-Encoding: gzip answered %d, Content-Encoding %s" % (st, enc)
+    try:
+        ok = gzip.decompress(body) == PAGE
+    except (OSError, EOFError) as e:
+        return "/page.html: bad gzip (%s)" % e
+    return None if ok else "/page.html: the gzip is not the page"
 
 
 # Targets, as ratios of herd to nginx in the same run:
@@ -144,6 +194,7 @@ TARGETS = [
     ("static4k", "rps", ">=", 1.4, "4 KiB static file: requests/s >= 1.4x nginx"),
     ("close", "cpu", "<=", 1.0, "Connection: close: server CPU/request <= 1.0x nginx"),
     ("idle", "mem", "<=", 1.0, "idle keep-alive memory per connection <= nginx's"),
+    ("gzip", "cpu", "<=", 0.5, "20 KiB page gzipped: server CPU/request <= 0.5x nginx"),
 ]
 
 
@@ -328,8 +379,26 @@ class Server:
                                     "          end")
         return v
 
-    def render(self):
-        with open(os.path.join(CONF, self.name + ".conf.in")) as f:
+    def use_conf(self, variant):
+        """Run on conf/NAME-VARIANT.conf.in (None: NAME.conf.in), checked
+        with the server's own test. Returns None, or why it cannot."""
+        base = os.path.join(self.dir, self.name + ".conf")
+        if not variant:
+            self.conf = base
+            return None
+        self.conf = os.path.join(self.dir, "%s-%s.conf" % (self.name, variant))
+        try:
+            self.render("%s-%s.conf.in" % (self.name, variant))
+            t = subprocess.run(self.test_cmd(), capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return "configuration %s: %s" % (variant, e)
+        if t.returncode != 0:
+            msg = (t.stderr + t.stdout).strip().splitlines()
+            return "configuration %s test failed: %s" % (variant, msg[-1] if msg else t.returncode)
+        return None
+
+    def render(self, template=None):
+        with open(os.path.join(CONF, template or self.name + ".conf.in")) as f:
             text = f.read()
         for k, val in self.subst().items():
             text = text.replace(k, val)
@@ -747,7 +816,7 @@ def xfmt(v):
 
 def row_note(s, r):
     if r["na"]:
-        return FLOOR_NA
+        return SCENARIOS[r["scenario"]].get("na_note", FLOOR_NA)
     return s.skip or r["note"] or ("no successful run" if not r["runs"] else "")
 
 
@@ -1074,7 +1143,7 @@ def main():
     os.makedirs(www)
     os.chmod(www, 0o755)
     for name, data in (("hello.txt", HELLO), ("4k.bin", os.urandom(4096)),
-                       ("1m.bin", os.urandom(1 << 20))):
+                       ("1m.bin", os.urandom(1 << 20)), ("page.html", PAGE)):
         with open(os.path.join(www, name), "wb") as f:
             f.write(data)
         os.chmod(os.path.join(www, name), 0o644)
@@ -1124,18 +1193,29 @@ def main():
                     if s.skip:
                         continue
                     current[0] = s
+                    problem = s.use_conf(SCENARIOS[sc].get("conf"))
+                    if problem:
+                        notes.setdefault((sc, s.name), []).append(problem)
+                        raw.append((rep + 1, sc, s.name, None, problem))
+                        current[0] = None
+                        continue
                     if not s.start():
                         notes.setdefault((sc, s.name), []).append(s.skip)
                         s.skip = None  # try again next time
                         raw.append((rep + 1, sc, s.name, None, "did not start"))
                         continue
                     try:
-                        if sc == "idle":
+                        check = SCENARIOS[sc].get("check")
+                        r, note = None, check and check(s.port)
+                        if note:
+                            pass
+                        elif sc == "idle":
                             r, note = measure_idle(s)
                         else:
                             r, note = measure_wrk(s, SCENARIOS[sc])
                     finally:
                         s.stop()
+                        s.use_conf(None)
                         current[0] = None
                     if r is None:
                         notes.setdefault((sc, s.name), []).append(note)
@@ -1174,8 +1254,9 @@ def main():
     confdir = os.path.join(OUT, "configs")
     os.makedirs(confdir, exist_ok=True)
     for s in servers:
-        if os.path.exists(s.conf):
-            shutil.copy(s.conf, os.path.join(confdir, os.path.basename(s.conf)))
+        for name in sorted(os.listdir(s.dir)):
+            if name.endswith(".conf"):
+                shutil.copy(os.path.join(s.dir, name), os.path.join(confdir, name))
     for s in peer_servers:
         if os.path.exists(s.conf):
             shutil.copy(s.conf, os.path.join(confdir, "%s-%s.conf" % (s.name, s.role)))

@@ -21,6 +21,7 @@
 #include "http/access_log.h"
 #include "http/handler.h"
 #include "http/headers.h"
+#include "http/static_gzip.h"
 #include "http/status.h"
 #include "proto.h"
 
@@ -84,6 +85,17 @@ static int validate_route(struct cfg_ctx *ctx, const config_setting_t *group, vo
         return cfg_fail(ctx, config_setting_get_member(group, "access_log"),
                         "a route's 'access_log' can only be \"off\" (its requests are "
                         "otherwise written to the server's)");
+    if (r->compress && r->stat == NULL)
+        return cfg_fail(ctx, config_setting_get_member(group, "compress"),
+                        "'compress' applies to static routes only (route '%s')", r->path);
+    /* Gzip on the fly is kept in the cache: without room for a file of
+     * min_size it never happens. Allowed (precompressed may still serve),
+     * but said. */
+    if (r->compress && r->stat && r->stat->cache &&
+        (r->stat->cache->size == 0 || r->stat->cache->max_file < r->compress->min_size))
+        cfg_warn(ctx, config_setting_get_member(group, "compress"),
+                 "'compress' gzips only files the route's cache holds, and its cache holds "
+                 "none from min_size up (cache size or max_file): nothing will be compressed");
     if (check_methods(ctx, group, &r->methods) < 0 ||
         http_headers_check(ctx, group, "headers", &r->headers) < 0 ||
         check_ranges(ctx, group, "allow", &r->allow) < 0 ||
@@ -109,6 +121,8 @@ static const struct cfg_key route_keys[] = {
       .sub = &http_status_config },
     { .name = "proxy", .type = CT_GROUP, .offset = CFG_AT(cfg_route, proxy),
       .sub = &http_proxy_config },
+    { .name = "compress", .type = CT_GROUP, .offset = CFG_AT(cfg_route, compress),
+      .sub = &http_compress_config },
 };
 
 static const struct cfg_section route_section = {

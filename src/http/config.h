@@ -38,6 +38,16 @@ struct cfg_static {
     char *expires;                   /* "off", "epoch", "max" or a duration */
     int64_t expires_s;               /* it in seconds, or HTTP_EXPIRES_* */
     struct cfg_cache *cache;         /* always set after validation */
+    struct cfg_strings precompressed;   /* "br", "gz": siblings served, in this order */
+    char *fallback;                  /* path served for a missing one, or NULL */
+};
+
+/* A route's `compress` group: gzip on the fly (static_gzip.c). */
+struct cfg_compress {
+    struct cfg_where where;
+    struct cfg_strings types;        /* media types; "text/..." (a star) for a major type */
+    int64_t min_size;                /* bytes: smaller files are sent as they are */
+    int64_t level;                   /* zlib's 1..9 */
 };
 
 enum cfg_status_format { STATUS_JSON, STATUS_TEXT, STATUS_PROMETHEUS };
@@ -81,6 +91,7 @@ struct cfg_route {
     struct cfg_static *stat;
     struct cfg_status *status;
     struct cfg_proxy *proxy;
+    struct cfg_compress *compress;   /* gzip on the fly (static routes), or NULL */
 };
 
 struct cfg_error_page {

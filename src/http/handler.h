@@ -40,6 +40,7 @@ struct http_handler_env {
     /* The route's headers (http/headers.h), valid while build runs (the
      * routes are sorted afterwards): a handler may prebuild them. */
     const struct http_headers *headers;
+    const struct cfg_route *route;      /* the route being built (its other keys) */
 };
 
 struct http_handler {

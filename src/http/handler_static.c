@@ -27,11 +27,13 @@
 #include "http/req.h"
 #include "http/static_cache.h"
 #include "http/static_cond.h"
+#include "http/static_variant.h"
 
 struct http_static {
     const struct cfg_static *cfg;
     const struct mime_table *mime;
     struct static_cache cache;
+    struct static_variants variants;    /* encodings on offer (static_variant.c) */
     /* The path below the root, and room to append an index name to it. */
     char key[PATH_MAX + NAME_MAX + 2];
 };
@@ -92,24 +94,49 @@ static int conditional(const struct http_req *req, const struct static_file *fi,
     }
 }
 
-/* The file fi, its bytes from data (the cache) or from fd (sendfile). */
-static void send_file(struct http_req *req, const struct static_file *fi, const char *data, int fd)
+/* "Vary" for a response that depends on Accept-Encoding, and the
+ * Content-Encoding of an encoded one (which is never sent in ranges). */
+static size_t encoding_lines(char *out, size_t cap, const char *encoding, bool vary)
+{
+    size_t n = 0;
+    if (vary)
+        n += (size_t)snprintf(out, cap, "Vary: Accept-Encoding\r\n");
+    if (encoding)
+        n += (size_t)snprintf(out + n, cap - n, "Content-Encoding: %s\r\n", encoding);
+    return n;
+}
+
+/* The file fi, its bytes from data (the cache) or from fd (sendfile), in
+ * encoding (NULL: as it is); vary when another request may get other
+ * bytes. */
+static void send_file(struct http_req *req, const struct static_file *fi, const char *data, int fd,
+                      const char *encoding, bool vary)
 {
     char extra[512];
     int64_t off = 0, end = fi->size;
     struct http_head h = { .status = conditional(req, fi, &off, &end), .extra = extra };
+    if (vary || encoding)       /* the plain file's path pays for neither */
+        h.extra_len = encoding_lines(extra, sizeof extra, h.status == 304 ? NULL : encoding, vary);
     if (h.status == 304) {
-        h.extra_len = (size_t)snprintf(extra, sizeof extra, "Last-Modified: %s\r\nETag: %s\r\n",
-                                       fi->last_modified, fi->etag);
+        h.extra_len += (size_t)snprintf(extra + h.extra_len, sizeof extra - h.extra_len,
+                                        "Last-Modified: %s\r\nETag: %s\r\n",
+                                        fi->last_modified, fi->etag);
     } else if (h.status == 416) {
-        h.extra_len = (size_t)snprintf(extra, sizeof extra, "Content-Range: bytes */%lld\r\n",
-                                       (long long)fi->size);
+        h.extra_len += (size_t)snprintf(extra + h.extra_len, sizeof extra - h.extra_len,
+                                        "Content-Range: bytes */%lld\r\n", (long long)fi->size);
     } else {
         h.type = fi->type;
         h.length = end - off;
-        h.extra_len = (size_t)snprintf(extra, sizeof extra,
-                                       "Last-Modified: %s\r\nETag: %s\r\nAccept-Ranges: bytes\r\n",
-                                       fi->last_modified, fi->etag);
+        /* An encoded response is never sent in ranges: no Accept-Ranges. */
+        if (encoding)
+            h.extra_len += (size_t)snprintf(extra + h.extra_len, sizeof extra - h.extra_len,
+                                            "Last-Modified: %s\r\nETag: %s\r\n",
+                                            fi->last_modified, fi->etag);
+        else
+            h.extra_len += (size_t)snprintf(extra + h.extra_len, sizeof extra - h.extra_len,
+                                            "Last-Modified: %s\r\nETag: %s\r\n"
+                                            "Accept-Ranges: bytes\r\n",
+                                            fi->last_modified, fi->etag);
         if (h.status == 206)
             h.extra_len += (size_t)snprintf(extra + h.extra_len, sizeof extra - h.extra_len,
                                             "Content-Range: bytes %lld-%lld/%lld\r\n",
@@ -177,6 +204,37 @@ static int redirect_to_dir(struct http_req *req)
     return 0;
 }
 
+/* The file key (held by cache entry e, or open as fd) in the encoding
+ * the client prefers among those the route offers, else as it is. */
+static __attribute__((noinline)) void answer_negotiated(struct http_static *st,
+                                                        struct http_req *req, const char *key,
+                                                        const struct static_entry *e,
+                                                        const struct static_file *fi, int fd)
+{
+    bool vary = static_variants_negotiable(&st->variants, &st->cache, fi);
+    struct static_variant v;
+    if (vary && static_variants_pick(&st->variants, &st->cache, req->head, key, e, fi,
+                                     http_req_now(req), &v)) {
+        if (fd >= 0)
+            close(fd);
+        send_file(req, &v.info, v.data, v.fd, v.encoding, true);
+        return;
+    }
+    send_file(req, fi, e ? e->data : NULL, e ? -1 : fd, NULL, vary);
+}
+
+/* The file, negotiated when the route offers encodings. Always inlined:
+ * most routes offer none, and their files (the hot path) pay one test. */
+static inline __attribute__((always_inline)) void
+answer_file(struct http_static *st, struct http_req *req, const char *key,
+            const struct static_entry *e, const struct static_file *fi, int fd)
+{
+    if (static_variants_offered(&st->variants))
+        answer_negotiated(st, req, key, e, fi, fd);
+    else
+        send_file(req, fi, e ? e->data : NULL, e ? -1 : fd, NULL, false);
+}
+
 /* ------------------------------------------------------------------ */
 /* Serving a path */
 
@@ -190,11 +248,11 @@ static void serve_regular(struct http_static *st, struct http_req *req, const ch
             static_cache_insert(&st->cache, key, fd, &fi, http_req_now(req));
         if (e) {
             close(fd);
-            send_file(req, &e->info, e->data, -1);
+            answer_file(st, req, key, e, &e->info, -1);
             return;
         }
     }
-    send_file(req, &fi, NULL, fd);
+    answer_file(st, req, key, NULL, &fi, fd);
 }
 
 /* An index file of the directory, or its listing. Returns 0 or the error
@@ -209,7 +267,7 @@ static int serve_directory(struct http_static *st, struct http_req *req, int dir
             continue;
         const struct static_entry *e = static_cache_lookup(&st->cache, st->key, http_req_now(req));
         if (e) {
-            send_file(req, &e->info, e->data, -1);
+            answer_file(st, req, st->key, e, &e->info, -1);
             return 0;
         }
         int fd = static_cache_open(st->cache.root_fd, st->key);
@@ -276,27 +334,24 @@ static bool names_hidden(const char *path, size_t len)
     return memmem(path, len, "/.", 2) != NULL;
 }
 
-/* Returns 0 when answered, else the error status to answer. */
-static int serve(struct http_static *st, struct http_req *req)
+/* The file or directory path[0..len) (decoded, normalised, from its
+ * leading slash). Returns 0 when answered, else the error status. */
+static int serve_path(struct http_static *st, struct http_req *req, const char *path, size_t len)
 {
-    if (req->f.method != HTTP_GET && req->f.method != HTTP_HEAD)
-        return 405;
-    if (!st->cfg->hidden && names_hidden(req->path, req->path_len))
-        return 404;
     /* The key is the path below the root, without its leading slash. The
      * kernel names nothing of PATH_MAX bytes or more (ENAMETOOLONG, as for
      * a component over NAME_MAX): such a file cannot exist, so 404, decided
      * here so that the slow open path (component by component) agrees. */
-    size_t key_len = req->path_len - 1;
+    size_t key_len = len - 1;
     if (key_len >= PATH_MAX)
         return 404;
-    memcpy(st->key, req->path + 1, key_len);
+    memcpy(st->key, path + 1, key_len);
     st->key[key_len] = '\0';
     bool wants_dir = key_len == 0 || st->key[key_len - 1] == '/';
     if (!wants_dir) {
         const struct static_entry *e = static_cache_lookup(&st->cache, st->key, http_req_now(req));
         if (e) {
-            send_file(req, &e->info, e->data, -1);
+            answer_file(st, req, st->key, e, &e->info, -1);
             return 0;
         }
     }
@@ -310,6 +365,27 @@ static int serve(struct http_static *st, struct http_req *req)
         return status;
     }
     return serve_opened(st, req, fd, &s, key_len, wants_dir);
+}
+
+/* Returns 0 when answered, else the error status to answer. A path that
+ * does not exist is answered with the fallback when there is one (a
+ * single-page app's index, which routes in the browser); hidden names and
+ * refusals (403) are not. */
+static int serve(struct http_static *st, struct http_req *req)
+{
+    if (req->f.method != HTTP_GET && req->f.method != HTTP_HEAD)
+        return 405;
+    if (!st->cfg->hidden && names_hidden(req->path, req->path_len))
+        return 404;
+    const char *path = req->path, *fb = st->cfg->fallback;
+    size_t len = req->path_len;
+    for (;;) {      /* one call site: serve_path stays inlined */
+        int status = serve_path(st, req, path, len);
+        if (status != 404 || fb == NULL || path == fb)
+            return status;
+        path = fb;
+        len = strlen(fb);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -338,6 +414,24 @@ static const struct cfg_section cache_section = {
     "cache", sizeof(struct cfg_cache), cache_keys, CFG_NKEYS(cache_keys), validate_cache,
 };
 
+/* The fallback is a path of the route's tree: absolute, without "." or
+ * ".." segments (nothing is normalised for it). */
+static int check_fallback(struct cfg_ctx *ctx, const config_setting_t *group,
+                          const struct cfg_static *st)
+{
+    const char *f = st->fallback;
+    if (f == NULL)
+        return 0;
+    bool ok = f[0] == '/' && strlen(f) < PATH_MAX && strstr(f, "//") == NULL;
+    for (const char *p = f; ok && (p = strstr(p, "/.")) != NULL; p++)
+        ok = p[2] != '\0' && p[2] != '/' && !(p[2] == '.' && (p[3] == '\0' || p[3] == '/'));
+    if (!ok)
+        return cfg_fail(ctx, config_setting_get_member(group, "fallback"),
+                        "'fallback' must be an absolute path such as \"/index.html\", "
+                        "without \".\" or \"..\" segments");
+    return 0;
+}
+
 static int validate_static(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
 {
     struct cfg_static *st = obj;
@@ -360,6 +454,8 @@ static int validate_static(struct cfg_ctx *ctx, const config_setting_t *group, v
         return cfg_fail(ctx, config_setting_get_member(group, "expires"),
                         "'expires' must be \"off\", \"epoch\", \"max\" or a duration such as "
                         "\"1h\" (up to 10 years), not \"%s\"", st->expires);
+    if (static_variants_check(ctx, group, st) < 0 || check_fallback(ctx, group, st) < 0)
+        return -1;
     if (st->cache == NULL) {
         /* The handler always has a cache: the group's defaults. */
         if ((st->cache = calloc(1, sizeof *st->cache)) == NULL)
@@ -380,6 +476,8 @@ static const struct cfg_key static_keys[] = {
       .def = "off" },
     { .name = "cache", .type = CT_GROUP, .offset = CFG_AT(cfg_static, cache),
       .sub = &cache_section },
+    { .name = "precompressed", .type = CT_STRINGS, .offset = CFG_AT(cfg_static, precompressed) },
+    { .name = "fallback", .type = CT_STRING, .offset = CFG_AT(cfg_static, fallback) },
 };
 
 const struct cfg_section http_static_config = {
@@ -419,6 +517,7 @@ static void *build(const void *sec, const struct http_handler_env *env, char *er
         return NULL;
     }
     static_cache_init(&st->cache, cfg->cache, root);
+    static_variants_init(&st->variants, cfg, env->route ? env->route->compress : NULL);
     return st;
 }
 

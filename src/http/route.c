@@ -137,6 +137,7 @@ static int build_route(struct http_route *r, const struct cfg_route *cr,
         snprintf(err, errcap, "out of memory");
         return -1;
     }
+    env.route = cr;
     r->state = r->handler->build(r->handler->section(cr), &env, err, errcap);
     if (r->state && r->handler->answered_by)
         r->handler = r->handler->answered_by(r->state);

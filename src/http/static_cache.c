@@ -137,9 +137,10 @@ static void cache_evict(struct static_cache *st, struct static_entry *e)
         pp = &(*pp)->hnext;
     *pp = e->hnext;
     lru_unlink(st, e);
-    st->bytes -= e->info.size;
+    st->bytes -= e->info.size + (e->gz_len > 0 ? e->gz_len : 0);
     free(e->key);
     free(e->data);
+    free(e->gz);
     free(e);
 }
 
@@ -170,6 +171,7 @@ const struct static_entry *static_cache_lookup(struct static_cache *st, const ch
             return NULL;
         }
         e->checked = now;
+        e->absent = 0;      /* look for the siblings again */
     }
     lru_unlink(st, e);
     lru_push(st, e);
@@ -216,6 +218,21 @@ fail:
     free(e->key);
     free(e);
     return NULL;
+}
+
+void static_cache_keep_gzip(struct static_cache *st, const struct static_entry *ce, char *gz,
+                            int64_t len)
+{
+    /* The entries are the cache's own: the const the lookups hand out
+     * keeps handlers from changing them, not the cache. */
+    struct static_entry *e = (struct static_entry *)(uintptr_t)ce;
+    free(e->gz);
+    if (e->gz_len > 0)
+        st->bytes -= e->gz_len;
+    e->gz = gz;
+    e->gz_len = gz ? len : -1;
+    if (gz)
+        st->bytes += len;
 }
 
 void static_cache_clear(struct static_cache *st)

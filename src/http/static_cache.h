@@ -24,7 +24,7 @@ struct static_file {
     dev_t dev;
     ino_t ino;
     const char *type;
-    char etag[48];
+    char etag[64];
     char last_modified[HTTP_DATE_LEN + 1];
 };
 
@@ -34,6 +34,10 @@ struct static_entry {
     uint32_t hash;
     char *key;                          /* path relative to the root */
     char *data;
+    char *gz;                           /* data gzipped (compress), or NULL */
+    int64_t gz_len;                     /* 0: not tried yet; -1: gzip does not pay */
+    uint8_t absent;                     /* precompressed siblings found missing (or
+                                           stale), by bit, until the next check */
     int64_t checked;                    /* ms when last confirmed fresh */
     struct static_file info;
 };
@@ -59,6 +63,19 @@ void static_cache_describe(struct static_file *fi, const struct stat *s, const c
 void static_cache_init(struct static_cache *c, const struct cfg_cache *cfg, int root_fd);
 /* Drop every entry (the root fd stays the caller's). */
 void static_cache_clear(struct static_cache *c);
+/* Remember that the sibling `bit` of e's file (static_variant.c) is
+ * missing, so that it is not looked for again until e is next checked
+ * (cache.valid): a sibling made later is found as a changed file is. */
+static inline void static_cache_note_absent(const struct static_entry *e, unsigned bit)
+{
+    ((struct static_entry *)(uintptr_t)e)->absent |= (uint8_t)bit;   /* the cache's own */
+}
+
+/* Keep gz[0..len) (the cache owns it from now on) as the gzip of e's data,
+ * counted in the cache's bytes; gz NULL remembers that gzip does not pay
+ * for e. The bytes go when e does (evicted, or found changed). */
+void static_cache_keep_gzip(struct static_cache *c, const struct static_entry *e, char *gz,
+                            int64_t len);
 /* A fresh entry for key, or NULL (not cached, or it changed and was
  * dropped). now is the loop's clock in ms. */
 const struct static_entry *static_cache_lookup(struct static_cache *c, const char *key,

@@ -282,6 +282,9 @@ static const struct {
     { "return.status", "301" },
     { "static.root", "\"/tmp\"" },
     { "static.expires", "\"1h\"" },
+    { "static.precompressed", "[ \"gz\", \"br\" ]" },
+    { "static.fallback", "\"/index.html\"" },
+    { "compress.types", "[ \"text/css\", \"text/*\" ]" },
     { "upstream.balance", "\"hash\"" },
     /* Variables a tcp_proxy server and a proxy route (which use the first
      * upstream) have. */
@@ -390,13 +393,20 @@ static int protocol_count(void)
 /* A list's elements: one per group key of the element when it has several
  * (a route takes one handler), at least one per protocol for servers (whose
  * groups go round them), else two. */
+/* A route's group that is not a handler but goes with one (compress
+ * applies to static routes only): written in the route of that handler. */
+static const char *companion_of(const struct cfg_key *k)
+{
+    return strcmp(k->name, "compress") == 0 ? "static" : NULL;
+}
+
 static void gen_list(FILE *out, const struct cfg_key *k, struct seen *seen)
 {
     const struct cfg_section *sub = k->sub;
     const struct cfg_key *groups[8];
     int n_groups = 0, n = 2;
     for (size_t i = 0; i < sub->n_keys; i++)
-        if (sub->keys[i].type == CT_GROUP && n_groups < 8)
+        if (sub->keys[i].type == CT_GROUP && n_groups < 8 && !companion_of(&sub->keys[i]))
             groups[n_groups++] = &sub->keys[i];
     for (size_t i = 0; i < sub->n_keys; i++)
         if (sub->keys[i].type == CT_PROTOCOL)
@@ -477,7 +487,8 @@ static void gen_section(FILE *out, const struct cfg_section *sec, const struct c
     const struct cfg_section *protocol = NULL;
     for (size_t i = 0; i < sec->n_keys; i++) {
         const struct cfg_key *k = &sec->keys[i];
-        if (only && k->type == CT_GROUP && k != only)
+        if (only && k->type == CT_GROUP && k != only &&
+            !(companion_of(k) && strcmp(companion_of(k), only->name) == 0))
             continue;
         if (k->type == CT_PROTOCOL)
             protocol = proto_registry.list[idx]->section;
