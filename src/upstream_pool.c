@@ -253,9 +253,10 @@ static void hand_over(struct upstream_pool *p, struct conn *c, int server, int64
     struct channel_idle m;
     memset(&m, 0, sizeof m);
     m.since = since;
-    /* One the server closed meanwhile would only be closed over there. */
-    if (still_open(c) && strlen(name) < sizeof m.upstream && strlen(addr) < sizeof m.server &&
-        handover_channel >= 0) {
+    /* One the server closed meanwhile would only be closed over there; a
+     * transport with state of its own (TLS) cannot travel as a socket. */
+    if (still_open(c) && c->tp == &transport_plain && strlen(name) < sizeof m.upstream &&
+        strlen(addr) < sizeof m.server && handover_channel >= 0) {
         memcpy(m.upstream, name, strlen(name));
         memcpy(m.server, addr, strlen(addr));
         if (channel_send_idle(handover_channel, &m, c->io.fd) < 0) {

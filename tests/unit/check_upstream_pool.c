@@ -333,6 +333,37 @@ START_TEST(hand_over_sends_the_idle_and_then_each_put)
 }
 END_TEST
 
+/* A name that does not fit the message, or a connection its server closed
+ * meanwhile: not handed over, closed. */
+START_TEST(what_cannot_travel_is_closed)
+{
+    struct balancer *bal = real_balancer();
+    char name[CHANNEL_UPSTREAM_MAX + 1];
+    memset(name, 'n', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    struct upstream_pool *p = upstream_pool_ref(bal, 4);
+    upstream_pool_put(p, connect_one(), 0, 60000);
+    struct conn *gone = connect_one();
+    upstream_pool_put(p, gone, 0, 60000);
+    ck_assert_uint_eq(upstream_pool_idle(p), 2);
+    close(peers[1]);
+    peers[1] = -1;
+    struct pollfd pf = { .fd = gone->io.fd, .events = POLLIN };
+    ck_assert_int_eq(poll(&pf, 1, 5000), 1);
+    up.name = name;
+    upstream_pool_hand_over(ch[0]);
+    up.name = "app";
+    struct channel_msg msg;
+    ck_assert_int_eq(channel_recv(ch[1], &msg), CHANNEL_AGAIN);
+    int zero = 0;
+    ck_assert(fx_run_until(peer_closed, &zero, 5000));
+    size_t none = 0;
+    ck_assert(fx_run_until(outbound_at_most, &none, 5000));
+    upstream_pool_unref(p);
+    balance_free(bal);
+}
+END_TEST
+
 /* A plain socket connected to the listener (its end in peers[]), as a
  * handed-over connection arrives. */
 static int raw_connect(void)
@@ -444,6 +475,7 @@ static Suite *suite(void)
     TCase *r = tcase_create("reload");
     tcase_add_checked_fixture(r, handover_setup, handover_teardown);
     tcase_add_test(r, hand_over_sends_the_idle_and_then_each_put);
+    tcase_add_test(r, what_cannot_travel_is_closed);
     tcase_add_test(r, adopted_only_where_it_belongs);
     tcase_add_test(r, adopted_keeps_its_idle_time);
     suite_add_tcase(s, r);
