@@ -226,6 +226,14 @@ struct conn *conn_connect(struct conn_owner *o, const struct sockaddr *addr, soc
                           int64_t connect_timeout_ms, const struct conn_ops *ops,
                           const struct conn_transport *tp, void *data);
 
+/* An outbound connection on a socket connected elsewhere (an idle upstream
+ * connection a worker of the previous generation handed over): open at
+ * once, as if ops->open had run (it is not called); close will be. The
+ * socket must be a plain, connected one with nothing of an exchange left
+ * in it. NULL with errno set when it cannot be (the fd stays the caller's). */
+struct conn *conn_adopt(struct conn_owner *o, int fd, const struct conn_ops *ops,
+                        const struct conn_transport *tp, void *data);
+
 /* Tie a and b for back-pressure both ways: each stops reading while the
  * other's output is at or above CONN_OUT_HIGH (or a file is being sent), and
  * resumes when it drains. Output one queues for the other is flushed before

@@ -2,6 +2,7 @@
  *
  *   accepted (conn_start) ─ [a trusted peer's PROXY header,
  *                            conn_proxy_header.c] ─────────────────────┐
+ *   conn_adopt (a socket connected by another process) ── open at once
  *   conn_connect ─ connect() ─┬─ in progress ─ write edge, SO_ERROR 0 ─┤
  *                             │        └─ refused, connect timeout ──► ops->error
  *                             ├─ done at once: its write edge comes ─┘ (gone)
@@ -334,5 +335,36 @@ struct conn *conn_connect(struct conn_owner *o, const struct sockaddr *addr, soc
         return NULL;
     }
     conn_set_timer(c, CONN_TIMER_CONNECT, connect_timeout_ms);
+    return c;
+}
+
+struct conn *conn_adopt(struct conn_owner *o, int fd, const struct conn_ops *ops,
+                        const struct conn_transport *tp, void *data)
+{
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    if (getpeername(fd, (struct sockaddr *)&peer, &len) < 0)
+        return NULL;            /* not a connected socket (ENOTCONN, ENOTSOCK) */
+    struct conn *c = pool_get(o);
+    if (c == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    init(c, o, fd, ops, tp);
+    set_peer(c, (struct sockaddr *)&peer);
+    c->srv = NULL;
+    c->vhosts = NULL;
+    c->n_vhosts = 0;
+    c->outbound = true;
+    c->data = data;
+    /* Bytes or an end that came while it travelled show as the first edge. */
+    if (loop_add(o->loop, &c->io, LOOP_READ | LOOP_WRITE | LOOP_EDGE) < 0) {
+        int err = errno;
+        c->in_use = false;
+        c->io.fd = -1;
+        conn_pool_put(o, c);
+        errno = err;
+        return NULL;
+    }
     return c;
 }

@@ -5,9 +5,15 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "balance.h"
+#include "channel.h"
+#include "log.h"
+#include "transport.h"
+#include "upstream.h"
 
 struct upstream_pool {
     struct balancer *bal;           /* whose servers (the key) */
@@ -23,6 +29,7 @@ struct upstream_pool {
 struct pool_idle {
     struct upstream_pool *pool;     /* NULL once the pool is gone */
     struct conn *prev, *next;
+    int64_t since;                  /* idle from then (the list's order) */
     int server;
 };
 
@@ -32,6 +39,9 @@ _Static_assert(sizeof(struct pool_idle) <= CONN_PROTO_STATE, "fits the connectio
 enum { POOL_TIMER_IDLE = CONN_TIMER_PROTO };
 
 static struct upstream_pool *pools;
+/* Draining for a reload: idle connections go to the master over this
+ * channel (upstream_pool_hand_over); -1: they are kept. */
+static int handover_channel = -1;
 
 static struct pool_idle *idle_of(struct conn *c)
 {
@@ -204,6 +214,76 @@ struct conn *upstream_pool_take(struct upstream_pool *p, int server, const struc
     return NULL;
 }
 
+/* Keep c, idle since `since`, in its place in p's list (the most recently
+ * used first), until `since + idle_ms`. */
+static void link_idle(struct upstream_pool *p, struct conn *c, int server, int64_t since,
+                      int64_t idle_ms)
+{
+    struct pool_idle *e = idle_of(c);
+    struct conn *before = p->head;
+    while (before && idle_of(before)->since > since)
+        before = idle_of(before)->next;
+    *e = (struct pool_idle){ .pool = p, .server = server, .since = since, .next = before };
+    e->prev = before ? idle_of(before)->prev : p->tail;
+    if (e->prev)
+        idle_of(e->prev)->next = c;
+    else
+        p->head = c;
+    if (before)
+        idle_of(before)->prev = c;
+    else
+        p->tail = c;
+    p->n_idle++;
+    if (p->counted)
+        balance_idle(p->bal, server, 1);
+    conn_set_timer(c, POOL_TIMER_IDLE, idle_ms);
+}
+
+/* Draining for a reload: c (idle since `since`, not in a list) goes to the
+ * master, which passes it to a worker of the new generation; this
+ * process's copy is closed either way. */
+static void hand_over(struct upstream_pool *p, struct conn *c, int server, int64_t since)
+{
+    const char *name = balance_upstream(p->bal)->name;
+    const char *addr = balance_server_name(p->bal, server);
+    /* The socket lives on elsewhere, so closing our descriptor would leave
+     * it in this process's epoll set, its events coming to whatever
+     * connection takes this one's place: take it out first. */
+    loop_del(c->owner->loop, &c->io);
+    struct channel_idle m;
+    memset(&m, 0, sizeof m);
+    m.since = since;
+    /* One the server closed meanwhile would only be closed over there; a
+     * transport with state of its own (TLS) cannot travel as a socket. */
+    if (still_open(c) && c->tp == &transport_plain && strlen(name) < sizeof m.upstream &&
+        strlen(addr) < sizeof m.server && handover_channel >= 0) {
+        memcpy(m.upstream, name, strlen(name));
+        memcpy(m.server, addr, strlen(addr));
+        if (channel_send_idle(handover_channel, &m, c->io.fd) < 0) {
+            /* The master is gone: nobody to hand the rest to. */
+            log_warn("cannot hand an idle connection to %s over: %s", addr, strerror(errno));
+            handover_channel = -1;
+        }
+    }
+    close_idle(c);
+}
+
+void upstream_pool_hand_over(int channel)
+{
+    handover_channel = channel;
+    if (channel < 0)
+        return;
+    for (struct upstream_pool *p = pools; p; p = p->next)
+        while (p->head) {
+            struct conn *c = p->head;
+            struct pool_idle *e = idle_of(c);
+            int server = e->server;
+            int64_t since = e->since;
+            list_remove(p, c);
+            hand_over(p, c, server, since);
+        }
+}
+
 void upstream_pool_put(struct upstream_pool *p, struct conn *c, int server, int64_t idle_ms)
 {
     struct pool_idle *e = idle_of(c);
@@ -215,17 +295,52 @@ void upstream_pool_put(struct upstream_pool *p, struct conn *c, int server, int6
         close_idle(c);
         return;
     }
+    if (handover_channel >= 0) {
+        hand_over(p, c, server, conn_now(c));
+        return;
+    }
     if (p->n_idle >= p->keepalive)
         close_idle(p->tail);
-    e->pool = p;
-    e->next = p->head;
-    if (p->head)
-        idle_of(p->head)->prev = c;
-    else
-        p->tail = c;
-    p->head = c;
-    p->n_idle++;
-    if (p->counted)
-        balance_idle(p->bal, server, 1);
-    conn_set_timer(c, POOL_TIMER_IDLE, idle_ms);
+    link_idle(p, c, server, conn_now(c), idle_ms);
+}
+
+/* The pool of the upstream called `name` and its server at `addr`. */
+static struct upstream_pool *pool_for(const char *name, const char *addr, int *server)
+{
+    for (struct upstream_pool *p = pools; p; p = p->next) {
+        if (strcmp(balance_upstream(p->bal)->name, name) != 0)
+            continue;
+        for (size_t i = 0; i < balance_servers(p->bal); i++)
+            if (strcmp(balance_server_name(p->bal, (int)i), addr) == 0) {
+                *server = (int)i;
+                return p;
+            }
+    }
+    return NULL;
+}
+
+int upstream_pool_adopt(struct conn_owner *o, const struct channel_idle *m, int fd)
+{
+    int server;
+    struct upstream_pool *p = pool_for(m->upstream, m->server, &server);
+    const char *why = NULL;
+    int64_t left = 0;
+    struct conn *c = NULL;
+    if (p == NULL)
+        why = "its upstream server is not in this configuration";
+    else if (p->n_idle >= p->keepalive)
+        why = "keepalive idle connections are kept already";
+    else if ((left = balance_upstream(p->bal)->keepalive_timeout -
+                     (loop_now(o->loop) - m->since)) <= 0)
+        why = "idle for keepalive_timeout";
+    else if ((c = conn_adopt(o, fd, &idle_ops, &transport_plain, NULL)) == NULL)
+        why = strerror(errno);
+    if (why) {
+        log_debug("an idle connection to %s (%s) handed over: closed: %s", m->server,
+                  m->upstream, why);
+        close(fd);
+        return -1;
+    }
+    link_idle(p, c, server, m->since, left);
+    return 0;
 }

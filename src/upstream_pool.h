@@ -16,7 +16,19 @@
  * counted by the balancer as active: the caller reports it closed before
  * put and opened after take, so a server's connections (active and idle)
  * stay within max_connections as long as callers take an idle one before
- * connecting a new one. Tested by tests/unit/check_upstream_pool.c. */
+ * connecting a new one.
+ *
+ * Across a reload (DESIGN, "Processes"): a worker told to drain hands its
+ * idle connections over (upstream_pool_hand_over), each with its upstream's
+ * name, its server's address and since when it is idle, to the master,
+ * which passes it on to a worker of the new generation; a connection that
+ * becomes idle later in the drain (its request was in flight) goes the same
+ * way. The new worker keeps it (upstream_pool_adopt) when its configuration
+ * has that upstream and server, below `keepalive`, and the connection has
+ * been idle less than its keepalive_timeout; else it closes it. A handed
+ * over connection is checked before reuse like any other. Only plain
+ * (unencrypted) connections are pooled, so a socket is all there is to
+ * hand over. Tested by tests/unit/check_upstream_pool.c. */
 #ifndef HERD_UPSTREAM_POOL_H
 #define HERD_UPSTREAM_POOL_H
 
@@ -26,6 +38,7 @@
 #include "conn.h"
 
 struct balancer;
+struct channel_idle;
 struct upstream_pool;
 
 /* The pool of b's upstream in this process (built on first use, counted),
@@ -45,6 +58,19 @@ struct conn *upstream_pool_take(struct upstream_pool *p, int server, const struc
  * for a later take, for at most idle_ms; with keepalive 0, or a
  * connection that is not clean, c is closed instead. */
 void upstream_pool_put(struct upstream_pool *p, struct conn *c, int server, int64_t idle_ms);
+
+/* Hand every idle connection, now and from now on, to the master over
+ * channel (channel.h, IDLE_CONN) instead of keeping it; this process's
+ * copies are closed. The pool's balancer must be a real one. After a
+ * failed send (the master is gone) idle connections are closed. channel
+ * < 0: keep them again (tests). */
+void upstream_pool_hand_over(int channel);
+
+/* A connection handed over by the previous generation (fd, described by
+ * m): into the pool of m's upstream and server, for what is left of its
+ * keepalive_timeout, or closed (no such upstream or server here, keepalive
+ * reached, idle too long). 0 kept, -1 closed. */
+int upstream_pool_adopt(struct conn_owner *o, const struct channel_idle *m, int fd);
 
 /* Report idle connections to the balancer (balance_idle: the status
  * page's idle gauge) from now on. Not for a stand-in balancer (tests). */

@@ -22,6 +22,7 @@
 #include "proto.h"
 #include "transport.h"
 #include "transport_tls.h"
+#include "upstream_pool.h"
 
 /* Accepts per wake-up of one listener before yielding to the connections. */
 #define ACCEPT_BATCH 128
@@ -361,7 +362,7 @@ static void on_signal(struct loop *loop, struct loop_io *io, unsigned events)
 /* ------------------------------------------------------------------ */
 /* The channel to the master */
 
-static void on_message(struct worker *w, const struct channel_msg *m)
+static void on_message(struct worker *w, int ch, const struct channel_msg *m)
 {
     switch (m->kind) {
     case CHANNEL_RELEASED:
@@ -370,7 +371,11 @@ static void on_message(struct worker *w, const struct channel_msg *m)
                 w->listeners[m->ids[i]].released = true;
         break;
     case CHANNEL_DRAIN:
+        upstream_pool_hand_over(ch);    /* a reload: to the new generation */
         begin_drain(w);
+        break;
+    case CHANNEL_IDLE_CONN:
+        upstream_pool_adopt(&w->owner, &m->idle, m->fd);
         break;
     case CHANNEL_BORROW:
         borrow(w, m->listener, m->slot, m->fd);
@@ -403,7 +408,7 @@ static void on_channel(struct loop *loop, struct loop_io *io, unsigned events)
     for (;;) {
         switch (channel_recv(io->fd, &m)) {
         case CHANNEL_MSG:
-            on_message(w, &m);
+            on_message(w, io->fd, &m);
             break;
         case CHANNEL_BAD:
             log_warn("worker %d: dropped a malformed message from the master", w->slot);

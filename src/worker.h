@@ -4,6 +4,9 @@
  *   serving ─QUIT/channel closed─► draining: stop accepting, finish what is
  *            in flight, close idle connections after a grace, exit when none
  *            is left or shutdown_timeout passes
+ *   serving ─DRAIN (a reload)─► the same, and idle upstream connections go
+ *            to the new generation through the master (upstream_pool.h)
+ *   IDLE_CONN from the master: one of them, kept if it fits (upstream_pool_adopt)
  *   serving/draining ─TERM/INT─► exit at once
  */
 #ifndef HERD_WORKER_H

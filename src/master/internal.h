@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "channel.h"
 #include "config.h"
 #include "listen.h"
 #include "loop.h"
@@ -71,6 +72,7 @@ struct child {
     int slot;
     struct gen *gen;
     bool ready;
+    unsigned passed, dropped;   /* idle connections it handed over (slot_pass_idle) */
     struct stats_block *stats;
     struct child *next;
 };
@@ -139,6 +141,12 @@ void slot_init(struct slot *s, struct master *m, struct gen *g, int index);
 int slot_spawn(struct master *m, struct gen *g, int slot);
 struct child *slot_child_by_pid(struct master *m, pid_t pid);
 void slot_child_exited(struct master *m, struct child *c, int status);
+/* An idle upstream connection (fd) that draining worker `from` handed
+ * over: sent on to a ready worker of the current generation, the same slot
+ * first; the master's copy is closed. Returns that worker, or NULL when none
+ * could take it (then it is closed). */
+struct child *slot_pass_idle(struct master *m, struct child *from,
+                             const struct channel_idle *idle, int fd);
 
 /* logs.c */
 int logs_open_error(const struct herd_config *cfg, char *err, size_t errcap);

@@ -11,6 +11,13 @@
  * to the slots that serve. What was already queued on its sockets would
  * wait for the respawn, so they are lent to a ready worker of another slot
  * (BORROW) until the slot is up again (GIVE_BACK).
+ *
+ * A draining worker's idle upstream connections (IDLE_CONN, see
+ * upstream_pool.h) go on to the serving generation's worker in the same
+ * slot, or when that one cannot take them (no such slot, not ready, its
+ * channel full) to the next ready one; closed when none can (the master
+ * stops, or no generation serves). Each goes to exactly one worker: the
+ * master's copy is closed once it is sent.
  * Tested by tests/unit/check_master_slot.c and tests/integration/test_listeners.py. */
 #include "master/internal.h"
 
@@ -237,6 +244,50 @@ static void child_ready(struct master *m, struct child *c)
         slot_up(g, c->slot);
 }
 
+/* ------------------------------------------------------------------ */
+/* Idle upstream connections handed over */
+
+static struct child *ready_child(struct master *m, const struct gen *g, int slot)
+{
+    for (struct child *c = m->children; c; c = c->next)
+        if (c->gen == g && c->slot == slot && c->ready)
+            return c;
+    return NULL;
+}
+
+struct child *slot_pass_idle(struct master *m, struct child *from,
+                             const struct channel_idle *idle, int fd)
+{
+    struct gen *g = m->current;
+    struct child *to = NULL;
+    if (g && g != from->gen && g->state == GEN_ACTIVE && from->gen->state == GEN_DRAINING &&
+        !master_stopping(m)) {
+        for (int k = 0; k < g->workers && to == NULL; k++) {
+            to = ready_child(m, g, (from->slot + k) % g->workers);
+            if (to && channel_send_idle(to->io.fd, idle, fd) < 0)
+                to = NULL;
+        }
+    }
+    close(fd);
+    if (to)
+        from->passed++;
+    else
+        from->dropped++;
+    return to;
+}
+
+/* A message from c. `exiting`: c has exited and this is what it said last:
+ * only its connections still matter. */
+static void child_said(struct master *m, struct child *c, struct channel_msg *msg, bool exiting)
+{
+    if (msg->kind == CHANNEL_IDLE_CONN)
+        slot_pass_idle(m, c, &msg->idle, msg->fd);
+    else if (msg->kind == CHANNEL_READY && !exiting)
+        child_ready(m, c);
+    else if (msg->fd >= 0)
+        close(msg->fd);
+}
+
 static void on_channel(struct loop *loop, struct loop_io *io, unsigned events)
 {
     (void)loop;
@@ -247,10 +298,7 @@ static void on_channel(struct loop *loop, struct loop_io *io, unsigned events)
     for (;;) {
         switch (channel_recv(io->fd, &msg)) {
         case CHANNEL_MSG:
-            if (msg.kind == CHANNEL_READY)
-                child_ready(m, c);
-            else if (msg.fd >= 0)
-                close(msg.fd);
+            child_said(m, c, &msg, false);
             break;
         case CHANNEL_BAD:
             log_warn("dropped a malformed message from worker %d", (int)c->pid);
@@ -273,8 +321,25 @@ struct child *slot_child_by_pid(struct master *m, pid_t pid)
     return NULL;
 }
 
+/* What dead sent before it exited and the loop has not read yet: the
+ * idle connections it handed over are passed on, not dropped with the
+ * channel. */
+static void read_last_words(struct master *m, struct child *dead)
+{
+    struct channel_msg msg;
+    enum channel_recv_result r;
+    while (dead->io.fd >= 0 && (r = channel_recv(dead->io.fd, &msg)) != CHANNEL_AGAIN &&
+           r != CHANNEL_CLOSED)
+        if (r == CHANNEL_MSG)
+            child_said(m, dead, &msg, true);
+    if (dead->passed || dead->dropped)
+        log_info("worker %d handed over %u idle upstream connections; %u passed on, %u closed",
+                 (int)dead->pid, dead->passed + dead->dropped, dead->passed, dead->dropped);
+}
+
 static void remove_child(struct master *m, struct child *dead)
 {
+    read_last_words(m, dead);
     for (struct child **pp = &m->children; *pp; pp = &(*pp)->next)
         if (*pp == dead) {
             *pp = dead->next;

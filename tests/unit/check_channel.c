@@ -1,7 +1,8 @@
 /* The master/worker channel over a real socketpair: every message kind
  * round trip, descriptors passed with SCM_RIGHTS, listener lists far
  * longer than a byte can count, and malformed input dropped (with any
- * descriptor it carried) while the channel stays usable. */
+ * descriptor it carried) while the channel stays usable; an idle upstream
+ * connection's description (IDLE_CONN) bounded and checked both ways. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -106,6 +107,101 @@ START_TEST(every_kind_round_trips)
 }
 END_TEST
 
+struct head {
+    uint32_t kind, arg, slot, n_ids;
+};
+
+static struct channel_idle idle_of(const char *upstream, const char *server, int64_t since)
+{
+    struct channel_idle m;
+    memset(&m, 0, sizeof m);
+    m.since = since;
+    strcpy(m.upstream, upstream);
+    strcpy(m.server, server);
+    return m;
+}
+
+/* An idle upstream connection: its socket and what it is, whole. */
+START_TEST(idle_conn_round_trips)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    struct channel_idle m = idle_of("app", "[::1]:8080", -123456789012345LL);
+    ck_assert_int_eq(channel_send_idle(sv[0], &m, p[0]), 0);
+    memset(m.upstream, 'u', sizeof m.upstream - 1);        /* the longest that fit */
+    memset(m.server, 's', sizeof m.server - 1);
+    ck_assert_int_eq(channel_send_idle(sv[0], &m, p[1]), 0);
+    expect(CHANNEL_IDLE_CONN);
+    ck_assert_str_eq(msg.idle.upstream, "app");
+    ck_assert_str_eq(msg.idle.server, "[::1]:8080");
+    ck_assert(msg.idle.since == -123456789012345LL);
+    same_file(msg.fd, p[0]);
+    ck_assert_int_eq(fcntl(msg.fd, F_GETFD), FD_CLOEXEC);
+    close(msg.fd);
+    expect(CHANNEL_IDLE_CONN);
+    ck_assert_uint_eq(strlen(msg.idle.upstream), CHANNEL_UPSTREAM_MAX - 1);
+    ck_assert_uint_eq(strlen(msg.idle.server), CHANNEL_SERVER_MAX - 1);
+    same_file(msg.fd, p[1]);
+    close(msg.fd);
+    ck_assert_int_eq(channel_recv(sv[1], &msg), CHANNEL_AGAIN);
+    close(p[0]);
+    close(p[1]);
+}
+END_TEST
+
+/* The sender refuses what the receiver would drop; the receiver drops it
+ * anyway when it comes (its descriptor closed), and goes on. */
+START_TEST(malformed_idle_conns_are_refused_and_dropped)
+{
+    struct channel_idle ok = idle_of("app", "127.0.0.1:80", 5);
+    struct channel_idle no_name = idle_of("", "127.0.0.1:80", 5);
+    struct channel_idle no_server = idle_of("app", "", 5);
+    struct channel_idle open_ended = ok;
+    memset(open_ended.server, 's', sizeof open_ended.server);      /* no NUL */
+    ck_assert_int_eq(channel_send_idle(sv[0], &no_name, 0), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(channel_send_idle(sv[0], &no_server, 0), -1);
+    ck_assert_int_eq(channel_send_idle(sv[0], &open_ended, 0), -1);
+    ck_assert_int_eq(channel_send_idle(sv[0], &ok, -1), -1);
+    ck_assert_int_eq(channel_recv(sv[1], &msg), CHANNEL_AGAIN);
+
+    struct {
+        struct head h;
+        struct channel_idle m;
+        char extra[4];
+    } raw = { { CHANNEL_IDLE_CONN, 0, 0, 0 }, ok, "xyz" };
+    const struct {
+        const struct channel_idle *m;
+        size_t len;
+        size_t n_fds;
+    } bad[] = {
+        { &ok, sizeof raw.h + sizeof raw.m, 0 },            /* no descriptor */
+        { &ok, sizeof raw.h + sizeof raw.m - 1, 1 },        /* short */
+        { &ok, sizeof raw, 1 },                             /* long */
+        { &no_name, sizeof raw.h + sizeof raw.m, 1 },
+        { &open_ended, sizeof raw.h + sizeof raw.m, 1 },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int p[2];
+        ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
+        raw.m = *bad[i].m;
+        send_raw(&raw, bad[i].len, &p[1], bad[i].n_fds);
+        close(p[1]);
+        ck_assert_msg(channel_recv(sv[1], &msg) == CHANNEL_BAD, "message %zu accepted", i);
+        char c;
+        ck_assert_int_eq(read(p[0], &c, 1), 0);     /* its descriptor closed */
+        close(p[0]);
+    }
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(channel_send_idle(sv[0], &ok, p[0]), 0);
+    expect(CHANNEL_IDLE_CONN);
+    close(msg.fd);
+    close(p[0]);
+    close(p[1]);
+}
+END_TEST
+
 START_TEST(passed_fd_is_a_working_close_on_exec_copy)
 {
     int p[2];
@@ -163,10 +259,6 @@ START_TEST(long_listener_lists_arrive_whole)
     }
 }
 END_TEST
-
-struct head {
-    uint32_t kind, arg, slot, n_ids;
-};
 
 START_TEST(malformed_messages_are_dropped)
 {
@@ -255,6 +347,8 @@ int main(void)
     TCase *tc = tcase_create("socketpair");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, every_kind_round_trips);
+    tcase_add_test(tc, idle_conn_round_trips);
+    tcase_add_test(tc, malformed_idle_conns_are_refused_and_dropped);
     tcase_add_test(tc, passed_fd_is_a_working_close_on_exec_copy);
     tcase_add_test(tc, long_listener_lists_arrive_whole);
     tcase_add_test(tc, malformed_messages_are_dropped);

@@ -356,6 +356,50 @@ START_TEST(connects)
 }
 END_TEST
 
+/* A socket connected elsewhere (as one handed over on a reload): open at
+ * once without an open callback, its peer known, reading and closing as
+ * any outbound connection; what is not a connected socket is refused and
+ * left to the caller. */
+START_TEST(adopts_a_connected_socket)
+{
+    struct sockaddr_in addr;
+    int l = tcp_socket(8, true, &addr);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    ck_assert(connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0 || errno == EINPROGRESS);
+    int s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+    ck_assert_int_ge(s, 0);
+    fx_probe.mode = FX_SINK;
+    struct conn *c = conn_adopt(&fx.owner, fd, &fx_probe_ops, &transport_plain, &marker);
+    ck_assert_ptr_nonnull(c);
+    ck_assert(c->outbound && !c->connecting);
+    ck_assert_ptr_eq(c->data, &marker);
+    ck_assert_int_eq(c->peer.port, addr.sin_port);
+    ck_assert_int_eq(fx.owner.n_outbound, 1);
+    fx_send(s, "pong", 4);
+    close(s);
+    char e = 'c';
+    ck_assert(fx_run_until(fx_probe_heard, &e, 5000));
+    ck_assert_int_eq(fx_probe.got_len, 4);
+    ck_assert_str_eq(fx_probe.log, "rc");          /* no open */
+    ck_assert_int_eq(fx.owner.n_outbound, 0);
+    ck_assert_int_eq(fcntl(fd, F_GETFD), -1);      /* closed with it */
+
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_ptr_null(conn_adopt(&fx.owner, p[0], &fx_probe_ops, &transport_plain, NULL));
+    ck_assert_int_eq(errno, ENOTSOCK);
+    int unconnected = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_ptr_null(conn_adopt(&fx.owner, unconnected, &fx_probe_ops, &transport_plain, NULL));
+    ck_assert_int_eq(errno, ENOTCONN);
+    ck_assert_int_eq(fx.owner.n_outbound, 0);
+    ck_assert_int_ne(fcntl(p[0], F_GETFD), -1);    /* still the caller's */
+    close(p[0]);
+    close(p[1]);
+    close(unconnected);
+    close(l);
+}
+END_TEST
+
 START_TEST(connected_has_no_connect_deadline)
 {
     /* The connect timeout ends with the connect: an open connection that
@@ -601,6 +645,7 @@ static Suite *suite(void)
     tcase_add_test(out, connects_at_once);
     tcase_add_test(out, fails_at_once);
     tcase_add_test(out, cannot_begin);
+    tcase_add_test(out, adopts_a_connected_socket);
     suite_add_tcase(s, out);
 
     TCase *pool = tcase_create("pool");

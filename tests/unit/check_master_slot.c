@@ -7,8 +7,13 @@
  * as the master, and sees where connections land while the workers are
  * stopped), and its sockets lent to a serving worker until it is back
  * (seen in the workers' descriptors). One case kills a whole master's
- * worker. */
+ * worker. Idle upstream connections a draining worker hands over go to the
+ * serving generation's worker of the same slot, else to the next ready
+ * one, and are closed when no generation may take them. */
+#include <arpa/inet.h>
 #include <check.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -268,6 +273,96 @@ START_TEST(a_down_slots_sockets_are_lent_until_it_is_back)
 }
 END_TEST
 
+/* A TCP connection on loopback: *client is the end handed over, the
+ * return value the server's end (non-blocking). */
+static int tcp_pair(int *client)
+{
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    ck_assert_int_eq(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(listen(l, 1), 0);
+    ck_assert_int_eq(getsockname(l, (struct sockaddr *)&a, &len), 0);
+    *client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_eq(connect(*client, (struct sockaddr *)&a, sizeof a), 0);
+    int server = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    ck_assert_int_ge(server, 0);
+    close(l);
+    return server;
+}
+
+static bool ended(int server)
+{
+    char c;
+    return read(server, &c, 1) == 0;
+}
+
+/* Pass one connection from `from`; returns the worker it went to. The
+ * master's copy is closed at once; the connection ends only once the
+ * worker (which has no upstream of that name) closes it, so it reached
+ * that worker, stopped meanwhile, and nobody else holds it. */
+static struct child *pass_one(struct master *m, struct child *from, bool expect_taken)
+{
+    struct channel_idle idle;
+    memset(&idle, 0, sizeof idle);
+    strcpy(idle.upstream, "app");
+    strcpy(idle.server, "127.0.0.1:1");
+    int fd, server = tcp_pair(&fd);
+    pid_t stopped[2] = { 0, 0 };
+    for (int i = 0; i < 2 && expect_taken; i++)
+        if (mfm_child(m, m->current, i))
+            mf_stop(stopped[i] = mfm_child(m, m->current, i)->pid);
+    struct child *to = slot_pass_idle(m, from, &idle, fd);
+    ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
+    if (expect_taken) {
+        ck_assert_ptr_nonnull(to);
+        usleep(50 * 1000);
+        ck_assert(!ended(server));     /* in the stopped worker's channel */
+        for (int i = 0; i < 2; i++)
+            if (stopped[i])
+                mf_cont(stopped[i]);
+    } else {
+        ck_assert_ptr_null(to);
+    }
+    MF_WAIT(ended(server), "the connection was not closed");
+    close(server);
+    return to;
+}
+
+START_TEST(idle_connections_go_to_the_same_slot_of_the_new_generation)
+{
+    struct master *m = mfm_serving(2);
+    struct gen *g = m->current;
+    struct gen old = { .state = GEN_DRAINING, .workers = 4 };
+    struct child from = { .gen = &old, .slot = 1 };
+    ck_assert_ptr_eq(pass_one(m, &from, true), mfm_child(m, g, 1));
+    /* Slot 3 is not in the new generation: spread over it. */
+    from.slot = 3;
+    ck_assert_ptr_eq(pass_one(m, &from, true), mfm_child(m, g, 1));
+    from.slot = 2;
+    ck_assert_ptr_eq(pass_one(m, &from, true), mfm_child(m, g, 0));
+    /* Its slot's worker not ready: the next one. */
+    mfm_child(m, g, 0)->ready = false;
+    ck_assert_ptr_eq(pass_one(m, &from, true), mfm_child(m, g, 1));
+    mfm_child(m, g, 0)->ready = true;
+    ck_assert_uint_eq(from.passed, 4);
+    ck_assert_uint_eq(from.dropped, 0);
+    /* Closed: from the serving generation itself, a generation that is not
+     * draining, or a master that stops. */
+    struct child self = { .gen = g, .slot = 0 };
+    pass_one(m, &self, false);
+    old.state = GEN_FAILED;
+    pass_one(m, &from, false);
+    old.state = GEN_DRAINING;
+    m->mode = MASTER_QUITTING;
+    pass_one(m, &from, false);
+    m->mode = MASTER_RUNNING;
+    ck_assert_uint_eq(from.dropped, 2);
+    ck_assert_uint_eq(self.dropped, 1);
+    mfm_free(m);
+}
+END_TEST
+
 int main(void)
 {
     mf_init();
@@ -279,5 +374,6 @@ int main(void)
     tcase_add_test(tc, a_worker_that_cannot_start_is_not_respawned);
     tcase_add_test(tc, a_down_slot_gets_no_new_connections);
     tcase_add_test(tc, a_down_slots_sockets_are_lent_until_it_is_back);
+    tcase_add_test(tc, idle_connections_go_to_the_same_slot_of_the_new_generation);
     return run_suite_tap(s);
 }
