@@ -249,7 +249,9 @@ static void put_fmt(struct line *l, const char *fmt, ...)
 static void put_addr(struct line *l, const struct sockaddr *sa)
 {
     char ip[INET6_ADDRSTRLEN] = "-";
-    if (sa && sa->sa_family == AF_INET)
+    if (sa && sa->sa_family == AF_UNIX)
+        strcpy(ip, "unix:");         /* a client of a unix: listener, as nginx says */
+    else if (sa && sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof ip);
     else if (sa && sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof ip);
