@@ -301,8 +301,8 @@ static void put_var(struct line *l, enum log_var v, const struct access_log_entr
     case V_REMOTE_ADDR:
         put_addr(l, e->peer);
         break;
-    case V_REMOTE_USER:
-        put(l, "-", 1);
+    case V_REMOTE_USER:             /* "-" unless a route's auth verified one */
+        put_escaped(l, e->remote_user, e->remote_user ? strlen(e->remote_user) : 0);
         break;
     case V_TIME_LOCAL:
         localtime_r(&e->now, &tm);

@@ -65,6 +65,8 @@ struct cfg_proxy {
     const struct upstream_config *up;   /* `upstream`, found by the check */
 };
 
+struct cfg_auth;
+
 struct cfg_route {
     struct cfg_where where;
     char *path;
@@ -73,6 +75,7 @@ struct cfg_route {
     struct cfg_strings allow;        /* CIDR lists; empty: everyone */
     struct cfg_strings deny;
     char *access_log;                /* "off", or NULL: the server's log */
+    struct cfg_auth *auth;           /* basic authentication (http/auth.h); NULL: none */
     /* exactly one handler */
     struct cfg_return *ret;
     struct cfg_static *stat;

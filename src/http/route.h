@@ -15,6 +15,7 @@
 #include "http/request.h"
 #include "http/response.h"
 
+struct http_auth;
 struct http_handler;
 struct mime_table;
 
@@ -29,6 +30,7 @@ struct http_route {
     struct cidr *allow, *deny;
     size_t n_allow, n_deny;
     bool no_log;                    /* access_log = "off" */
+    struct http_auth *auth;         /* basic authentication; NULL: none */
 };
 
 struct http_routes {
