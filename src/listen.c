@@ -185,7 +185,7 @@ static int unix_in_use(const struct sockaddr *sa, socklen_t len)
     int rc = connect(fd, sa, len);
     int saved = errno;
     close(fd);
-    if (rc < 0 && saved == ECONNREFUSED)
+    if (rc < 0 && (saved == ECONNREFUSED || saved == ENOENT))   /* ENOENT: gone meanwhile */
         return 0;
     /* Accepted, or EAGAIN (a live server with a full backlog), or an error
      * such as EACCES: not ours to remove. */
