@@ -45,19 +45,63 @@ void config_use_protocols(const struct config_protocols *p)
 /* Servers: the keys every protocol has; the protocol's own keys are in its
  * section (the registry's), read from the same group. */
 
+/* unix_mode, unix_owner, unix_group: resolved now (the names in the
+ * system's user database as the master reads it), applied to the socket
+ * file of every unix: address of the server. */
+static int check_unix_access(struct cfg_ctx *ctx, const config_setting_t *group,
+                             struct cfg_server *srv, bool has_unix)
+{
+    srv->unix_mode_bits = 0666;
+    srv->unix_uid = srv->unix_gid = -1;
+    if (!has_unix && (srv->unix_mode || srv->unix_owner || srv->unix_group))
+        return cfg_fail(ctx, config_setting_get_member(group, srv->unix_mode ? "unix_mode"
+                                                       : srv->unix_owner ? "unix_owner"
+                                                                         : "unix_group"),
+                        "'unix_mode', 'unix_owner' and 'unix_group' apply to \"unix:\" "
+                        "listen addresses, and this server has none");
+    if (srv->unix_mode) {
+        char *end;
+        unsigned long m = strtoul(srv->unix_mode, &end, 8);
+        if (srv->unix_mode[0] == '\0' || *end != '\0' || m > 0777)
+            return cfg_fail(ctx, config_setting_get_member(group, "unix_mode"),
+                            "'unix_mode' must be an octal file mode such as \"0660\"");
+        srv->unix_mode_bits = (unsigned)m;
+    }
+    if (srv->unix_owner) {
+        const struct passwd *pw = getpwnam(srv->unix_owner);
+        if (pw == NULL)
+            return cfg_fail(ctx, config_setting_get_member(group, "unix_owner"),
+                            "unknown user '%s'", srv->unix_owner);
+        srv->unix_uid = pw->pw_uid;
+    }
+    if (srv->unix_group) {
+        const struct group *gr = getgrnam(srv->unix_group);
+        if (gr == NULL)
+            return cfg_fail(ctx, config_setting_get_member(group, "unix_group"),
+                            "unknown group '%s'", srv->unix_group);
+        srv->unix_gid = gr->gr_gid;
+    }
+    return 0;
+}
+
 static int validate_server(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
 {
     struct cfg_server *srv = obj;
     if (srv->listen.n == 0)
         return cfg_fail(ctx, group, "server has no 'listen' address");
     const config_setting_t *ls = config_setting_get_member(group, "listen");
+    bool has_unix = false;
     for (size_t i = 0; i < srv->listen.n; i++) {
         struct listen_addr a;
         const char *why;
         if (listen_addr_parse(srv->listen.v[i], &a, &why) < 0)
             return cfg_fail(ctx, ls, "listen \"%s\": %s", srv->listen.v[i], why);
+        const char *path = listen_addr_path(&a);
+        if (path && (why = listen_path_problem(path)) != NULL)
+            return cfg_fail(ctx, ls, "listen \"%s\": %s", srv->listen.v[i], why);
+        has_unix = has_unix || path;
     }
-    return 0;
+    return check_unix_access(ctx, group, srv, has_unix);
 }
 
 /* proxy_protocol = { from; timeout; }: who may send a PROXY header. */
@@ -133,6 +177,9 @@ static const struct cfg_key server_keys[] = {
       .offset = CFG_AT(cfg_server, proxy_protocol), .sub = &proxy_protocol_section },
     { .name = "tls", .type = CT_GROUP, .offset = CFG_AT(cfg_server, tls), .sub = &tls_section,
       .release = tls_config_release },
+    { .name = "unix_mode", .type = CT_STRING, .offset = CFG_AT(cfg_server, unix_mode) },
+    { .name = "unix_owner", .type = CT_STRING, .offset = CFG_AT(cfg_server, unix_owner) },
+    { .name = "unix_group", .type = CT_STRING, .offset = CFG_AT(cfg_server, unix_group) },
 };
 
 static const struct cfg_section server_section = {
@@ -158,8 +205,12 @@ static int check_shared_address(struct cfg_ctx *ctx, const config_setting_t *whe
     if (i == j || si->protocol != sj->protocol || si->protocol->share == NULL)
         return cfg_fail(ctx, where, "address %s is already used by the server at %s", x.text,
                         seen);
-    if (si->reuseport != sj->reuseport)
+    if (si->reuseport != sj->reuseport && listen_addr_path(&x) == NULL)
         return cfg_fail(ctx, where, "servers sharing %s must agree on 'reuseport'", x.text);
+    if (listen_addr_path(&x) && (si->unix_mode_bits != sj->unix_mode_bits ||
+                                 si->unix_uid != sj->unix_uid || si->unix_gid != sj->unix_gid))
+        return cfg_fail(ctx, where, "servers sharing %s must agree on 'unix_mode', "
+                        "'unix_owner' and 'unix_group'", x.text);
     if (!same_proxy_protocol(si->proxy_protocol, sj->proxy_protocol))
         return cfg_fail(ctx, where, "servers sharing %s must agree on 'proxy_protocol'", x.text);
     if ((si->tls == NULL) != (sj->tls == NULL))

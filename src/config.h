@@ -51,6 +51,11 @@ struct cfg_server {
     int64_t backlog;
     struct cfg_proxy_protocol *proxy_protocol;  /* NULL: no PROXY header expected */
     struct tls_config *tls;         /* transport_tls.h; NULL: plain */
+    /* unix: listeners' file: mode ("0660"; NULL: 0666), owner and group
+     * (NULL: the master's), resolved into the three after them. */
+    char *unix_mode, *unix_owner, *unix_group;
+    unsigned unix_mode_bits;
+    long long unix_uid, unix_gid;   /* -1: unchanged */
     void *conf;                     /* the protocol's keys: a struct of its section */
 };
 

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -36,16 +38,50 @@ static int parse_port(const char *s, in_port_t *port)
     return 0;
 }
 
+static int unix_parse(const char *path, struct listen_addr *out, const char **why)
+{
+    struct sockaddr_un *un = (struct sockaddr_un *)&out->ss;
+    if (path[0] != '/') {
+        *why = "a unix socket path must be absolute (unix:/run/herd/site.sock)";
+        return -1;
+    }
+    if (strlen(path) >= sizeof un->sun_path) {
+        *why = "unix socket path too long (at most 107 bytes)";
+        return -1;
+    }
+    un->sun_family = AF_UNIX;
+    strcpy(un->sun_path, path);
+    /* What getsockname() reports for it, so that an inherited socket is
+     * recognised (same_sockaddr). */
+    out->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
+    snprintf(out->text, sizeof out->text, "unix:%s", path);
+    return 0;
+}
+
+const char *listen_addr_path(const struct listen_addr *a)
+{
+    if (a->ss.ss_family != AF_UNIX)
+        return NULL;
+    return ((const struct sockaddr_un *)&a->ss)->sun_path;
+}
+
+const char *listen_path_problem(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0 || S_ISSOCK(st.st_mode))
+        return NULL;
+    return "the path exists and is not a socket (herd replaces only a socket left by a "
+           "server that stopped)";
+}
+
 int listen_addr_parse(const char *s, struct listen_addr *out, const char **why)
 {
     char host[256];
     const char *port;
     memset(out, 0, sizeof *out);
 
-    if (strncmp(s, "unix:", 5) == 0) {
-        *why = "unix sockets are not supported yet (listen on an IP address and port)";
-        return -1;
-    }
+    if (strncmp(s, "unix:", 5) == 0)
+        return unix_parse(s + 5, out, why);
     if (s[0] == '[') {
         const char *end = strchr(s, ']');
         if (end == NULL || end[1] != ':') {
@@ -138,6 +174,93 @@ static int take_inherited(struct listen_set *set, const struct listen_addr *addr
     return -1;
 }
 
+/* Is a process listening on the unix socket at path? A socket file stays
+ * behind when its server dies without removing it: connect() then gets
+ * ECONNREFUSED. 1 live (or cannot tell: errno), 0 stale. */
+static int unix_in_use(const struct sockaddr *sa, socklen_t len)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 1;
+    int rc = connect(fd, sa, len);
+    int saved = errno;
+    close(fd);
+    if (rc < 0 && (saved == ECONNREFUSED || saved == ENOENT))   /* ENOENT: gone meanwhile */
+        return 0;
+    /* Accepted, or EAGAIN (a live server with a full backlog), or an error
+     * such as EACCES: not ours to remove. */
+    errno = rc == 0 || saved == EAGAIN ? EADDRINUSE : saved;
+    return 1;
+}
+
+/* A unix socket bound at a's path, replacing a stale one. Created with mode
+ * 0600 (nobody else can connect before listen_unix_access sets the mode
+ * the configuration asks for); its file recorded in l. */
+static int bound_unix(const struct listen_addr *a, struct listener *l, const char **what)
+{
+    const char *path = listen_addr_path(a);
+    struct stat st;
+    *what = "bind";
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            errno = EEXIST;
+            return -1;
+        }
+        *what = "connect";
+        if (unix_in_use((const struct sockaddr *)&a->ss, a->len))
+            return -1;
+        log_info("%s: removing a stale socket left by a server that stopped", a->text);
+        *what = "unlink (stale socket)";
+        if (unlink(path) < 0 && errno != ENOENT)
+            return -1;
+    }
+    *what = "socket";
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    *what = "bind";
+    mode_t old = umask(0177);
+    int rc = bind(fd, (const struct sockaddr *)&a->ss, a->len);
+    umask(old);
+    if (rc < 0 || lstat(path, &st) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    l->owns_path = true;
+    l->path_dev = st.st_dev;
+    l->path_ino = st.st_ino;
+    return fd;
+}
+
+/* An inherited unix socket (binary upgrade): its file is ours to remove
+ * at the end, as if we had created it. */
+static void adopt_path(struct listener *l)
+{
+    struct stat st;
+    const char *path = listen_addr_path(&l->addr);
+    if (path == NULL || l->owns_path || lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return;
+    l->owns_path = true;
+    l->path_dev = st.st_dev;
+    l->path_ino = st.st_ino;
+}
+
+/* Remove l's socket file if it is still the one it made (a file put there
+ * by someone else since is left alone). */
+static void remove_path(const struct listen_set *set, struct listener *l)
+{
+    struct stat st;
+    const char *path = listen_addr_path(&l->addr);
+    if (!l->owns_path || set->keep_paths || path == NULL)
+        return;
+    l->owns_path = false;
+    if (lstat(path, &st) == 0 && st.st_dev == l->path_dev && st.st_ino == l->path_ino &&
+        unlink(path) < 0)
+        log_warn("unlink(%s): %s", path, strerror(errno));
+}
+
 /* A TCP socket bound to a with herd's options; -1 with errno and the step
  * that failed in *what. */
 static int bound_socket(const struct listen_addr *a, bool reuseport, bool defer_accept,
@@ -172,19 +295,22 @@ fail:;
     return -1;
 }
 
-static int open_socket(struct listen_set *set, const struct listener *l, char *err,
-                       size_t errcap)
+static int open_socket(struct listen_set *set, struct listener *l, char *err, size_t errcap)
 {
     int fd = take_inherited(set, &l->addr);
     if (fd >= 0) {
         /* Keep the inherited socket but refresh its backlog. */
         if (listen(fd, l->backlog) < 0)
             log_warn("listen(%s): %s", l->addr.text, strerror(errno));
+        adopt_path(l);
         return fd;
     }
 
     const char *what;
-    fd = bound_socket(&l->addr, l->reuseport, l->defer_accept, &what);
+    if (listen_addr_path(&l->addr))
+        fd = bound_unix(&l->addr, l, &what);
+    else
+        fd = bound_socket(&l->addr, l->reuseport, l->defer_accept, &what);
     if (fd < 0)
         goto fail;
     what = "listen";
@@ -193,9 +319,13 @@ static int open_socket(struct listen_set *set, const struct listener *l, char *e
     return fd;
 
 fail:
-    snprintf(err, errcap, "%s %s: %s", what, l->addr.text, strerror(errno));
-    if (fd >= 0)
+    snprintf(err, errcap, "%s %s: %s%s", what, l->addr.text, strerror(errno),
+             errno == EEXIST ? " (the path exists and is not a socket)"
+             : errno == EADDRINUSE ? " (another process listens there)" : "");
+    if (fd >= 0) {
         close(fd);
+        remove_path(set, l);
+    }
     return -1;
 }
 
@@ -269,6 +399,12 @@ struct listener *listen_acquire(struct listen_set *set, const struct listen_addr
                                 bool reuseport, bool defer_accept, int backlog, size_t slots,
                                 char *err, size_t errcap)
 {
+    /* One socket file is one socket: SO_REUSEPORT does not apply, and
+     * TCP_DEFER_ACCEPT is TCP's. The workers share it (EPOLLEXCLUSIVE). */
+    if (listen_addr_path(addr)) {
+        reuseport = false;
+        defer_accept = false;
+    }
     size_t want = reuseport ? slots : 1;
     for (struct listener *l = set->head; l; l = l->next) {
         if (strcmp(l->addr.text, addr->text) != 0 || l->reuseport != reuseport)
@@ -295,6 +431,7 @@ struct listener *listen_acquire(struct listen_set *set, const struct listen_addr
     l->backlog = backlog;
     if ((reuseport && !inherited(set, addr) && probe_address(addr, err, errcap) < 0) ||
         grow(set, l, want, err, errcap) < 0) {
+        remove_path(set, l);
         free(l->fds);
         free(l);
         return NULL;
@@ -315,6 +452,24 @@ void listen_trim(struct listener *l, size_t slots_in_use)
         close(l->fds[--l->n_fds]);
 }
 
+int listen_unix_access(const struct listener *l, mode_t mode, uid_t uid, gid_t gid, char *err,
+                       size_t errcap)
+{
+    const char *path = listen_addr_path(&l->addr);
+    if (path == NULL)
+        return 0;
+    const char *what = "chown";
+    if ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(path, uid, gid) < 0)
+        goto fail;
+    what = "chmod";
+    if (chmod(path, mode) < 0)
+        goto fail;
+    return 0;
+fail:
+    snprintf(err, errcap, "%s %s: %s", what, path, strerror(errno));
+    return -1;
+}
+
 void listen_release(struct listen_set *set, struct listener *l)
 {
     if (--l->refs > 0)
@@ -326,6 +481,7 @@ void listen_release(struct listen_set *set, struct listener *l)
         }
     }
     listen_trim(l, 0);
+    remove_path(set, l);
     free(l->fds);
     free(l);
 }
@@ -455,6 +611,7 @@ void listen_close_all(struct listen_set *set)
         struct listener *l = set->head;
         set->head = l->next;
         listen_trim(l, 0);
+        remove_path(set, l);
         free(l->fds);
         free(l);
     }

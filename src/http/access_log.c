@@ -196,7 +196,9 @@ static void put_fmt(struct line *l, const char *fmt, ...)
 static void put_addr(struct line *l, const struct sockaddr *sa)
 {
     char ip[INET6_ADDRSTRLEN] = "-";
-    if (sa && sa->sa_family == AF_INET)
+    if (sa && sa->sa_family == AF_UNIX)
+        strcpy(ip, "unix:");         /* a client of a unix: listener, as nginx says */
+    else if (sa && sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof ip);
     else if (sa && sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof ip);
@@ -258,8 +260,8 @@ static inline __attribute__((always_inline)) void put_var(struct line *l,
     case HV_REMOTE_ADDR:
         put_addr(l, e->peer);
         break;
-    case HV_REMOTE_USER:
-        put(l, "-", 1);
+    case HV_REMOTE_USER:            /* "-" unless a route's auth verified one */
+        put_escaped(l, e->remote_user, e->remote_user ? strlen(e->remote_user) : 0);
         break;
     case HV_TIME_LOCAL:
         localtime_r(&e->now, &tm);

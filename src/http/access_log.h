@@ -29,6 +29,7 @@ struct access_log_entry {
     size_t referer_len;
     const char *user_agent;
     size_t user_agent_len;
+    const char *remote_user;        /* authenticated user; NULL: "-" */
     const char *host;
     size_t host_len;
     int64_t request_time_ms;

@@ -19,6 +19,7 @@
 #include "config_engine.h"
 #include "config_include.h"
 #include "http/access_log.h"
+#include "http/auth.h"
 #include "http/handler.h"
 #include "http/headers.h"
 #include "http/static_gzip.h"
@@ -112,6 +113,8 @@ static const struct cfg_key route_keys[] = {
     { .name = "deny", .type = CT_STRINGS, .offset = CFG_AT(cfg_route, deny) },
     { .name = "access_log", .type = CT_STRING, .offset = CFG_AT(cfg_route, access_log) },
     { .name = "headers", .type = CT_FIELDS, .offset = CFG_AT(cfg_route, headers) },
+    { .name = "auth", .type = CT_GROUP, .offset = CFG_AT(cfg_route, auth),
+      .sub = &http_auth_config, .release = http_auth_config_release },
     /* the handlers: exactly one */
     { .name = "return", .type = CT_GROUP, .offset = CFG_AT(cfg_route, ret),
       .sub = &http_return_config },

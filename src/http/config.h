@@ -77,6 +77,8 @@ struct cfg_proxy {
     const struct upstream_config *up;   /* `upstream`, found by the check */
 };
 
+struct cfg_auth;
+
 struct cfg_route {
     struct cfg_where where;
     char *path;
@@ -86,6 +88,7 @@ struct cfg_route {
     struct cfg_strings deny;
     char *access_log;                /* "off", or NULL: the server's log */
     struct cfg_strings headers;      /* name, value, ...: added to the server's */
+    struct cfg_auth *auth;           /* basic authentication (http/auth.h); NULL: none */
     /* exactly one handler */
     struct cfg_return *ret;
     struct cfg_static *stat;

@@ -12,6 +12,7 @@
 #include <assert.h>
 #include <stdarg.h>
 
+#include "http/auth.h"
 #include "http/handler.h"
 #include "http/path.h"
 #include "http/refusal.h"
@@ -125,6 +126,23 @@ static bool permitted(struct http_req *req, const struct http_route *r)
     return false;
 }
 
+/* Basic authentication: a request without credentials is answered 401
+ * quietly (a browser asks first without them); wrong or malformed ones are
+ * logged as refusals. */
+static bool authenticated(struct http_req *req, const struct http_route *r)
+{
+    if (r->auth == NULL)
+        return true;
+    enum http_auth_result rc = http_auth_check(r->auth, req->head, http_req_now(req), &req->user);
+    if (rc == HTTP_AUTH_OK)
+        return true;
+    if (rc != HTTP_AUTH_NONE)
+        http_refusal_log(LOG_INFO, req->conn, req->head, http_req_now(req), 401,
+                         rc == HTTP_AUTH_MALFORMED ? "malformed Authorization header"
+                                                   : "unknown user or wrong password");
+    return false;
+}
+
 static int select_route(struct http_req *req)
 {
     const struct http_server *s = req->server;
@@ -149,6 +167,8 @@ static int select_route(struct http_req *req)
         answer_with(req, http_error_page(&s->errors, 404));
     else if (!permitted(req, r))
         answer_with(req, http_error_page(&s->errors, 403));
+    else if (!authenticated(req, r))
+        answer_with(req, http_auth_challenge(r->auth));
     else if (!http_route_allows_method(r, req->f.method))
         answer_with(req, &r->not_allowed);
     else {

@@ -36,7 +36,7 @@ static void refusal_client(const struct conn *c, char *out, size_t cap)
 {
     struct sockaddr_storage ss;
     conn_peer_sockaddr(c, &ss);
-    snprintf(out, cap, "-");
+    snprintf(out, cap, ss.ss_family == AF_UNIX ? "unix:" : "-");
     if (ss.ss_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)cap);
     else if (ss.ss_family == AF_INET6)

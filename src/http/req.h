@@ -57,6 +57,7 @@ struct http_req {
     const char *upstream_addr;
     int upstream_status;
     int64_t upstream_ms;
+    const char *user;                   /* authenticated ($remote_user); NULL: none */
     bool keep;                          /* the connection persists afterwards */
     bool with_body;                     /* false for HEAD */
     uint8_t state;                      /* enum http_req_state */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/auth.h"
 #include "http/handler.h"
 
 /* Every handler a route may configure. */
@@ -131,6 +132,8 @@ static int build_route(struct http_route *r, const struct cfg_route *cr,
     r->methods = route_methods(cr, r->handler);
     if (http_headers_build(&r->headers, server_headers, &cr->headers, err, errcap) < 0)
         return -1;
+    if (cr->auth && (r->auth = http_auth_build(cr->auth, err, errcap)) == NULL)
+        return -1;
     if (build_ranges(&cr->allow, &r->allow, &r->n_allow) < 0 ||
         build_ranges(&cr->deny, &r->deny, &r->n_deny) < 0 ||
         build_not_allowed(r, error_405) < 0) {
@@ -180,6 +183,7 @@ void http_routes_free(struct http_routes *rt)
             r->handler->free(r->state);
         http_fixed_free(&r->not_allowed);
         http_headers_free(&r->headers);
+        http_auth_free(r->auth);
         free(r->allow);
         free(r->deny);
     }

@@ -16,6 +16,7 @@
 #include "http/request.h"
 #include "http/response.h"
 
+struct http_auth;
 struct http_handler;
 struct mime_table;
 
@@ -31,6 +32,7 @@ struct http_route {
     size_t n_allow, n_deny;
     bool no_log;                    /* access_log = "off" */
     struct http_headers headers;    /* the server's and the route's, merged */
+    struct http_auth *auth;         /* basic authentication; NULL: none */
 };
 
 struct http_routes {

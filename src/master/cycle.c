@@ -373,6 +373,10 @@ static int go_live(struct master *m, const struct gen *g)
 static void finish(struct master *m)
 {
     log_info("master %d exiting", (int)getpid());
+    /* Unix socket files stay while the other master of a binary upgrade
+     * serves on them: our new one, or our old one (still our parent). */
+    m->listeners.keep_paths = m->new_master > 0 ||
+                              (m->upgraded_from > 0 && getppid() == m->upgraded_from);
     control_close(m->ctl, 1);
     pidfile_remove(&m->pid);
     gen_free_all(m);
@@ -397,6 +401,9 @@ int master_main(const struct master_options *opts, struct herd_config *cfg)
     if (prepare(&m, cfg) < 0)
         goto fail;
     listen_inherit_from_env(&m.listeners);
+    const char *from = getenv("HERD_UPGRADE_FROM");
+    m.upgraded_from = from ? (pid_t)atol(from) : 0;
+    m.listeners.keep_paths = m.upgraded_from > 0;
     g = gen_new(&m, cfg, err, sizeof err);
     if (g == NULL) {
         log_error("%s", err);

@@ -92,6 +92,12 @@ static int gen_listen(struct master *m, struct gen *g, const struct cfg_server *
     }
     gl->servers = v;
     gl->servers[gl->n_servers++] = server;
+    /* Again on every reload, which may have changed them. */
+    if (listen_unix_access(l, (mode_t)s->unix_mode_bits, (uid_t)s->unix_uid, (gid_t)s->unix_gid,
+                           why2, sizeof why2) < 0) {
+        snprintf(err, errcap, "%s:%d: %s", s->where.file, s->where.line, why2);
+        return -1;
+    }
     return 0;
 }
 

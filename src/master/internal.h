@@ -108,6 +108,7 @@ struct master {
     int exit_status;
     char exe[4096];             /* this binary's path, resolved at start */
     pid_t new_master;           /* binary upgrade under way: the new master */
+    pid_t upgraded_from;        /* started by a binary upgrade: the old master */
 };
 
 static inline bool master_stopping(const struct master *m)

@@ -127,6 +127,7 @@ void upgrade_begin(struct master *m)
         goto undo;
     }
     m->new_master = pid;
+    m->listeners.keep_paths = true;     /* the new master serves on them too */
     char old[sizeof m->pid.path + 8];
     pidfile_oldbin_path(&m->pid, old, sizeof old);
     log_info("upgrade: started new master %d from %s with %zu sockets; pid file is now %s",
@@ -143,6 +144,7 @@ void upgrade_ended(struct master *m, int status)
     char how[128], err[4200];
     cycle_describe_exit(status, how, sizeof how);
     m->new_master = 0;
+    m->listeners.keep_paths = false;
     if (pidfile_from_oldbin(&m->pid, err, sizeof err) < 0)
         log_error("upgrade: %s", err);
     /* The new master removed our control socket when it took the path. */

@@ -285,13 +285,13 @@ class RangeWarningTest(HerdTestCase):
 
 class ListenUnixTest(HerdTestCase):
 
-    def test_unix_listen_says_not_supported(self):
+    def test_relative_unix_path_refused(self):
         h = self.herd(start=False)
-        h.rewrite_config(conf().replace('"127.0.0.1:$port"', '"unix:$dir/herd.sock"'))
+        h.rewrite_config(conf().replace('"127.0.0.1:$port"', '"unix:herd.sock"'))
         rc, out, err = h.run("-t", "-c", h.conf, timeout=QUICK)
         self.assertEqual(rc, 1, err)
-        self.assertIn('%s:7: listen "unix:%s/herd.sock": unix sockets are not supported yet'
-                      % (h.conf, h.dir), err)
+        self.assertIn('%s:7: listen "unix:herd.sock": a unix socket path must be absolute'
+                      % h.conf, err)
         self.assertNotIn("port must be a number", err)
 
 

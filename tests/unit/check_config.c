@@ -255,8 +255,16 @@ static const struct bad bad_files[] = {
       "not a numeric IPv4" },
     { BASE "servers = ( { listen = [ \"::1:80\" ]; protocol = \"echo\"; } );\n", 2,
       "write IPv6 addresses as [address]:port" },
-    { BASE "servers = ( { listen = [ \"unix:/run/herd.sock\" ]; protocol = \"echo\"; } );\n", 2,
-      "listen \"unix:/run/herd.sock\": unix sockets are not supported yet" },
+    { BASE "servers = ( { listen = [ \"unix:run/herd.sock\" ]; protocol = \"echo\"; } );\n", 2,
+      "listen \"unix:run/herd.sock\": a unix socket path must be absolute" },
+    { BASE "servers = ( { listen = [ \"unix:/etc/passwd\" ]; protocol = \"echo\"; } );\n", 2,
+      "listen \"unix:/etc/passwd\": the path exists and is not a socket" },
+    { BASE "servers = ( { listen = \"1\"; protocol = \"echo\";\n unix_group = \"root\"; } );\n", 3,
+      "'unix_mode', 'unix_owner' and 'unix_group' apply to \"unix:\" listen addresses" },
+    { BASE "servers = ( { listen = \"unix:/nonexistent/s\"; protocol = \"echo\";\n"
+           " unix_owner = \"no-such-user-herd\"; } );\n", 3, "unknown user 'no-such-user-herd'" },
+    { BASE "servers = ( { listen = \"unix:/nonexistent/s\"; protocol = \"echo\";\n"
+           " unix_mode = \"rw\"; } );\n", 3, "'unix_mode' must be an octal file mode" },
     { BASE "shutdown_timeout = \"10 parsecs\";\n" ECHO_SERVER, 2, "must be a duration" },
     { BASE "shutdown_timeout = -1;\n" ECHO_SERVER, 2, "invalid duration" },
     { BASE "ticket_key_rotation = \"25h\";\n" ECHO_SERVER, 2,

@@ -255,6 +255,19 @@ static void tls_pair(void)
                             "mv p " ROUND_TRIP_PEM " && cd / && rm -rf $d"), 0);
 }
 
+/* A password file for the routes' `auth` groups (read when the file is
+ * loaded): one bcrypt user, renamed into place whole like the TLS pair. */
+#define ROUND_TRIP_HTPASSWD "/tmp/herd-round-trip-htpasswd"
+
+static void htpasswd_file(void)
+{
+    if (access(ROUND_TRIP_HTPASSWD, R_OK) == 0)
+        return;
+    ck_assert_int_eq(system("f=$(mktemp) && echo 'alice:$2b$04$Wl1g9R0z9t9PqUOHLWQhLOAviNdm1"
+                            "Fy7L2BPJ5i3DKyArgYYTZReW' > $f && chmod 644 $f && "
+                            "mv $f " ROUND_TRIP_HTPASSWD), 0);
+}
+
 /* Values a validator constrains, by "section.key"; alternatives separated
  * by '|' go to the elements of a list in turn. */
 static const struct {
@@ -265,8 +278,14 @@ static const struct {
     { "configuration.group", "\"root\"" },
     { "configuration.pid_file", "\"/tmp/herd-round-trip.pid\"" },
     { "configuration.error_log", "\"/tmp/herd-round-trip.log\"" },
-    { "server.listen", "[ \"127.0.0.1:9100\", \"[::1]:9100\" ]|[ \"127.0.0.1:9101\" ]|"
-                       "[ \"127.0.0.1:9102\" ]" },
+    /* Each with a unix socket, for unix_mode, unix_owner and unix_group. */
+    { "server.listen", "[ \"127.0.0.1:9100\", \"[::1]:9100\", \"unix:/tmp/herd-rt-0.sock\" ]|"
+                       "[ \"127.0.0.1:9101\", \"unix:/tmp/herd-rt-1.sock\" ]|"
+                       "[ \"127.0.0.1:9102\", \"unix:/tmp/herd-rt-2.sock\" ]" },
+    { "server.unix_mode", "\"0660\"" },
+    { "server.unix_owner", "\"root\"" },
+    { "server.unix_group", "\"root\"" },
+    { "auth.user_file", "\"" ROUND_TRIP_HTPASSWD "\"" },
     { "http.access_log", "\"/tmp/herd-round-trip-access.log\"" },
     { "http.access_log_format", "\"$remote_addr \\\"$request\\\" $status\"" },
     { "error page.status", "404|500" },
@@ -390,9 +409,19 @@ static int protocol_count(void)
     return n;
 }
 
-/* A list's elements: one per group key of the element when it has several
- * (a route takes one handler), at least one per protocol for servers (whose
- * groups go round them), else two. */
+/* Group keys that are not one of a list element's alternatives (a route's
+ * handlers) but go with each of them, by "section.key". */
+static bool companion(const struct cfg_section *sec, const struct cfg_key *k)
+{
+    static const char *const names[] = { "route.auth" };
+    char name[80];
+    snprintf(name, sizeof name, "%s.%s", sec->name, k->name);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(names[i], name) == 0)
+            return true;
+    return false;
+}
+
 /* A route's group that is not a handler but goes with one (compress
  * applies to static routes only): written in the route of that handler. */
 static const char *companion_of(const struct cfg_key *k)
@@ -400,13 +429,17 @@ static const char *companion_of(const struct cfg_key *k)
     return strcmp(k->name, "compress") == 0 ? "static" : NULL;
 }
 
+/* A list's elements: one per group key of the element when it has several
+ * (a route takes one handler), at least one per protocol for servers (whose
+ * groups go round them), else two. */
 static void gen_list(FILE *out, const struct cfg_key *k, struct seen *seen)
 {
     const struct cfg_section *sub = k->sub;
     const struct cfg_key *groups[8];
     int n_groups = 0, n = 2;
     for (size_t i = 0; i < sub->n_keys; i++)
-        if (sub->keys[i].type == CT_GROUP && n_groups < 8 && !companion_of(&sub->keys[i]))
+        if (sub->keys[i].type == CT_GROUP && n_groups < 8 && !companion_of(&sub->keys[i]) &&
+            !companion(sub, &sub->keys[i]))
             groups[n_groups++] = &sub->keys[i];
     for (size_t i = 0; i < sub->n_keys; i++)
         if (sub->keys[i].type == CT_PROTOCOL)
@@ -487,7 +520,7 @@ static void gen_section(FILE *out, const struct cfg_section *sec, const struct c
     const struct cfg_section *protocol = NULL;
     for (size_t i = 0; i < sec->n_keys; i++) {
         const struct cfg_key *k = &sec->keys[i];
-        if (only && k->type == CT_GROUP && k != only &&
+        if (only && k->type == CT_GROUP && k != only && !companion(sec, k) &&
             !(companion_of(k) && strcmp(companion_of(k), only->name) == 0))
             continue;
         if (k->type == CT_PROTOCOL)
@@ -669,6 +702,7 @@ static char *every_key_file(struct seen *written)
     char *text = NULL;
     size_t len = 0;
     tls_pair();
+    htpasswd_file();
     FILE *f = open_memstream(&text, &len);
     ck_assert_ptr_nonnull(f);
     gen_section(f, config_section(), NULL, 0, written);

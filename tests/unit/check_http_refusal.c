@@ -87,7 +87,7 @@ START_TEST(line_forms)
                   "request: \"GET /x?y=1 HTTP/1.1\"\n"
                   "open() \"/srv/f\" failed (13: Permission denied), client: 2001:db8::1, "
                   "request: \"POST /f HTTP/1.0\"\n"
-                  "request refused with 431: too many fields, client: -\n");
+                  "request refused with 431: too many fields, client: unix:\n");
 }
 END_TEST
 

@@ -19,7 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -71,7 +74,7 @@ static struct listener *acquire_fresh(struct listen_set *set, bool reuseport, si
 
 static int connect_to(const struct listen_addr *a)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     ck_assert_int_ge(fd, 0);
     ck_assert_msg(connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0, "connect %s: %s",
                   a->text, strerror(errno));
@@ -80,7 +83,7 @@ static int connect_to(const struct listen_addr *a)
 
 static bool refused(const struct listen_addr *a)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int rc = connect(fd, (const struct sockaddr *)&a->ss, a->len);
     int e = errno;
     close(fd);
@@ -206,7 +209,8 @@ static const struct addr_row addr_rows[] = {
     { "[::]:443", "[::]:443", NULL, AF_INET6 },
     { "[2001:DB8::0:1]:1", "[2001:db8::1]:1", NULL, AF_INET6 },
     { "[::ffff:1.2.3.4]:9", "[::ffff:1.2.3.4]:9", NULL, AF_INET6 },
-    { "unix:/run/herd.sock", NULL, "unix sockets are not supported", 0 },
+    { "unix:run/herd.sock", NULL, "a unix socket path must be absolute", 0 },
+    { "unix:", NULL, "a unix socket path must be absolute", 0 },
     { "[::1]", NULL, "expected [IPv6]:port", 0 },
     { "[::1]8080", NULL, "expected [IPv6]:port", 0 },
     { "[::1:80", NULL, "expected [IPv6]:port", 0 },
@@ -248,6 +252,93 @@ START_TEST(addr_row)
     struct listen_addr again;
     ck_assert_int_eq(listen_addr_parse(a.text, &again, &why), 0);
     ck_assert_int_eq(memcmp(&again.ss, &a.ss, a.len), 0);
+}
+END_TEST
+
+START_TEST(unix_addr)
+{
+    struct listen_addr a;
+    const char *why = NULL;
+    ck_assert_int_eq(listen_addr_parse("unix:/run/herd/site.sock", &a, &why), 0);
+    ck_assert_str_eq(a.text, "unix:/run/herd/site.sock");
+    ck_assert_int_eq(a.ss.ss_family, AF_UNIX);
+    ck_assert_str_eq(listen_addr_path(&a), "/run/herd/site.sock");
+    ck_assert_uint_eq(a.len, offsetof(struct sockaddr_un, sun_path) + 20);
+    char longer[200] = "unix:/";
+    memset(longer + 6, 'x', 107);
+    ck_assert_int_eq(listen_addr_parse(longer, &a, &why), -1);
+    ck_assert_ptr_nonnull(strstr(why, "too long"));
+    longer[5 + 107] = '\0';        /* 107 bytes of path: the most there is room for */
+    ck_assert_int_eq(listen_addr_parse(longer, &a, &why), 0);
+    ck_assert_int_eq(listen_addr_parse("127.0.0.1:80", &a, &why), 0);
+    ck_assert_ptr_null(listen_addr_path(&a));
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Unix sockets: one shared socket, mode set, a stale file replaced, a
+ * live one or a regular file refused, the file removed with the last
+ * reference unless keep_paths. */
+
+static void unix_at(char *dir, struct listen_addr *a, const char *name)
+{
+    char text[256];
+    const char *why;
+    snprintf(text, sizeof text, "unix:%s/%s", dir, name);
+    ck_assert_int_eq(listen_addr_parse(text, a, &why), 0);
+}
+
+START_TEST(unix_listener_lifecycle)
+{
+    char dir[] = "/tmp/check_listen.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    struct listen_set set = { 0 };
+    struct listen_addr a;
+    struct stat st;
+    unix_at(dir, &a, "s.sock");
+    const char *path = listen_addr_path(&a);
+    ck_assert_ptr_null(listen_path_problem(path));
+
+    /* reuseport and defer_accept do not apply: one socket for 4 slots. */
+    struct listener *l = listen_acquire(&set, &a, true, true, BACKLOG, 4, err, sizeof err);
+    ck_assert_msg(l != NULL, "%s", err);
+    ck_assert_uint_eq(l->n_fds, 1);
+    ck_assert(!l->reuseport);
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert(S_ISSOCK(st.st_mode));
+    ck_assert_int_eq(st.st_mode & 0777, 0600);       /* until the mode is applied */
+    ck_assert_int_eq(listen_unix_access(l, 0640, (uid_t)-1, (gid_t)-1, err, sizeof err), 0);
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0640);
+    close(connect_to(&a));
+
+    /* Live: a second set (another server) is refused, the file kept. */
+    struct listen_set other = { 0 };
+    ck_assert_ptr_null(listen_acquire(&other, &a, false, false, BACKLOG, 1, err, sizeof err));
+    ck_assert_ptr_nonnull(strstr(err, "another process listens there"));
+    ck_assert_int_eq(lstat(path, &st), 0);
+
+    /* keep_paths: closed, but the file stays (stale now)... */
+    set.keep_paths = true;
+    listen_release(&set, l);
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert(refused(&a));
+    /* ...and is replaced by the next server; the last release removes it. */
+    l = listen_acquire(&other, &a, false, false, BACKLOG, 1, err, sizeof err);
+    ck_assert_msg(l != NULL, "%s", err);
+    close(connect_to(&a));
+    listen_release(&other, l);
+    ck_assert_int_eq(lstat(path, &st), -1);
+
+    /* A regular file is never replaced. */
+    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_ptr_nonnull(listen_path_problem(path));
+    ck_assert_ptr_null(listen_acquire(&other, &a, false, false, BACKLOG, 1, err, sizeof err));
+    ck_assert_ptr_nonnull(strstr(err, "is not a socket"));
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
 }
 END_TEST
 
@@ -598,6 +689,10 @@ int main(void)
     Suite *s = suite_create("listen");
     TCase *tc = tcase_create("address");
     tcase_add_loop_test(tc, addr_row, 0, (int)(sizeof addr_rows / sizeof addr_rows[0]));
+    tcase_add_test(tc, unix_addr);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("unix");
+    tcase_add_test(tc, unix_listener_lifecycle);
     suite_add_tcase(s, tc);
     tc = tcase_create("listeners");
     tcase_add_test(tc, shared_socket_by_reference);
