@@ -197,6 +197,24 @@ SSL_CTX *tls_ssl_pick_ctx(SSL *ssl, const char *name)
     return t->l->v[tls_listen_pick(t->l, name)].ctx;
 }
 
+/* SSL_set_SSL_CTX takes the new server's certificates and trust store but
+ * not what it asks of clients: its verify mode and the CA names it sends
+ * (client_certificate, transport_tls_client.c), and its kTLS option. */
+static void adopt_ctx(SSL *ssl, SSL_CTX *sc)
+{
+    int mode = SSL_CTX_get_verify_mode(sc);
+    SSL_set_verify(ssl, mode, SSL_CTX_get_verify_callback(sc));
+    if (mode != SSL_VERIFY_NONE) {
+        STACK_OF(X509_NAME) *names = SSL_dup_CA_list(SSL_CTX_get_client_CA_list(sc));
+        if (names != NULL)
+            SSL_set_client_CA_list(ssl, names);
+    }
+    if (SSL_CTX_get_options(sc) & SSL_OP_ENABLE_KTLS)
+        SSL_set_options(ssl, SSL_OP_ENABLE_KTLS);
+    else
+        SSL_clear_options(ssl, SSL_OP_ENABLE_KTLS);
+}
+
 /* The client named a server (SNI): its certificate is served. */
 int tls_on_servername(SSL *ssl, int *alert, void *arg)
 {
@@ -211,7 +229,7 @@ int tls_on_servername(SSL *ssl, int *alert, void *arg)
     t->sni = name != NULL;
     if (t->l->v[i].ctx != SSL_get_SSL_CTX(ssl)) {
         SSL_set_SSL_CTX(ssl, t->l->v[i].ctx);
-        tls_adopt_ctx(ssl, t->l->v[i].ctx);
+        adopt_ctx(ssl, t->l->v[i].ctx);
     }
     return SSL_TLSEXT_ERR_OK;
 }

@@ -12,7 +12,8 @@
  * SNI may move a handshake to another server's context after OpenSSL made
  * the connection from the default server's; SSL_set_SSL_CTX then takes the
  * certificates and the trust store of the new one, but not its verify mode
- * or the CA names it sends: tls_adopt_ctx copies those.
+ * or the CA names it sends: transport_tls.c's SNI callback copies those
+ * (adopt_ctx).
  *
  * Tested by tests/unit/check_transport_tls_client.c and
  * tests/integration/test_tls_features.py. */
@@ -86,21 +87,6 @@ int tls_client_setup(struct cfg_ctx *ctx, const config_setting_t *group, struct 
     SSL_CTX_set_verify(sc, SSL_VERIFY_PEER | (required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
                        NULL);
     return 0;
-}
-
-void tls_adopt_ctx(SSL *ssl, SSL_CTX *sc)
-{
-    int mode = SSL_CTX_get_verify_mode(sc);
-    SSL_set_verify(ssl, mode, SSL_CTX_get_verify_callback(sc));
-    if (mode != SSL_VERIFY_NONE) {
-        STACK_OF(X509_NAME) *names = SSL_dup_CA_list(SSL_CTX_get_client_CA_list(sc));
-        if (names != NULL)
-            SSL_set_client_CA_list(ssl, names);
-    }
-    if (SSL_CTX_get_options(sc) & SSL_OP_ENABLE_KTLS)
-        SSL_set_options(ssl, SSL_OP_ENABLE_KTLS);
-    else
-        SSL_clear_options(ssl, SSL_OP_ENABLE_KTLS);
 }
 
 /* ------------------------------------------------------------------ */

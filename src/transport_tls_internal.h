@@ -40,12 +40,6 @@ int tls_on_servername(SSL *ssl, int *alert, void *arg);
 int tls_client_setup(struct cfg_ctx *ctx, const config_setting_t *group, struct tls_config *tc,
                      SSL_CTX *sc);
 
-/* After SNI moved ssl to another server's context sc
- * (transport_tls_client.c): what SSL_set_SSL_CTX leaves as the first
- * context set it, taken from sc: client certificate verification, the CA
- * names a client is sent, and kTLS. */
-void tls_adopt_ctx(SSL *ssl, SSL_CTX *sc);
-
 /* The context SNI picks for name (NULL: the client sent none) among the
  * servers of the connection's listener; the SSL's own context when it
  * belongs to no listener (transport_tls.c). */
