@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "shm_page.h"
 
 _Static_assert(sizeof(struct stats_block) % 64 == 0, "stats blocks fill cache lines");
 _Static_assert(STATS_SERVERS < 256, "name indexes fit the block's map");
@@ -61,42 +62,24 @@ static uint64_t load(const uint64_t *v)
 /* ------------------------------------------------------------------ */
 /* Mapping */
 
-static struct stats_page *map_fd(int fd)
-{
-    int flags = MAP_SHARED | (fd < 0 ? MAP_ANONYMOUS : 0);
-    void *p = mmap(NULL, sizeof(struct stats_page), PROT_READ | PROT_WRITE, flags, fd, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
 /* The page of the master that started this one by a binary upgrade, if it
  * has the layout of this build. */
 static struct stats_page *inherit(void)
 {
-    const char *v = getenv(STATS_FD_ENV);
-    if (v == NULL)
-        return NULL;
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    int fd = !errno && end != v && *end == '\0' && n >= 3 && n <= INT_MAX ? (int)n : -1;
-    unsetenv(STATS_FD_ENV);
-    struct stat st;
-    struct stats_page *p = NULL;
-    bool file = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-    if (file && st.st_size == (off_t)sizeof *p)
-        p = map_fd(fd);
+    int fd;
+    bool offered;
+    struct stats_page *p = shm_page_inherit(STATS_FD_ENV, sizeof *p, &fd, &offered);
     if (p && (p->magic != STATS_MAGIC || p->size != sizeof *p)) {
         munmap(p, sizeof *p);
+        close(fd);
         p = NULL;
     }
     if (p == NULL) {
-        log_warn("the counters passed on by the old master do not fit this binary; "
-                 "starting them from zero");
-        if (file)
-            close(fd);
+        if (offered)
+            log_warn("the counters passed on by the old master do not fit this binary; "
+                     "starting them from zero");
         return NULL;
     }
-    fcntl(fd, F_SETFD, FD_CLOEXEC);
     page_fd = fd;
     return p;
 }
@@ -106,19 +89,11 @@ struct stats_page *stats_map(void)
     struct stats_page *p = inherit();
     if (p)
         return p;
-    /* A memfd can be passed on to a new master; without one (an old kernel,
-     * a sandbox) the counters just do not survive an upgrade. */
-    int fd = memfd_create("herd-stats", MFD_CLOEXEC);
-    if (fd >= 0 && ftruncate(fd, sizeof *p) < 0) {
-        close(fd);
-        fd = -1;
-    }
-    p = map_fd(fd);
-    if (p == NULL) {
-        if (fd >= 0)
-            close(fd);
+    /* Without a memfd (an old kernel, a sandbox) the counters just do not
+     * survive an upgrade. */
+    int fd;
+    if ((p = shm_page_create("herd-stats", sizeof *p, &fd)) == NULL)
         return NULL;
-    }
     page_fd = fd;
     p->magic = STATS_MAGIC;
     p->size = sizeof *p;
@@ -137,14 +112,7 @@ void stats_unmap(struct stats_page *p)
 
 int stats_pass_on(int min_fd)
 {
-    if (page_fd < 0)
-        return -1;
-    int fd = fcntl(page_fd, F_DUPFD, min_fd);   /* without FD_CLOEXEC */
-    if (fd < 0)
-        return -1;
-    char num[16];
-    snprintf(num, sizeof num, "%d", fd);
-    return setenv(STATS_FD_ENV, num, 1);
+    return shm_page_pass_on(page_fd, STATS_FD_ENV, min_fd);
 }
 
 /* ------------------------------------------------------------------ */

@@ -38,6 +38,7 @@
 
 #include "config_engine.h"
 #include "log.h"
+#include "shm_page.h"
 
 #define KEY_BYTES (TLS_TICKET_NAME + 2 * TLS_TICKET_SECRET)    /* 80 */
 #define KEY_WORDS (KEY_BYTES / 8)
@@ -77,47 +78,32 @@ int (*tls_tickets_random)(unsigned char *buf, int n) = rand_bytes;
 /* ------------------------------------------------------------------ */
 /* Mapping */
 
-static struct ticket_page *map_fd(int fd)
+/* Keys stay in memory: out of swap where the limit allows, and out of core
+ * dumps. */
+static void keep_in_memory(struct ticket_page *p)
 {
-    int flags = MAP_SHARED | (fd < 0 ? MAP_ANONYMOUS : 0);
-    void *p = mmap(NULL, sizeof(struct ticket_page), PROT_READ | PROT_WRITE, flags, fd, 0);
-    if (p == MAP_FAILED)
-        return NULL;
-    /* Keys stay in memory: out of swap where the limit allows, and out of
-     * core dumps. */
-    (void)mlock(p, sizeof(struct ticket_page));
-    (void)madvise(p, sizeof(struct ticket_page), MADV_DONTDUMP);
-    return p;
+    (void)mlock(p, sizeof *p);
+    (void)madvise(p, sizeof *p, MADV_DONTDUMP);
 }
 
 /* The page of the master that started this one by a binary upgrade. */
 static struct ticket_page *inherit(void)
 {
-    const char *v = getenv(TICKETS_FD_ENV);
-    if (v == NULL)
-        return NULL;
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    int fd = !errno && end != v && *end == '\0' && n >= 3 && n <= INT_MAX ? (int)n : -1;
-    unsetenv(TICKETS_FD_ENV);
-    struct stat st;
-    struct ticket_page *p = NULL;
-    bool file = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-    if (file && st.st_size == (off_t)sizeof *p)
-        p = map_fd(fd);
+    int fd;
+    bool offered;
+    struct ticket_page *p = shm_page_inherit(TICKETS_FD_ENV, sizeof *p, &fd, &offered);
     if (p && (p->magic != PAGE_MAGIC || p->size != sizeof *p)) {
         munmap(p, sizeof *p);
+        close(fd);
         p = NULL;
     }
     if (p == NULL) {
-        log_warn("the TLS ticket keys passed on by the old master do not fit this binary; "
-                 "making new ones (older tickets make a full handshake)");
-        if (file)
-            close(fd);
+        if (offered)
+            log_warn("the TLS ticket keys passed on by the old master do not fit this binary; "
+                     "making new ones (older tickets make a full handshake)");
         return NULL;
     }
-    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    keep_in_memory(p);
     page_fd = fd;
     return p;
 }
@@ -144,14 +130,12 @@ int tls_tickets_map(void)
         return 0;
     if ((page = inherit()) != NULL)
         return 0;
-    /* A memfd can be passed on to a new master; without one (an old kernel,
-     * a sandbox) the keys just do not survive an upgrade. */
-    int fd = memfd_create("herd-tickets", MFD_CLOEXEC);
-    if (fd >= 0 && ftruncate(fd, sizeof *page) < 0) {
-        close(fd);
-        fd = -1;
-    }
-    struct ticket_page *p = map_fd(fd);
+    /* Without a memfd (an old kernel, a sandbox) the keys just do not
+     * survive an upgrade. */
+    int fd = -1;
+    struct ticket_page *p = shm_page_create("herd-tickets", sizeof *page, &fd);
+    if (p)
+        keep_in_memory(p);
     uint64_t w[2][KEY_WORDS];
     if (p == NULL || new_key(w[0]) < 0 || new_key(w[1]) < 0) {
         int e = p ? EIO : errno;
@@ -187,14 +171,7 @@ void tls_tickets_unmap(void)
 
 int tls_tickets_pass_on(int min_fd)
 {
-    if (page_fd < 0)
-        return -1;
-    int fd = fcntl(page_fd, F_DUPFD, min_fd);   /* without FD_CLOEXEC */
-    if (fd < 0)
-        return -1;
-    char num[16];
-    snprintf(num, sizeof num, "%d", fd);
-    return setenv(TICKETS_FD_ENV, num, 1);
+    return shm_page_pass_on(page_fd, TICKETS_FD_ENV, min_fd);
 }
 
 /* ------------------------------------------------------------------ */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "shm_page.h"
 
 _Static_assert(sizeof(struct upstream_health) % 64 == 0, "entries fill cache lines");
 
@@ -29,41 +30,23 @@ static bool full_logged;
 /* ------------------------------------------------------------------ */
 /* Mapping */
 
-static struct upstream_health_page *map_fd(int fd)
-{
-    int flags = MAP_SHARED | (fd < 0 ? MAP_ANONYMOUS : 0);
-    void *p = mmap(NULL, sizeof *page, PROT_READ | PROT_WRITE, flags, fd, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
 /* The page of the master that started this one by a binary upgrade. */
 static struct upstream_health_page *inherit(void)
 {
-    const char *v = getenv(HEALTH_FD_ENV);
-    if (v == NULL)
-        return NULL;
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    int fd = !errno && end != v && *end == '\0' && n >= 3 && n <= INT_MAX ? (int)n : -1;
-    unsetenv(HEALTH_FD_ENV);
-    struct stat st;
-    struct upstream_health_page *p = NULL;
-    bool file = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-    if (file && st.st_size == (off_t)sizeof *p)
-        p = map_fd(fd);
+    int fd;
+    bool offered;
+    struct upstream_health_page *p = shm_page_inherit(HEALTH_FD_ENV, sizeof *p, &fd, &offered);
     if (p && (p->magic != HEALTH_MAGIC || p->size != sizeof *p)) {
         munmap(p, sizeof *p);
+        close(fd);
         p = NULL;
     }
     if (p == NULL) {
-        log_warn("the upstream health passed on by the old master does not fit this binary; "
-                 "starting it anew");
-        if (file)
-            close(fd);
+        if (offered)
+            log_warn("the upstream health passed on by the old master does not fit this "
+                     "binary; starting it anew");
         return NULL;
     }
-    fcntl(fd, F_SETFD, FD_CLOEXEC);
     page_fd = fd;
     return p;
 }
@@ -77,17 +60,10 @@ struct upstream_health_page *upstream_health_map(void)
         return page;
     /* Without a memfd (a sandbox) the page works but does not survive an
      * upgrade. */
-    int fd = memfd_create("herd-upstream-health", MFD_CLOEXEC);
-    if (fd >= 0 && ftruncate(fd, sizeof *page) < 0) {
-        close(fd);
-        fd = -1;
-    }
-    page = map_fd(fd);
-    if (page == NULL) {
+    int fd;
+    if ((page = shm_page_create("herd-upstream-health", sizeof *page, &fd)) == NULL) {
         log_warn("cannot map the upstream health page: %s; passive health stays per worker",
                  strerror(errno));
-        if (fd >= 0)
-            close(fd);
         return NULL;
     }
     page_fd = fd;
@@ -108,14 +84,7 @@ void upstream_health_unmap(void)
 
 int upstream_health_pass_on(int min_fd)
 {
-    if (page_fd < 0)
-        return -1;
-    int fd = fcntl(page_fd, F_DUPFD, min_fd);   /* without FD_CLOEXEC */
-    if (fd < 0)
-        return -1;
-    char num[16];
-    snprintf(num, sizeof num, "%d", fd);
-    return setenv(HEALTH_FD_ENV, num, 1);
+    return shm_page_pass_on(page_fd, HEALTH_FD_ENV, min_fd);
 }
 
 struct upstream_health_page *upstream_health_page(void)
