@@ -579,17 +579,31 @@ class ReloadUnderLoadTest(HerdTestCase):
         self.assert_serves(port, "one.pem", 1.0)
         base = sum(socket_count(w) for w in workers)
         url = "https://127.0.0.1:%d/" % port
-        # 8 keep-alive connections for 12 s; and 60 new connections a second
-        # (one request each) for 12 s. A connection quiet for 10 s is a
-        # timeout that h2load reports (without -N it would wait for ever).
+        # 8 keep-alive connections, in back-to-back h2load runs of 4000
+        # requests until the reloads are done (h2load 1.52's timed mode, -D,
+        # can hang for ever once herd closes a draining generation's
+        # connections and h2load must reconnect; counted runs reconnect);
+        # and 60 new connections a second (one request each) for 12 s. A
+        # connection quiet for 10 s is a timeout that h2load reports.
         loads = {
-            "keep-alive": ["--h1", "-D", "12", "-c", "8", "-t", "1", "-N", "10", url],
+            "keep-alive": ["--h1", "-n", "4000", "-c", "8", "-t", "1", "-N", "10", url],
             "new connections": ["--h1", "-r", "6", "--rate-period", "100ms", "-c", "720",
                                 "-n", "720", "-t", "1", "-N", "10", url],
         }
-        procs = {k: subprocess.Popen([H2LOAD] + v, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-                 for k, v in loads.items()}
+        stop = threading.Event()
+        keep_outs = []
+
+        def keep_alive_runs():
+            while not stop.is_set():
+                r = subprocess.run([H2LOAD] + loads["keep-alive"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   timeout=60)
+                keep_outs.append((r.returncode, r.stdout.decode("utf-8", "replace")))
+        keeper = threading.Thread(target=keep_alive_runs, daemon=True)
+        keeper.start()
+        procs = {"new connections": subprocess.Popen(
+            [H2LOAD] + loads["new connections"], stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)}
         try:
             herdtest.wait_for(lambda: sum(socket_count(w) for w in workers) >= base + 8,
                               5.0, what="the keep-alive load connected")
@@ -623,6 +637,10 @@ class ReloadUnderLoadTest(HerdTestCase):
             for name, p in procs.items():
                 self.assertIsNone(p.poll(), "the %s load ended before the reloads did "
                                   "(the machine is too slow?)" % name)
+            self.assertTrue(keeper.is_alive(), "the keep-alive runs ended early: %r" % keep_outs)
+            stop.set()
+            keeper.join(90)
+            self.assertFalse(keeper.is_alive(), "an h2load keep-alive run did not finish")
             results = {}
             for name, p in procs.items():
                 try:
@@ -638,10 +656,20 @@ class ReloadUnderLoadTest(HerdTestCase):
                 self.assertEqual(p.returncode, 0, out)
                 results[name] = (h2load_result(out), out)
         finally:
+            stop.set()
             for p in procs.values():
                 if p.poll() is None:
                     p.kill()
                     p.wait()
+        self.assertGreaterEqual(len(keep_outs), 1)
+        for rc, out in keep_outs:
+            self.assertEqual(rc, 0, out)
+            r = h2load_result(out)
+            self.assertIsNotNone(r, out)
+            self.assertEqual(r["succeeded"], 4000, out)
+            self.assertEqual((r["failed"], r["errored"], r["timeout"], r["non2xx"]),
+                             (0, 0, 0, 0), "keep-alive: %s" % out)
+        herdtest.diag("h2load (keep-alive): %d runs of 4000 requests" % len(keep_outs))
         for name, (r, out) in results.items():
             self.assertIsNotNone(r, out)
             self.assertIn("TLS Protocol: TLSv1.3", out)
