@@ -43,9 +43,27 @@ static void answer_waiters(struct master *m, const char *line)
     }
 }
 
+/* A failed reload leaves the master logging where and at the level the
+ * generation that keeps serving says: adopt_config switched both early, so
+ * that the new generation's workers inherit them. */
+static void restore_logging(struct master *m)
+{
+    if (m->current == NULL)
+        return;
+    const struct herd_config *cfg = m->current->cfg;
+    log_set_level((enum log_level)cfg->log_level);
+    if (!m->log_moved)
+        return;
+    m->log_moved = false;
+    char err[512];
+    if (logs_open_error(cfg, err, sizeof err) < 0)
+        log_error("cannot go back to error log %s: %s", cfg->error_log, err);
+}
+
 static void reload_failed(struct master *m, const char *why)
 {
     char line[1200];
+    restore_logging(m);
     /* The reason last: a syntax error's explanation spans several lines. */
     log_error("reload failed, generation %u keeps serving: %s",
               m->current ? m->current->id : 0, why);
@@ -338,6 +356,7 @@ void gen_commit_pending(struct master *m)
     if (m->mode == MASTER_STARTING)
         cycle_startup_done(m, true);
     m->mode = MASTER_RUNNING;
+    m->log_moved = false;
     /* Its ticket_key_rotation from now on (a shorter one at once). */
     tickets_schedule(m);
     char line[64];
@@ -408,6 +427,7 @@ static int adopt_config(struct master *m, const struct herd_config *cfg, char *e
         /* New workers inherit the master's log when they are forked. */
         if (logs_open_error(cfg, err, errcap) < 0)
             return -1;
+        m->log_moved = true;
         log_info("error log is now %s", cfg->error_log);
     }
     log_set_level((enum log_level)cfg->log_level);

@@ -105,6 +105,7 @@ struct master {
     struct timer ticket_timer;  /* TLS session ticket key rotation (tickets.c) */
     int startup_pipe;           /* daemonising parent waits on it; -1 */
     bool detach_stderr;         /* daemon: stderr to /dev/null once started */
+    bool log_moved;             /* a reload in progress opened its error_log */
     int exit_status;
     char exe[4096];             /* this binary's path, resolved at start */
     pid_t new_master;           /* binary upgrade under way: the new master */

@@ -239,6 +239,36 @@ class ReloadTest(HerdTestCase):
         self.assertEqual(len(h.worker_pids()), 2, h.log_tail())
 
 
+class FailedReloadLoggingTest(HerdTestCase):
+    """A reload that fails after reading a new error_log and log_level
+    leaves the master logging where and how the serving generation says."""
+
+    def test_failed_reload_keeps_old_error_log_and_level(self):
+        h = self.herd(conf("one\\n", workers=1))
+        other = os.path.join(h.dir, "other.log")
+        # An address a foreign socket holds without SO_REUSEPORT: the new
+        # generation cannot bind it, after its configuration was adopted.
+        taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(taken.close)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        busy = taken.getsockname()[1]
+        bad = conf("two\\n", workers=1, listens=('$port', str(busy)))
+        bad = bad.replace('error_log = "$error_log";',
+                          'error_log = "%s";\nlog_level = "error";' % other)
+        h.rewrite_config(bad)
+        rc, out, err = h.reload_via_cli()
+        self.assertEqual(rc, 1, out + err)
+        self.assertEqual(body_of(h.port()), (200, b"one\n"))
+        # An info line after the failure: in the old log, at the old level.
+        mark = h.log_mark()
+        h.signal(signal.SIGUSR1)
+        h.wait_log(r"reopened log files", timeout=3.0, since=mark)
+        if os.path.exists(other):
+            with open(other) as f:
+                self.assertNotIn("reopened log files", f.read())
+
+
 class FailingWorkerReloadTest(HerdTestCase):
     """A reload whose only new worker dies before it is ready (here: a
     static root the workers' user cannot open) fails cleanly, twice in a
