@@ -2,10 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -23,6 +21,7 @@
 #include "transport.h"
 #include "transport_tls.h"
 #include "upstream_pool.h"
+#include "worker_process.h"
 
 /* Accepts per wake-up of one listener before yielding to the connections. */
 #define ACCEPT_BATCH 128
@@ -428,70 +427,6 @@ static void on_channel(struct loop *loop, struct loop_io *io, unsigned events)
 /* ------------------------------------------------------------------ */
 /* Start-up */
 
-static int cmp_int(const void *a, const void *b)
-{
-    int x = *(const int *)a, y = *(const int *)b;
-    return (x > y) - (x < y);
-}
-
-/* A forked worker inherits every descriptor of the master: other slots'
- * sockets, other workers' channels, sockets the master is about to close.
- * Keeping them would keep removed addresses bound, so close all but ours. */
-static void close_inherited(const struct worker_args *a)
-{
-    size_t n = 0, cap = a->n_binds + 2 + a->cfg->n_servers;
-    int *keep = calloc(cap, sizeof *keep);
-    if (keep == NULL)
-        return;
-    keep[n++] = a->channel;
-    if (log_fd() > 2)
-        keep[n++] = log_fd();
-    for (size_t i = 0; i < a->n_binds; i++)
-        keep[n++] = a->binds[i].fd;
-    for (size_t i = 0; i < a->cfg->n_servers; i++)
-        if (a->access_logs[i] >= 0)
-            keep[n++] = a->access_logs[i];
-    qsort(keep, n, sizeof *keep, cmp_int);
-    unsigned int from = 3;
-    for (size_t i = 0; i < n; i++) {
-        if ((unsigned)keep[i] > from)
-            close_range(from, (unsigned)keep[i] - 1, 0);
-        if ((unsigned)keep[i] + 1 > from)
-            from = (unsigned)keep[i] + 1;
-    }
-    close_range(from, ~0U, 0);
-    free(keep);
-}
-
-static int drop_privileges(const struct herd_config *cfg)
-{
-    if (geteuid() != 0)
-        return 0;
-    struct passwd *pw = getpwnam(cfg->user);
-    if (pw == NULL) {
-        log_error("user \"%s\" not found", cfg->user);
-        return -1;
-    }
-    gid_t gid = pw->pw_gid;
-    if (cfg->group) {
-        struct group *gr = getgrnam(cfg->group);
-        if (gr == NULL) {
-            log_error("group \"%s\" not found", cfg->group);
-            return -1;
-        }
-        gid = gr->gr_gid;
-    }
-    if (setgroups(1, &gid) < 0 || setgid(gid) < 0) {
-        log_error("setgid(%u): %s", (unsigned)gid, strerror(errno));
-        return -1;
-    }
-    if (setuid(pw->pw_uid) < 0) {
-        log_error("setuid(%u): %s", (unsigned)pw->pw_uid, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
 static int setup_signals(struct worker_signals *ws)
 {
     sigset_t set;
@@ -626,7 +561,7 @@ int worker_main(const struct worker_args *a)
     if (getppid() != a->master)
         return WORKER_EXIT_OK;     /* the master died before we got here */
     proctitle_set("worker process");
-    close_inherited(a);
+    worker_process_close_inherited(a);
     signal(SIGPIPE, SIG_IGN);
 
     w.cfg = a->cfg;
@@ -646,7 +581,7 @@ int worker_main(const struct worker_args *a)
     w.last_limit_log = -120000;
     w.last_emfile_log = -120000;
 
-    if (drop_privileges(a->cfg) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+    if (worker_process_drop_privileges(a->cfg) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
         status = WORKER_EXIT_FATAL;
         goto out;
     }
