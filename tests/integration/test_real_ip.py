@@ -8,7 +8,8 @@ the X-Forwarded-For a proxy route sends upstream all use the address the
 header names, while $realip_remote_addr keeps 127.0.0.1; a server whose
 `from` does not hold it ignores the header (spoofing from an untrusted
 peer changes nothing). The recursive walk skips trusted hops, a malformed
-entry stops it, and behind a PROXY protocol listener the header's source
+entry stops it, a local proxy on a unix socket is trusted by "unix:"
+alone, and behind a PROXY protocol listener the header's source
 is the peer that real_ip trusts or not (the balancer connects from
 127.0.0.3, so that the harness's probes from 127.0.0.1 need no header)."""
 
@@ -63,6 +64,14 @@ servers = (
   },
   { listen = [ "[::1]:$port_v6" ];
     real_ip = { from = [ "::1", "fd00::/8" ]; recursive = true; };
+%(routes)s
+  },
+  { listen = [ "unix:$dir/site.sock" ];
+    real_ip = { from = [ "10.0.0.0/8", "unix:" ]; };
+%(routes)s
+  },
+  { listen = [ "unix:$dir/other.sock" ];
+    real_ip = { from = "all"; };
 %(routes)s
   },
   { listen = [ "127.0.0.1:$port_pp" ];
@@ -131,17 +140,22 @@ class RealIpTest(httpkit.HerdCase):
         self.h.start()
 
     def ask(self, path, xff=None, port="", headers=(), host="127.0.0.1", prefix=b""):
-        """One request on a new connection; its response."""
+        """One request on a new connection (to port, or to the unix socket
+        named "unix:NAME"); its response."""
         hdrs = list(headers)
         if xff is not None:
             hdrs.append(("X-Forwarded-For", xff))
-        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-        s = socket.socket(fam, socket.SOCK_STREAM)
+        if port.startswith("unix:"):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            where = os.path.join(self.h.dir, port[5:])
+        else:
+            s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+            where = (host, self.h.port(port))
         self.socks.append(s)
         s.settimeout(10)
         if prefix:
             s.bind((BALANCER, 0))
-        s.connect((host, self.h.port(port)))
+        s.connect(where)
         s.sendall(prefix + request("GET", path, headers=hdrs, close=True))
         return HttpReader(s).read_response()
 
@@ -233,6 +247,15 @@ class RealIpTest(httpkit.HerdCase):
                          .split("|")[:2], ["2001:db8::8", "443"])
         self.assertEqual(self.client(xff="198.51.100.3", port="v6", host="::1")
                          .split("|")[0], "198.51.100.3")
+
+    # -- a local proxy on a unix socket
+
+    def test_unix_clients_trusted_by_unix_only(self):
+        self.assertEqual(self.client(port="unix:site.sock", xff="203.0.113.5").split("|"),
+                         ["203.0.113.5", "", ""])
+        # "all" is every address, and a unix client has none.
+        self.assertEqual(self.client(port="unix:other.sock", xff="203.0.113.5").split("|"),
+                         ["", "", ""])
 
     # -- behind the PROXY protocol
 
