@@ -263,6 +263,8 @@ bool conn_covers(const struct conn *c, size_t i);
 
 /* The peer as a sockaddr (for allow/deny and logs); out holds 28 bytes. */
 void conn_peer_sockaddr(const struct conn *c, struct sockaddr_storage *out);
+/* The same for any address kept as a peer (a request's client). */
+void conn_peer_to_sockaddr(const struct conn_peer *p, struct sockaddr_storage *out);
 
 int conn_write(struct conn *c, const void *data, size_t n);
 /* Queue several pieces at once. Returns 0, or -1 (out of memory: closed). */

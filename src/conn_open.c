@@ -114,19 +114,24 @@ static void set_peer(struct conn *c, const struct sockaddr *sa)
     }
 }
 
-void conn_peer_sockaddr(const struct conn *c, struct sockaddr_storage *out)
+void conn_peer_to_sockaddr(const struct conn_peer *p, struct sockaddr_storage *out)
 {
     memset(out, 0, sizeof *out);
-    out->ss_family = c->peer.family;
-    if (c->peer.family == AF_INET) {
+    out->ss_family = p->family;
+    if (p->family == AF_INET) {
         struct sockaddr_in *v4 = (struct sockaddr_in *)out;
-        v4->sin_port = c->peer.port;
-        memcpy(&v4->sin_addr, c->peer.addr, 4);
-    } else if (c->peer.family == AF_INET6) {
+        v4->sin_port = p->port;
+        memcpy(&v4->sin_addr, p->addr, 4);
+    } else if (p->family == AF_INET6) {
         struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
-        v6->sin6_port = c->peer.port;
-        memcpy(&v6->sin6_addr, c->peer.addr, 16);
+        v6->sin6_port = p->port;
+        memcpy(&v6->sin6_addr, p->addr, 16);
     }
+}
+
+void conn_peer_sockaddr(const struct conn *c, struct sockaddr_storage *out)
+{
+    conn_peer_to_sockaddr(&c->peer, out);
 }
 
 /* A connection that starts on fd: in use, no buffers, no link. Field by

@@ -22,6 +22,7 @@
 #include "http/auth.h"
 #include "http/handler.h"
 #include "http/headers.h"
+#include "http/realip.h"
 #include "http/static_gzip.h"
 #include "http/status.h"
 #include "proto.h"
@@ -268,6 +269,8 @@ static const struct cfg_key http_keys[] = {
       .min = 0, .max = INT64_MAX / 2 },
     { .name = "server_names", .type = CT_STRINGS, .offset = CFG_AT(cfg_http, server_names) },
     { .name = "headers", .type = CT_FIELDS, .offset = CFG_AT(cfg_http, headers) },
+    { .name = "real_ip", .type = CT_GROUP, .offset = CFG_AT(cfg_http, real_ip),
+      .sub = &http_realip_config },
     { .name = "access_log", .type = CT_STRING, .offset = CFG_AT(cfg_http, access_log) },
     { .name = "access_log_format", .type = CT_STRING,
       .offset = CFG_AT(cfg_http, access_log_format), .def = "combined" },

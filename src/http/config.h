@@ -78,6 +78,7 @@ struct cfg_proxy {
 };
 
 struct cfg_auth;
+struct cfg_real_ip;
 
 struct cfg_route {
     struct cfg_where where;
@@ -124,6 +125,7 @@ struct cfg_http {
     size_t n_error_pages;
     struct cfg_route *routes;
     size_t n_routes;
+    struct cfg_real_ip *real_ip;     /* http/realip.h; NULL: none */
 };
 
 /* The HTTP keys of a server whose protocol is "http". */

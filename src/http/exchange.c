@@ -15,6 +15,7 @@
 #include "http/auth.h"
 #include "http/handler.h"
 #include "http/path.h"
+#include "http/realip.h"
 #include "http/refusal.h"
 #include "http/server.h"
 #include "http/vhost.h"
@@ -24,8 +25,7 @@ void http_exchange_fail(struct http_req *req, int status, const char *fmt, ...)
     struct conn *c = req->conn;
     va_list ap;
     va_start(ap, fmt);
-    http_refusal_vlog(status == 500 ? LOG_ERROR : LOG_INFO, c, req->head, http_req_now(req),
-                      status, fmt, ap);
+    http_req_vrefusal(req, status == 500 ? LOG_ERROR : LOG_INFO, status, fmt, ap);
     va_end(ap);
     /* The page goes whole, also to a HEAD: a refused request is not trusted
      * to be what it says, and the connection ends with it. */
@@ -74,6 +74,8 @@ static int frame(struct http_req *req)
     /* From here on the chosen server's settings apply. */
     c->srv = http_vhost_choose(c->vhosts, c->n_vhosts, req->f.host, req->f.host_len);
     req->server = c->srv->data;
+    if (req->server->realip)
+        http_realip_apply(req->server->realip, req);
     if (c->n_vhosts > 1 && !covered(c)) {
         http_exchange_fail(req, 421, "Host names a server whose certificate the TLS "
                            "handshake did not present (SNI named another)");
@@ -118,11 +120,10 @@ static bool permitted(struct http_req *req, const struct http_route *r)
     if (r->n_allow == 0 && r->n_deny == 0)
         return true;
     struct sockaddr_storage peer;
-    conn_peer_sockaddr(req->conn, &peer);
+    conn_peer_to_sockaddr(&req->client, &peer);
     if (http_route_permits(r, (const struct sockaddr *)&peer))
         return true;
-    http_refusal_log(LOG_INFO, req->conn, req->head, http_req_now(req), 403,
-                     "access forbidden by rule");
+    http_req_refusal(req, LOG_INFO, 403, "access forbidden by rule");
     return false;
 }
 
@@ -137,9 +138,9 @@ static bool authenticated(struct http_req *req, const struct http_route *r)
     if (rc == HTTP_AUTH_OK)
         return true;
     if (rc != HTTP_AUTH_NONE)
-        http_refusal_log(LOG_INFO, req->conn, req->head, http_req_now(req), 401,
-                         rc == HTTP_AUTH_MALFORMED ? "malformed Authorization header"
-                                                   : "unknown user or wrong password");
+        http_req_refusal(req, LOG_INFO, 401, "%s", rc == HTTP_AUTH_MALFORMED
+                                                       ? "malformed Authorization header"
+                                                       : "unknown user or wrong password");
     return false;
 }
 

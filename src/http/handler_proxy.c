@@ -137,10 +137,10 @@ fail:
 
 /* The client's address as text (IPv6 without brackets); 0 bytes for a
  * unix-socket client. */
-static size_t peer_text(const struct conn *c, char *out, size_t cap)
+static size_t peer_text(const struct conn_peer *p, char *out, size_t cap)
 {
-    if ((c->peer.family != AF_INET && c->peer.family != AF_INET6) ||
-        inet_ntop(c->peer.family, c->peer.addr, out, (socklen_t)cap) == NULL)
+    if ((p->family != AF_INET && p->family != AF_INET6) ||
+        inet_ntop(p->family, p->addr, out, (socklen_t)cap) == NULL)
         return 0;
     return strlen(out);
 }
@@ -163,8 +163,7 @@ static bool idempotent(enum http_method m)
 static void note(struct proxy_ex *ex, int status, const char *what, const char *cause)
 {
     struct http_req *req = ex->req;
-    http_refusal_log(LOG_WARN, req->conn, req->head, http_req_now(req), status,
-                     "upstream '%s' server %s: %s%s%s", ex->pr->up->name,
+    http_req_refusal(req, LOG_WARN, status, "upstream '%s' server %s: %s%s%s", ex->pr->up->name,
                      req->upstream_addr ? req->upstream_addr : "-", what, cause ? ": " : "",
                      cause ? cause : "");
 }
@@ -222,7 +221,7 @@ static int send_head(struct proxy_ex *ex)
     struct http_proxy_field *rendered = ex->pr->values ? render_fields(ex) : NULL;
     struct http_proxy_request r = {
         .head = req->head, .f = &req->f, .peer = peer,
-        .peer_len = peer_text(req->conn, peer, sizeof peer),
+        .peer_len = peer_text(&req->client, peer, sizeof peer),
         .host = conf->host, .host_len = conf->host ? strlen(conf->host) : 0,
         .forwarded = conf->forwarded, .https = conn_is_tls(req->conn),
         .fields = rendered ? rendered : ex->pr->fields, .n_fields = ex->pr->n_fields,
@@ -425,8 +424,7 @@ static enum http_start start(struct http_req *req)
     size_t max = s->lim.max_headers;
     struct proxy_ex *ex = calloc(1, sizeof *ex + 2 * max * sizeof ex->headers[0]);
     if (ex == NULL) {
-        http_refusal_log(LOG_ERROR, req->conn, req->head, http_req_now(req), 500,
-                         "out of memory for a proxied request");
+        http_req_refusal(req, LOG_ERROR, 500, "out of memory for a proxied request");
         http_req_error(req, 500);
         return HTTP_ANSWERED;
     }

@@ -59,14 +59,12 @@ static int refuse_errno(const struct http_static *st, const struct http_req *req
         return 404;
     case EXDEV:         /* RESOLVE_BENEATH: the path tried to leave the root */
     case ELOOP:         /* a symbolic link herd does not follow */
-        http_refusal_log(LOG_INFO, req->conn, req->head, http_req_now(req), 403,
-                         "\"%s%s%s\" leads out of the root or through a symbolic link "
-                         "that is not followed", st->cfg->root, root_sep(st), key);
+        http_req_refusal(req, LOG_INFO, 403, "\"%s%s%s\" leads out of the root or through a "
+                         "symbolic link that is not followed", st->cfg->root, root_sep(st), key);
         return 403;
     default:
-        http_refusal_log(LOG_ERROR, req->conn, req->head, http_req_now(req), 0,
-                         "%s() \"%s%s%s\" failed (%d: %s)", call, st->cfg->root, root_sep(st),
-                         key, err, strerror(err));
+        http_req_refusal(req, LOG_ERROR, 0, "%s() \"%s%s%s\" failed (%d: %s)", call,
+                         st->cfg->root, root_sep(st), key, err, strerror(err));
         return err == EACCES || err == EPERM ? 403 : 500;
     }
 }
@@ -189,8 +187,7 @@ static int redirect_to_dir(struct http_req *req)
     size_t cap = 3 * req->path_len + q + 32;
     char *location = malloc(cap);
     if (location == NULL) {
-        http_refusal_log(LOG_ERROR, req->conn, req->head, http_req_now(req), 500,
-                         "out of memory for a redirect");
+        http_req_refusal(req, LOG_ERROR, 500, "out of memory for a redirect");
         return 500;
     }
     size_t n = (size_t)snprintf(location, cap, "Location: ");
@@ -284,9 +281,8 @@ static int serve_directory(struct http_static *st, struct http_req *req, int dir
     }
     st->key[key_len] = '\0';
     if (!cfg->autoindex) {
-        http_refusal_log(LOG_INFO, req->conn, req->head, http_req_now(req), 403,
-                         "directory index of \"%s%s%s\" is forbidden", cfg->root, root_sep(st),
-                         st->key);
+        http_req_refusal(req, LOG_INFO, 403, "directory index of \"%s%s%s\" is forbidden",
+                         cfg->root, root_sep(st), st->key);
         return 403;
     }
     int err = http_autoindex_send(req, dirfd, cfg->hidden);
@@ -310,9 +306,8 @@ static int serve_opened(struct http_static *st, struct http_req *req, int fd,
         close(fd);
         if (wants_dir)
             return 404;
-        http_refusal_log(LOG_INFO, req->conn, req->head, http_req_now(req), 403,
-                         "\"%s%s%s\" is not a regular file or a directory", st->cfg->root,
-                         root_sep(st), st->key);
+        http_req_refusal(req, LOG_INFO, 403, "\"%s%s%s\" is not a regular file or a directory",
+                         st->cfg->root, root_sep(st), st->key);
         return 403;
     }
     serve_regular(st, req, st->key, fd, s);

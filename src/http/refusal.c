@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "http/access_log.h"
 #include "http/parse.h"
+#include "http/req.h"
 
 /* Enough of a target to recognise it; the log line stays short. */
 #define HTTP_REFUSAL_TARGET_MAX 256
@@ -32,10 +33,10 @@ void http_refusal_tick(int64_t now_ms)
         log_budget_tick(&budgets[level], now_ms);
 }
 
-static void refusal_client(const struct conn *c, char *out, size_t cap)
+static void refusal_client(const struct conn_peer *client, char *out, size_t cap)
 {
     struct sockaddr_storage ss;
-    conn_peer_sockaddr(c, &ss);
+    conn_peer_to_sockaddr(client, &ss);
     snprintf(out, cap, ss.ss_family == AF_UNIX ? "unix:" : "-");
     if (ss.ss_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)cap);
@@ -56,9 +57,13 @@ static void refusal_request(const struct http_request *req, char *out, size_t ca
              tl < req->target_len ? "..." : "", req->minor_version);
 }
 
-void http_refusal_vlog(enum log_level level, const struct conn *c,
-                       const struct http_request *req, int64_t now_ms, int status,
-                       const char *fmt, va_list ap)
+static void vlog_client(enum log_level level, const struct conn_peer *c,
+                        const struct http_request *req, int64_t now_ms, int status,
+                        const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
+
+static void vlog_client(enum log_level level, const struct conn_peer *c,
+                        const struct http_request *req, int64_t now_ms, int status,
+                        const char *fmt, va_list ap)
 {
     if (!log_budget_take(&budgets[level], now_ms))
         return;
@@ -81,5 +86,27 @@ void http_refusal_log(enum log_level level, const struct conn *c, const struct h
     va_list ap;
     va_start(ap, fmt);
     http_refusal_vlog(level, c, req, now_ms, status, fmt, ap);
+    va_end(ap);
+}
+
+void http_refusal_vlog(enum log_level level, const struct conn *c,
+                       const struct http_request *req, int64_t now_ms, int status,
+                       const char *fmt, va_list ap)
+{
+    vlog_client(level, &c->peer, req, now_ms, status, fmt, ap);
+}
+
+void http_req_vrefusal(const struct http_req *req, enum log_level level, int status,
+                       const char *fmt, va_list ap)
+{
+    vlog_client(level, &req->client, req->head, http_req_now(req), status, fmt, ap);
+}
+
+void http_req_refusal(const struct http_req *req, enum log_level level, int status,
+                      const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    http_req_vrefusal(req, level, status, fmt, ap);
     va_end(ap);
 }

@@ -11,6 +11,7 @@
 #include "log.h"
 
 struct conn;
+struct http_req;
 struct http_request;
 
 /* Lines of one level a second in one worker; the rest are counted and
@@ -29,6 +30,13 @@ void http_refusal_log(enum log_level level, const struct conn *c, const struct h
 void http_refusal_vlog(enum log_level level, const struct conn *c,
                        const struct http_request *req, int64_t now_ms, int status,
                        const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
+
+/* The same for an exchange: its client (req->client, which real_ip may
+ * have made another than the connection's) and its request line. */
+void http_req_refusal(const struct http_req *req, enum log_level level, int status,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void http_req_vrefusal(const struct http_req *req, enum log_level level, int status,
+                       const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 
 /* Once a second: report what the last second suppressed, even when no
  * refusal follows to do it. */

@@ -186,7 +186,7 @@ static __attribute__((noinline)) void write_line(const struct http_req *req)
 {
     struct sockaddr_storage peer;
     struct access_log_entry e;
-    conn_peer_sockaddr(req->conn, &peer);
+    conn_peer_to_sockaddr(&req->client, &peer);
     fill_entry(req, &e, &peer);
     access_log_write(req->server->log, &e);
 }

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "conn.h"
 #include "http/request.h"
 #include "http/response.h"
 
@@ -47,6 +48,10 @@ struct http_req {
                                            target names no resource */
     size_t path_len;
     const struct http_captures *captures;   /* a regex route's, or NULL */
+    /* The client: the connection's, or the one its server's real_ip
+     * names (http/realip.h). $remote_addr, allow/deny, logs and proxied
+     * X-Forwarded-For use this. */
+    struct conn_peer client;
     int64_t started;                    /* ms (loop clock): the head's first byte */
     uint64_t body_bytes;                /* response body bytes queued */
     uint64_t bytes_sent;                /* response bytes queued, head included */

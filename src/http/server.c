@@ -21,6 +21,7 @@
 
 #include "http/access_log.h"
 #include "http/mime.h"
+#include "http/realip.h"
 #include "http/refusal.h"
 #include "http/server.h"
 #include "log.h"
@@ -45,6 +46,7 @@ static void http_server_free(void *p)
     access_log_free(s->log);
     mime_free(s->mime);
     http_kept_pool_free(s);
+    http_realip_free(s->realip);
     free(s->headers);
     free(s->path);
     free(s);
@@ -74,6 +76,8 @@ static void *http_server_new(const struct cfg_server *cfg, int log_fd, char *err
     s->path = malloc(s->path_cap);
     s->mime = mime_load(NULL);
     if (s->headers == NULL || s->path == NULL || s->mime == NULL)
+        goto oom;
+    if (h->real_ip && (s->realip = http_realip_new(h->real_ip)) == NULL)
         goto oom;
     if (http_error_pages_build(&s->errors, h, err, errcap) < 0 ||
         http_routes_build(&s->routes, h, s->mime, http_error_page(&s->errors, 405), err,

@@ -23,6 +23,7 @@
 struct access_log;
 struct http_kept;
 struct mime_table;
+struct http_realip;
 
 /* One server's HTTP state, built once per worker. */
 struct http_server {
@@ -36,6 +37,7 @@ struct http_server {
     size_t path_cap;
     struct mime_table *mime;
     struct access_log *log;         /* NULL when off */
+    struct http_realip *realip;     /* NULL: the connection's client is the request's */
     /* Kept exchanges of connections whose default server this is (their
      * heads were parsed with its limits, which size a kept request). */
     struct http_kept *kept_free;
@@ -170,6 +172,7 @@ static inline void http_req_init(struct http_req *req, struct conn *c,
     req->path = NULL;
     req->path_len = 0;
     req->captures = NULL;
+    req->client = c->peer;
     req->started = http_conn_started(c);
     req->body_bytes = req->bytes_sent = 0;
     req->upstream_addr = NULL;

@@ -15,6 +15,8 @@ static const struct {
     { "is_args", HV_IS_ARGS }, { "path_rest", HV_PATH_REST },
     { "request_method", HV_REQUEST_METHOD }, { "remote_addr", HV_REMOTE_ADDR },
     { "remote_port", HV_REMOTE_PORT }, { "server_port", HV_SERVER_PORT },
+    { "realip_remote_addr", HV_REALIP_REMOTE_ADDR },
+    { "realip_remote_port", HV_REALIP_REMOTE_PORT },
     { "msec", HV_MSEC }, { "request_id", HV_REQUEST_ID },
     /* the access log's (HV_LOG_FIRST and after) */
     { "remote_user", HV_REMOTE_USER }, { "time_local", HV_TIME_LOCAL },

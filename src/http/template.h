@@ -39,6 +39,8 @@ enum http_var {
     HV_CAPTURE,             /* $1..$9: piece.arg is the number */
     HV_HTTP,                /* $http_NAME: piece.text is the field's name,
                                lower case, '_' as '-' */
+    HV_REALIP_REMOTE_ADDR,  /* the connection's client, whatever real_ip says */
+    HV_REALIP_REMOTE_PORT,
     /* The access log's alone (http/access_log.c renders them). */
     HV_REMOTE_USER, HV_TIME_LOCAL, HV_TIME_ISO8601, HV_REQUEST, HV_SERVER_PROTOCOL,
     HV_STATUS, HV_BODY_BYTES_SENT, HV_BYTES_SENT, HV_REQUEST_TIME, HV_UPSTREAM_ADDR,

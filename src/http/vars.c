@@ -92,13 +92,21 @@ static size_t host(const struct http_req *req, char *out, size_t cap)
     return len;
 }
 
-static size_t remote_addr(const struct conn *c, char *out, size_t cap)
+/* An address, or its port (empty when unknown: a unix-socket client, or
+ * a real_ip header that named none). */
+static size_t addr_text(const struct conn_peer *p, char *out, size_t cap)
 {
     char ip[INET6_ADDRSTRLEN];
-    if ((c->peer.family != AF_INET && c->peer.family != AF_INET6) ||
-        inet_ntop(c->peer.family, c->peer.addr, ip, sizeof ip) == NULL)
+    if ((p->family != AF_INET && p->family != AF_INET6) ||
+        inet_ntop(p->family, p->addr, ip, sizeof ip) == NULL)
         return 0;
     return copy(out, cap, ip, strlen(ip));
+}
+
+static size_t port_text(const struct conn_peer *p, char *out, size_t cap)
+{
+    return (p->family == AF_INET || p->family == AF_INET6) && p->port != 0
+               ? copy_fmt(out, cap, "%u", (unsigned)ntohs(p->port)) : 0;
 }
 
 static size_t server_port(const struct conn *c, char *out, size_t cap)
@@ -219,10 +227,13 @@ size_t http_req_var(const void *ctx, const struct http_tpl_piece *p, char *out, 
     case HV_REQUEST_METHOD:
         return req->head ? copy(out, cap, req->head->method, req->head->method_len) : 0;
     case HV_REMOTE_ADDR:
-        return remote_addr(c, out, cap);
+        return addr_text(&req->client, out, cap);
     case HV_REMOTE_PORT:
-        return c->peer.family == AF_INET || c->peer.family == AF_INET6
-                   ? copy_fmt(out, cap, "%u", (unsigned)ntohs(c->peer.port)) : 0;
+        return port_text(&req->client, out, cap);
+    case HV_REALIP_REMOTE_ADDR:
+        return addr_text(&c->peer, out, cap);
+    case HV_REALIP_REMOTE_PORT:
+        return port_text(&c->peer, out, cap);
     case HV_SERVER_PORT:
         return server_port(c, out, cap);
     case HV_MSEC:

@@ -298,6 +298,8 @@ static const struct {
     /* A pattern that matches no file: nothing is merged. */
     { "configuration.include", "\"/nonexistent-herd-test/*.conf\"" },
     { "proxy_protocol.from", "[ \"10.0.0.0/8\", \"::1\" ]" },
+    { "real_ip.from", "[ \"10.0.0.0/8\", \"::1\", \"unix:\" ]" },
+    { "real_ip.header", "\"X-Real-IP\"" },
     { "return.status", "301" },
     { "static.root", "\"/tmp\"" },
     { "static.expires", "\"1h\"" },
