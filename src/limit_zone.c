@@ -276,6 +276,11 @@ int limit_zone_pass_on(int min_fd)
     return shm_page_pass_on(zone_fd, ZONE_FD_ENV, min_fd);
 }
 
+struct limit_zone *limit_zone_mapped(void)
+{
+    return zone;
+}
+
 struct limit_zone *limit_zone_current(void)
 {
     if (zone == NULL) {

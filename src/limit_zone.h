@@ -91,6 +91,8 @@ struct limit_zone *limit_zone_map(size_t bytes);
 /* In the child about to exec a new master: pass the zone on, as a
  * descriptor numbered at least min_fd. */
 int limit_zone_pass_on(int min_fd);
+/* This process's zone, or NULL (never made here). */
+struct limit_zone *limit_zone_mapped(void);
 /* This process's zone. A process without one (tests, a failed map) gets a
  * private zone of the default size at the first call (counted per process). */
 struct limit_zone *limit_zone_current(void);

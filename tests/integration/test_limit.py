@@ -144,6 +144,8 @@ class LimitTest(HerdTestCase):
         got = self.statuses(port, 40)
         self.assertEqual(got, [200] * 6 + [429] * 34)
         after = slots(port)
+        status, r = ask(port, "/status")
+        self.assertEqual(json.loads(r.body)["limited"], 34)
         refused = {s: after[s]["4xx"] - before[s]["4xx"] for s in after}
         self.assertEqual(sorted(refused), [0, 1])
         self.assertEqual(sum(refused.values()), 34)
