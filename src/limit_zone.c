@@ -105,6 +105,16 @@ static struct limit_set *set_of(struct limit_zone *z, uint64_t key)
     return &z->sets[key % z->n_sets];
 }
 
+/* A hint to the CPU that this is a spin-wait loop. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 static void lock(struct limit_set *s)
 {
     for (unsigned spins = 0;; spins++) {
@@ -117,7 +127,7 @@ static void lock(struct limit_set *s)
             sched_yield();
             spins = 0;
         } else {
-            __builtin_ia32_pause();
+            cpu_relax();
         }
     }
 }

@@ -150,7 +150,7 @@ uint64_t http_limit_key(const struct http_limit *l, struct limit_zone *z,
     uint64_t k = http_auth_siphash(limit_zone_secret(z), buf, n + sizeof l->scope);
     if (buf != stack)
         free(buf);
-    return k;
+    return k ? k : 1;           /* 0 is "nothing held" in a request */
 }
 
 int64_t http_limit_retry_after(int64_t wait_ns)

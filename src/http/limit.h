@@ -59,7 +59,7 @@ void http_limit_free(struct http_limit *l);
 
 struct http_req;
 
-/* The key of req under l in zone z (the rendered template, hashed). */
+/* The key of req under l in zone z (the rendered template, hashed; never 0). */
 uint64_t http_limit_key(const struct http_limit *l, struct limit_zone *z,
                         const struct http_req *req);
 /* Seconds for Retry-After from a wait in ns: rounded up, at least 1. */

@@ -197,6 +197,27 @@ START_TEST(keys_apart)
 }
 END_TEST
 
+/* A key longer than the stack's buffer is hashed whole: two values that
+ * differ only after 1000 bytes are two keys. */
+START_TEST(long_keys_hashed_whole)
+{
+    fresh_zone();
+    hx_start(SERVER("", "limit = { rate = \"1r/m\"; key = \"$http_x_user\"; };"));
+    static char req[3 * 1200];
+    char value[1001];
+    memset(value, 'v', 1000);
+    value[1000] = '\0';
+    snprintf(req, sizeof req,
+             "GET /a HTTP/1.1\r\nHost: x\r\nX-User: %sA\r\n\r\n"
+             "GET /a HTTP/1.1\r\nHost: x\r\nX-User: %sB\r\n\r\n"
+             "GET /a HTTP/1.1\r\nHost: x\r\nX-User: %sA\r\n\r\n", value, value, value);
+    hx_ask(req, hx_three_responses);
+    const char *log = hx_access_log();
+    ck_assert_msg(strcmp(log, "200 /a\n200 /a\n429 /a\n") == 0, "%s", log);
+    hx_stop();
+}
+END_TEST
+
 /* The held count while a request is in progress (a handler of the test's
  * that answers only when told). */
 static struct http_req *pending;
@@ -266,6 +287,7 @@ int main(void)
     tcase_add_test(tc, burst_then_429);
     tcase_add_test(tc, status_503_and_the_servers_limit);
     tcase_add_test(tc, keys_apart);
+    tcase_add_test(tc, long_keys_hashed_whole);
     tcase_add_test(tc, connections_in_progress);
     suite_add_tcase(s, tc);
     return run_suite_tap(s);
