@@ -461,6 +461,8 @@ static const struct cfg_key top_keys[] = {
     { .name = "ticket_key_rotation", .type = CT_DURATION,
       .offset = CFG_AT(herd_config, ticket_key_rotation), .def = "1h", .min = CFG_MS(1),
       .max = CFG_DAY },
+    { .name = "limit_zone_size", .type = CT_SIZE, .offset = CFG_AT(herd_config, limit_zone_size),
+      .def = "1m", .min = 4096, .max = 1024 * 1024 * 1024 },
     { .name = "upstreams", .type = CT_LIST, .offset = CFG_AT(herd_config, upstreams),
       .sub = &upstream_section, .aux_offset = CFG_AT(herd_config, n_upstreams) },
     { .name = "servers", .type = CT_LIST, .offset = CFG_AT(herd_config, servers),

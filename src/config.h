@@ -71,6 +71,7 @@ struct herd_config {
     int64_t worker_connections;
     int64_t shutdown_timeout;        /* ms */
     int64_t ticket_key_rotation;     /* ms: TLS session ticket keys' lifetime */
+    int64_t limit_zone_size;         /* bytes of the shared limit zone (limit_zone.h) */
     struct upstream_config *upstreams;   /* upstream.h */
     size_t n_upstreams;
     struct cfg_server *servers;

@@ -2,9 +2,9 @@
  * worker of every generation, and handed to the new master of a binary
  * upgrade: a memfd whose descriptor number travels in an environment
  * variable. The counters (stats.c), the upstream servers' health
- * (upstream_health.c) and the TLS ticket keys (transport_tls_tickets.c)
- * each keep one; each checks its own layout (magic and size) on the page
- * it inherits. Tested by tests/unit/check_shm_page.c. */
+ * (upstream_health.c), the TLS ticket keys (transport_tls_tickets.c) and
+ * the limit zone (limit_zone.c) each keep one; each checks its own layout
+ * (magic and size) on the page it inherits. Tested by tests/unit/check_shm_page.c. */
 #ifndef HERD_SHM_PAGE_H
 #define HERD_SHM_PAGE_H
 

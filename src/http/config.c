@@ -21,6 +21,7 @@
 #include "http/access_log.h"
 #include "http/auth.h"
 #include "http/handler.h"
+#include "http/limit.h"
 #include "http/headers.h"
 #include "http/realip.h"
 #include "http/static_gzip.h"
@@ -116,6 +117,8 @@ static const struct cfg_key route_keys[] = {
     { .name = "headers", .type = CT_FIELDS, .offset = CFG_AT(cfg_route, headers) },
     { .name = "auth", .type = CT_GROUP, .offset = CFG_AT(cfg_route, auth),
       .sub = &http_auth_config, .release = http_auth_config_release },
+    { .name = "limit", .type = CT_GROUP, .offset = CFG_AT(cfg_route, limit),
+      .sub = &http_limit_config },
     /* the handlers: exactly one */
     { .name = "return", .type = CT_GROUP, .offset = CFG_AT(cfg_route, ret),
       .sub = &http_return_config },
@@ -141,14 +144,14 @@ static int validate_error_page(struct cfg_ctx *ctx, const config_setting_t *grou
     struct cfg_error_page *e = obj;
     if (e->status == 0 || e->file == NULL)
         return cfg_fail(ctx, group, "an error page needs 'status' and 'file'");
-    static const int produced[] = { 400, 403, 404, 405, 408, 413, 414, 416, 421, 431, 500,
-                                    501, 502, 503, 504, 505 };
+    static const int produced[] = { 400, 403, 404, 405, 408, 413, 414, 416, 421, 429, 431,
+                                    500, 501, 502, 503, 504, 505 };
     bool known = false;
     for (size_t i = 0; i < sizeof produced / sizeof produced[0]; i++)
         known = known || produced[i] == e->status;
     if (!known)
         return cfg_fail(ctx, group, "herd never answers %lld; error pages exist for 400, 403, "
-                        "404, 405, 408, 413, 414, 416, 421, 431, 500, 501, 502, 503, 504 and 505",
+                        "404, 405, 408, 413, 414, 416, 421, 429, 431, 500, 501, 502, 503, 504 and 505",
                         (long long)e->status);
     if (e->file[0] != '/')
         return cfg_fail(ctx, group, "error page 'file' must be an absolute path");
@@ -278,6 +281,8 @@ static const struct cfg_key http_keys[] = {
       .sub = &error_page_section, .aux_offset = CFG_AT(cfg_http, n_error_pages) },
     { .name = "routes", .type = CT_LIST, .offset = CFG_AT(cfg_http, routes),
       .sub = &route_section, .aux_offset = CFG_AT(cfg_http, n_routes) },
+    { .name = "limit", .type = CT_GROUP, .offset = CFG_AT(cfg_http, limit),
+      .sub = &http_server_limit_config },
 };
 
 static const struct cfg_section http_section = {

@@ -79,6 +79,7 @@ struct cfg_proxy {
 
 struct cfg_auth;
 struct cfg_real_ip;
+struct cfg_limit;
 
 struct cfg_route {
     struct cfg_where where;
@@ -90,6 +91,7 @@ struct cfg_route {
     char *access_log;                /* "off", or NULL: the server's log */
     struct cfg_strings headers;      /* name, value, ...: added to the server's */
     struct cfg_auth *auth;           /* basic authentication (http/auth.h); NULL: none */
+    struct cfg_limit *limit;         /* request limits (http/limit.h); NULL: the server's */
     /* exactly one handler */
     struct cfg_return *ret;
     struct cfg_static *stat;
@@ -126,6 +128,7 @@ struct cfg_http {
     struct cfg_route *routes;
     size_t n_routes;
     struct cfg_real_ip *real_ip;     /* http/realip.h; NULL: none */
+    struct cfg_limit *limit;         /* for routes without one (http/limit.h); NULL: none */
 };
 
 /* The HTTP keys of a server whose protocol is "http". */

@@ -5,8 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const int error_statuses[HTTP_ERROR_PAGES] = { 400, 403, 404, 405, 408, 413, 414, 416,
-                                                      421, 431, 500, 501, 502, 503, 504, 505 };
+static const int error_statuses[HTTP_ERROR_PAGES] = { 400, 403, 404, 405, 408, 413, 414,
+                                                      416, 421, 429, 431, 500, 501, 502,
+                                                      503, 504, 505 };
 
 const struct http_fixed *http_error_page(const struct http_error_pages *e, int status)
 {

@@ -9,9 +9,9 @@
 #include "http/response.h"
 
 /* The statuses herd answers with a page: 400 403 404 405 408 413 414 416
- * 421 431 500 501 502 503 504 505 (421: TLS, a Host another certificate
- * serves; 502-504: the proxy's). */
-#define HTTP_ERROR_PAGES 16
+ * 421 429 431 500 501 502 503 504 505 (421: TLS, a Host another
+ * certificate serves; 429: a limit's; 502-504: the proxy's). */
+#define HTTP_ERROR_PAGES 17
 
 struct http_error_pages {
     struct http_fixed v[HTTP_ERROR_PAGES];

@@ -14,6 +14,7 @@
 
 #include "http/auth.h"
 #include "http/handler.h"
+#include "http/limit.h"
 #include "http/path.h"
 #include "http/realip.h"
 #include "http/refusal.h"
@@ -172,6 +173,8 @@ static int select_route(struct http_req *req)
         answer_with(req, http_auth_challenge(r->auth));
     else if (!http_route_allows_method(r, req->f.method))
         answer_with(req, &r->not_allowed);
+    else if (r->limit && !http_limit_admit(r->limit, req))
+        return 0;                       /* answered by http_handler_limited */
     else {
         req->handler = r->handler;
         req->conf = r->state;

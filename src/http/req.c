@@ -9,6 +9,7 @@
 
 #include "http/access_log.h"
 #include "http/date.h"
+#include "http/limit.h"
 #include "http/server.h"
 #include "transport_tls.h"
 
@@ -194,7 +195,10 @@ static __attribute__((noinline)) void write_line(const struct http_req *req)
 void http_req_log(const struct http_req *req)
 {
     const struct http_server *s = req->server;
-    /* Every exchange passes here: count it by status class and server. */
+    /* Every exchange passes here, once: the end of a limit's "in progress". */
+    if (req->limit_held)
+        http_limit_release(req);
+    /* Count it by status class and server. */
     stats_response(http_stats(req->conn), http_server_index(req->conn), req->status);
     if (s->log && !(req->route && req->route->no_log))
         write_line(req);

@@ -63,6 +63,9 @@ struct http_req {
     int upstream_status;
     int64_t upstream_ms;
     const char *user;                   /* authenticated ($remote_user); NULL: none */
+    uint64_t limit_held;                /* the limit key it is counted in flight
+                                           under (http/limit.h); 0: none */
+    int64_t limit_wait;                 /* refused by a limit: Retry-After seconds */
     bool keep;                          /* the connection persists afterwards */
     bool with_body;                     /* false for HEAD */
     uint8_t state;                      /* enum http_req_state */

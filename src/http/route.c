@@ -7,6 +7,7 @@
 
 #include "http/auth.h"
 #include "http/handler.h"
+#include "http/limit.h"
 
 /* Every handler a route may configure. */
 static const struct http_handler *const handlers[] = {
@@ -147,12 +148,33 @@ static int build_route(struct http_route *r, const struct cfg_route *cr,
     return r->state ? 0 : -1;
 }
 
+/* Each route's own limit, counted under its path and the server's first
+ * name; routes without one share the server's. Before the routes are
+ * sorted: rt->v[i] is still cfg->routes[i]. */
+static int build_limits(struct http_routes *rt, const struct cfg_http *cfg, char *err,
+                        size_t errcap)
+{
+    const char *name = cfg->server_names.n ? cfg->server_names.v[0] : NULL;
+    if (cfg->limit && (rt->limit = http_limit_build(cfg->limit, NULL, name, err, errcap)) == NULL)
+        return -1;
+    for (size_t i = 0; i < rt->n; i++) {
+        const struct cfg_limit *own = cfg->routes[i].limit;
+        struct http_route *r = &rt->v[i];
+        r->own_limit = own != NULL;
+        r->limit = own ? http_limit_build(own, cfg->routes[i].path, name, err, errcap) : rt->limit;
+        if (own && r->limit == NULL)
+            return -1;
+    }
+    return 0;
+}
+
 int http_routes_build(struct http_routes *rt, const struct cfg_http *cfg,
                       const struct mime_table *mime, const struct http_fixed *error_405,
                       char *err, size_t errcap)
 {
     const struct http_handler_env env = { .mime = mime };
     rt->n = 0;
+    rt->limit = NULL;
     memset(&rt->options, 0, sizeof rt->options);
     memset(&rt->connect, 0, sizeof rt->connect);
     rt->v = calloc(cfg->n_routes ? cfg->n_routes : 1, sizeof *rt->v);
@@ -167,6 +189,8 @@ int http_routes_build(struct http_routes *rt, const struct cfg_http *cfg,
                         errcap) < 0)
             return -1;
     }
+    if (build_limits(rt, cfg, err, errcap) < 0)
+        return -1;
     qsort(rt->v, rt->n, sizeof *rt->v, more_specific_first);
     if (build_server_wide(rt, error_405) < 0) {
         snprintf(err, errcap, "out of memory");
@@ -184,10 +208,14 @@ void http_routes_free(struct http_routes *rt)
         http_fixed_free(&r->not_allowed);
         http_headers_free(&r->headers);
         http_auth_free(r->auth);
+        if (r->own_limit)
+            http_limit_free(r->limit);
         free(r->allow);
         free(r->deny);
     }
     free(rt->v);
+    http_limit_free(rt->limit);
+    rt->limit = NULL;
     http_fixed_free(&rt->options);
     http_fixed_free(&rt->connect);
     rt->v = NULL;

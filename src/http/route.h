@@ -18,6 +18,7 @@
 
 struct http_auth;
 struct http_handler;
+struct http_limit;
 struct mime_table;
 
 struct http_route {
@@ -33,6 +34,8 @@ struct http_route {
     bool no_log;                    /* access_log = "off" */
     struct http_headers headers;    /* the server's and the route's, merged */
     struct http_auth *auth;         /* basic authentication; NULL: none */
+    struct http_limit *limit;       /* the route's, or the server's; NULL: none */
+    bool own_limit;                 /* limit is the route's (freed with it) */
 };
 
 struct http_routes {
@@ -43,6 +46,7 @@ struct http_routes {
      * with the Allow header of http_routes_methods(). */
     struct http_fixed options;
     struct http_fixed connect;
+    struct http_limit *limit;       /* the server's, for routes without one */
 };
 
 /* error_405 is the body to use for 405 answers (the server's error page). */

@@ -177,6 +177,7 @@ static inline void http_req_init(struct http_req *req, struct conn *c,
     req->body_bytes = req->bytes_sent = 0;
     req->upstream_addr = NULL;
     req->user = NULL;
+    req->limit_held = 0;
     req->status = 0;
     req->keep = false;
     req->with_body = true;

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "channel.h"
+#include "limit_zone.h"
 #include "log.h"
 #include "proto.h"
 #include "upstream_health.h"
@@ -290,6 +291,8 @@ void gen_start(struct master *m, struct gen *g)
     m->pending = g;
     /* Its workers find their servers' shared health entries at start. */
     upstream_health_register(g->cfg);
+    /* ... and the limit zone (the same one while its size stays). */
+    limit_zone_map((size_t)g->cfg->limit_zone_size);
     if (m->mode == MASTER_RUNNING)
         m->mode = MASTER_RELOADING;
     loop_timer_after(m->loop, &m->ready_timer, READY_TIMEOUT_MS);

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "limit_zone.h"
 #include "log.h"
 #include "upstream_health.h"
 #include "transport_tls_tickets.h"
@@ -63,6 +64,7 @@ static void exec_new_master(struct master *m, const int *fds, size_t n)
     stats_pass_on((int)(3 + n));
     upstream_health_pass_on((int)(3 + n));
     tls_tickets_pass_on((int)(3 + n));
+    limit_zone_pass_on((int)(3 + n));
     place_sockets(fds, n);
     set_listen_env(n);
     sigset_t none;

@@ -286,6 +286,12 @@ static const struct {
     { "server.unix_owner", "\"root\"" },
     { "server.unix_group", "\"root\"" },
     { "auth.user_file", "\"" ROUND_TRIP_HTPASSWD "\"" },
+    { "limit.rate", "\"10r/s\"" },
+    { "limit.key", "\"$http_x_api_key\"" },
+    { "limit.status", "503" },
+    { "server limit.rate", "\"30r/m\"" },
+    { "server limit.key", "\"$host\"" },
+    { "server limit.status", "503" },
     { "http.access_log", "\"/tmp/herd-round-trip-access.log\"" },
     { "http.access_log_format", "\"$remote_addr \\\"$request\\\" $status\"" },
     { "error page.status", "404|500" },
@@ -415,7 +421,7 @@ static int protocol_count(void)
  * handlers) but go with each of them, by "section.key". */
 static bool companion(const struct cfg_section *sec, const struct cfg_key *k)
 {
-    static const char *const names[] = { "route.auth" };
+    static const char *const names[] = { "route.auth", "route.limit" };
     char name[80];
     snprintf(name, sizeof name, "%s.%s", sec->name, k->name);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)

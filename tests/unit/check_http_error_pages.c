@@ -14,7 +14,8 @@
 #include "tap.h"
 
 static const int statuses[HTTP_ERROR_PAGES] = { 400, 403, 404, 405, 408, 413, 414, 416,
-                                                421, 431, 500, 501, 502, 503, 504, 505 };
+                                                421, 429, 431, 500, 501, 502, 503, 504,
+                                                505 };
 
 static char dir[128];
 static char err[512];

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "http/status.h"
+#include "limit_zone.h"
 #include "proto.h"
 #include "stats_render.h"
 #include "stream/echo.h"
@@ -58,6 +59,34 @@ START_TEST(http_status_maps_its_formats)
 }
 END_TEST
 
+/* With a limit zone (every worker has the master's), the requests limits
+ * refused follow the counters, in each format. */
+START_TEST(http_status_counts_limited_requests)
+{
+    struct stats_page *p = page();
+    struct limit_zone *z = limit_zone_map(64 * 1024);
+    ck_assert_ptr_nonnull(z);
+    limit_zone_count_refusal(z);
+    limit_zone_count_refusal(z);
+    const struct {
+        enum cfg_status_format cfg;
+        const char *has;
+    } want[] = {
+        { STATUS_JSON, "],\"limited\":2}\n" },
+        { STATUS_TEXT, "\nlimited requests=2\n" },
+        { STATUS_PROMETHEUS, "\n# TYPE herd_limited_requests_total counter\n"
+                             "herd_limited_requests_total 2\n" },
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        char *b = NULL;
+        ck_assert_uint_gt(http_status_render(p, want[i].cfg, NOW, &b), 0);
+        ck_assert_msg(strstr(b, want[i].has) != NULL, "no \"%s\" in:\n%s", want[i].has, b);
+        free(b);
+    }
+    stats_unmap(p);
+}
+END_TEST
+
 START_TEST(http_servers_are_named_by_host_then_address)
 {
     char *names[] = { "example.org" }, *listen[] = { "127.0.0.1:80" };
@@ -94,6 +123,7 @@ int main(void)
     Suite *s = suite_create("http_status");
     TCase *tc = tcase_create("status");
     tcase_add_test(tc, http_status_maps_its_formats);
+    tcase_add_test(tc, http_status_counts_limited_requests);
     tcase_add_test(tc, http_servers_are_named_by_host_then_address);
     tcase_add_test(tc, first_name_first_address);
     suite_add_tcase(s, tc);
