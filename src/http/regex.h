@@ -28,6 +28,10 @@ struct http_regex *http_regex_compile(const char *pattern, bool jit, char *why, 
 void http_regex_free(struct http_regex *re);
 /* Its capturing groups: the most a template may name is $ that. */
 unsigned http_regex_groups(const struct http_regex *re);
+/* The literal bytes every match of an anchored pattern starts with
+ * ("^/api/(.*)": "/api/"), checked before PCRE2 is asked; 0 when the
+ * pattern has none this file can be sure of. */
+size_t http_regex_prefix(const struct http_regex *re, const char **prefix);
 /* Does it run as JIT-compiled code? */
 bool http_regex_jitted(const struct http_regex *re);
 

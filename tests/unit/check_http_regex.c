@@ -1,10 +1,14 @@
 /* Route patterns through PCRE2 (src/http/regex.c): compile errors with
  * PCRE2's message and offset, group counts, matching with and without the
  * JIT, captures as offsets (unset groups, more groups than $9), the match
- * limit that stops a runaway pattern. */
+ * limit that stops a runaway pattern; the literal prefix checked before
+ * PCRE2 is asked, and that it never changes an answer. */
 #include <check.h>
 #include <stdint.h>
 #include <string.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 
 #include "http/regex.h"
 #include "http/template.h"
@@ -161,6 +165,88 @@ START_TEST(runaway_pattern_gives_up)
 }
 END_TEST
 
+/* The prefix of each pattern, "" when it has none that is sure. */
+static const struct {
+    const char *pattern, *prefix;
+} prefixes[] = {
+    { "^/api/v1/(.*)$", "/api/v1/" },
+    { "^/user/([0-9]+)$", "/user/" },
+    { "^/abc?", "/ab" },                    /* c is optional */
+    { "^/ab*c", "/a" },
+    { "^/ab{2}", "/a" },
+    { "^/a+b", "/" },
+    { "^/a.b", "/a" },
+    { "^/a\\.b", "/a" },                    /* escapes end it */
+    { "^/a b/", "/a b/" },
+    { "^/img/(png|jpe?g)/", "/img/" },      /* '|' inside a group */
+    { "^/img/[|(]x|/y", "" },               /* '|' outside one */
+    { "^/a|^/b", "" },
+    { "^/a(b)|/c", "" },
+    { "^/a[]|]x", "/a" },                   /* ']' first in a class */
+    { "^/a[^]|(]x", "/a" },
+    { "^/a[[:alpha:](]|/b", "" },           /* a POSIX name inside the class */
+    { "^/a[[:alpha:]|]x", "/a" },
+    { "^/a\\|b", "/a" },                    /* an escaped '|' */
+    { "^/a(?#x)|/b", "" },                  /* comments: not followed */
+    { "^/a(?#(x)|/b", "" },
+    { "^/a\\Q|\\E", "" },
+    { "^/a(?x)b #|c", "" },
+    { "^(?i)/admin", "" },
+    { "(?i)^/admin", "" },
+    { "/admin", "" },                       /* not anchored */
+    { "^", "" },
+    { "^/0123456789012345678901234567890123456789", "/0123456789012345678901234567890" },
+    { "^/012345678901234567890123456789a?", "/012345678901234567890123456789" },
+    { "^/0123456789012345678901234567890x?", "/0123456789012345678901234567890" },
+    { "^/01234567890123456789012345678901x?", "/0123456789012345678901234567890" },
+};
+
+START_TEST(literal_prefix)
+{
+    struct http_regex *re = must_compile(prefixes[_i].pattern, false);
+    const char *p;
+    size_t n = http_regex_prefix(re, &p);
+    ck_assert_msg(n == strlen(prefixes[_i].prefix) && memcmp(p, prefixes[_i].prefix, n) == 0,
+                  "%s: prefix '%.*s', not '%s'", prefixes[_i].pattern, (int)n, p,
+                  prefixes[_i].prefix);
+    http_regex_free(re);
+}
+END_TEST
+
+/* Every pattern of the table against paths made to fall on either side of
+ * its prefix: the same answer as PCRE2 alone gives. */
+START_TEST(prefix_never_changes_an_answer)
+{
+    static const char *const paths[] = {
+        "/", "/a", "/ab", "/abc", "/abbc", "/a b/", "/a.b", "/a\\b", "/a|b", "/b", "/c",
+        "/api/v1/x", "/api/v2/x", "/user/42", "/img/png/", "/img/jpg/", "/img/|x", "/y",
+        "/a]x", "/a|x", "/a(x", "/ax", "/ADMIN", "/admin", "/x/admin", "/a#c", "/a|\\E",
+        "/0123456789012345678901234567890123456789",
+        "/0123456789012345678901234567890", "/0123456789012345678901234567890x",
+        "/01234567890123456789012345678901", "/01234567890123456789012345678901x",
+    };
+    const char *pattern = prefixes[_i].pattern;
+    struct http_regex *re = must_compile(pattern, true);
+    struct http_regex_scratch *md = http_regex_scratch_new(http_regex_groups(re));
+    int code;
+    PCRE2_SIZE off;
+    pcre2_code *plain = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                                      PCRE2_DOLLAR_ENDONLY, &code, &off, NULL);
+    ck_assert_ptr_nonnull(plain);
+    pcre2_match_data *pmd = pcre2_match_data_create_from_pattern(plain, NULL);
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        size_t len = strlen(paths[i]);
+        int want = pcre2_match(plain, (PCRE2_SPTR)paths[i], len, 0, 0, pmd, NULL) >= 0;
+        ck_assert_msg(http_regex_match(re, md, paths[i], len, NULL) == want,
+                      "%s on %s: PCRE2 says %d", pattern, paths[i], want);
+    }
+    pcre2_match_data_free(pmd);
+    pcre2_code_free(plain);
+    http_regex_scratch_free(md);
+    http_regex_free(re);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("http_regex");
@@ -171,6 +257,9 @@ int main(void)
     tcase_add_test(t, inline_flags_and_bytes);
     tcase_add_test(t, more_groups_than_captures);
     tcase_add_loop_test(t, runaway_pattern_gives_up, 0, 2);
+    tcase_add_loop_test(t, literal_prefix, 0, (int)(sizeof prefixes / sizeof prefixes[0]));
+    tcase_add_loop_test(t, prefix_never_changes_an_answer, 0,
+                        (int)(sizeof prefixes / sizeof prefixes[0]));
     suite_add_tcase(s, t);
     return run_suite_tap(s);
 }
