@@ -44,11 +44,9 @@ static int lookup_order(const void *a, const void *b)
     const struct http_route *x = a, *y = b;
     if (kind(x) != kind(y))
         return kind(x) - kind(y);
-    if (x->re)
-        return x->order < y->order ? -1 : 1;
-    if (x->len != y->len)
+    if (!x->re && x->len != y->len)
         return x->len > y->len ? -1 : 1;
-    return x->order < y->order ? -1 : x->order > y->order;
+    return (x->order > y->order) - (x->order < y->order);
 }
 
 static int build_ranges(const struct cfg_strings *list, struct cidr **out, size_t *n)
