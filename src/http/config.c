@@ -24,8 +24,10 @@
 #include "http/limit.h"
 #include "http/headers.h"
 #include "http/realip.h"
+#include "http/regex.h"
 #include "http/static_gzip.h"
 #include "http/status.h"
+#include "http/template.h"
 #include "proto.h"
 
 /* ------------------------------------------------------------------ */
@@ -71,26 +73,97 @@ static int check_methods(struct cfg_ctx *ctx, const config_setting_t *group,
     return 0;
 }
 
+/* What names a route in messages: its path, or its pattern. */
+static const char *route_name(const struct cfg_route *r)
+{
+    return r->regex ? r->regex : r->path;
+}
+
+/* A regex route: the pattern alone (no 'path', no exact = true), one that
+ * PCRE2 compiles. Returns its capturing groups, or -1 after cfg_fail(). */
+static int check_regex(struct cfg_ctx *ctx, const config_setting_t *group,
+                       const struct cfg_route *r)
+{
+    const config_setting_t *at = config_setting_get_member(group, "regex");
+    char why[300];
+    if (r->path)
+        return cfg_fail(ctx, at, "a route has 'path' or 'regex', not both");
+    if (r->exact)       /* false is what -T prints for every route */
+        return cfg_fail(ctx, config_setting_get_member(group, "exact"),
+                        "'exact' is for 'path' routes; a regex anchors itself (\"^/x$\")");
+    if (r->regex[0] == '\0')
+        return cfg_fail(ctx, at, "'regex' is empty");
+    struct http_regex *re = http_regex_compile(r->regex, false, why, sizeof why);
+    if (re == NULL)
+        return cfg_fail(ctx, at, "'regex' \"%s\": %s", r->regex, why);
+    int groups = (int)http_regex_groups(re);
+    http_regex_free(re);
+    return groups;
+}
+
+/* A $N in template src (the value of key, at `at`) must name one of the
+ * route's capturing groups: a higher one would always be empty. */
+static int check_capture(struct cfg_ctx *ctx, const config_setting_t *at,
+                         const struct cfg_route *r, int groups, const char *key, const char *src)
+{
+    int max = http_template_max_capture(src);
+    if (max <= groups)      /* also -1: a bad template, said by its own check */
+        return 0;
+    if (r->regex == NULL)
+        return cfg_fail(ctx, at, "'%s' names $%d, but only a 'regex' route has captures",
+                        key, max);
+    return cfg_fail(ctx, at, "'%s' names $%d, but the route's regex has %d capturing group%s",
+                    key, max, groups, groups == 1 ? "" : "s");
+}
+
+/* The route's own templates: return.location, headers, proxy.headers. The
+ * server's headers go to every route and may name any capture (empty where
+ * there is none). */
+static int check_captures(struct cfg_ctx *ctx, const config_setting_t *group,
+                          const struct cfg_route *r, int groups)
+{
+    const config_setting_t *ret = config_setting_get_member(group, "return");
+    const config_setting_t *proxy = config_setting_get_member(group, "proxy");
+    if (r->ret && r->ret->location &&
+        check_capture(ctx, config_setting_get_member(ret, "location"), r, groups, "location",
+                      r->ret->location) < 0)
+        return -1;
+    for (size_t i = 0; i + 1 < r->headers.n; i += 2)
+        if (check_capture(ctx, config_setting_get_member(group, "headers"), r, groups,
+                          r->headers.v[i], r->headers.v[i + 1]) < 0)
+            return -1;
+    for (size_t i = 0; r->proxy && i + 1 < r->proxy->headers.n; i += 2)
+        if (check_capture(ctx, config_setting_get_member(proxy, "headers"), r, groups,
+                          r->proxy->headers.v[i], r->proxy->headers.v[i + 1]) < 0)
+            return -1;
+    return 0;
+}
+
 static int validate_route(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
 {
     struct cfg_route *r = obj;
-    if (r->path == NULL)
-        return cfg_fail(ctx, group, "route has no 'path'");
-    if (r->path[0] != '/')
+    int groups = 0;
+    if (r->path == NULL && r->regex == NULL)
+        return cfg_fail(ctx, group, "route has no 'path' (or 'regex')");
+    if (r->regex && (groups = check_regex(ctx, group, r)) < 0)
+        return -1;
+    if (r->path && r->path[0] != '/')
         return cfg_fail(ctx, group, "route path '%s' must start with '/'", r->path);
     size_t handlers = http_handlers_configured(r);
     if (handlers == 0)
         return cfg_fail(ctx, group, "route '%s' has no handler (add 'return', 'static', 'status' or 'proxy')",
-                        r->path);
+                        route_name(r));
     if (handlers > 1)
-        return cfg_fail(ctx, group, "route '%s' has more than one handler", r->path);
+        return cfg_fail(ctx, group, "route '%s' has more than one handler", route_name(r));
+    if (check_captures(ctx, group, r, groups) < 0)
+        return -1;
     if (r->access_log && strcmp(r->access_log, "off") != 0)
         return cfg_fail(ctx, config_setting_get_member(group, "access_log"),
                         "a route's 'access_log' can only be \"off\" (its requests are "
                         "otherwise written to the server's)");
     if (r->compress && r->stat == NULL)
         return cfg_fail(ctx, config_setting_get_member(group, "compress"),
-                        "'compress' applies to static routes only (route '%s')", r->path);
+                        "'compress' applies to static routes only (route '%s')", route_name(r));
     /* Gzip on the fly is kept in the cache: without room for a file of
      * min_size it never happens. Allowed (precompressed may still serve),
      * but said. */
@@ -110,6 +183,7 @@ static int validate_route(struct cfg_ctx *ctx, const config_setting_t *group, vo
 static const struct cfg_key route_keys[] = {
     { .name = "path", .type = CT_STRING, .offset = CFG_AT(cfg_route, path) },
     { .name = "exact", .type = CT_BOOL, .offset = CFG_AT(cfg_route, exact), .def = "false" },
+    { .name = "regex", .type = CT_STRING, .offset = CFG_AT(cfg_route, regex) },
     { .name = "methods", .type = CT_STRINGS, .offset = CFG_AT(cfg_route, methods) },
     { .name = "allow", .type = CT_STRINGS, .offset = CFG_AT(cfg_route, allow) },
     { .name = "deny", .type = CT_STRINGS, .offset = CFG_AT(cfg_route, deny) },
@@ -216,7 +290,15 @@ static int check_access_log(struct cfg_ctx *ctx, const config_setting_t *group,
     return 0;
 }
 
-/* One page per status, one route per path (and exactness). */
+/* The same route twice: the same path and exactness, or the same pattern. */
+static bool same_route(const struct cfg_route *a, const struct cfg_route *b)
+{
+    if ((a->regex == NULL) != (b->regex == NULL))
+        return false;
+    return strcmp(route_name(a), route_name(b)) == 0 && a->exact == b->exact;
+}
+
+/* One page per status, one route per path (and exactness) or pattern. */
 static int check_unique(struct cfg_ctx *ctx, const config_setting_t *group,
                         const struct cfg_http *h)
 {
@@ -228,12 +310,11 @@ static int check_unique(struct cfg_ctx *ctx, const config_setting_t *group,
                                 (long long)h->error_pages[i].status);
     for (size_t i = 0; i < h->n_routes; i++)
         for (size_t j = 0; j < i; j++)
-            if (strcmp(h->routes[i].path, h->routes[j].path) == 0 &&
-                h->routes[i].exact == h->routes[j].exact) {
+            if (same_route(&h->routes[i], &h->routes[j])) {
                 const config_setting_t *rs = config_setting_get_member(group, "routes");
                 return cfg_fail(ctx, config_setting_get_elem(rs, (unsigned)i),
                                 "duplicate route '%s' (first at line %d)",
-                                h->routes[i].path, h->routes[j].where.line);
+                                route_name(&h->routes[i]), h->routes[j].where.line);
             }
     return 0;
 }

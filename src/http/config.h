@@ -84,6 +84,7 @@ struct cfg_limit;
 struct cfg_route {
     struct cfg_where where;
     char *path;
+    char *regex;                     /* PCRE2 pattern (http/regex.h), instead of path */
     bool exact;
     struct cfg_strings methods;      /* empty: any method */
     struct cfg_strings allow;        /* CIDR lists; empty: everyone */

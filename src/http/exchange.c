@@ -164,7 +164,8 @@ static int select_route(struct http_req *req)
     }
     req->path = s->path;
     req->path_len = len;
-    const struct http_route *r = req->route = http_route_find(&s->routes, s->path, len);
+    const struct http_route *r = req->route =
+        http_route_find(&s->routes, s->path, len, &req->captures);
     if (r == NULL)
         answer_with(req, http_error_page(&s->errors, 404));
     else if (!permitted(req, r))

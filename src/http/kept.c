@@ -28,6 +28,7 @@
 
 #include "http/chunked.h"
 #include "http/server.h"
+#include "http/template.h"
 
 /* Kept objects a server keeps for reuse; more are freed. */
 #define KEPT_FREE_MAX 64
@@ -56,6 +57,9 @@ struct http_kept {
     bool paused;                    /* the handler took less than offered */
     bool tunnel_ended;              /* the handler heard the client's end */
     int16_t failed;                 /* the chunked body broke: 400 or 413 */
+    /* A regex route's captures, moved with the path: the routing table's
+     * are overwritten by the next request any connection makes. */
+    struct http_captures captures;
     /* max_headers fields, then the head's bytes, then the path */
     _Alignas(struct http_header) char data[];
 };
@@ -160,6 +164,11 @@ static void copy_request(struct http_kept *k, const struct http_req *src, size_t
         memcpy(path, src->path, src->path_len);
         path[src->path_len] = '\0';
         k->req.path = path;
+    }
+    if (src->captures && src->path) {       /* their subject is the path */
+        k->captures = *src->captures;
+        k->captures.subject = k->req.path;
+        k->req.captures = &k->captures;
     }
 }
 

@@ -8,6 +8,8 @@
 #include "http/auth.h"
 #include "http/handler.h"
 #include "http/limit.h"
+#include "http/regex.h"
+#include "http/template.h"
 
 /* Every handler a route may configure. */
 static const struct http_handler *const handlers[] = {
@@ -30,12 +32,22 @@ const struct http_handler *http_handler_for(const struct cfg_route *cr)
     return NULL;
 }
 
-static int more_specific_first(const void *a, const void *b)
+/* 0 exact, 1 regex, 2 prefix: the order the kinds are tried in. */
+static int kind(const struct http_route *r)
+{
+    return r->exact ? 0 : r->re ? 1 : 2;
+}
+
+/* The order of http_routes.v; regex routes keep the file's (qsort is not
+ * stable, hence the explicit order). */
+static int lookup_order(const void *a, const void *b)
 {
     const struct http_route *x = a, *y = b;
-    if (x->len != y->len)
+    if (kind(x) != kind(y))
+        return kind(x) - kind(y);
+    if (!x->re && x->len != y->len)
         return x->len > y->len ? -1 : 1;
-    return (int)y->exact - (int)x->exact;
+    return (x->order > y->order) - (x->order < y->order);
 }
 
 static int build_ranges(const struct cfg_strings *list, struct cidr **out, size_t *n)
@@ -121,13 +133,15 @@ static int build_route(struct http_route *r, const struct cfg_route *cr,
 {
     struct http_handler_env env = *server_env;
     env.headers = &r->headers;
-    r->path = cr->path;
-    r->len = strlen(cr->path);
+    r->path = cr->regex ? cr->regex : cr->path;
+    r->len = cr->regex ? 0 : strlen(cr->path);
     r->exact = cr->exact;
+    if (cr->regex && (r->re = http_regex_compile(cr->regex, true, err, errcap)) == NULL)
+        return -1;          /* checked at load: only memory can fail */
     r->no_log = cr->access_log != NULL;     /* "off", the only value allowed */
     r->handler = http_handler_for(cr);
     if (r->handler == NULL) {       /* validated at load; cannot happen */
-        snprintf(err, errcap, "route %s has no handler", cr->path);
+        snprintf(err, errcap, "route %s has no handler", r->path);
         return -1;
     }
     r->methods = route_methods(cr, r->handler);
@@ -148,9 +162,10 @@ static int build_route(struct http_route *r, const struct cfg_route *cr,
     return r->state ? 0 : -1;
 }
 
-/* Each route's own limit, counted under its path and the server's first
- * name; routes without one share the server's. Before the routes are
- * sorted: rt->v[i] is still cfg->routes[i]. */
+/* Each route's own limit, counted under its path (a regex route's "~"
+ * and pattern) and the server's first name; routes without one share the
+ * server's. Before the routes are sorted: rt->v[i] is still
+ * cfg->routes[i]. */
 static int build_limits(struct http_routes *rt, const struct cfg_http *cfg, char *err,
                         size_t errcap)
 {
@@ -161,11 +176,43 @@ static int build_limits(struct http_routes *rt, const struct cfg_http *cfg, char
         const struct cfg_limit *own = cfg->routes[i].limit;
         struct http_route *r = &rt->v[i];
         r->own_limit = own != NULL;
-        r->limit = own ? http_limit_build(own, cfg->routes[i].path, name, err, errcap) : rt->limit;
-        if (own && r->limit == NULL)
+        if (own == NULL) {
+            r->limit = rt->limit;
+            continue;
+        }
+        char *scope = NULL;
+        const struct cfg_route *c = &cfg->routes[i];
+        if (c->regex && asprintf(&scope, "~%s", c->regex) < 0) {
+            snprintf(err, errcap, "out of memory");
+            return -1;
+        }
+        r->limit = http_limit_build(own, scope ? scope : c->path, name, err, errcap);
+        free(scope);
+        if (r->limit == NULL)
             return -1;
     }
     return 0;
+}
+
+/* Count the kinds; the regex routes share one match data block. */
+static int build_regex_scratch(struct http_routes *rt)
+{
+    unsigned groups = 0;
+    rt->n_exact = rt->n_regex = 0;
+    for (size_t i = 0; i < rt->n; i++) {
+        const struct http_route *r = &rt->v[i];
+        rt->n_exact += r->exact;
+        if (r->re) {
+            rt->n_regex++;
+            if (http_regex_groups(r->re) > groups)
+                groups = http_regex_groups(r->re);
+        }
+    }
+    if (rt->n_regex == 0)
+        return 0;
+    rt->scratch = http_regex_scratch_new(groups);
+    rt->caps = calloc(1, sizeof *rt->caps);
+    return rt->scratch && rt->caps ? 0 : -1;
 }
 
 int http_routes_build(struct http_routes *rt, const struct cfg_http *cfg,
@@ -175,6 +222,9 @@ int http_routes_build(struct http_routes *rt, const struct cfg_http *cfg,
     const struct http_handler_env env = { .mime = mime };
     rt->n = 0;
     rt->limit = NULL;
+    rt->n = rt->n_exact = rt->n_regex = 0;
+    rt->scratch = NULL;
+    rt->caps = NULL;
     memset(&rt->options, 0, sizeof rt->options);
     memset(&rt->connect, 0, sizeof rt->connect);
     rt->v = calloc(cfg->n_routes ? cfg->n_routes : 1, sizeof *rt->v);
@@ -185,14 +235,15 @@ int http_routes_build(struct http_routes *rt, const struct cfg_http *cfg,
     for (size_t i = 0; i < cfg->n_routes; i++) {
         /* Counted first so that a half-built route is freed too. */
         rt->n++;
+        rt->v[i].order = i;
         if (build_route(&rt->v[i], &cfg->routes[i], &cfg->headers, &env, error_405, err,
                         errcap) < 0)
             return -1;
     }
     if (build_limits(rt, cfg, err, errcap) < 0)
         return -1;
-    qsort(rt->v, rt->n, sizeof *rt->v, more_specific_first);
-    if (build_server_wide(rt, error_405) < 0) {
+    qsort(rt->v, rt->n, sizeof *rt->v, lookup_order);
+    if (build_regex_scratch(rt) < 0 || build_server_wide(rt, error_405) < 0) {
         snprintf(err, errcap, "out of memory");
         return -1;
     }
@@ -210,25 +261,45 @@ void http_routes_free(struct http_routes *rt)
         http_auth_free(r->auth);
         if (r->own_limit)
             http_limit_free(r->limit);
+        http_regex_free(r->re);
         free(r->allow);
         free(r->deny);
     }
     free(rt->v);
     http_limit_free(rt->limit);
     rt->limit = NULL;
+    http_regex_scratch_free(rt->scratch);
+    free(rt->caps);
     http_fixed_free(&rt->options);
     http_fixed_free(&rt->connect);
     rt->v = NULL;
-    rt->n = 0;
+    rt->scratch = NULL;
+    rt->caps = NULL;
+    rt->n = rt->n_exact = rt->n_regex = 0;
 }
 
 const struct http_route *http_route_find(const struct http_routes *rt, const char *path,
-                                         size_t len)
+                                         size_t len, const struct http_captures **caps)
 {
-    for (size_t i = 0; i < rt->n; i++) {
+    size_t i = 0;
+    if (caps)
+        *caps = NULL;
+    for (; i < rt->n_exact; i++) {
         const struct http_route *r = &rt->v[i];
-        if (r->exact ? (len == r->len && memcmp(path, r->path, len) == 0)
-                     : (len >= r->len && memcmp(path, r->path, r->len) == 0))
+        if (len == r->len && memcmp(path, r->path, len) == 0)
+            return r;
+    }
+    for (; i < rt->n_exact + rt->n_regex; i++) {
+        const struct http_route *r = &rt->v[i];
+        if (http_regex_match(r->re, rt->scratch, path, len, rt->caps)) {
+            if (caps)
+                *caps = rt->caps;
+            return r;
+        }
+    }
+    for (; i < rt->n; i++) {
+        const struct http_route *r = &rt->v[i];
+        if (len >= r->len && memcmp(path, r->path, r->len) == 0)
             return r;
     }
     return NULL;

@@ -148,6 +148,20 @@ int http_template_check(const char *src, bool *has_vars, char *why, size_t cap)
     return 0;
 }
 
+int http_template_max_capture(const char *src)
+{
+    struct http_template t;
+    char why[8];
+    if (http_template_compile(&t, src, why, sizeof why) < 0)
+        return -1;
+    int max = 0;
+    for (size_t i = 0; i < t.n; i++)
+        if (t.v[i].var == HV_CAPTURE && t.v[i].arg > max)
+            max = t.v[i].arg;
+    http_template_free(&t);
+    return max;
+}
+
 static int compile(struct http_template *t, const char *src, bool log, char *why, size_t cap)
 {
     memset(t, 0, sizeof *t);

@@ -74,6 +74,10 @@ void http_template_free(struct http_template *t);
  * whether it names a variable. */
 int http_template_check(const char *src, bool *has_vars, char *why, size_t cap);
 
+/* The highest capture src names ($3: 3), 0 for none, -1 when src does
+ * not compile (the check that does says why). */
+int http_template_max_capture(const char *src);
+
 /* Write the value of the variable of piece p at out[0..cap), snprintf-
  * like: returns the whole length, writes no more than cap bytes. */
 typedef size_t (*http_tpl_lookup)(const void *ctx, const struct http_tpl_piece *p, char *out,

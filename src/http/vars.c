@@ -5,7 +5,8 @@
  * Every value may land in a response or request header, so none may hold
  * CR, LF or NUL: the head parser already refused them in the target, the
  * Host and the fields, and the decoded path ($uri, $path_rest) is
- * percent-encoded again.
+ * percent-encoded again, and so are the captures of a regex route ($1..),
+ * which are parts of it.
  * Tested by tests/integration/test_site_vars.py (through real requests)
  * and tests/unit/check_http_template.c. */
 #include "http/template.h"
@@ -184,11 +185,12 @@ const char *http_req_capture(const struct http_req *req, unsigned n, size_t *len
     return c->subject + c->ovector[2 * n];
 }
 
-/* The path after the route's own: "/old/" and "/old/a/b" give "a/b". */
+/* The path after the route's own: "/old/" and "/old/a/b" give "a/b". A
+ * regex route has no prefix to cut: its captures say what it wants. */
 static size_t path_rest(const struct http_req *req, char *out, size_t cap)
 {
     const struct http_route *r = req->route;
-    if (r == NULL || req->path == NULL || req->path_len < r->len)
+    if (r == NULL || r->re || req->path == NULL || req->path_len < r->len)
         return 0;
     return encode_path(out, cap, req->path + r->len, req->path_len - r->len);
 }
@@ -240,9 +242,9 @@ size_t http_req_var(const void *ctx, const struct http_tpl_piece *p, char *out, 
         return msec(out, cap);
     case HV_REQUEST_ID:
         return request_id(req, out, cap);
-    case HV_CAPTURE:
+    case HV_CAPTURE:        /* part of the decoded path: encoded again */
         s = http_req_capture(req, p->arg, &len);
-        return s ? copy(out, cap, s, len) : 0;
+        return s ? encode_path(out, cap, s, len) : 0;
     case HV_HTTP:
         return header(req, p, out, cap);
     case HV_LITERAL:

@@ -297,6 +297,9 @@ static const struct {
     { "error page.status", "404|500" },
     { "error page.file", "\"/etc/passwd\"" },
     { "route.path", "\"/p0\"|\"/p1\"|\"/p2\"|\"/p3\"" },
+    /* A backslash and a quote to escape: the same pattern read back. ('|'
+     * separates the values here.) */
+    { "route.regex", "\"^/r([0-9]+)\\\\.x\\\"?$\"" },
     { "route.methods", "[ \"GET\", \"POST\" ]" },
     { "route.allow", "[ \"127.0.0.1\", \"::1\" ]" },
     { "route.deny", "[ \"10.0.0.0/8\", \"all\" ]" },
@@ -520,6 +523,17 @@ static void gen_value(FILE *out, const struct cfg_section *sec, const struct cfg
     ck_abort_msg("key type %d of '%s' has no generated value", (int)k->type, k->name);
 }
 
+/* A route has a path (and exact) or a regex: the second route of the
+ * list is the regex one. */
+static bool left_out(const struct cfg_section *sec, const struct cfg_key *k, int idx)
+{
+    if (strcmp(sec->name, "route") != 0)
+        return false;
+    if (strcmp(k->name, "regex") == 0)
+        return idx != 1;
+    return idx == 1 && (strcmp(k->name, "path") == 0 || strcmp(k->name, "exact") == 0);
+}
+
 /* Every key of sec; of its group keys only `only` when given. A server
  * takes protocol number idx, whose keys follow in the same group. */
 static void gen_section(FILE *out, const struct cfg_section *sec, const struct cfg_key *only,
@@ -530,6 +544,8 @@ static void gen_section(FILE *out, const struct cfg_section *sec, const struct c
         const struct cfg_key *k = &sec->keys[i];
         if (only && k->type == CT_GROUP && k != only && !companion(sec, k) &&
             !(companion_of(k) && strcmp(companion_of(k), only->name) == 0))
+            continue;
+        if (left_out(sec, k, idx))
             continue;
         if (k->type == CT_PROTOCOL)
             protocol = proto_registry.list[idx]->section;

@@ -172,6 +172,35 @@ static const struct hx_refusal bad[] = {
     { WITH_ROUTES("routes = ( { path = \"/\";\n access_log = \"/var/log/x.log\";\n"
                   " return = { }; } );"), 3,
       "a route's 'access_log' can only be \"off\"" },
+    /* regex routes (line 3: the key's own line) */
+    { WITH_ROUTES("routes = ( { return = { }; } );"), 2, "route has no 'path' (or 'regex')" },
+    { WITH_ROUTES("routes = ( { path = \"/u\";\n regex = \"^/u\"; return = { }; } );"), 3,
+      "a route has 'path' or 'regex', not both" },
+    { WITH_ROUTES("routes = ( { regex = \"^/u\";\n exact = true; return = { }; } );"), 3,
+      "'exact' is for 'path' routes" },
+    { WITH_ROUTES("routes = ( { return = { };\n regex = \"\"; } );"), 3, "'regex' is empty" },
+    { WITH_ROUTES("routes = ( { return = { };\n regex = \"^/user/([0-9]+$\"; } );"), 3,
+      "'regex' \"^/user/([0-9]+$\": missing closing parenthesis at offset 15" },
+    { WITH_ROUTES("routes = ( { return = { };\n regex = \"^/a(?<x\"; } );"), 3,
+      "at offset 7" },
+    { WITH_ROUTES("routes = ( { regex = \"^/a/(.*)$\"; return = { }; },\n"
+                  " { regex = \"^/b\"; return = { }; },\n"
+                  " { regex = \"^/a/(.*)$\"; return = { }; } );"), 4,
+      "duplicate route '^/a/(.*)$' (first at line 2)" },
+    /* a $N beyond the route's groups, where the route's own templates use it */
+    { WITH_ROUTES("routes = ( { regex = \"^/u/([0-9]+)$\";\n"
+                  " return = { status = 302;\n location = \"/user?id=$1&x=$2\"; }; } );"), 4,
+      "'location' names $2, but the route's regex has 1 capturing group" },
+    { WITH_ROUTES("routes = ( { path = \"/u/\";\n"
+                  " return = { status = 302;\n location = \"/v/$1\"; }; } );"), 4,
+      "'location' names $1, but only a 'regex' route has captures" },
+    { WITH_ROUTES("routes = ( { regex = \"^/u/(a)(b)$\"; return = { };\n"
+                  " headers = { X-Id = \"$2$3\"; }; } );"), 3,
+      "'X-Id' names $3, but the route's regex has 2 capturing groups" },
+    { "upstreams = ( { name = \"app\"; servers = ( { address = \"127.0.0.1:9\"; } ); } );\n"
+      WITH_ROUTES("routes = ( { regex = \"^/u/\"; proxy = { upstream = \"app\";\n"
+                  " headers = { X-Id = \"$1\"; }; }; } );"), 4,
+      "'X-Id' names $1, but the route's regex has 0 capturing groups" },
     /* error pages */
     { SERVER("error_pages = ( { status = 404; } );"), 2,
       "an error page needs 'status' and 'file'" },
@@ -231,6 +260,19 @@ START_TEST(what_the_checks_accept)
     ck_assert(h->routes[1].exact);
     ck_assert_str_eq(h->routes[2].methods.v[0], "PATCH");
     ck_assert_int_eq(h->access_log_line, 3);
+    config_free(cfg);
+    /* A regex route: its captures anywhere its templates are; the
+     * server's headers may name any (empty where there is none);
+     * exact = false is what -T prints. */
+    cfg = hx_config_ok(
+        "servers = ({ listen = [ \"127.0.0.1:1\" ]; headers = { X-S = \"$9\"; };\n"
+        " routes = ( { regex = \"(?i)^/u/([0-9]+)/(\\\\w+)$\"; exact = false;\n"
+        "   headers = { X-A = \"$1\"; };\n"
+        "   return = { status = 301; location = \"/user/$2?id=$1\"; }; },\n"
+        "   { path = \"/\"; return = { }; } ); });\n");
+    h = http_config(&cfg->servers[0]);
+    ck_assert_str_eq(h->routes[0].regex, "(?i)^/u/([0-9]+)/(\\w+)$");
+    ck_assert_ptr_null(h->routes[0].path);
     config_free(cfg);
 }
 END_TEST

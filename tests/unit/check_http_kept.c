@@ -4,8 +4,9 @@
  * (Content-Length and chunked) with back-pressure; a chunked body read and
  * checked before a handler that takes none; aborts, the access-log line of
  * pending and aborted exchanges, pipelining behind a pending answer, the
- * pool the kept requests come from, and a tunnel whose client ends its
- * sending first (the handler hears it and may still answer). */
+ * pool the kept requests come from, a tunnel whose client ends its
+ * sending first (the handler hears it and may still answer), and a regex
+ * route's captures kept with the request. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "http/handler.h"
 #include "http/req.h"
 #include "http/server.h"
+#include "http/template.h"
 #include "http_fixture.h"
 #include "loop.h"
 #include "stats.h"
@@ -31,7 +33,8 @@ static const char conf_fmt[] =
     "      return = { status = 200; type = \"text/plain\"; body = \"hello\\n\"; }; },\n"
     "    { path = \"/later\"; return = { status = 204; }; },\n"
     "    { path = \"/body\"; return = { status = 204; }; },\n"
-    "    { path = \"/tunnel\"; return = { status = 204; }; }\n"
+    "    { path = \"/tunnel\"; return = { status = 204; }; },\n"
+    "    { regex = \"^/kept/([a-z]+)(/([0-9]+))?$\"; return = { status = 204; }; }\n"
     "  ); });\n";
 
 static struct loop *loop(void)
@@ -203,6 +206,7 @@ static void start_fixture(const char *body_timeout)
     hx_use_handler("/later", &later_handler);
     hx_use_handler("/body", &sink_handler);
     hx_use_handler("/tunnel", &tunnel_handler);
+    hx_use_handler("/kept/any", &later_handler);
     memset(&tun, 0, sizeof tun);
 }
 
@@ -247,6 +251,46 @@ START_TEST(later_answers_from_a_timer)
     ck_assert_str_eq(hx_access_log(), "200 GET /later HTTP/1.1 6\n");
     hx_ask("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", got_hello);
     ck_assert(hx.conn.in_use);
+}
+END_TEST
+
+/* Capture n of the pending request, as a string. */
+static const char *later_capture(unsigned n)
+{
+    static char out[64];
+    size_t len;
+    const char *s = http_req_capture(later.req, n, &len);
+    if (s == NULL)
+        return "(none)";
+    ck_assert_uint_lt(len, sizeof out);
+    memcpy(out, s, len);
+    out[len] = '\0';
+    return out;
+}
+
+/* The routing table's captures are the next match's: a kept request has
+ * its own copy, pointing into its own copy of the path. */
+START_TEST(regex_captures_kept_with_the_request)
+{
+    hx_ask("GET /kept/abc/12 HTTP/1.1\r\nHost: x\r\n\r\n", later_started);
+    ck_assert_ptr_nonnull(later.req->captures);
+    ck_assert_str_eq(later_capture(1), "abc");
+    ck_assert_str_eq(later_capture(3), "12");
+    const struct http_server *s = later.req->server;
+    ck_assert_ptr_ne(later.req->captures, s->routes.caps);
+    ck_assert_ptr_eq(later.req->captures->subject, later.req->path);
+    ck_assert_ptr_ne(later.req->path, s->path);
+    /* Another request's match (another connection's, say) meanwhile. */
+    const struct http_captures *caps;
+    const char other[] = "/kept/zzzzzz";
+    memcpy(s->path, other, sizeof other);
+    ck_assert_ptr_nonnull(http_route_find(&s->routes, s->path, sizeof other - 1, &caps));
+    ck_assert_ptr_eq(caps, s->routes.caps);
+    ck_assert_str_eq(later_capture(1), "abc");
+    ck_assert_str_eq(later_capture(3), "12");
+    ck_assert_str_eq(later.req->path, "/kept/abc/12");
+    later_now();
+    ck_assert(hx_run_until(got_later));
 }
 END_TEST
 
@@ -571,6 +615,7 @@ static Suite *suite(void)
     TCase *t = tcase_create("later");
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_add_test(t, later_answers_from_a_timer);
+    tcase_add_test(t, regex_captures_kept_with_the_request);
     tcase_add_test(t, pipelined_request_waits_for_the_pending_one);
     tcase_add_test(t, head_of_a_pending_answer_has_no_body);
     tcase_add_test(t, client_gone_aborts_the_pending_exchange);

@@ -197,6 +197,28 @@ START_TEST(keys_apart)
 }
 END_TEST
 
+/* Two regex routes with the same limit count apart: a regex route's
+ * identity is its pattern (it has no path). */
+START_TEST(regex_routes_apart)
+{
+    fresh_zone();
+    hx_start("workers = 1;\n"
+             "servers = ( { listen = \"127.0.0.1:1\"; access_log = \"@DIR@/access.log\";\n"
+             "  access_log_format = \"$status $request_uri\";\n"
+             "  routes = ( { regex = \"^/x\"; limit = { rate = \"1r/m\"; };\n"
+             "               return = { status = 200; body = \"x\\n\"; }; },\n"
+             "             { regex = \"^/y\"; limit = { rate = \"1r/m\"; };\n"
+             "               return = { status = 200; body = \"y\\n\"; }; } ); } );\n");
+    hx_ask("GET /x HTTP/1.1\r\nHost: x\r\n\r\n"
+           "GET /y HTTP/1.1\r\nHost: x\r\n\r\n"
+           "GET /x HTTP/1.1\r\nHost: x\r\n\r\n",
+           hx_three_responses);
+    const char *log = hx_access_log();
+    ck_assert_msg(strcmp(log, "200 /x\n200 /y\n429 /x\n") == 0, "%s", log);
+    hx_stop();
+}
+END_TEST
+
 /* A key longer than the stack's buffer is hashed whole: two values that
  * differ only after 1000 bytes are two keys. */
 START_TEST(long_keys_hashed_whole)
@@ -284,6 +306,7 @@ int main(void)
     tcase_add_loop_test(tc, refused_at_load, 0, sizeof refusals / sizeof refusals[0]);
     tcase_add_test(tc, defaults);
     tcase_add_test(tc, keys_by_value_and_identity);
+    tcase_add_test(tc, regex_routes_apart);
     tcase_add_test(tc, burst_then_429);
     tcase_add_test(tc, status_503_and_the_servers_limit);
     tcase_add_test(tc, keys_apart);

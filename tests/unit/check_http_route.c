@@ -1,4 +1,5 @@
-/* Routes: longest prefix, exact routes, the handler each route gets from
+/* Routes: longest prefix, exact routes, regex routes (their order between
+ * the two, their captures), the handler each route gets from
  * the handler table, the methods it takes (configured and by default),
  * its 405 and the server-wide OPTIONS/CONNECT answers, allow/deny. */
 #include <arpa/inet.h>
@@ -11,7 +12,9 @@
 #include "http/config.h"
 #include "http/handler.h"
 #include "http/mime.h"
+#include "http/regex.h"
 #include "http/route.h"
+#include "http/template.h"
 #include "tap.h"
 
 #define M(m) (1u << (m))
@@ -61,7 +64,7 @@ static void teardown(void)
 
 static const struct http_route *find(const char *path)
 {
-    return http_route_find(&rt, path, strlen(path));
+    return http_route_find(&rt, path, strlen(path), NULL);
 }
 
 START_TEST(longest_prefix_wins)
@@ -94,9 +97,9 @@ START_TEST(no_route)
     struct http_routes r2;
     char err[256];
     ck_assert_int_eq(http_routes_build(&r2, &cfg, mime, &error_405, err, sizeof err), 0);
-    ck_assert_ptr_null(http_route_find(&r2, "/", 1));
-    ck_assert_ptr_null(http_route_find(&r2, "/only/", 6));
-    ck_assert_ptr_nonnull(http_route_find(&r2, "/only", 5));
+    ck_assert_ptr_null(http_route_find(&r2, "/", 1, NULL));
+    ck_assert_ptr_null(http_route_find(&r2, "/only/", 6, NULL));
+    ck_assert_ptr_nonnull(http_route_find(&r2, "/only", 5, NULL));
     http_routes_free(&r2);
 }
 END_TEST
@@ -224,6 +227,65 @@ START_TEST(a_route_that_cannot_build_fails_the_server)
 }
 END_TEST
 
+/* exact, then regex in file order, then the longest prefix; the captures
+ * of the regex that matched, none for the others. */
+START_TEST(regex_routes_between_exact_and_prefix)
+{
+    struct cfg_route r[] = {
+        { .path = "/", .ret = &ret },
+        { .path = "/img/", .ret = &ret },
+        { .regex = "^/img/(.*)\\.png$", .ret = &ret },
+        { .regex = "^/img/a", .ret = &ret },
+        { .path = "/img/a.png", .exact = true, .ret = &ret },
+        { .regex = "(?i)^/(x)(y)?(z)", .ret = &ret },
+    };
+    struct cfg_http cfg = { .routes = r, .n_routes = sizeof r / sizeof r[0] };
+    struct http_routes t;
+    char err[256] = "";
+    ck_assert_msg(http_routes_build(&t, &cfg, mime, &error_405, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(t.n_exact, 1);
+    ck_assert_uint_eq(t.n_regex, 3);
+    static const struct {
+        const char *path, *route, *one;     /* one: $1, or NULL for no captures */
+    } cases[] = {
+        { "/img/a.png", "/img/a.png", NULL },               /* exact first */
+        { "/img/b.png", "^/img/(.*)\\.png$", "b" },          /* the first regex */
+        { "/img/a/b.png", "^/img/(.*)\\.png$", "a/b" },
+        { "/img/a.gif", "^/img/a", NULL },                   /* a regex beats a prefix */
+        { "/img/c.gif", "/img/", NULL },
+        { "/XZ", "(?i)^/(x)(y)?(z)", "X" },
+        { "/q", "/", NULL },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const struct http_captures *caps = (void *)&t;      /* must be overwritten */
+        const char *p = cases[i].path;
+        const struct http_route *found = http_route_find(&t, p, strlen(p), &caps);
+        ck_assert_ptr_nonnull(found);
+        ck_assert_str_eq(found->path, cases[i].route);
+        ck_assert_int_eq(found->re != NULL, cases[i].route[0] != '/');
+        if (found->re == NULL) {
+            ck_assert_ptr_null(caps);
+            continue;
+        }
+        ck_assert_ptr_nonnull(caps);
+        ck_assert_ptr_eq(caps->subject, p);
+        if (cases[i].one == NULL)
+            continue;
+        ck_assert_uint_ge(caps->n, 2);
+        size_t len = caps->ovector[3] - caps->ovector[2];
+        ck_assert_uint_eq(len, strlen(cases[i].one));
+        ck_assert_int_eq(memcmp(p + caps->ovector[2], cases[i].one, len), 0);
+    }
+    /* An unset group in the middle, a set one after it. */
+    const struct http_captures *caps;
+    ck_assert_ptr_nonnull(http_route_find(&t, "/xz", 3, &caps));
+    ck_assert_uint_eq(caps->n, 4);
+    ck_assert_uint_eq(caps->ovector[4], SIZE_MAX);
+    ck_assert_uint_eq(caps->ovector[6], 2);
+    http_routes_free(&t);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("http_route");
@@ -239,6 +301,7 @@ static Suite *suite(void)
     tcase_add_test(t, server_wide_answers);
     tcase_add_test(t, allow_and_deny);
     tcase_add_test(t, a_route_that_cannot_build_fails_the_server);
+    tcase_add_test(t, regex_routes_between_exact_and_prefix);
     suite_add_tcase(s, t);
     return s;
 }

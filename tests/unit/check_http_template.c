@@ -159,6 +159,20 @@ START_TEST(render_is_bounded)
 }
 END_TEST
 
+/* The highest $N a template names: what a regex route's groups are
+ * checked against at load. */
+START_TEST(max_capture)
+{
+    ck_assert_int_eq(http_template_max_capture("/plain"), 0);
+    ck_assert_int_eq(http_template_max_capture("$host$uri"), 0);
+    ck_assert_int_eq(http_template_max_capture("/u/$1"), 1);
+    ck_assert_int_eq(http_template_max_capture("$3-$1-${2}x"), 3);
+    ck_assert_int_eq(http_template_max_capture("$10"), 1);     /* one digit, then "0" */
+    ck_assert_int_eq(http_template_max_capture("$9"), 9);
+    ck_assert_int_eq(http_template_max_capture("$nope$1"), -1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("http_template");
@@ -172,6 +186,7 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("render");
     tcase_add_test(tc, render_is_bounded);
+    tcase_add_test(tc, max_capture);
     suite_add_tcase(s, tc);
     return run_suite_tap(s);
 }

@@ -28,7 +28,8 @@ static const char conf[] =
     "    { path = \"/v/id\"; headers = { X-Id = \"$request_id\"; };\n"
     "      return = { location = \"$request_id\"; }; },\n"
     "    { path = \"/v/http\"; return = { location = \"[$http_x_some_thing]\"; }; },\n"
-    "    { path = \"/v/cap\"; return = { location = \"[$1]\"; }; }\n"
+    "    { regex = \"(?s)^/v/any/(.*)$\"; return = { location = \"[$1]\"; }; },\n"
+    "    { regex = \"^/v/re/([a-z]+)(/([0-9]+))?\"; return = { location = \"[$1][$3][$path_rest]\"; }; }\n"
     "  ); });\n";
 
 static void setup(void)
@@ -78,7 +79,11 @@ static const struct {
     { "DELETE /v/method HTTP/1.1\r\nHost: x\r\n\r\n", "DELETE" },
     { "GET /v/http HTTP/1.1\r\nHost: x\r\nX-Some-Thing: yes it is\r\n\r\n", "[yes it is]" },
     { "GET /v/http HTTP/1.1\r\nHost: x\r\n\r\n", "[]" },
-    { "GET /v/cap HTTP/1.1\r\nHost: x\r\n\r\n", "[]" },    /* no regex route: empty */
+    { "GET /v/re/abc/12/z HTTP/1.1\r\nHost: x\r\n\r\n", "[abc][12][]" },
+    { "GET /v/re/abc HTTP/1.1\r\nHost: x\r\n\r\n", "[abc][][]" },     /* unset: empty */
+    /* Captures of the decoded path, encoded again like $uri. */
+    { "GET /v/re/a%62c/1%0d%0a2 HTTP/1.1\r\nHost: x\r\n\r\n", "[abc][1][]" },
+    { "GET /v/any/a%20b/%0d%0aX:%20y HTTP/1.1\r\nHost: x\r\n\r\n", "[a%20b/%0D%0AX:%20y]" },
 };
 
 START_TEST(each_variable)

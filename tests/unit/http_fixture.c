@@ -174,7 +174,8 @@ void hx_stop(void)
 struct http_route *hx_route_of(size_t i, const char *path)
 {
     struct http_server *s = hx.rt[i].data;
-    struct http_route *r = (struct http_route *)http_route_find(&s->routes, path, strlen(path));
+    struct http_route *r =
+        (struct http_route *)http_route_find(&s->routes, path, strlen(path), NULL);
     ck_assert_msg(r != NULL, "no route for %s", path);
     return r;
 }
