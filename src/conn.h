@@ -248,8 +248,8 @@ void conn_unlink(struct conn *c);
  * into a pipe and from the pipe to the other's socket, never copied into
  * user space; the protocol's readable() still runs after each move, with
  * nothing in c->in. Back-pressure holds: a side is not read while the pipe
- * towards its link holds bytes. A pipe is at most 64 KiB, taken from the
- * owner's pool while the flow lasts. Only when both transports can splice
+ * towards its link holds bytes. A pipe is taken from the owner's pool while
+ * the flow lasts: 64 KiB, grown to 1 MiB for a fat flow (conn_splice.c). Only when both transports can splice
  * (plain sockets); otherwise, and for small exchanges, the buffered path. */
 void conn_link_splice(struct conn *a, struct conn *b);
 

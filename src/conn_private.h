@@ -38,11 +38,18 @@ void conn_pool_put(struct conn_owner *o, struct conn *c);
 #define CONN_SPLICE_BULK (16 * 1024)
 #define CONN_SPLICE_SMALL (4 * 1024)
 
+/* What a pipe of a fat flow grows to (conn_splice.c): fs.pipe-max-size's
+ * default, the most an unprivileged process may ask for. */
+#define CONN_PIPE_BIG (1024 * 1024)
+
 /* conn_splice.c: a pipe of the owner's pool, holding `len` bytes that are
  * to be sent on the connection that has it (c->pipe). */
 struct conn_pipe {
     int rfd, wfd;
     size_t len;
+    size_t size;                /* its capacity now (F_GETPIPE_SZ) */
+    size_t first_size;          /* as made, and as kept while free */
+    bool grow_tried;            /* this flow asked for CONN_PIPE_BIG */
     struct conn_pipe *next;     /* the owner's free list */
 };
 

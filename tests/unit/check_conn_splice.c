@@ -6,9 +6,12 @@
  * held (one pipe, nothing buffered) and the writer's side stops; the end
  * of input is passed on after the last spliced byte while the other
  * direction flows; a reset of the reader mid-flow closes both and leaks no
- * pipe; a transport that cannot splice keeps to the buffered path. */
+ * pipe; a transport that cannot splice keeps to the buffered path; a fat
+ * flow's pipe grows so that one splice moves more than the kernel's
+ * default pipe (64 KiB), and shrinks back when it returns to the pool. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +76,27 @@ static const struct conn_ops relay_ops = {
 /* The plain transport without its splice calls, as TLS will be. */
 static struct conn_transport no_splice;
 
+/* The plain transport, counting its splices into pipes. */
+static struct conn_transport counting;
+static struct {
+    size_t calls, bytes, most;
+    size_t most_asked;          /* the room a splice was given: the pipe's size */
+} spliced;
+
+static ssize_t counting_splice_in(struct conn *c, int pipe_w, size_t n)
+{
+    if (n > spliced.most_asked)
+        spliced.most_asked = n;
+    ssize_t r = transport_plain.splice_in(c, pipe_w, n);
+    if (r > 0) {
+        spliced.calls++;
+        spliced.bytes += (size_t)r;
+        if ((size_t)r > spliced.most)
+            spliced.most = (size_t)r;
+    }
+    return r;
+}
+
 static void setup(void)
 {
     fx_setup();
@@ -82,6 +106,9 @@ static void setup(void)
     no_splice = transport_plain;
     no_splice.splice_in = NULL;
     no_splice.splice_out = NULL;
+    counting = transport_plain;
+    counting.splice_in = counting_splice_in;
+    memset(&spliced, 0, sizeof spliced);
 }
 
 static void teardown(void)
@@ -197,7 +224,7 @@ START_TEST(bulk_bytes_arrive_identical_through_a_pipe)
     ck_assert(fl.pipe_seen);
     ck_assert_uint_ge(fx.owner.n_pipes, 1);
     /* Never more than one pipe and one buffer's worth held. */
-    ck_assert_uint_le(fl.most_held, 64 * 1024 + CONN_OUT_HIGH + 16 * 1024);
+    ck_assert_uint_le(fl.most_held, CONN_PIPE_BIG + CONN_OUT_HIGH + 16 * 1024);
     /* And back the other way, through the other side's pipe. */
     flow_on(sv[1][1], sv[0][1], 8u << 20);
     ck_assert(fx_run_until(flowed, NULL, 30000));
@@ -259,7 +286,7 @@ START_TEST(a_slow_reader_bounds_the_pipe)
     fl.stop_reading = true;
     ck_assert(fx_run_until(writer_held, NULL, 10000));
     size_t in_pipe = conn_pipe_len(&conns[1]);
-    ck_assert_uint_le(in_pipe, 64 * 1024);
+    ck_assert_uint_le(in_pipe, CONN_PIPE_BIG);
     ck_assert_uint_eq(conn_out_len(&conns[1]), 0);
     ck_assert_uint_eq(conn_in_len(&conns[0]), 0);
     /* It stays so while nobody reads. */
@@ -355,6 +382,42 @@ START_TEST(a_plain_link_never_splices)
 }
 END_TEST
 
+static bool both_gone(void *arg)
+{
+    (void)arg;
+    return !conns[0].in_use && !conns[1].in_use;
+}
+
+START_TEST(a_fat_flow_grows_its_pipe_and_the_pool_shrinks_it)
+{
+    start(&counting);
+    flow_on(sv[0][1], sv[1][1], 32u << 20);
+    ck_assert(fx_run_until(flowed, NULL, 30000));
+    ck_assert_uint_eq(fl.got, fl.total);
+    ck_assert(!fl.mismatch);
+    /* The pipe grew: splices were given 1 MiB of room, and one moved more
+     * than a default pipe holds. */
+    ck_assert_uint_eq(spliced.most_asked, CONN_PIPE_BIG);
+    ck_assert_uint_gt(spliced.most, 64 * 1024);
+    fprintf(stderr, "# 32 MiB: %zu splices into the pipe, %zu bytes each on average, %zu at most\n",
+            spliced.calls, spliced.bytes / spliced.calls, spliced.most);
+    /* Both sides end: the one pipe is back in the pool, at its first size
+     * (whether the flow gave it back before, at a short splice, or now). */
+    conn_close_after_flush(&conns[0]);
+    conn_close_after_flush(&conns[1]);
+    conn_wake(&conns[0]);
+    conn_wake(&conns[1]);
+    ck_assert(fx_run_until(both_gone, NULL, 10000));
+    ck_assert_uint_eq(fx.owner.n_pipes, 1);
+    ck_assert_uint_eq(fx.owner.n_free_pipes, 1);
+    const struct conn_pipe *p = fx.owner.free_pipes;
+    ck_assert_uint_eq(p->size, p->first_size);
+    ck_assert_uint_lt(p->size, CONN_PIPE_BIG);
+    ck_assert_int_eq(fcntl(p->wfd, F_GETPIPE_SZ), (int)p->first_size);
+    ck_assert(!p->grow_tried);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("conn_splice");
@@ -368,6 +431,7 @@ static Suite *suite(void)
     tcase_add_test(tc, a_reset_mid_flow_closes_both);
     tcase_add_test(tc, a_transport_that_cannot_splice_stays_buffered);
     tcase_add_test(tc, a_plain_link_never_splices);
+    tcase_add_test(tc, a_fat_flow_grows_its_pipe_and_the_pool_shrinks_it);
     suite_add_tcase(s, tc);
     return s;
 }
