@@ -327,6 +327,24 @@ static void none_left(struct proxy_ex *ex)
     proxy_fail(ex, ex->timed_out ? 504 : 502, ex->timed_out ? "timed out" : strerror(ex->last_error));
 }
 
+/* An idle connection to server i. The kernel is asked whether the server
+ * closed it meanwhile (a recv per reuse) only when the answer matters: a
+ * request that is idempotent and has no body is sent again on a new
+ * connection, uncounted, should a reused one fail in any way before its
+ * response (proxy_retry.h: nothing of it can be lost), so for it what
+ * the loop has reported suffices (upstream_pool_take_known) and the race
+ * of a close the loop has not reported yet costs a retry, never a 502.
+ * The peek would not close that race anyway (the server may close a
+ * moment after it): it only narrows it for the requests that cannot go
+ * again once sent (a POST, a body). */
+static struct conn *take_idle(struct proxy_ex *ex, int i)
+{
+    struct upstream_pool *pool = ex->pr->pool;
+    if (idempotent(ex->req->f.method) && ex->body_done && !ex->req->f.chunked)
+        return upstream_pool_take_known(pool, i, &up_ops, NULL);
+    return upstream_pool_take(pool, i, &up_ops, NULL);
+}
+
 static void attempt(struct proxy_ex *ex)
 {
     const struct proxy_route *pr = ex->pr;
@@ -339,7 +357,7 @@ static void attempt(struct proxy_ex *ex)
     ex->server = i;
     req->upstream_addr = balance_server_name(pr->bal, i);
     req->upstream_status = 0;
-    struct conn *up = ex->no_reuse ? NULL : upstream_pool_take(pr->pool, i, &up_ops, NULL);
+    struct conn *up = ex->no_reuse ? NULL : take_idle(ex, i);
     if (up) {
         ex->reused = true;
         conn_sent_clear(up);        /* what it sent before was another request's */
