@@ -125,38 +125,64 @@ static bool field_lists(const struct http_header *fields, size_t n, const char *
 }
 
 /* A head's fields classified once: the kinds of the first KINDS_KEPT
- * (beyond them, classified again where needed), and whether one is a
- * Connection field (whose list may name fields that are then
- * hop-by-hop). */
-enum { KINDS_KEPT = 64 };
+ * (beyond them, classified again where needed), each with whether a
+ * Connection list names it (found once per head, not once per field),
+ * and which kinds the head has at all (a Connection field; fields herd
+ * appends to). */
+enum { KINDS_KEPT = 64, KIND_MASK = 0x7f, KIND_NAMED = 0x80 };
 struct kinds {
     const struct http_header *fields;
     size_t n;
-    bool conn;
-    uint8_t k[KINDS_KEPT];
+    uint32_t seen;                  /* 1 << kind, for each kind present */
+    uint8_t k[KINDS_KEPT];          /* kind | KIND_NAMED */
 };
+
+_Static_assert(F_DATE < 32, "a kind is a bit of kinds.seen");
+
+static enum field_kind kind_at(const struct kinds *ks, size_t i)
+{
+    return i < KINDS_KEPT ? (enum field_kind)(ks->k[i] & KIND_MASK) : kind(&ks->fields[i]);
+}
+
+/* Mark the kept fields that a Connection field's list names. */
+static void mark_named(struct kinds *ks)
+{
+    size_t kept = ks->n < KINDS_KEPT ? ks->n : KINDS_KEPT;
+    for (size_t c = 0; c < ks->n; c++) {
+        if (kind_at(ks, c) != F_CONNECTION)
+            continue;
+        const char *p = ks->fields[c].value, *end = p + ks->fields[c].value_len, *tok;
+        size_t len;
+        while (http_list_next(&p, end, &tok, &len))
+            for (size_t i = 0; i < kept; i++)
+                if (same_name(ks->fields[i].name, ks->fields[i].name_len, tok, len))
+                    ks->k[i] |= KIND_NAMED;
+    }
+}
 
 static void kinds_init(struct kinds *ks, const struct http_header *fields, size_t n)
 {
     ks->fields = fields;
     ks->n = n;
-    ks->conn = false;
+    ks->seen = 0;
     for (size_t i = 0; i < n; i++) {
         enum field_kind k = kind(&fields[i]);
         if (i < KINDS_KEPT)
             ks->k[i] = (uint8_t)k;
-        ks->conn = ks->conn || k == F_CONNECTION;
+        ks->seen |= 1u << k;
     }
+    if (ks->seen & (1u << F_CONNECTION))
+        mark_named(ks);
 }
 
-static enum field_kind kind_at(const struct kinds *ks, size_t i)
+static bool kinds_has(const struct kinds *ks, enum field_kind k)
 {
-    return i < KINDS_KEPT ? (enum field_kind)ks->k[i] : kind(&ks->fields[i]);
+    return (ks->seen & (1u << k)) != 0;
 }
 
 /* Whether the field i of the head ks is hop-by-hop: by definition or
- * because a Connection field names it. keep_upgrade: a tunnel's Upgrade goes on although Connection
- * names it. */
+ * because a Connection field names it. keep_upgrade: a tunnel's Upgrade
+ * goes on although Connection names it. */
 static bool hop_by_hop(const struct kinds *ks, size_t i, bool keep_upgrade)
 {
     enum field_kind k = kind_at(ks, i);
@@ -164,8 +190,12 @@ static bool hop_by_hop(const struct kinds *ks, size_t i, bool keep_upgrade)
         return !keep_upgrade;
     if (k >= F_CONNECTION && k <= F_PROXY_CONNECTION)
         return true;
+    if (!kinds_has(ks, F_CONNECTION))
+        return false;
+    if (i < KINDS_KEPT)
+        return (ks->k[i] & KIND_NAMED) != 0;
     const struct http_header *h = &ks->fields[i];
-    return ks->conn && field_lists(ks->fields, ks->n, "connection", h->name, h->name_len);
+    return field_lists(ks->fields, ks->n, "connection", h->name, h->name_len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -346,7 +376,7 @@ static void emit_appended(struct sink *k, const struct http_proxy_request *r,
     emit(k, name, strlen(name));
     emit(k, LIT(": "));
     const struct http_request *head = r->head;
-    for (size_t i = 0; i < head->num_headers; i++) {
+    for (size_t i = 0; kinds_has(&k->ks, want) && i < head->num_headers; i++) {
         const struct http_header *h = &head->headers[i];
         if (h->value_len == 0 || kind_at(&k->ks, i) != want || !client_field_kept(k, r, i))
             continue;

@@ -489,9 +489,10 @@ static void fillers(char *s, int count)
 START_TEST(hop_by_hop_past_many_fields)
 {
     static char raw[4096];
-    strcpy(raw, "GET / HTTP/1.1\r\n" HEADS);
+    strcpy(raw, "GET / HTTP/1.1\r\n" HEADS "X-Early: 0\r\n");
     fillers(raw, 70);
-    strcat(raw, "X-Late: 1\r\nKeep-Alive: 5\r\nX-Forwarded-For: 10.9.9.9\r\nConnection: x-late\r\n"
+    strcat(raw, "X-Late: 1\r\nKeep-Alive: 5\r\nX-Forwarded-For: 10.9.9.9\r\n"
+                "Connection: x-late, X-EARLY\r\n"
                 "Via: 1.0 old\r\n\r\n");
     client(raw);
     struct http_proxy_request r = base();
@@ -502,6 +503,7 @@ START_TEST(hop_by_hop_past_many_fields)
         ck_assert_msg(has_line(h, line), "%s lost", line);
     }
     ck_assert_int_eq(count_field(h, "X-Late"), 0);
+    ck_assert_int_eq(count_field(h, "X-Early"), 0);
     ck_assert_int_eq(count_field(h, "Keep-Alive"), 0);
     ck_assert_int_eq(count_field(h, "Connection"), 0);
     ck_assert(has_line(h, "X-Forwarded-For: 10.9.9.9, 192.0.2.1"));
@@ -569,9 +571,10 @@ START_TEST(response_names_in_any_case_and_past_many_fields)
     free(s);
 
     static char raw[4096];
-    strcpy(raw, "HTTP/1.1 200 OK\r\n");
+    strcpy(raw, "HTTP/1.1 200 OK\r\nx-early: 0\r\n");
     fillers(raw, 70);
-    strcat(raw, "X-Late: 1\r\nServer: x\r\nTE: y\r\nConnection: x-late\r\nContent-Length: 0\r\n\r\n");
+    strcat(raw, "X-Late: 1\r\nServer: x\r\nTE: y\r\nConnection: x-late,X-Early\r\n"
+                "Content-Length: 0\r\n\r\n");
     upstream(raw);
     struct http_header out[CAP];
     ck_assert_uint_eq(http_proxy_response_fields(&up, false, out), 70);
