@@ -178,20 +178,27 @@ size_t upstream_pool_idle(const struct upstream_pool *p)
     return p->n_idle;
 }
 
+/* What the loop has told about c: the server's end (EPOLLRDHUP, HUP,
+ * ERR), a byte (idle_readable closed it then) or a close of ours. */
+static bool open_as_known(const struct conn *c)
+{
+    return !(c->closing || c->eof || c->peer_hup || conn_in_len(c) > 0);
+}
+
 /* Nothing waits to be read and the server has not closed: a request sent
  * now reaches a server that was still listening a moment ago. (It may
  * still close it on its side at the same moment: the caller retries.) */
 static bool still_open(struct conn *c)
 {
-    if (c->closing || c->eof || c->peer_hup || conn_in_len(c) > 0)
+    if (!open_as_known(c))
         return false;
     char byte;
     ssize_t n = recv(c->io.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-struct conn *upstream_pool_take(struct upstream_pool *p, int server, const struct conn_ops *ops,
-                                void *data)
+static struct conn *take(struct upstream_pool *p, int server, const struct conn_ops *ops,
+                         void *data, bool peek)
 {
     struct conn *c = p->head;
     while (c) {
@@ -200,7 +207,7 @@ struct conn *upstream_pool_take(struct upstream_pool *p, int server, const struc
             c = next;
             continue;
         }
-        if (!still_open(c)) {
+        if (peek ? !still_open(c) : !open_as_known(c)) {
             close_idle(c);
             c = next;
             continue;
@@ -212,6 +219,18 @@ struct conn *upstream_pool_take(struct upstream_pool *p, int server, const struc
         return c;
     }
     return NULL;
+}
+
+struct conn *upstream_pool_take(struct upstream_pool *p, int server, const struct conn_ops *ops,
+                                void *data)
+{
+    return take(p, server, ops, data, true);
+}
+
+struct conn *upstream_pool_take_known(struct upstream_pool *p, int server,
+                                      const struct conn_ops *ops, void *data)
+{
+    return take(p, server, ops, data, false);
 }
 
 /* Keep c, idle since `since`, in its place in p's list (the most recently

@@ -4,7 +4,9 @@
  * instead of being closed.
  *
  *   put ─► idle (most recently used first) ─┬─ take: checked still open
- *                                           │  (no byte, no EOF waiting),
+ *                                           │  (no byte, no EOF waiting;
+ *                                           │  take_known: as the loop
+ *                                           │  last reported),
  *                                           │  handed back to the caller
  *                                           ├─ the server closes it, sends
  *                                           │  bytes, idle timeout: closed
@@ -53,6 +55,17 @@ void upstream_pool_unref(struct upstream_pool *p);
  * the caller's again. */
 struct conn *upstream_pool_take(struct upstream_pool *p, int server, const struct conn_ops *ops,
                                 void *data);
+/* The same without asking the kernel (upstream_pool_take's recv with
+ * MSG_PEEK, a system call per reuse): a connection is taken unless the
+ * loop has already reported its server's end or a byte on it. Every event
+ * the kernel had queued when the loop last waited has been seen, except
+ * those still to be dispatched in the current batch; what arrived since is
+ * unknown (as it is a moment after a peek). So the connection may be one
+ * the server has just closed: only for a request that is sent again on a
+ * new connection when a reused one fails before its response (an
+ * idempotent one without a body, proxy_retry.h). */
+struct conn *upstream_pool_take_known(struct upstream_pool *p, int server,
+                                      const struct conn_ops *ops, void *data);
 
 /* Keep c (connected to server i, not linked, nothing queued or unread)
  * for a later take, for at most idle_ms; with keepalive 0, or a

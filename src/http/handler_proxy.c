@@ -31,9 +31,9 @@
  * and tests/integration/test_proxy*.py. */
 #include "http/proxy.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,10 +139,7 @@ fail:
  * unix-socket client. */
 static size_t peer_text(const struct conn_peer *p, char *out, size_t cap)
 {
-    if ((p->family != AF_INET && p->family != AF_INET6) ||
-        inet_ntop(p->family, p->addr, out, (socklen_t)cap) == NULL)
-        return 0;
-    return strlen(out);
+    return http_proxy_addr_text(p->family, p->addr, out, cap);
 }
 
 /* The request's key for balance = "hash": hash_key with its variables
@@ -168,9 +165,39 @@ static void note(struct proxy_ex *ex, int status, const char *what, const char *
                      cause ? cause : "");
 }
 
+/* One exchange's memory is kept for the next: a worker proxies one request
+ * after another, and a fresh calloc of max_headers fields twice over (its
+ * zeroing above all) was a third of a proxied request's instructions
+ * (bench/instr proxy_ka). Only the fixed part is zeroed on reuse: the
+ * field arrays are written before they are read (by the response parser,
+ * and http_proxy_response_fields). One per process (a worker has one
+ * thread); it lives as long as the process. */
+static struct proxy_ex *spare_ex;
+static size_t spare_max;
+
+static struct proxy_ex *new_ex(size_t max)
+{
+    struct proxy_ex *ex = spare_ex;
+    spare_ex = NULL;
+    if (ex != NULL && spare_max == max) {
+        memset(ex, 0, offsetof(struct proxy_ex, headers));
+        return ex;
+    }
+    free(ex);                       /* another server's max_headers */
+    ex = malloc(sizeof *ex + 2 * max * sizeof ex->headers[0]);
+    if (ex != NULL)
+        memset(ex, 0, offsetof(struct proxy_ex, headers));
+    return ex;
+}
+
 static void free_ex(struct proxy_ex *ex)
 {
     ex->req->ctx = NULL;
+    if (spare_ex == NULL) {
+        spare_ex = ex;
+        spare_max = ex->max_headers;
+        return;
+    }
     free(ex);
 }
 
@@ -228,11 +255,18 @@ static int send_head(struct proxy_ex *ex)
         .upgrade = ex->upgrade,
         .close = ex->pr->up->keepalive == 0 && !ex->upgrade,
     };
-    size_t len = http_proxy_request_head(NULL, 0, &r);
-    char *out = ex->pr->values && !rendered ? NULL : conn_reserve(ex->up, len);
+    /* One pass as a rule: written into the room the output buffer has (a
+     * head's worth at least); only a head larger than that is written
+     * again, into as much room as the first pass measured. */
+    enum { HEAD_ROOM = 2048 };
+    char *out = ex->pr->values && !rendered ? NULL : conn_reserve(ex->up, HEAD_ROOM);
     if (out) {
-        http_proxy_request_head(out, len, &r);
-        conn_commit(ex->up, len);
+        size_t room = buf_room(ex->up->out);
+        size_t len = http_proxy_request_head(out, room, &r);
+        if (len > room && (out = conn_reserve(ex->up, len)) != NULL)
+            http_proxy_request_head(out, len, &r);
+        if (out)
+            conn_commit(ex->up, len);
     }
     free(rendered);
     return out ? 0 : -1;
@@ -292,6 +326,24 @@ static void none_left(struct proxy_ex *ex)
     proxy_fail(ex, ex->timed_out ? 504 : 502, ex->timed_out ? "timed out" : strerror(ex->last_error));
 }
 
+/* An idle connection to server i. The kernel is asked whether the server
+ * closed it meanwhile (a recv per reuse) only when the answer matters: a
+ * request that is idempotent and has no body is sent again on a new
+ * connection, uncounted, should a reused one fail in any way before its
+ * response (proxy_retry.h: nothing of it can be lost), so for it what
+ * the loop has reported suffices (upstream_pool_take_known) and the race
+ * of a close the loop has not reported yet costs a retry, never a 502.
+ * The peek would not close that race anyway (the server may close a
+ * moment after it): it only narrows it for the requests that cannot go
+ * again once sent (a POST, a body). */
+static struct conn *take_idle(struct proxy_ex *ex, int i)
+{
+    struct upstream_pool *pool = ex->pr->pool;
+    if (idempotent(ex->req->f.method) && ex->body_done && !ex->req->f.chunked)
+        return upstream_pool_take_known(pool, i, &up_ops, NULL);
+    return upstream_pool_take(pool, i, &up_ops, NULL);
+}
+
 static void attempt(struct proxy_ex *ex)
 {
     const struct proxy_route *pr = ex->pr;
@@ -304,7 +356,7 @@ static void attempt(struct proxy_ex *ex)
     ex->server = i;
     req->upstream_addr = balance_server_name(pr->bal, i);
     req->upstream_status = 0;
-    struct conn *up = ex->no_reuse ? NULL : upstream_pool_take(pr->pool, i, &up_ops, NULL);
+    struct conn *up = ex->no_reuse ? NULL : take_idle(ex, i);
     if (up) {
         ex->reused = true;
         conn_sent_clear(up);        /* what it sent before was another request's */
@@ -422,7 +474,7 @@ static enum http_start start(struct http_req *req)
     const struct proxy_route *pr = req->conf;
     const struct http_server *s = req->server;
     size_t max = s->lim.max_headers;
-    struct proxy_ex *ex = calloc(1, sizeof *ex + 2 * max * sizeof ex->headers[0]);
+    struct proxy_ex *ex = new_ex(max);
     if (ex == NULL) {
         http_req_refusal(req, LOG_ERROR, 500, "out of memory for a proxied request");
         http_req_error(req, 500);

@@ -20,6 +20,7 @@ enum {
     HTTP_C_TCHAR = 1,   /* token character (method, field name) */
     HTTP_C_VALUE = 2,   /* field-value byte: VCHAR, obs-text, SP, HTAB */
     HTTP_C_VCHAR = 4,   /* visible ASCII (request-target) */
+    HTTP_C_VTEXT = 8,   /* field-value byte that is not whitespace: VCHAR, obs-text */
 };
 
 extern const unsigned char http_class[256];

@@ -63,11 +63,6 @@ static bool http_equals_lower(const char *s, size_t len, const char *lower)
     return lower[i] == '\0';
 }
 
-bool http_name_is(const struct http_header *h, const char *lower_name)
-{
-    return http_equals_lower(h->name, h->name_len, lower_name);
-}
-
 int http_parse_content_length(const char *s, size_t len, uint64_t *out)
 {
     const uint64_t max = UINT64_C(0x7fffffffffffffff);

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "http/parse.h"
 
@@ -37,11 +38,17 @@ const char *http_method_name(enum http_method m);
 const struct http_header *http_find_header(const struct http_request *req,
                                            const char *lower_name);
 
-/* Case-insensitive ASCII compare of a header name with lower_name. */
-bool http_name_is(const struct http_header *h, const char *lower_name);
-
 /* Case-insensitive ASCII compare of s[0..len) with lower. */
 bool http_token_is(const char *s, size_t len, const char *lower);
+
+/* Case-insensitive ASCII compare of a header name with lower_name. Inline
+ * so that a literal's length is known where it is called, and most
+ * fields are told apart by their length alone, without a call (each
+ * field of each head meets several of these). */
+static inline bool http_name_is(const struct http_header *h, const char *lower_name)
+{
+    return h->name_len == strlen(lower_name) && http_token_is(h->name, h->name_len, lower_name);
+}
 
 /* The next non-empty element of a comma-separated list (RFC 9110 §5.6.1)
  * in [*p, end), trimmed of OWS, at [*elem, *elem + *len); *p moves past it.

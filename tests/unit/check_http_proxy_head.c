@@ -4,7 +4,9 @@
  * X-Forwarded-*, Via, Forwarded, Host, body framing, configured fields,
  * origin-form), the upstream response fields passed to the client, and the
  * client head built from them by the one head builder. */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,7 +19,7 @@
 #include "http/response.h"
 #include "tap.h"
 
-#define CAP 24
+#define CAP 96      /* room for heads longer than proxy_head.c's KINDS_KEPT (64) */
 #define LIT(s) s, sizeof s - 1
 
 static const struct http_limits lim = {
@@ -449,6 +451,67 @@ START_TEST(connection_close_and_target_override)
 }
 END_TEST
 
+/* Every name the proxy treats apart is recognised in any case, and a name
+ * of the same length that differs by a letter (or by '_' for '-') is
+ * anybody's field, passed as it is. */
+START_TEST(names_in_any_case_and_near_misses)
+{
+    client("GET / HTTP/1.1\r\nhOST: example.com\r\nCONNECTION: x-a\r\nx-A: 1\r\n"
+           "kEEP-aLIVE: 5\r\nte: trailers\r\nTRAILER: x\r\nPROXY-connection: y\r\n"
+           "uPGRADE: h2c\r\nx-forwarded-FOR: 10.0.0.1\r\nVIA: 1.0 old\r\n"
+           "X-FORWARDED-PROTO: https\r\nx-FORWARDED-host: other\r\n"
+           "Hosu: 1\r\nTf: 2\r\nVib: 3\r\nConnectiom: 4\r\nKeep-alivf: 5\r\nTrailes: 6\r\n"
+           "Upgradf: 7\r\nForwardef: 8\r\nX-Forwarded-Foq: 9\r\nProxy-Connectiom: 10\r\n"
+           "X-Forwarded-Hosu: 11\r\nTransfer-Encodinh: 12\r\nX-Forwarded-Protn: 13\r\n"
+           "Content-Lengti: 14\r\nExpecu: 15\r\nServep: 16\r\nDatf: 17\r\nKeep_Alive: 18\r\n"
+           "X_Forwarded_For: 19\r\n\r\n");
+    struct http_proxy_request r = base();
+    expect_head(&r, "GET / HTTP/1.1\r\nHost: example.com\r\n"
+                    "Hosu: 1\r\nTf: 2\r\nVib: 3\r\nConnectiom: 4\r\nKeep-alivf: 5\r\nTrailes: 6\r\n"
+                    "Upgradf: 7\r\nForwardef: 8\r\nX-Forwarded-Foq: 9\r\nProxy-Connectiom: 10\r\n"
+                    "X-Forwarded-Hosu: 11\r\nTransfer-Encodinh: 12\r\nX-Forwarded-Protn: 13\r\n"
+                    "Content-Lengti: 14\r\nExpecu: 15\r\nServep: 16\r\nDatf: 17\r\n"
+                    "Keep_Alive: 18\r\nX_Forwarded_For: 19\r\n"
+                    "X-Forwarded-For: 10.0.0.1, 192.0.2.1\r\nX-Forwarded-Proto: http\r\n"
+                    "X-Forwarded-Host: example.com\r\nVia: 1.0 old, 1.1 herd\r\n\r\n");
+}
+END_TEST
+
+/* "X-Fn: n" for n in [0, count), appended to s. */
+static void fillers(char *s, int count)
+{
+    for (int i = 0; i < count; i++)
+        sprintf(s + strlen(s), "X-F%d: %d\r\n", i, i);
+}
+
+/* Past the fields whose kinds proxy_head.c keeps (64): the later ones are
+ * judged the same. */
+START_TEST(hop_by_hop_past_many_fields)
+{
+    static char raw[4096];
+    strcpy(raw, "GET / HTTP/1.1\r\n" HEADS "X-Early: 0\r\n");
+    fillers(raw, 70);
+    strcat(raw, "X-Late: 1\r\nKeep-Alive: 5\r\nX-Forwarded-For: 10.9.9.9\r\n"
+                "Connection: x-late, X-EARLY\r\n"
+                "Via: 1.0 old\r\n\r\n");
+    client(raw);
+    struct http_proxy_request r = base();
+    char *h = build(&r);
+    for (int i = 0; i < 70; i++) {
+        char line[32];
+        snprintf(line, sizeof line, "X-F%d: %d", i, i);
+        ck_assert_msg(has_line(h, line), "%s lost", line);
+    }
+    ck_assert_int_eq(count_field(h, "X-Late"), 0);
+    ck_assert_int_eq(count_field(h, "X-Early"), 0);
+    ck_assert_int_eq(count_field(h, "Keep-Alive"), 0);
+    ck_assert_int_eq(count_field(h, "Connection"), 0);
+    ck_assert(has_line(h, "X-Forwarded-For: 10.9.9.9, 192.0.2.1"));
+    ck_assert(has_line(h, "Via: 1.0 old, 1.1 herd"));
+    free(h);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* The response side */
 
@@ -497,6 +560,28 @@ START_TEST(response_fields_filtered)
 }
 END_TEST
 
+/* In any case; near misses pass; past many fields the same. */
+START_TEST(response_names_in_any_case_and_past_many_fields)
+{
+    upstream("HTTP/1.1 200 OK\r\nsERVER: x\r\nDATE: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+             "content-LENGTH: 5\r\nCONNECTION: x-a\r\nx-a: 1\r\nkeep-ALIVE: 1\r\n"
+             "Servep: 1\r\nDatf: 2\r\nContent-Lengti: 3\r\n\r\n");
+    char *s = passed(false);
+    ck_assert_str_eq(s, "Servep: 1\nDatf: 2\nContent-Lengti: 3\n");
+    free(s);
+
+    static char raw[4096];
+    strcpy(raw, "HTTP/1.1 200 OK\r\nx-early: 0\r\n");
+    fillers(raw, 70);
+    strcat(raw, "X-Late: 1\r\nServer: x\r\nTE: y\r\nConnection: x-late,X-Early\r\n"
+                "Content-Length: 0\r\n\r\n");
+    upstream(raw);
+    struct http_header out[CAP];
+    ck_assert_uint_eq(http_proxy_response_fields(&up, false, out), 70);
+    ck_assert(out[69].name_len == 5 && memcmp(out[69].name, "X-F69", 5) == 0);
+}
+END_TEST
+
 START_TEST(response_101_tunnel)
 {
     upstream("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -532,6 +617,28 @@ START_TEST(response_head_through_builder)
 }
 END_TEST
 
+/* The client's address as inet_ntop writes it. */
+START_TEST(addresses_as_text)
+{
+    char got[INET6_ADDRSTRLEN], want[INET6_ADDRSTRLEN];
+    const unsigned parts[] = { 0, 1, 9, 10, 99, 100, 127, 199, 200, 255 };
+    size_t np = sizeof parts / sizeof parts[0];
+    for (size_t i = 0; i < np * np * np * np; i++) {
+        unsigned char a[4] = { (unsigned char)parts[i % np], (unsigned char)parts[i / np % np],
+                               (unsigned char)parts[i / np / np % np],
+                               (unsigned char)parts[i / np / np / np] };
+        ck_assert_ptr_nonnull(inet_ntop(AF_INET, a, want, sizeof want));
+        ck_assert_uint_eq(http_proxy_addr_text(AF_INET, a, got, sizeof got), strlen(want));
+        ck_assert_str_eq(got, want);
+    }
+    unsigned char a6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+    ck_assert_uint_eq(http_proxy_addr_text(AF_INET6, a6, got, sizeof got), 11);
+    ck_assert_str_eq(got, "2001:db8::1");
+    ck_assert_uint_eq(http_proxy_addr_text(AF_INET, a6, got, INET_ADDRSTRLEN - 1), 0);
+    ck_assert_uint_eq(http_proxy_addr_text(AF_UNIX, a6, got, sizeof got), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("http_proxy_head");
@@ -552,12 +659,16 @@ int main(void)
     tcase_add_test(tc, host_configured_or_missing);
     tcase_add_test(tc, configured_fields);
     tcase_add_test(tc, connection_close_and_target_override);
+    tcase_add_test(tc, names_in_any_case_and_near_misses);
+    tcase_add_test(tc, addresses_as_text);
+    tcase_add_test(tc, hop_by_hop_past_many_fields);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("response");
     tcase_add_test(tc, response_fields_filtered);
     tcase_add_test(tc, response_101_tunnel);
     tcase_add_test(tc, response_head_through_builder);
+    tcase_add_test(tc, response_names_in_any_case_and_past_many_fields);
     suite_add_tcase(s, tc);
     return run_suite_tap(s);
 }

@@ -142,6 +142,33 @@ START_TEST(stale_never_taken)
 }
 END_TEST
 
+/* take_known asks no system call: what the loop has not reported yet (a
+ * close queued but not dispatched) does not stop a take; what it has
+ * reported closed the connection, which is never taken. */
+START_TEST(take_known_trusts_what_the_loop_reported)
+{
+    struct upstream_pool *p = upstream_pool_ref((struct balancer *)&key, 4);
+    struct conn *a = connect_one(), *b = connect_one();
+    upstream_pool_put(p, a, 0, 60000);
+    upstream_pool_put(p, b, 0, 60000);
+    close(peers[1]);                /* b's server closes it */
+    peers[1] = -1;
+    struct pollfd pf = { .fd = b->io.fd, .events = POLLIN };
+    ck_assert_int_eq(poll(&pf, 1, 5000), 1);
+    ck_assert_ptr_eq(upstream_pool_take_known(p, 0, &fx_probe_ops, NULL), b);
+    ck_assert_ptr_eq(b->ops, &fx_probe_ops);
+    conn_close_now(b);
+    conn_wake(b);
+    close(peers[0]);                /* a's too, and the loop sees it */
+    peers[0] = -1;
+    ck_assert(fx_run_until(pool_empty, p, 5000));
+    ck_assert_ptr_null(upstream_pool_take_known(p, 0, &fx_probe_ops, NULL));
+    size_t none = 0;
+    ck_assert(fx_run_until(outbound_at_most, &none, 5000));
+    upstream_pool_unref(p);
+}
+END_TEST
+
 START_TEST(closed_while_idle_by_its_server)
 {
     struct upstream_pool *p = upstream_pool_ref((struct balancer *)&key, 4);
@@ -467,6 +494,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_add_test(t, taken_again_for_its_server_most_recent_first);
     tcase_add_test(t, stale_never_taken);
+    tcase_add_test(t, take_known_trusts_what_the_loop_reported);
     tcase_add_test(t, closed_while_idle_by_its_server);
     tcase_add_test(t, least_recently_used_closed_beyond_keepalive);
     tcase_add_test(t, idle_deadline_and_keepalive_zero);
