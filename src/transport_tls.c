@@ -21,11 +21,13 @@
  *
  * Reads gather records until the socket is empty (SSL_read returns one
  * record at a time, and an edge-triggered loop gets no new edge for bytes
- * already in the socket). Writes use partial-write mode with a moving
- * buffer: a write that would block is retried by the connection layer with
- * the same bytes first, as OpenSSL requires. sendfile hands the file to
- * the kernel when it encrypts (kTLS: SSL_sendfile, zero-copy); otherwise
- * it reads the file and encrypts it here.
+ * already in the socket); OpenSSL reads ahead, and a short read of the
+ * socket says it is empty, so a request in one record costs one read(2).
+ * Writes use partial-write mode with a moving buffer: a write that would
+ * block is retried by the connection layer with the same bytes first, as
+ * OpenSSL requires. sendfile hands the file to the kernel when it encrypts
+ * (kTLS: SSL_sendfile, zero-copy); otherwise it reads the file 64 KiB at a
+ * time and encrypts it here, a full record at a time.
  *
  * Tested by tests/unit/check_transport_tls.c and
  * tests/integration/test_tls.py. */
@@ -67,9 +69,14 @@ struct tls_listen {
     } v[];
 };
 
-/* What a chunk of a file or of several pieces is gathered into. One loop
- * per process runs one connection at a time. */
+/* Bytes of a file read at once (sendfile without kTLS): four records, so
+ * one pread(2) for four of them. */
+#define TLS_FILE_CHUNK (4 * TLS_CHUNK)
+
+/* What several pieces are gathered into, and what a file is read into.
+ * One loop per process runs one connection at a time. */
 static unsigned char scratch[TLS_CHUNK];
+static unsigned char file_chunk[TLS_FILE_CHUNK];
 
 /* ------------------------------------------------------------------ */
 /* Rate-limited error lines */
@@ -235,6 +242,60 @@ int tls_on_servername(SSL *ssl, int *alert, void *arg)
 }
 
 /* ------------------------------------------------------------------ */
+/* Reading the socket */
+
+/* OpenSSL reads ahead (read_ahead, transport_tls_config.c): as much as its
+ * buffer takes in one read(2), not a record's header and then its body.
+ * The socket is read through the socket BIO with its read wrapped: a read
+ * shorter than asked for emptied the socket, so tls_read need not read once
+ * more only to hear EAGAIN (the next byte to arrive raises a new edge).
+ * Writes go through the socket BIO SSL_set_fd made, which also readies
+ * the socket for kTLS; the reading one shares its controls (kTLS too). */
+static BIO_METHOD *reading_method;
+static int (*socket_read)(BIO *, char *, int);
+
+static int reading_bio_read(BIO *b, char *p, int n)
+{
+    int r = socket_read(b, p, n);
+    struct tls_conn *t = BIO_get_data(b);
+    t->drained = r < n;
+    return r;
+}
+
+static const BIO_METHOD *reading_bio_method(void)
+{
+    if (reading_method != NULL)
+        return reading_method;
+    const BIO_METHOD *s = BIO_s_socket();
+    BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOCKET, "herd socket reader");
+    if (m == NULL)
+        return NULL;
+    socket_read = BIO_meth_get_read(s);
+    if (socket_read == NULL || BIO_meth_set_read(m, reading_bio_read) != 1 ||
+        BIO_meth_set_write(m, BIO_meth_get_write(s)) != 1 ||
+        BIO_meth_set_puts(m, BIO_meth_get_puts(s)) != 1 ||
+        BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(s)) != 1 ||
+        BIO_meth_set_create(m, BIO_meth_get_create(s)) != 1 ||
+        BIO_meth_set_destroy(m, BIO_meth_get_destroy(s)) != 1) {
+        BIO_meth_free(m);
+        return NULL;
+    }
+    reading_method = m;
+    return m;
+}
+
+static BIO *reading_bio(struct tls_conn *t, int fd)
+{
+    const BIO_METHOD *m = reading_bio_method();
+    BIO *b = m ? BIO_new(m) : NULL;
+    if (b == NULL)
+        return NULL;
+    BIO_set_fd(b, fd, BIO_NOCLOSE);
+    BIO_set_data(b, t);
+    return b;
+}
+
+/* ------------------------------------------------------------------ */
 /* The transport */
 
 static int tls_accept(struct conn *c, const void *conf)
@@ -244,17 +305,36 @@ static int tls_accept(struct conn *c, const void *conf)
     if (t == NULL)
         return -1;
     t->l = l;
-    if ((t->ssl = SSL_new(l->v[0].ctx)) == NULL || SSL_set_fd(t->ssl, c->io.fd) != 1) {
+    BIO *rb = NULL;
+    if ((t->ssl = SSL_new(l->v[0].ctx)) == NULL || SSL_set_fd(t->ssl, c->io.fd) != 1 ||
+        (rb = reading_bio(t, c->io.fd)) == NULL) {
         SSL_free(t->ssl);
         free(t);
         ERR_clear_error();
         errno = ENOMEM;
         return -1;
     }
+    SSL_set0_rbio(t->ssl, rb);
     SSL_set_accept_state(t->ssl);
     SSL_set_app_data(t->ssl, t);
     c->tp_state = t;
     return 0;
+}
+
+/* What a failed read or write waits for, or its error. The socket's state
+ * first: SSL_get_error looks at the thread's error queue before it, so an
+ * entry left there by something else would turn "wait for the socket"
+ * into a failure. The queue is emptied when an error is handled (fail,
+ * tls_ssl_reason) and after each handshake rather than before every call:
+ * ERR_clear_error costs more than the rest of a small request's reading
+ * and writing outside the cipher (bench/instr tls_ka). */
+static int io_error(SSL *ssl, int rc)
+{
+    if (SSL_want_read(ssl) && BIO_should_read(SSL_get_rbio(ssl)))
+        return SSL_ERROR_WANT_READ;
+    if (SSL_want_write(ssl) && BIO_should_write(SSL_get_wbio(ssl)))
+        return SSL_ERROR_WANT_WRITE;
+    return SSL_get_error(ssl, rc);
 }
 
 /* A fatal error: logged (rate-limited), and no close_notify after it. */
@@ -303,6 +383,7 @@ static int tls_handshake(struct conn *c)
     int rc = SSL_do_handshake(t->ssl);
     if (rc == 1) {
         t->done = true;
+        ERR_clear_error();      /* what a callback left (io_error) */
         if (BIO_get_ktls_send(SSL_get_wbio(t->ssl)))
             log_debug("TLS: connection %d: the kernel encrypts its output (kTLS)", c->io.fd);
         return 1;
@@ -332,15 +413,18 @@ static ssize_t tls_read(struct conn *c, void *p, size_t n)
     size_t got = 0;
     if (failed_before(t))
         return -1;
-    ERR_clear_error();
     while (got < n) {
         size_t r;
         int rc = SSL_read_ex(t->ssl, (char *)p + got, n - got, &r);
         if (rc == 1) {
             got += r;
+            /* The socket is empty and OpenSSL keeps nothing of it: a short
+             * read tells the connection layer so (conn.c, read_some). */
+            if (t->drained && !SSL_has_pending(t->ssl))
+                return (ssize_t)got;
             continue;
         }
-        int err = SSL_get_error(t->ssl, rc);
+        int err = io_error(t->ssl, rc);
         if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
             if (got > 0)
                 return (ssize_t)got;
@@ -363,10 +447,9 @@ static ssize_t tls_write(struct conn *c, const void *p, size_t n)
     size_t w;
     if (failed_before(t))
         return -1;
-    ERR_clear_error();
     if (SSL_write_ex(t->ssl, p, n, &w) == 1)
         return (ssize_t)w;
-    int err = SSL_get_error(t->ssl, 0);
+    int err = io_error(t->ssl, 0);
     if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
         errno = EAGAIN;
         return -1;
@@ -394,14 +477,13 @@ static ssize_t tls_writev(struct conn *c, const struct iovec *iov, int n, bool m
 /* kTLS: the kernel reads the file and encrypts it (sendfile(2)). */
 static ssize_t ktls_sendfile(struct conn *c, struct tls_conn *t, int fd, off_t *off, size_t n)
 {
-    ERR_clear_error();
     ossl_ssize_t w = SSL_sendfile(t->ssl, fd, *off, n, 0);
     if (w >= 0) {
         *off += w;
         return (ssize_t)w;
     }
     int saved = errno;
-    int err = SSL_get_error(t->ssl, (int)w);
+    int err = io_error(t->ssl, (int)w);
     if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
         /* OpenSSL says "retry" for an interrupted call too, which must not
          * wait for the socket's next edge. */
@@ -411,9 +493,10 @@ static ssize_t ktls_sendfile(struct conn *c, struct tls_conn *t, int fd, off_t *
     return fail(c, t, err, "sendfile");
 }
 
-/* Up to n bytes of fd from *off: by the kernel with kTLS; otherwise a
- * record at a time, until the socket is full. Each retry after EAGAIN
- * reads the same bytes at the same offset. */
+/* Up to n bytes of fd from *off: by the kernel with kTLS; otherwise read
+ * a chunk at a time and encrypted a record at a time (partial-write mode),
+ * until the socket is full. Each retry after EAGAIN reads the same bytes
+ * at the same offset, which begin with the record OpenSSL holds. */
 static ssize_t tls_sendfile(struct conn *c, int fd, off_t *off, size_t n)
 {
     struct tls_conn *t = c->tp_state;
@@ -423,15 +506,18 @@ static ssize_t tls_sendfile(struct conn *c, int fd, off_t *off, size_t n)
         return ktls_sendfile(c, t, fd, off, n);
     size_t sent = 0;
     while (sent < n) {
-        size_t want = n - sent < sizeof scratch ? n - sent : sizeof scratch;
-        ssize_t r = pread(fd, scratch, want, *off);
+        size_t want = n - sent < sizeof file_chunk ? n - sent : sizeof file_chunk;
+        ssize_t r = pread(fd, file_chunk, want, *off);
         if (r <= 0)
             return sent > 0 ? (ssize_t)sent : r;
-        ssize_t w = tls_write(c, scratch, (size_t)r);
-        if (w < 0)
-            return sent > 0 ? (ssize_t)sent : -1;
-        *off += w;
-        sent += (size_t)w;
+        for (size_t done = 0; done < (size_t)r;) {
+            ssize_t w = tls_write(c, file_chunk + done, (size_t)r - done);
+            if (w < 0)
+                return sent > 0 ? (ssize_t)sent : -1;
+            *off += w;
+            sent += (size_t)w;
+            done += (size_t)w;
+        }
     }
     return (ssize_t)sent;
 }

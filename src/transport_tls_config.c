@@ -236,6 +236,9 @@ static int build_ctx(struct cfg_ctx *ctx, const config_setting_t *group, struct 
                         SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_mode(sc, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                      SSL_MODE_RELEASE_BUFFERS);
+    /* A record in one read(2), not its header and then its body; several
+     * pipelined ones too (transport_tls.c, "Reading the socket"). */
+    SSL_CTX_set_read_ahead(sc, 1);
     /* A cache in each worker would resume 1/N of the sessions: tickets
      * only, sealed with the master's keys (transport_tls_tickets.c), which
      * every worker of every generation shares. */

@@ -24,6 +24,7 @@ struct tls_conn {
     uint16_t server;                    /* picked by SNI */
     bool sni;                           /* the client named a server */
     bool begun, done, failed, shut, logged;
+    bool drained;                       /* the last read from the socket was short */
     int fail_errno;                     /* once failed: what every call says */
 };
 

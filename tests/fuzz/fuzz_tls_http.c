@@ -116,6 +116,7 @@ static SSL_CTX *server_ctx(const char *cn)
                         SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_mode(sc, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                      SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_read_ahead(sc, 1);
     SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_OFF);
     /* Here only: the sessions kept at the start resume for a day (herd's
      * contexts keep OpenSSL's default lifetime). */

@@ -2,7 +2,8 @@
 """HTTPS with the real binary: a server's `tls` group (certificate chain and
 key), SNI's choice among the servers of one address (with and without SNI),
 ALPN http/1.1, TLS 1.0/1.1 refused and 1.2/1.3 accepted (openssl s_client),
-curl --cacert, keep-alive and pipelining through Python's ssl, a 1 MiB
+curl --cacert, keep-alive and pipelining through Python's ssl, the system
+calls a keep-alive request and a 1 MiB file cost (/proc/PID/io), a 1 MiB
 static file byte-identical, $scheme in the access log, configuration errors
 at FILE:LINE (herd -t), a reload to a bad certificate refused while the old
 one is served, a reload to a new certificate served by the new generation,
@@ -264,6 +265,50 @@ class TlsTest(HerdTestCase):
                       b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
             data, _ = herdtest.read_until_close(s, timeout=10)
         self.assertEqual(data.count(b"HTTP/1.1 200"), 5, data)
+
+    def test_system_calls_per_keep_alive_request(self):
+        """Counted by the kernel (/proc/PID/io of the worker): a request in
+        one read(2), since OpenSSL reads a record whole and no read follows
+        only to hear EAGAIN, and its response in one write(2) (one record);
+        a 1 MiB file read 64 KiB at a time."""
+        h = self.start()
+        worker = h.wait_workers(1)[0]
+        n = 200
+
+        def io():
+            with open("/proc/%d/io" % worker) as f:
+                v = dict(line.split(": ") for line in f.read().splitlines())
+            return int(v["syscr"]), int(v["syscw"])
+
+        with tls_connect(h.port()) as s:
+            reader = herdtest.HttpReader(s, timeout=10)
+            req = b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n"
+            s.sendall(req)
+            self.assertEqual(reader.read_response().body, b"A\n")
+            r0, w0 = io()
+            for _ in range(n):
+                s.sendall(req)
+                self.assertEqual(reader.read_response().body, b"A\n")
+            r1, w1 = io()
+        # Before OpenSSL read ahead: three reads a request. The slack is for
+        # the access log's flush and a request that came in two pieces.
+        self.assertLessEqual(r1 - r0, n + 10, "reads for %d requests" % n)
+        self.assertLessEqual(w1 - w0, n + 10, "writes for %d requests" % n)
+
+        path = os.path.join(h.dir, "www", "files", "big.bin")
+        with open(path, "wb") as f:
+            f.write(os.urandom(1 << 20))
+        os.chmod(path, 0o644)
+        with tls_connect(h.port()) as s:
+            reader = herdtest.HttpReader(s, timeout=20)
+            r0, _ = io()
+            s.sendall(b"GET /files/big.bin HTTP/1.1\r\nHost: a.test\r\n\r\n")
+            self.assertEqual(len(reader.read_response().body), 1 << 20)
+            r1, _ = io()
+        # 16 preads of 64 KiB, the request's read, and one more pread each
+        # time the socket was full (the retry reads its bytes again; a few
+        # here). A record at a time was 64 preads and that read at least.
+        self.assertLess(r1 - r0, 64, "reads for a 1 MiB file")
 
     def test_static_file_of_1_mib_is_byte_identical(self):
         h = self.start()

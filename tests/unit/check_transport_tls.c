@@ -8,7 +8,11 @@
  * instead of a ClientHello refused without leaking the connection, the
  * `curves` chosen from (and a bad one refused), an RSA and an ECDSA pair on
  * one server each served to the client that needs it (and bad pairings
- * refused at their line), and `ktls` setting OpenSSL's option.
+ * refused at their line), and `ktls` setting OpenSSL's option. What reading
+ * and writing cost in system calls (counted by the kernel, /proc/self/io):
+ * a record in one read, no read only to hear EAGAIN, a file read 64 KiB at
+ * a time; and an entry left in OpenSSL's error queue is not mistaken for
+ * the connection's error.
  *
  * The certificates are made by the openssl command in a scratch directory:
  * a CA (ECDSA P-256), a.test (RSA-2048) and b.test (ECDSA P-256). */
@@ -465,6 +469,122 @@ static ssize_t via_sendfile(const char *p, size_t n, size_t done)
     return r;
 }
 
+/* read(2)-like calls this process has made so far (the kernel's count,
+ * syscr of /proc/self/io; pread(2) counts too). */
+static long reads_made(void)
+{
+    char text[512];
+    int fd = open("/proc/self/io", O_RDONLY | O_CLOEXEC);
+    ck_assert_int_ge(fd, 0);
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    ck_assert_int_gt(n, 0);
+    text[n] = '\0';
+    const char *at_syscr = strstr(text, "syscr: ");
+    ck_assert_ptr_nonnull(at_syscr);
+    return strtol(at_syscr + 7, NULL, 10);
+}
+
+/* Those made since reads_made() said `before`, less its own. */
+static long reads_since(long before)
+{
+    return reads_made() - before - 1;
+}
+
+/* As via_write_one, with an entry left in the error queue before each. */
+static ssize_t via_write_one_stale(const char *p, size_t n, size_t done)
+{
+    ERR_raise(ERR_LIB_SSL, ERR_R_INTERNAL_ERROR);
+    return via_write_one(p, n, done);
+}
+
+/* OpenSSL reads ahead: a record in one read(2), not its header and then its
+ * body; several pipelined ones in the same read; and no read after them
+ * only to hear EAGAIN, since that one was short (the socket is empty). */
+START_TEST(a_record_is_read_with_one_read)
+{
+    ck_assert_int_eq(handshake_both(), 0);
+    char buf[4096];
+    size_t w;
+    ck_assert_int_eq(SSL_write_ex(client, "GET / HTTP/1.1\r\n\r\n", 18, &w), 1);
+    long before = reads_made();
+    ck_assert_int_eq(transport_tls.read(&c, buf, sizeof buf), 18);
+    ck_assert_int_eq(reads_since(before), 1);
+    ck_assert(memcmp(buf, "GET / HTTP/1.1\r\n\r\n", 18) == 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(SSL_write_ex(client, "abcd", 4, &w), 1);
+    before = reads_made();
+    ck_assert_int_eq(transport_tls.read(&c, buf, sizeof buf), 12);
+    ck_assert_int_eq(reads_since(before), 1);
+    /* Nothing more: a read, and EAGAIN. */
+    errno = 0;
+    ck_assert_int_eq(transport_tls.read(&c, buf, sizeof buf), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    /* More than the caller takes: the rest is OpenSSL's, and a full read
+     * says so (the connection layer reads again without a new edge). */
+    char *big = pattern(3000, 5);
+    ck_assert_int_eq(SSL_write_ex(client, big, 3000, &w), 1);
+    ck_assert_int_eq(transport_tls.read(&c, buf, 1000), 1000);
+    before = reads_made();
+    ck_assert_int_eq(transport_tls.read(&c, buf + 1000, 3000), 2000);
+    ck_assert_int_eq(reads_since(before), 0);
+    ck_assert(memcmp(buf, big, 3000) == 0);
+    free(big);
+}
+END_TEST
+
+/* A file is read four records at a time: one pread(2) for 64 KiB. */
+START_TEST(a_file_is_read_a_chunk_at_a_time)
+{
+    ck_assert_int_eq(handshake_both(), 0);
+    size_t total = 64u << 10;
+    char *p = pattern(total, 9), path[256];
+    fixture_path(path, sizeof path, dir, "chunk.bin");
+    fixture_write(path, p, total);
+    file_fd = open(path, O_RDONLY | O_CLOEXEC);
+    ck_assert_int_ge(file_fd, 0);
+    off_t off = 0;
+    long before = reads_made();
+    ck_assert_int_eq(transport_tls.sendfile(&c, file_fd, &off, total), (ssize_t)total);
+    ck_assert_int_eq(reads_since(before), 1);
+    ck_assert_int_eq(off, (off_t)total);
+    char *got = malloc(total + 1);
+    size_t len = 0;
+    for (int i = 0; i < 1000 && len < total; i++)
+        client_drain(got, &len, total + 1);
+    ck_assert_uint_eq(len, total);
+    ck_assert(memcmp(got, p, total) == 0);
+    free(got);
+    free(p);
+    close(file_fd);
+}
+END_TEST
+
+/* An entry something else left in the thread's error queue does not turn
+ * "wait for the socket" into a failure (the transport does not empty the
+ * queue before every read and write, only after handling an error). */
+START_TEST(a_stale_error_is_not_the_connections)
+{
+    ck_assert_int_eq(handshake_both(), 0);
+    char buf[4096];
+    ERR_raise(ERR_LIB_SSL, ERR_R_INTERNAL_ERROR);
+    errno = 0;
+    ck_assert_int_eq(transport_tls.read(&c, buf, sizeof buf), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    /* Writes until the socket pair is full: EAGAIN, then the rest. */
+    size_t total = 2u << 20;
+    char *p = pattern(total, 3);
+    ERR_raise(ERR_LIB_SSL, ERR_R_INTERNAL_ERROR);
+    pump(via_write_one_stale, p, total);
+    free(p);
+    size_t w;
+    ck_assert_int_eq(SSL_write_ex(client, "ping", 4, &w), 1);
+    ck_assert_int_eq(transport_tls.read(&c, buf, sizeof buf), 4);
+    ck_assert(memcmp(buf, "ping", 4) == 0);
+    ERR_clear_error();
+}
+END_TEST
+
 /* _i: 0 one piece, 1 three pieces, 2 a file: 3 MiB byte-identical. */
 START_TEST(output_is_byte_identical)
 {
@@ -781,6 +901,9 @@ static Suite *suite(void)
     tcase_add_test(tc, alpn_offers_http_1_1);
     tcase_add_loop_test(tc, versions, 0, 3);
     tcase_add_test(tc, read_gathers_records_until_the_socket_is_empty);
+    tcase_add_test(tc, a_record_is_read_with_one_read);
+    tcase_add_test(tc, a_stale_error_is_not_the_connections);
+    tcase_add_test(tc, a_file_is_read_a_chunk_at_a_time);
     tcase_add_loop_test(tc, output_is_byte_identical, 0, 3);
     tcase_add_test(tc, shutdown_sends_close_notify_and_keeps_reading);
     tcase_add_test(tc, after_a_failed_write_the_same_error);
