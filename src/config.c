@@ -406,8 +406,15 @@ static int validate_top(struct cfg_ctx *ctx, const config_setting_t *group, void
     cfg->error_log_line = cfg_line(group, "error_log");
     if (read_includes(ctx, group, cfg) < 0)
         return -1;
-    if (cfg->n_servers == 0)
+    /* Without includes no server is a mistake; with them it is a state a
+     * site directory passes through (every site disabled), and herd then
+     * listens on nothing until a reload finds one, as nginx does. */
+    if (cfg->n_servers == 0 && cfg->include.n == 0)
         return cfg_fail(ctx, group, "no 'servers' configured");
+    if (cfg->n_servers == 0)
+        cfg_warn(ctx, config_setting_get_member(group, "include"),
+                 "no servers: 'include' matched no file that has one, so herd listens "
+                 "on nothing");
     if (check_upstream_names(ctx, group, cfg) < 0)
         return -1;
     for (size_t i = 0; i < cfg->n_servers; i++) {

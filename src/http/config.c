@@ -188,6 +188,9 @@ static const struct cfg_key route_keys[] = {
     { .name = "allow", .type = CT_STRINGS, .offset = CFG_AT(cfg_route, allow) },
     { .name = "deny", .type = CT_STRINGS, .offset = CFG_AT(cfg_route, deny) },
     { .name = "access_log", .type = CT_STRING, .offset = CFG_AT(cfg_route, access_log) },
+    /* No default of its own: the server's, set by inherit_log_not_found. */
+    { .name = "log_not_found", .type = CT_BOOL, .offset = CFG_AT(cfg_route, log_not_found),
+      .def = "false" },
     { .name = "headers", .type = CT_FIELDS, .offset = CFG_AT(cfg_route, headers) },
     { .name = "auth", .type = CT_GROUP, .offset = CFG_AT(cfg_route, auth),
       .sub = &http_auth_config, .release = http_auth_config_release },
@@ -319,11 +322,25 @@ static int check_unique(struct cfg_ctx *ctx, const config_setting_t *group,
     return 0;
 }
 
+/* A route without its own log_not_found takes the server's. The routes
+ * then hold the effective value, which -T prints, so the printed file
+ * reads back the same whatever the server's. */
+static void inherit_log_not_found(const config_setting_t *group, struct cfg_http *h)
+{
+    const config_setting_t *rs = config_setting_get_member(group, "routes");
+    for (size_t i = 0; rs && i < h->n_routes; i++) {
+        const config_setting_t *r = config_setting_get_elem(rs, (unsigned)i);
+        if (r && config_setting_get_member(r, "log_not_found") == NULL)
+            h->routes[i].log_not_found = h->log_not_found;
+    }
+}
+
 static int validate_http(struct cfg_ctx *ctx, const config_setting_t *group, void *obj)
 {
     struct cfg_http *h = obj;
     if (h->n_routes == 0)
         return cfg_fail(ctx, group, "http server has no 'routes'");
+    inherit_log_not_found(group, h);
     if (check_access_log(ctx, group, h) < 0 ||
         check_server_names(ctx, group, &h->server_names) < 0 || check_unique(ctx, group, h) < 0 ||
         http_headers_check(ctx, group, "headers", &h->headers) < 0)
@@ -358,6 +375,10 @@ static const struct cfg_key http_keys[] = {
     { .name = "access_log", .type = CT_STRING, .offset = CFG_AT(cfg_http, access_log) },
     { .name = "access_log_format", .type = CT_STRING,
       .offset = CFG_AT(cfg_http, access_log_format), .def = "combined" },
+    /* Off, unlike nginx: a site's 404s are its visitors' typos and
+     * scanners' probes, and herd has never logged them. */
+    { .name = "log_not_found", .type = CT_BOOL, .offset = CFG_AT(cfg_http, log_not_found),
+      .def = "false" },
     { .name = "error_pages", .type = CT_LIST, .offset = CFG_AT(cfg_http, error_pages),
       .sub = &error_page_section, .aux_offset = CFG_AT(cfg_http, n_error_pages) },
     { .name = "routes", .type = CT_LIST, .offset = CFG_AT(cfg_http, routes),

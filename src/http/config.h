@@ -90,6 +90,7 @@ struct cfg_route {
     struct cfg_strings allow;        /* CIDR lists; empty: everyone */
     struct cfg_strings deny;
     char *access_log;                /* "off", or NULL: the server's log */
+    bool log_not_found;              /* a static 404 logged; unset: the server's */
     struct cfg_strings headers;      /* name, value, ...: added to the server's */
     struct cfg_auth *auth;           /* basic authentication (http/auth.h); NULL: none */
     struct cfg_limit *limit;         /* request limits (http/limit.h); NULL: the server's */
@@ -124,6 +125,7 @@ struct cfg_http {
     char *access_log;                /* path, or NULL for none */
     int access_log_line;             /* where it is set, for messages */
     char *access_log_format;         /* "combined", "common" or a template */
+    bool log_not_found;              /* static 404s in the error log (routes' default) */
     struct cfg_error_page *error_pages;
     size_t n_error_pages;
     struct cfg_route *routes;

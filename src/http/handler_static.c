@@ -32,6 +32,11 @@
 struct http_static {
     const struct cfg_static *cfg;
     const struct mime_table *mime;
+    bool log_not_found;                 /* the route's log_not_found */
+    /* Why the last path tried was not found (errno, 0: not a missing
+     * file) and by which call: what a 404 logs with log_not_found. */
+    int miss_err;
+    const char *miss_call;
     struct static_cache cache;
     struct static_variants variants;    /* encodings on offer (static_variant.c) */
     /* The path below the root, and room to append an index name to it. */
@@ -49,13 +54,15 @@ static const char *root_sep(const struct http_static *st)
  * see it: the file system refusing the workers (or failing) at error, as
  * nginx writes it; a path that leads out of the root at info. A path that
  * does not exist (or cannot, being too long) is a plain 404. */
-static int refuse_errno(const struct http_static *st, const struct http_req *req,
+static int refuse_errno(struct http_static *st, const struct http_req *req,
                         const char *call, int err, const char *key)
 {
     switch (err) {
     case ENOENT:
     case ENOTDIR:
     case ENAMETOOLONG:
+        st->miss_err = err;
+        st->miss_call = call;
         return 404;
     case EXDEV:         /* RESOLVE_BENEATH: the path tried to leave the root */
     case ELOOP:         /* a symbolic link herd does not follow */
@@ -304,8 +311,11 @@ static int serve_opened(struct http_static *st, struct http_req *req, int fd,
     }
     if (!S_ISREG(s->st_mode) || wants_dir) {
         close(fd);
-        if (wants_dir)
+        if (wants_dir) {        /* "file/": as open(2) says of it */
+            st->miss_err = ENOTDIR;
+            st->miss_call = "open";
             return 404;
+        }
         http_req_refusal(req, LOG_INFO, 403, "\"%s%s%s\" is not a regular file or a directory",
                          st->cfg->root, root_sep(st), st->key);
         return 403;
@@ -381,6 +391,17 @@ static int serve(struct http_static *st, struct http_req *req)
         path = fb;
         len = strlen(fb);
     }
+}
+
+/* log_not_found: the 404 of a file that does not exist, as nginx logs it,
+ * at error level (and within the refusal log's budget). Hidden names and
+ * paths too long to exist are refusals, not missing files: not logged. */
+static void log_missing(struct http_static *st, const struct http_req *req)
+{
+    if (st->miss_err == 0)
+        return;
+    http_req_refusal(req, LOG_ERROR, 0, "%s() \"%s%s%s\" failed (%d: %s)", st->miss_call,
+                     st->cfg->root, root_sep(st), st->key, st->miss_err, strerror(st->miss_err));
 }
 
 /* ------------------------------------------------------------------ */
@@ -484,7 +505,11 @@ const struct cfg_section http_static_config = {
 
 static enum http_start start(struct http_req *req)
 {
-    int status = serve((struct http_static *)req->conf, req);
+    struct http_static *st = (struct http_static *)req->conf;
+    st->miss_err = 0;
+    int status = serve(st, req);
+    if (status == 404 && st->log_not_found)
+        log_missing(st, req);
     if (status != 0)
         http_req_error(req, status);
     return HTTP_ANSWERED;
@@ -505,6 +530,7 @@ static void *build(const void *sec, const struct http_handler_env *env, char *er
     }
     st->cfg = cfg;
     st->mime = env->mime;
+    st->log_not_found = env->route && env->route->log_not_found;
     int root = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root < 0) {
         snprintf(err, errcap, "static root %s: %s", cfg->root, strerror(errno));

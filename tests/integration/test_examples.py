@@ -58,8 +58,11 @@ SOURCES = [
     ("herd_conf_5", os.path.join(BUILDDIR, "man", "herd.conf.5"), "roff", 4),
 ]
 # The packaged example is one whole file; it is written for the package,
-# whose postinst creates the user "herd".
+# whose postinst creates the user "herd". Its servers are in the default
+# site, which the package enables (sites-enabled/default.conf): the two are
+# tested as the one file they make together.
 PACKAGED = os.path.join(SRCDIR, "etc", "herd.conf")
+PACKAGED_SITE = os.path.join(SRCDIR, "etc", "sites-available", "default.conf")
 
 KINDS = ("config", "server")
 MARK_MD = re.compile(r"^<!--\s*herd-example:\s*(\S+)\s*-->\s*$")
@@ -176,8 +179,8 @@ def all_examples():
         examples += ex
         problems += pr
         counts[label] = len(ex)
-    with open(PACKAGED) as f:
-        examples.append(Example("etc_herd_conf", 1, "config", f.read()))
+    with open(PACKAGED) as f, open(PACKAGED_SITE) as site:
+        examples.append(Example("etc_herd_conf", 1, "config", f.read() + "\n" + site.read()))
     return examples, problems, counts
 
 

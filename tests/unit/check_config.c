@@ -445,6 +445,32 @@ START_TEST(range_host_bits_warned)
 }
 END_TEST
 
+/* An include that matches no server (every site disabled) is a state a
+ * sites directory passes through: loaded with a warning at the include's
+ * line, herd listening on nothing. Without an include, no server is still
+ * an error (the table above). */
+START_TEST(include_matching_no_server)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    log_use_fd(fds[1]);
+    char err[512];
+    struct herd_config *cfg = fixture_load(BASE "\ninclude = [ \"sites-enabled/*.conf\" ];\n",
+                                           err, sizeof err);
+    log_use_fd(STDERR_FILENO);      /* closes fds[1] */
+    ck_assert_msg(cfg != NULL, "%s", err);
+    ck_assert_uint_eq(cfg->n_servers, 0);
+    config_free(cfg);
+    char logged[2048], want[400];
+    ssize_t n = read(fds[0], logged, sizeof logged - 1);
+    close(fds[0]);
+    logged[n > 0 ? n : 0] = '\0';
+    snprintf(want, sizeof want, "[warn] %d: %s:3: no servers: 'include' matched no file that "
+             "has one, so herd listens on nothing\n", (int)getpid(), fixture_conf);
+    ck_assert_msg(strstr(logged, want) != NULL, "'%s' does not hold '%s'", logged, want);
+}
+END_TEST
+
 START_TEST(range_host_bits)
 {
     struct cidr c;
@@ -604,6 +630,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, embedded_default);
     tcase_add_test(tc, proxy_protocol_read);
     tcase_add_test(tc, include_relative);
+    tcase_add_test(tc, include_matching_no_server);
     tcase_add_test(tc, includes_checked_first);
     tcase_add_test(tc, main_file_not_regular);
     tcase_add_loop_test(tc, bad_file, 0, (int)(sizeof bad_files / sizeof bad_files[0]));

@@ -58,8 +58,35 @@ START_TEST(every_key_has_its_default)
     const struct cfg_route *r = &h->routes[0];
     ck_assert(!r->exact);
     ck_assert_uint_eq(r->methods.n + r->allow.n + r->deny.n, 0);
+    ck_assert(!h->log_not_found);   /* herd's old behaviour, not nginx's */
+    ck_assert(!r->log_not_found);
     ck_assert_int_eq(h->where.line, 1);
     ck_assert_int_eq(r->where.line, 3);
+    config_free(cfg);
+}
+END_TEST
+
+/* A route without log_not_found takes the server's; one with it keeps
+ * its own, either way. */
+START_TEST(log_not_found_inherited)
+{
+    struct herd_config *cfg = hx_config_ok(
+        "servers = ({ listen = [ \"127.0.0.1:1\" ]; log_not_found = true;\n"
+        " routes = ( { path = \"/a\"; return = { }; },\n"
+        "  { path = \"/b\"; log_not_found = false; return = { }; },\n"
+        "  { path = \"/c\"; log_not_found = true; return = { }; } ); },\n"
+        " { listen = [ \"127.0.0.1:2\" ];\n"
+        " routes = ( { path = \"/a\"; return = { }; },\n"
+        "  { path = \"/b\"; log_not_found = true; return = { }; } ); });\n");
+    const struct cfg_http *on = http_config(&cfg->servers[0]);
+    const struct cfg_http *off = http_config(&cfg->servers[1]);
+    ck_assert(on->log_not_found);
+    ck_assert(on->routes[0].log_not_found);
+    ck_assert(!on->routes[1].log_not_found);
+    ck_assert(on->routes[2].log_not_found);
+    ck_assert(!off->log_not_found);
+    ck_assert(!off->routes[0].log_not_found);
+    ck_assert(off->routes[1].log_not_found);
     config_free(cfg);
 }
 END_TEST
@@ -345,6 +372,7 @@ static Suite *suite(void)
     TCase *t = tcase_create("keys");
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_add_test(t, every_key_has_its_default);
+    tcase_add_test(t, log_not_found_inherited);
     tcase_add_loop_test(t, ranges_of_the_keys, 0, sizeof ranges / sizeof ranges[0]);
     suite_add_tcase(s, t);
     t = tcase_create("checks");
