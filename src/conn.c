@@ -382,7 +382,7 @@ static inline __attribute__((always_inline)) int flush(struct conn *c)
         ssize_t n = c->tp->writev(c, &iov, 1, c->file_fd >= 0);
         if (n > 0) {
             buf_consume(b, (size_t)n);
-            stats_add(c->owner->stats, STAT_BYTES_OUT, (uint64_t)n);
+            conn_count_bytes(c, STAT_BYTES_OUT, (uint64_t)n);
             progress = true;
             continue;
         }
@@ -406,7 +406,7 @@ static inline __attribute__((always_inline)) int flush(struct conn *c)
                                                                    ? left : CONN_SENDFILE_CHUNK));
         if (n > 0) {
             c->file_off = off;
-            stats_add(c->owner->stats, STAT_BYTES_OUT, (uint64_t)n);
+            conn_count_bytes(c, STAT_BYTES_OUT, (uint64_t)n);
             progress = true;
             if (n == CONN_SENDFILE_CHUNK && c->file_off < c->file_end) {
                 /* Let the other connections have a turn. */
@@ -456,7 +456,7 @@ static ssize_t read_some(struct conn *c)
         ssize_t n = c->tp->read(c, buf_tail(c->in), room);
         if (n > 0) {
             c->in->end += (size_t)n;
-            stats_add(c->owner->stats, STAT_BYTES_IN, (uint64_t)n);
+            conn_count_bytes(c, STAT_BYTES_IN, (uint64_t)n);
             if (c->splice_ok && (size_t)n >= CONN_SPLICE_BULK)
                 c->bulk = true;     /* the next reads may be spliced */
             /* A short read emptied the socket: the next byte to arrive will

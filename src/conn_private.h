@@ -3,6 +3,7 @@
 #define HERD_CONN_PRIVATE_H
 
 #include "conn.h"
+#include "stats.h"
 
 /* A loop callback's first step: remember the edges the loop reported. */
 static inline struct conn *conn_note_events(struct loop_io *io, unsigned events)
@@ -79,5 +80,14 @@ void conn_splice_fini(struct conn_owner *o);
  * c); the header's deadline passed. */
 void conn_proxy_header_begin(struct conn *c, const struct conn_proxy_accept *pa);
 void conn_proxy_header_expired(struct conn *c);
+
+/* Bytes a client sent (STAT_BYTES_IN) or was sent (STAT_BYTES_OUT): an
+ * outbound connection's traffic is the proxy's own with its upstream, and
+ * counting it too would count every proxied byte twice. */
+static inline void conn_count_bytes(struct conn *c, enum stats_counter which, uint64_t n)
+{
+    if (!c->outbound)
+        stats_add(c->owner->stats, which, n);
+}
 
 #endif

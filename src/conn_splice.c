@@ -184,7 +184,7 @@ ssize_t conn_splice_read(struct conn *c)
         ssize_t n = c->tp->splice_in(c, p->wfd, p->size);
         if (n > 0) {
             p->len += (size_t)n;
-            stats_add(c->owner->stats, STAT_BYTES_IN, (uint64_t)n);
+            conn_count_bytes(c, STAT_BYTES_IN, (uint64_t)n);
             if ((size_t)n < CONN_SPLICE_SMALL)
                 c->bulk = false;
             else if ((size_t)n >= CONN_SPLICE_BULK && !p->grow_tried)
@@ -216,7 +216,7 @@ int conn_splice_flush(struct conn *c)
         ssize_t n = c->tp->splice_out(c, p->rfd, p->len);
         if (n > 0) {
             p->len -= (size_t)n;
-            stats_add(c->owner->stats, STAT_BYTES_OUT, (uint64_t)n);
+            conn_count_bytes(c, STAT_BYTES_OUT, (uint64_t)n);
             progress = true;
             continue;
         }

@@ -15,6 +15,7 @@ every server down, 100-continue and 103, HEAD and HTTP/1.0 clients, a 3:1
 weighting over 1000 requests and the access log's upstream variables."""
 
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -307,6 +308,41 @@ class ProxyTest(HerdTestCase):
         self.assertIn(("sha=%s n=%d" % (hashlib.sha256(data).hexdigest(), len(data))).encode(),
                       r.body)
         self.assertIn(b"\r\nContent-Length: 100000\r\n", r.body)
+
+    def test_byte_counters_count_the_clients_bytes_only(self):
+        # bytes_in/bytes_out are what clients sent and were sent: the
+        # proxy's own traffic with the upstream is not theirs.
+        b = self.backend()
+        h = self.herd(herdtest.top(1) + """
+upstreams = ( { name = "app"; servers = ( { address = "127.0.0.1:%d"; } ); } );
+servers = (
+  { listen = [ "127.0.0.1:$port" ];
+    max_body = "64m";
+    routes = ( { path = "/status"; exact = true; status = { format = "json"; }; },
+               { path = "/"; proxy = { upstream = "app"; }; } ); }
+);
+""" % b.port)
+
+        def totals():
+            r = fetch(h.port(), "/status")
+            self.assertEqual(r.status, 200)
+            return json.loads(r.body)["total"]
+        before = totals()
+        r = fetch(h.port(), "/big")
+        self.assertEqual((r.status, len(r.body)), (200, 20 * MIB))
+        up = pattern(5, 4 * MIB)
+        r = fetch(h.port(), "/up", method="POST", body=up)
+        self.assertEqual(r.status, 200)
+        # The worker counts as it goes: wait for the download and upload.
+        after = herdtest.wait_for(
+            lambda: (lambda t: t if t["bytes_out"] - before["bytes_out"] >= 20 * MIB and
+                     t["bytes_in"] - before["bytes_in"] >= 4 * MIB else None)(totals()),
+            5 * herdtest.SLOW, what="the byte counters")
+        got_in = after["bytes_in"] - before["bytes_in"]
+        got_out = after["bytes_out"] - before["bytes_out"]
+        # Clients sent 4 MiB and some heads, and were sent 20 MiB and some heads.
+        self.assertLess(got_in, 4 * MIB + 64 * 1024, (got_in, got_out))
+        self.assertLess(got_out, 20 * MIB + 64 * 1024, (got_in, got_out))
 
     def test_pipelined_requests_answered_in_order(self):
         b = self.backend()
