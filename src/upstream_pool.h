@@ -11,7 +11,8 @@
  *                                           ├─ the server closes it, sends
  *                                           │  bytes, idle timeout: closed
  *                                           └─ more than `keepalive` idle:
- *                                              the least recently used closed
+ *                                              the least recently used beyond
+ *                                              it closed once idle 1 s
  *
  * One pool per upstream (per balancer) and process, shared by every route
  * that names the upstream (upstream_pool_ref). An idle connection is not
@@ -44,7 +45,10 @@ struct channel_idle;
 struct upstream_pool;
 
 /* The pool of b's upstream in this process (built on first use, counted),
- * keeping at most keepalive idle connections (0: none). NULL: no memory. */
+ * keeping keepalive idle connections (0: none) for their idle time, and
+ * those beyond keepalive (a steady load of more concurrent requests, the
+ * end of a burst), the least recently used, for one second of it. NULL: no
+ * memory. */
 struct upstream_pool *upstream_pool_ref(struct balancer *b, size_t keepalive);
 /* The last user gone: its idle connections are closed. */
 void upstream_pool_unref(struct upstream_pool *p);

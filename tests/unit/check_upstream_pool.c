@@ -2,7 +2,10 @@
  * TCP connections on the loop of conn_fixture.h: a connection put back is
  * taken again for its server only, the most recently used first; one the
  * server closed, or that has bytes waiting, is never handed out; beyond
- * keepalive the least recently used is closed; an idle one is closed at
+ * keepalive the least recently used are kept for at most a second of idle
+ * time, then closed (not at once, so that a steady load of more concurrent
+ * requests than keepalive does not connect and close per request); an
+ * idle one is closed at
  * its deadline, or when its server closes it; keepalive 0 keeps none.
  * Across a reload: every idle connection, and each one put back later, is
  * handed over on a channel with its upstream, server and idle time (our
@@ -186,12 +189,16 @@ START_TEST(least_recently_used_closed_beyond_keepalive)
 {
     struct upstream_pool *p = upstream_pool_ref((struct balancer *)&key, 2);
     struct conn *a = connect_one(), *b = connect_one(), *c = connect_one();
+    int64_t t0 = loop_now(fx.loop);
     upstream_pool_put(p, a, 0, 60000);
     upstream_pool_put(p, b, 0, 60000);
     upstream_pool_put(p, c, 0, 60000);
-    ck_assert_uint_eq(upstream_pool_idle(p), 2);
+    /* Three idle: a, beyond keepalive, stays for a second of idle time. */
+    ck_assert_uint_eq(upstream_pool_idle(p), 3);
     size_t two = 2;
     ck_assert(fx_run_until(outbound_at_most, &two, 5000));
+    ck_assert_int_ge(loop_now(fx.loop) - t0, 1000);
+    ck_assert_uint_eq(upstream_pool_idle(p), 2);
     /* a went: the server's end reads its end. */
     char buf[8];
     size_t len = 0;
@@ -202,6 +209,38 @@ START_TEST(least_recently_used_closed_beyond_keepalive)
     ck_assert_ptr_eq(upstream_pool_take(p, 0, &fx_probe_ops, NULL), b);
     conn_close_now(b);
     conn_close_now(c);
+    conn_wake(b);
+    conn_wake(c);
+    size_t none = 0;
+    ck_assert(fx_run_until(outbound_at_most, &none, 5000));
+    upstream_pool_unref(p);
+}
+END_TEST
+
+/* A load of more concurrent requests than keepalive: connections put back
+ * and taken again within the second are never closed, however often the
+ * count passes keepalive. */
+START_TEST(steady_load_beyond_keepalive_keeps_its_connections)
+{
+    struct upstream_pool *p = upstream_pool_ref((struct balancer *)&key, 1);
+    struct conn *a = connect_one(), *b = connect_one(), *c = connect_one();
+    for (int round = 0; round < 50; round++) {
+        upstream_pool_put(p, a, 0, 60000);
+        upstream_pool_put(p, b, 0, 60000);
+        upstream_pool_put(p, c, 0, 60000);
+        ck_assert_uint_eq(upstream_pool_idle(p), 3);
+        fx_run_for(5);
+        a = upstream_pool_take(p, 0, &fx_probe_ops, NULL);
+        b = upstream_pool_take(p, 0, &fx_probe_ops, NULL);
+        c = upstream_pool_take(p, 0, &fx_probe_ops, NULL);
+        ck_assert(a && b && c);
+    }
+    ck_assert_uint_eq(fx.owner.n_outbound, 3);
+    ck_assert_int_eq(n_peers, 3);                   /* never a new connection */
+    conn_close_now(a);
+    conn_close_now(b);
+    conn_close_now(c);
+    conn_wake(a);
     conn_wake(b);
     conn_wake(c);
     size_t none = 0;
@@ -497,6 +536,7 @@ static Suite *suite(void)
     tcase_add_test(t, take_known_trusts_what_the_loop_reported);
     tcase_add_test(t, closed_while_idle_by_its_server);
     tcase_add_test(t, least_recently_used_closed_beyond_keepalive);
+    tcase_add_test(t, steady_load_beyond_keepalive_keeps_its_connections);
     tcase_add_test(t, idle_deadline_and_keepalive_zero);
     tcase_add_test(t, unref_closes_the_idle);
     suite_add_tcase(s, t);
