@@ -112,19 +112,7 @@ static int validate_proxy_protocol(struct cfg_ctx *ctx, const config_setting_t *
     if (pp->from.n == 0)
         return cfg_fail(ctx, at ? at : group,
                         "'proxy_protocol' needs 'from': the addresses allowed to send the header");
-    for (size_t i = 0; i < pp->from.n; i++) {
-        struct cidr c;
-        char net[64];
-        if (cidr_parse(pp->from.v[i], &c) < 0)
-            return cfg_fail(ctx, at, "'from': \"%s\" is not an address, a range such as "
-                            "10.0.0.0/8, or \"all\"", pp->from.v[i]);
-        if (cidr_has_host_bits(pp->from.v[i])) {
-            cidr_format(&c, net, sizeof net);
-            cfg_warn(ctx, at, "'from': low address bits of %s are meaningless (it means %s)",
-                     pp->from.v[i], net);
-        }
-    }
-    return 0;
+    return cfg_check_ranges(ctx, at, "from", &pp->from, false);
 }
 
 static const struct cfg_key proxy_protocol_keys[] = {

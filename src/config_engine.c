@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cidr.h"
 #include "config_include.h"
 #include "log.h"
 #include "units.h"
@@ -59,6 +60,27 @@ void cfg_warn(struct cfg_ctx *ctx, const config_setting_t *s, const char *fmt, .
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     log_warn("%s:%d: %s", setting_file(ctx, s), setting_line(s), msg);
+}
+
+int cfg_check_ranges(struct cfg_ctx *ctx, const config_setting_t *at, const char *key,
+                     const struct cfg_strings *list, bool unix_ok)
+{
+    for (size_t i = 0; i < list->n; i++) {
+        struct cidr c;
+        char net[64];
+        if (unix_ok && strcmp(list->v[i], "unix:") == 0)
+            continue;
+        if (cidr_parse(list->v[i], &c) < 0)
+            return cfg_fail(ctx, at, "'%s': \"%s\" is not an address, a range such as "
+                            "10.0.0.0/8, %s", key, list->v[i],
+                            unix_ok ? "\"all\" or \"unix:\"" : "or \"all\"");
+        if (cidr_has_host_bits(list->v[i])) {
+            cidr_format(&c, net, sizeof net);
+            cfg_warn(ctx, at, "'%s': low address bits of %s are meaningless (it means %s)",
+                     key, list->v[i], net);
+        }
+    }
+    return 0;
 }
 
 const char *cfg_where_seen(struct cfg_ctx *ctx, const config_setting_t *at,

@@ -117,6 +117,13 @@ int cfg_fail(struct cfg_ctx *ctx, const config_setting_t *s, const char *fmt, ..
 /* Log "FILE:LINE: message" as a warning: accepted, but likely a mistake. */
 void cfg_warn(struct cfg_ctx *ctx, const config_setting_t *s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Every entry of list (key's value, at `at`) an address or range
+ * (cidr.h) or "all"; with unix_ok also "unix:" (a unix-socket peer). A
+ * range with host bits is accepted as its network, as nginx does, but
+ * warned (likely a typo). 0, or -1 with the error at FILE:LINE. */
+int cfg_check_ranges(struct cfg_ctx *ctx, const config_setting_t *at, const char *key,
+                     const struct cfg_strings *list, bool unix_ok);
 /* Where w is, said from the setting at: "line N" in the same file,
  * "FILE:N" in another (an included file). Returns buf. */
 const char *cfg_where_seen(struct cfg_ctx *ctx, const config_setting_t *at,

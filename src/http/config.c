@@ -15,7 +15,6 @@
 
 #include <strings.h>
 
-#include "cidr.h"
 #include "config_engine.h"
 #include "config_include.h"
 #include "http/access_log.h"
@@ -40,22 +39,7 @@ static const char *const method_names[] = {
 static int check_ranges(struct cfg_ctx *ctx, const config_setting_t *group, const char *key,
                         const struct cfg_strings *list)
 {
-    const config_setting_t *at = config_setting_get_member(group, key);
-    for (size_t i = 0; i < list->n; i++) {
-        struct cidr c;
-        char net[64];
-        if (cidr_parse(list->v[i], &c) < 0)
-            return cfg_fail(ctx, at,
-                            "'%s': \"%s\" is not an address, a range such as 10.0.0.0/8, or \"all\"",
-                            key, list->v[i]);
-        /* Accepted as its network, as nginx does, but likely a typo. */
-        if (cidr_has_host_bits(list->v[i])) {
-            cidr_format(&c, net, sizeof net);
-            cfg_warn(ctx, at, "'%s': low address bits of %s are meaningless (it means %s)",
-                     key, list->v[i], net);
-        }
-    }
-    return 0;
+    return cfg_check_ranges(ctx, config_setting_get_member(group, key), key, list, false);
 }
 
 static int check_methods(struct cfg_ctx *ctx, const config_setting_t *group,

@@ -52,20 +52,8 @@ static int validate_real_ip(struct cfg_ctx *ctx, const config_setting_t *group, 
     if (r->from.n == 0)
         return cfg_fail(ctx, at ? at : group, "'real_ip' needs 'from': the addresses of the "
                         "proxies trusted to name the client");
-    for (size_t i = 0; i < r->from.n; i++) {
-        struct cidr c;
-        char net[64];
-        if (strcmp(r->from.v[i], UNIX_FROM) == 0)
-            continue;
-        if (cidr_parse(r->from.v[i], &c) < 0)
-            return cfg_fail(ctx, at, "'from': \"%s\" is not an address, a range such as "
-                            "10.0.0.0/8, \"all\" or \"unix:\"", r->from.v[i]);
-        if (cidr_has_host_bits(r->from.v[i])) {
-            cidr_format(&c, net, sizeof net);
-            cfg_warn(ctx, at, "'from': low address bits of %s are meaningless (it means %s)",
-                     r->from.v[i], net);
-        }
-    }
+    if (cfg_check_ranges(ctx, at, "from", &r->from, true) < 0)
+        return -1;
     return check_header(ctx, config_setting_get_member(group, "header"), r->header);
 }
 
