@@ -43,6 +43,10 @@ void conn_pool_put(struct conn_owner *o, struct conn *c);
  * default, the most an unprivileged process may ask for. */
 #define CONN_PIPE_BIG (1024 * 1024)
 
+/* The unsent bytes a spliced link's sockets may queue (TCP_NOTSENT_LOWAT,
+ * conn_link_splice). */
+#define CONN_SPLICE_NOTSENT (512 * 1024)
+
 /* conn_splice.c: a pipe of the owner's pool, holding `len` bytes that are
  * to be sent on the connection that has it (c->pipe). */
 struct conn_pipe {
