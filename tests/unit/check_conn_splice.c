@@ -283,6 +283,17 @@ static bool on_pipe(void *arg)
     return fl.pipe_seen;
 }
 
+/* The reader reads again: what was held and `more` bytes arrive,
+ * identical. */
+static void read_on(size_t more)
+{
+    fl.stop_reading = false;
+    fl.total = fl.sent + more;
+    ck_assert(fx_run_until(flowed, NULL, 30000));
+    ck_assert_uint_eq(fl.got, fl.total);
+    ck_assert(!fl.mismatch);
+}
+
 START_TEST(a_slow_reader_bounds_the_pipe)
 {
     start(&transport_plain);
@@ -302,12 +313,7 @@ START_TEST(a_slow_reader_bounds_the_pipe)
     ck_assert_uint_eq(conn_pipe_len(&conns[1]), in_pipe);
     ck_assert_uint_eq(fl.sent, sent);
     ck_assert(conns[0].held);
-    /* The reader reads again: the rest arrives, identical. */
-    fl.stop_reading = false;
-    fl.total = fl.sent + (4u << 20);
-    ck_assert(fx_run_until(flowed, NULL, 30000));
-    ck_assert_uint_eq(fl.got, fl.total);
-    ck_assert(!fl.mismatch);
+    read_on(4u << 20);
 }
 END_TEST
 
@@ -483,12 +489,7 @@ START_TEST(a_tcp_link_bounds_what_its_sockets_leave_unsent)
     fprintf(stderr, "# a stalled TCP reader: %d bytes unsent in the far socket, %zu in the pipe\n",
             left, conn_pipe_len(&conns[1]));
     ck_assert_int_le(left, CONN_SPLICE_NOTSENT + 128 * 1024);
-    /* The reader reads again: the rest arrives, identical. */
-    fl.stop_reading = false;
-    fl.total = fl.sent + (8u << 20);
-    ck_assert(fx_run_until(flowed, NULL, 30000));
-    ck_assert_uint_eq(fl.got, fl.total);
-    ck_assert(!fl.mismatch);
+    read_on(8u << 20);
 }
 END_TEST
 
