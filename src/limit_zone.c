@@ -3,6 +3,7 @@
 #include "limit_zone.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,7 @@ struct limit_entry {
 };
 
 struct limit_set {
-    uint32_t lock;
+    uint32_t lock;              /* 0, or the pid of the process holding it */
     uint32_t spare[7];
     struct limit_entry e[LIMIT_ZONE_WAYS];
 };
@@ -115,11 +116,35 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* This process's pid, the value of the locks it holds, so that the
+ * master can free a lock whose holder died (limit_zone_recover). Cached:
+ * getpid(2) is a system call; a forked child finds it unset. */
+static uint32_t self_pid;
+
+static void forget_pid(void)
+{
+    self_pid = 0;
+}
+
+static uint32_t holder(void)
+{
+    static bool registered;
+    if (self_pid == 0) {
+        if (!registered && pthread_atfork(NULL, NULL, forget_pid) == 0)
+            registered = true;
+        self_pid = (uint32_t)getpid();
+    }
+    return self_pid;
+}
+
 static void lock(struct limit_set *s)
 {
+    uint32_t me = holder();
     for (unsigned spins = 0;; spins++) {
+        uint32_t free_lock = 0;
         if (__atomic_load_n(&s->lock, __ATOMIC_RELAXED) == 0 &&
-            !__atomic_exchange_n(&s->lock, 1, __ATOMIC_ACQUIRE))
+            __atomic_compare_exchange_n(&s->lock, &free_lock, me, false, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED))
             return;
         if (spins >= SPINS) {
             /* The holder is off the CPU (two cores, many processes): let
@@ -229,6 +254,26 @@ uint32_t limit_zone_held(struct limit_zone *z, uint64_t key)
     return n;
 }
 
+void limit_zone_recover(struct limit_zone *z, pid_t dead)
+{
+    size_t freed = 0;
+    for (uint64_t i = 0; i < z->n_sets; i++) {
+        struct limit_set *s = &z->sets[i];
+        uint32_t was = (uint32_t)dead;
+        /* It died between a lock and its unlock: the set's entries are
+         * whole enough (each store is a whole field) to go on with. */
+        if (__atomic_compare_exchange_n(&s->lock, &was, 0, false, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED))
+            freed++;
+        lock(s);
+        for (int j = 0; j < LIMIT_ZONE_WAYS; j++)
+            s->e[j].held = 0;
+        unlock(s);
+    }
+    if (freed)
+        log_warn("limit zone: worker %d died holding %zu lock(s); freed", (int)dead, freed);
+}
+
 void limit_zone_count_refusal(struct limit_zone *z)
 {
     __atomic_fetch_add(&z->refusals, 1, __ATOMIC_RELAXED);
@@ -289,6 +334,14 @@ int limit_zone_pass_on(int min_fd)
 struct limit_zone *limit_zone_mapped(void)
 {
     return zone;
+}
+
+void limit_zone_worker_died(pid_t pid, size_t bytes)
+{
+    /* A worker of an older generation may have used an older zone. */
+    if (zone == NULL || zone_asked != bytes)
+        return;
+    limit_zone_recover(zone, pid);
 }
 
 struct limit_zone *limit_zone_current(void)

@@ -16,6 +16,13 @@
  * holds no request in flight; when every entry holds one, the new key is
  * not counted (admitted, held nowhere).
  *
+ * A worker that dies (killed, crashed) cannot give back the requests it
+ * had in flight, nor a set's lock it held: the master, when it reaps such
+ * a worker, frees the locks it held and zeroes every count of requests in
+ * flight (limit_zone_recover). Requests the other workers have in flight
+ * then count for nothing until they end (a release never takes a count
+ * below 0): a short over-admission, rather than a key refused for good.
+ *
  * Rates are a GCRA (generic cell rate algorithm, the token bucket told in
  * times): an entry keeps its theoretical arrival time `tat`, in ns of
  * CLOCK_MONOTONIC (the same clock in every process). With an interval T
@@ -31,6 +38,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define LIMIT_ZONE_WAYS 7
 /* Bytes per set; a zone of S bytes holds S / LIMIT_ZONE_SET_BYTES sets. */
@@ -77,6 +85,9 @@ enum limit_verdict limit_zone_admit(struct limit_zone *z, uint64_t key,
 void limit_zone_release(struct limit_zone *z, uint64_t key);
 /* Requests of key in flight now (tests, status). */
 uint32_t limit_zone_held(struct limit_zone *z, uint64_t key);
+/* Process `dead` died: free the set locks it held, and forget every
+ * request in flight (see above). */
+void limit_zone_recover(struct limit_zone *z, pid_t dead);
 
 /* Refusals, counted across processes: one more, and how many so far. */
 void limit_zone_count_refusal(struct limit_zone *z);
@@ -93,6 +104,10 @@ struct limit_zone *limit_zone_map(size_t bytes);
 int limit_zone_pass_on(int min_fd);
 /* This process's zone, or NULL (never made here). */
 struct limit_zone *limit_zone_mapped(void);
+/* Master: a worker whose configuration asked for a zone of `bytes` did
+ * not exit cleanly: limit_zone_recover on this process's zone, when it is
+ * the one that worker used. */
+void limit_zone_worker_died(pid_t pid, size_t bytes);
 /* This process's zone. A process without one (tests, a failed map) gets a
  * private zone of the default size at the first call (counted per process). */
 struct limit_zone *limit_zone_current(void);

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "limit_zone.h"
 #include "log.h"
 #include "proto.h"
 #include "worker.h"
@@ -396,6 +397,9 @@ void slot_child_exited(struct master *m, struct child *c, int status)
     for (int i = 0; i < g->workers; i++)
         if (g->slots[i].borrower == c)
             g->slots[i].borrower = NULL;
+    /* What it had in flight in the limit zone is given back by nobody. */
+    if (!clean)
+        limit_zone_worker_died(c->pid, (size_t)g->cfg->limit_zone_size);
     remove_child(m, c);
     g->alive--;
     if (was_ready)

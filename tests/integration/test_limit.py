@@ -4,13 +4,15 @@ real sockets, with two workers sharing the counts through the limit zone:
 exactly burst + 1 answers then 429 with Retry-After, the same count
 whichever worker takes each fresh connection (both do); keys counted
 apart; requests in progress capped per key (held open by a backend that
-answers when told); 503 when configured; a refill at a fast rate; a
+answers when told), and given back when the workers holding them are
+killed; 503 when configured; a refill at a fast rate; a
 reload that keeps a limit keeps its counts, one that changes it starts
 anew; and the configuration errors at FILE:LINE."""
 
 import json
 import os
 import re
+import signal
 import socket
 import sys
 import threading
@@ -209,6 +211,32 @@ class LimitTest(HerdTestCase):
         herdtest.wait_for(lambda: ask(port, "/slow")[0] == 200, 5 * herdtest.SLOW,
                           what="a request admitted again")
         h.wait_log(r"request refused with 429: limiting requests: too many in progress")
+
+    def test_killed_workers_give_back_their_requests_in_progress(self):
+        h = self.herd(conf('{ rate = "1r/m"; }'), start=False)
+        backend = HeldBackend(h.port("backend"))
+        self.addCleanup(backend.close)
+        h.start()
+        port = h.port()
+        held = []
+        for _ in range(2):
+            s = herdtest.connect(port)
+            s.sendall(http_request("GET", "/slow", headers=[("Connection", "close")]))
+            held.append(s)
+        herdtest.wait_for(lambda: backend.held == 2, 10 * herdtest.SLOW,
+                          what="two requests held by the backend")
+        self.assertEqual(ask(port, "/slow")[0], 429)
+        # Both workers die with the requests in progress; nobody releases
+        # them but the master, which reaps the workers.
+        old = h.worker_pids()
+        for pid in old:
+            os.kill(pid, signal.SIGKILL)
+        h.wait_workers(2, timeout=10, exclude=old)
+        for s in held:
+            s.close()
+        backend.release.set()
+        self.assertEqual(ask(port, "/slow")[0], 200)
+        h.wait_log(r"worker \d+ \(slot \d, generation 1\) killed by signal 9")
 
     def test_refill_at_a_fast_rate(self):
         h = self.start('{ rate = "2r/s"; }')

@@ -1,8 +1,10 @@
 /* The limit zone (src/limit_zone.c): the GCRA's arithmetic (burst + 1 at
  * once, one per interval after, the wait it reports), requests in flight,
  * keys that share a set, eviction of the least recently used entry (never
- * one in flight), and two processes counting one key at once. */
+ * one in flight), two processes counting one key at once, and a process
+ * killed with a set's lock and requests in flight, recovered. */
 #include <check.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -235,6 +237,43 @@ START_TEST(two_processes_agree)
 }
 END_TEST
 
+/* A process killed between a lock and its unlock, with requests in
+ * flight: limit_zone_recover frees the lock and forgets every count in
+ * flight, the live ones too (a release then stays at 0). */
+START_TEST(a_dead_processs_lock_and_counts_are_recovered)
+{
+    struct limit_rule r = { .max_held = 3 };
+    bool held;
+    int64_t wait;
+    ck_assert_int_eq(limit_zone_admit(zone, 2, &r, S, &wait, &held), LIMIT_ADMIT);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        for (int i = 0; i < 3; i++)
+            limit_zone_admit(zone, 9, &r, S, &wait, &held);
+        /* Key 9's set (9 % 4 sets = 1) locked by this process, as in the
+         * middle of limit_zone_admit: its lock word is the first of the
+         * set, after the zone's 64-byte header. */
+        uint32_t *lock_word = (uint32_t *)((char *)zone + 64 + 1 * LIMIT_ZONE_SET_BYTES);
+        __atomic_store_n(lock_word, (uint32_t)getpid(), __ATOMIC_RELEASE);
+        raise(SIGKILL);
+        _exit(3);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFSIGNALED(status));
+    limit_zone_recover(zone, pid);
+    ck_assert_int_eq(limit_zone_held(zone, 9), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(limit_zone_admit(zone, 9, &r, S, &wait, &held), LIMIT_ADMIT);
+    ck_assert_int_eq(limit_zone_admit(zone, 9, &r, S, &wait, &held), LIMIT_OVER_HELD);
+    /* This process's request in flight was forgotten too. */
+    ck_assert_int_eq(limit_zone_held(zone, 2), 0);
+    limit_zone_release(zone, 2);
+    ck_assert_int_eq(limit_zone_held(zone, 2), 0);
+}
+END_TEST
+
 START_TEST(refusals_counted)
 {
     ck_assert_uint_eq(limit_zone_refusals(zone), 0);
@@ -280,6 +319,7 @@ int main(void)
     tcase_add_test(tc, least_recently_used_goes);
     tcase_add_test(tc, entries_in_flight_stay);
     tcase_add_test(tc, two_processes_agree);
+    tcase_add_test(tc, a_dead_processs_lock_and_counts_are_recovered);
     tcase_add_test(tc, refusals_counted);
     tcase_add_test(tc, the_masters_zone);
     suite_add_tcase(s, tc);
