@@ -182,19 +182,25 @@ class LimitTest(HerdTestCase):
                          [200, 200, 429])
         self.assertEqual(ask(port, "/limited")[0], 200)
 
-    def test_connections_in_progress(self):
+    def hold_two(self):
+        """herd with /slow (connections = 2) and two /slow requests held in
+        progress by the backend: (herd, backend, the held sockets)."""
         h = self.herd(conf('{ rate = "1r/m"; }'), start=False)
         backend = HeldBackend(h.port("backend"))
         self.addCleanup(backend.close)
         h.start()
-        port = h.port()
         held = []
         for _ in range(2):
-            s = herdtest.connect(port)
+            s = herdtest.connect(h.port())
             s.sendall(http_request("GET", "/slow", headers=[("Connection", "close")]))
             held.append(s)
         herdtest.wait_for(lambda: backend.held == 2, 10 * herdtest.SLOW,
                           what="two requests held by the backend")
+        return h, backend, held
+
+    def test_connections_in_progress(self):
+        h, backend, held = self.hold_two()
+        port = h.port()
         # A third from the same address, whichever worker takes it.
         for _ in range(4):
             status, r = ask(port, "/slow")
@@ -213,18 +219,8 @@ class LimitTest(HerdTestCase):
         h.wait_log(r"request refused with 429: limiting requests: too many in progress")
 
     def test_killed_workers_give_back_their_requests_in_progress(self):
-        h = self.herd(conf('{ rate = "1r/m"; }'), start=False)
-        backend = HeldBackend(h.port("backend"))
-        self.addCleanup(backend.close)
-        h.start()
+        h, backend, held = self.hold_two()
         port = h.port()
-        held = []
-        for _ in range(2):
-            s = herdtest.connect(port)
-            s.sendall(http_request("GET", "/slow", headers=[("Connection", "close")]))
-            held.append(s)
-        herdtest.wait_for(lambda: backend.held == 2, 10 * herdtest.SLOW,
-                          what="two requests held by the backend")
         self.assertEqual(ask(port, "/slow")[0], 429)
         # Both workers die with the requests in progress; nobody releases
         # them but the master, which reaps the workers.
