@@ -290,6 +290,11 @@ uint64_t limit_zone_refusals(const struct limit_zone *z)
 static struct limit_zone *zone;     /* this process's, inherited by workers */
 static int zone_fd = -1;
 static size_t zone_asked;           /* the bytes it was made for */
+/* The zone a pending generation's new size replaced, until that
+ * generation takes over or fails (limit_zone_settle). */
+static struct limit_zone *prev_zone;
+static int prev_fd = -1;
+static size_t prev_asked;
 
 /* The zone of the master that started this one by a binary upgrade. */
 static struct limit_zone *inherit(size_t bytes, int *fd)
@@ -318,12 +323,33 @@ struct limit_zone *limit_zone_map(size_t bytes)
         log_warn("cannot map the limit zone: %s; limits count per worker", strerror(errno));
         return NULL;
     }
-    /* Workers of older generations keep their own mapping of the old zone. */
-    limit_zone_destroy(zone, zone_fd);
+    /* Kept until the generation that asked for this one takes over: a
+     * failed reload goes back to it, so that a worker the old generation
+     * respawns counts with its siblings. (Workers of older generations
+     * keep their own mapping of it either way.) */
+    limit_zone_destroy(prev_zone, prev_fd);
+    prev_zone = zone;
+    prev_fd = zone_fd;
+    prev_asked = zone_asked;
     zone = z;
     zone_fd = fd;
     zone_asked = bytes;
     return zone;
+}
+
+void limit_zone_settle(bool took_over)
+{
+    if (!took_over && prev_zone) {
+        limit_zone_destroy(zone, zone_fd);
+        zone = prev_zone;
+        zone_fd = prev_fd;
+        zone_asked = prev_asked;
+    } else {
+        limit_zone_destroy(prev_zone, prev_fd);
+    }
+    prev_zone = NULL;
+    prev_fd = -1;
+    prev_asked = 0;
 }
 
 int limit_zone_pass_on(int min_fd)

@@ -97,8 +97,13 @@ uint64_t limit_zone_refusals(const struct limit_zone *z);
 
 /* Master: make this process's zone one of `bytes` (the same zone when it
  * has that size already; the one a binary upgrade passed on when it fits;
- * else a new one). NULL on failure, logged (limits then count per worker). */
+ * else a new one, the previous one kept until limit_zone_settle). NULL on
+ * failure, logged (limits then count per worker). */
 struct limit_zone *limit_zone_map(size_t bytes);
+/* Master: the generation that called limit_zone_map took over (true: the
+ * previous zone is unmapped) or failed (false: the previous zone is this
+ * process's zone again, the new one unmapped). */
+void limit_zone_settle(bool took_over);
 /* In the child about to exec a new master: pass the zone on, as a
  * descriptor numbered at least min_fd. */
 int limit_zone_pass_on(int min_fd);

@@ -337,6 +337,7 @@ void gen_commit_pending(struct master *m)
     g->state = GEN_ACTIVE;
     m->current = g;
     m->page->generation = g->id;
+    limit_zone_settle(true);
     upstream_health_list(g->cfg);
     if (m->checks)
         upstream_check_configure(m->checks, g->cfg);
@@ -375,6 +376,7 @@ void gen_abort_pending(struct master *m, const char *why)
     loop_timer_cancel(m->loop, &m->ready_timer);
     g->state = GEN_FAILED;
     gen_signal(m, g, SIGTERM);
+    limit_zone_settle(false);
     if (m->current == NULL) {
         /* The first generation could not start: nothing to keep serving. */
         log_error("cannot start: %s", why);

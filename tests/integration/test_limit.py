@@ -234,6 +234,33 @@ class LimitTest(HerdTestCase):
         self.assertEqual(ask(port, "/slow")[0], 200)
         h.wait_log(r"worker \d+ \(slot \d, generation 1\) killed by signal 9")
 
+    def test_a_failed_reload_to_another_zone_size_keeps_the_counts(self):
+        h = self.herd(herdtest.top(1) + """
+servers = ( { listen = [ "127.0.0.1:$port" ];
+  routes = ( { path = "/limited"; limit = { rate = "1r/m"; };
+               return = { status = 200; body = "ok\\n"; }; } ); } );
+""")
+        self.assertEqual([ask(h.port())[0] for _ in range(2)], [200, 429])
+        # A new size, and a generation whose worker dies before it is ready
+        # (a static root its user cannot open).
+        secret = os.path.join(h.dir, "secret")
+        os.mkdir(secret, 0o700)
+        os.chmod(h.dir, 0o711)
+        h.rewrite_config(herdtest.top(1, 'limit_zone_size = "2m";') + """
+servers = ( { listen = [ "127.0.0.1:$port" ];
+  routes = ( { path = "/limited"; limit = { rate = "1r/m"; };
+               static = { root = "%s"; }; } ); } );
+""" % secret)
+        rc, out, err = h.reload_via_cli()
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("before it was ready", err)
+        # The old generation's worker dies and is started again: it counts
+        # in the zone it counted in before.
+        old = h.worker_pids()
+        os.kill(old[0], signal.SIGKILL)
+        h.wait_workers(1, timeout=10, exclude=old)
+        self.assertEqual(ask(h.port())[0], 429)
+
     def test_refill_at_a_fast_rate(self):
         h = self.start('{ rate = "2r/s"; }')
         port = h.port()

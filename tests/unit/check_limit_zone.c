@@ -303,6 +303,19 @@ START_TEST(the_masters_zone)
     ck_assert_uint_eq(limit_zone_capacity(b), 16 * LIMIT_ZONE_WAYS);
     ck_assert_int_eq(limit_zone_admit(b, 5, &r, S, &wait, &held), LIMIT_ADMIT);
     ck_assert_ptr_eq(limit_zone_current(), b);
+    limit_zone_settle(true);
+    ck_assert_ptr_eq(limit_zone_current(), b);
+    /* A reload to another size that fails: back to the zone before, with
+     * its counts. */
+    struct limit_zone *c = limit_zone_map(ZONE_OF(32));
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_ne(c, b);
+    ck_assert_ptr_eq(limit_zone_current(), c);
+    limit_zone_settle(false);
+    ck_assert_ptr_eq(limit_zone_current(), b);
+    ck_assert_int_eq(limit_zone_admit(b, 5, &r, S, &wait, &held), LIMIT_OVER_RATE);
+    /* And the size it had is still "the same size": the same zone. */
+    ck_assert_ptr_eq(limit_zone_map(ZONE_OF(16)), b);
 }
 END_TEST
 
