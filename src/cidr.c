@@ -81,15 +81,29 @@ void cidr_format(const struct cidr *c, char *buf, size_t cap)
     snprintf(buf, cap, "%s/%d", ip, c->bits);
 }
 
+/* An IPv4 address carried in IPv6 (::ffff:a.b.c.d, as a dual-stack peer
+ * or a forwarding header may give it): its four IPv4 bytes, else NULL. */
+static const uint8_t *v4_mapped(const struct sockaddr *sa)
+{
+    if (sa->sa_family != AF_INET6)
+        return NULL;
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    return IN6_IS_ADDR_V4MAPPED(a6) ? a6->s6_addr + 12 : NULL;
+}
+
 bool cidr_match(const struct cidr *c, const struct sockaddr *sa)
 {
     if (c->family == AF_UNSPEC)
         return true;
-    if (sa->sa_family != c->family)
+    const uint8_t *a;
+    if (sa->sa_family == c->family)
+        a = c->family == AF_INET
+            ? (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr
+            : (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+    else if (c->family == AF_INET && (a = v4_mapped(sa)) != NULL)
+        ;                       /* an IPv4 range matches the mapped address */
+    else
         return false;
-    const uint8_t *a = c->family == AF_INET
-        ? (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr
-        : (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
     int full = c->bits / 8, rest = c->bits % 8;
     if (memcmp(a, c->addr, (size_t)full) != 0)
         return false;

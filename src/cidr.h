@@ -21,6 +21,8 @@ int cidr_parse(const char *s, struct cidr *out);
 bool cidr_has_host_bits(const char *s);
 /* "10.0.0.0/8", "2001:db8::/32" or "all". */
 void cidr_format(const struct cidr *c, char *buf, size_t cap);
+/* An IPv4 range also matches the IPv4-mapped IPv6 form of its addresses
+ * (::ffff:10.0.0.1 is in 10.0.0.0/8), as nginx's lists do. */
 bool cidr_match(const struct cidr *c, const struct sockaddr *sa);
 
 #endif

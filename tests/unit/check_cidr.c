@@ -183,7 +183,8 @@ END_TEST
  * or an IPv4-mapped IPv6 address; "all" matches any client. */
 START_TEST(match_across_families)
 {
-    struct cidr any4, any6, net10, all;
+    struct cidr any4, any6, net10, net11, all;
+    ck_assert_int_eq(cidr_parse("11.0.0.0/8", &net11), 0);
     ck_assert_int_eq(cidr_parse("0.0.0.0/0", &any4), 0);
     ck_assert_int_eq(cidr_parse("::/0", &any6), 0);
     ck_assert_int_eq(cidr_parse("10.0.0.0/8", &net10), 0);
@@ -192,12 +193,18 @@ START_TEST(match_across_families)
     const uint8_t mapped[16] = { [10] = 0xff, [11] = 0xff, [12] = 10, [15] = 1 };
     struct sockaddr_storage c4 = client(AF_INET, ten);      /* 10.0.0.1 */
     struct sockaddr_storage c6 = client(AF_INET6, mapped);  /* ::ffff:10.0.0.1 */
+    const uint8_t compat[16] = { [12] = 10, [15] = 1 };
+    struct sockaddr_storage c6n = client(AF_INET6, compat);  /* not mapped */
     struct sockaddr_un un = { .sun_family = AF_UNIX };
     ck_assert(cidr_match(&any4, (struct sockaddr *)&c4));
-    ck_assert(!cidr_match(&any4, (struct sockaddr *)&c6));
+    /* An IPv4 range matches the mapped form of its addresses (not the
+     * other way round: an IPv4 address is in no IPv6 range). */
+    ck_assert(cidr_match(&any4, (struct sockaddr *)&c6));
     ck_assert(cidr_match(&any6, (struct sockaddr *)&c6));
     ck_assert(!cidr_match(&any6, (struct sockaddr *)&c4));
-    ck_assert(!cidr_match(&net10, (struct sockaddr *)&c6));
+    ck_assert(cidr_match(&net10, (struct sockaddr *)&c6));
+    ck_assert(!cidr_match(&net11, (struct sockaddr *)&c6));
+    ck_assert(!cidr_match(&net10, (struct sockaddr *)&c6n));    /* ::10.0.0.1 */
     ck_assert(!cidr_match(&any4, (struct sockaddr *)&un));
     ck_assert(cidr_match(&all, (struct sockaddr *)&c4));
     ck_assert(cidr_match(&all, (struct sockaddr *)&c6));
