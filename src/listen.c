@@ -42,7 +42,7 @@ static int unix_parse(const char *path, struct listen_addr *out, const char **wh
 {
     struct sockaddr_un *un = (struct sockaddr_un *)&out->ss;
     if (path[0] != '/') {
-        *why = "a unix socket path must be absolute (unix:/run/herd/site.sock)";
+        *why = "a unix socket path must be absolute (unix:/run/herd.sock)";
         return -1;
     }
     if (strlen(path) >= sizeof un->sun_path) {

@@ -3,7 +3,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/un.h>
 
 #include "balance.h"
 #include "listen.h"
@@ -11,32 +10,14 @@
 /* ------------------------------------------------------------------ */
 /* Addresses */
 
-static int unix_addr_parse(const char *path, struct upstream_addr *out, const char **why)
-{
-    struct sockaddr_un *un = (struct sockaddr_un *)&out->ss;
-    if (path[0] != '/') {
-        *why = "a unix socket path must be absolute (unix:/run/app.sock)";
-        return -1;
-    }
-    if (strlen(path) >= sizeof un->sun_path) {
-        *why = "unix socket path too long (at most 107 bytes)";
-        return -1;
-    }
-    un->sun_family = AF_UNIX;
-    strcpy(un->sun_path, path);
-    out->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
-    snprintf(out->text, sizeof out->text, "unix:%s", path);
-    return 0;
-}
-
 int upstream_addr_parse(const char *s, struct upstream_addr *out, const char **why)
 {
     memset(out, 0, sizeof *out);
-    if (strncmp(s, "unix:", 5) == 0)
-        return unix_addr_parse(s + 5, out, why);
-    /* A listen address may leave out the host; a server to connect to may not. */
+    /* A listen address may leave out the host; a server to connect to may
+     * not. Otherwise the two are written alike (listen.c parses both). */
     const char *colon = strrchr(s, ':');
-    if (colon == NULL || colon == s || (colon == s + 1 && s[0] == '*')) {
+    bool unix_path = strncmp(s, "unix:", 5) == 0;
+    if (!unix_path && (colon == NULL || colon == s || (colon == s + 1 && s[0] == '*'))) {
         *why = "expected IPv4:port, [IPv6]:port or unix:/path";
         return -1;
     }
