@@ -467,19 +467,9 @@ static ssize_t read_some(struct conn *c)
                 c->readable = false;
             return n;
         }
-        if (n == 0) {
-            c->readable = false;
-            c->eof = true;
-            return 0;
-        }
-        if (errno == EINTR)
+        if (n < 0 && errno == EINTR)
             continue;
-        if (errno == EAGAIN) {
-            c->readable = false;
-            return -1;
-        }
-        log_debug("connection %d: read: %s", c->io.fd, strerror(errno));
-        return -2;
+        return conn_read_nothing(c, n, "read");
     }
 }
 

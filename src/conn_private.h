@@ -2,7 +2,12 @@
 #ifndef HERD_CONN_PRIVATE_H
 #define HERD_CONN_PRIVATE_H
 
+#include <errno.h>
+#include <string.h>
+#include <sys/types.h>
+
 #include "conn.h"
+#include "log.h"
 #include "stats.h"
 
 /* A loop callback's first step: remember the edges the loop reported. */
@@ -57,6 +62,24 @@ struct conn_pipe {
     bool grow_tried;            /* this flow asked for CONN_PIPE_BIG */
     struct conn_pipe *next;     /* the owner's free list */
 };
+
+/* A read (or a splice in) of c that brought nothing, n <= 0, not EINTR:
+ * 0 at the end of input, -1 when the socket is empty (EAGAIN), -2 on an
+ * error (logged at debug, `what` naming the call). */
+static inline ssize_t conn_read_nothing(struct conn *c, ssize_t n, const char *what)
+{
+    if (n == 0) {
+        c->readable = false;
+        c->eof = true;
+        return 0;
+    }
+    if (errno == EAGAIN) {
+        c->readable = false;
+        return -1;
+    }
+    log_debug("connection %d: %s: %s", c->io.fd, what, strerror(errno));
+    return -2;
+}
 
 static inline size_t conn_pipe_len(const struct conn *c)
 {

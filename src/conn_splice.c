@@ -220,20 +220,10 @@ ssize_t conn_splice_read(struct conn *c)
                 pipe_grow(p);
             return n;
         }
-        if (n == 0) {
-            c->readable = false;
-            c->eof = true;
-            return 0;
-        }
-        if (errno == EINTR)
+        if (n < 0 && errno == EINTR)
             continue;
-        if (errno == EAGAIN) {
-            /* The pipe is empty: it is the socket that is. */
-            c->readable = false;
-            return -1;
-        }
-        log_debug("connection %d: splice: %s", c->io.fd, strerror(errno));
-        return -2;
+        /* EAGAIN: the pipe is empty, so it is the socket that is. */
+        return conn_read_nothing(c, n, "splice");
     }
 }
 
