@@ -97,6 +97,17 @@ static bool pool_empty(void *p)
     return upstream_pool_idle(p) == 0;
 }
 
+/* Close the n connections and wait until no outbound one is left. */
+static void close_all(struct conn *const *cs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        conn_close_now(cs[i]);
+        conn_wake(cs[i]);
+    }
+    size_t none = 0;
+    ck_assert(fx_run_until(outbound_at_most, &none, 5000));
+}
+
 START_TEST(taken_again_for_its_server_most_recent_first)
 {
     struct upstream_pool *p = upstream_pool_ref((struct balancer *)&key, 4);
@@ -112,12 +123,7 @@ START_TEST(taken_again_for_its_server_most_recent_first)
     ck_assert_ptr_eq(b->ops, &fx_probe_ops);
     ck_assert_ptr_eq(upstream_pool_take(p, 0, &fx_probe_ops, NULL), a);
     ck_assert_ptr_null(upstream_pool_take(p, 0, &fx_probe_ops, NULL));
-    conn_close_now(a);
-    conn_close_now(b);
-    conn_wake(a);
-    conn_wake(b);
-    size_t none = 0;
-    ck_assert(fx_run_until(outbound_at_most, &none, 5000));
+    close_all((struct conn *[]){ a, b }, 2);
     upstream_pool_unref(p);
 }
 END_TEST
@@ -207,12 +213,7 @@ START_TEST(least_recently_used_closed_beyond_keepalive)
     ck_assert(!fx_recv(peers[0], buf, &len, sizeof buf));
     ck_assert_ptr_eq(upstream_pool_take(p, 0, &fx_probe_ops, NULL), c);
     ck_assert_ptr_eq(upstream_pool_take(p, 0, &fx_probe_ops, NULL), b);
-    conn_close_now(b);
-    conn_close_now(c);
-    conn_wake(b);
-    conn_wake(c);
-    size_t none = 0;
-    ck_assert(fx_run_until(outbound_at_most, &none, 5000));
+    close_all((struct conn *[]){ b, c }, 2);
     upstream_pool_unref(p);
 }
 END_TEST
@@ -237,14 +238,7 @@ START_TEST(steady_load_beyond_keepalive_keeps_its_connections)
     }
     ck_assert_uint_eq(fx.owner.n_outbound, 3);
     ck_assert_int_eq(n_peers, 3);                   /* never a new connection */
-    conn_close_now(a);
-    conn_close_now(b);
-    conn_close_now(c);
-    conn_wake(a);
-    conn_wake(b);
-    conn_wake(c);
-    size_t none = 0;
-    ck_assert(fx_run_until(outbound_at_most, &none, 5000));
+    close_all((struct conn *[]){ a, b, c }, 3);
     upstream_pool_unref(p);
 }
 END_TEST
@@ -494,12 +488,7 @@ START_TEST(adopted_only_where_it_belongs)
     struct conn *o = upstream_pool_take(p, 0, &fx_probe_ops, NULL);
     ck_assert_ptr_nonnull(o);
     ck_assert_int_eq(o->io.fd, older);
-    conn_close_now(fresh);
-    conn_close_now(o);
-    conn_wake(fresh);
-    conn_wake(o);
-    size_t none = 0;
-    ck_assert(fx_run_until(outbound_at_most, &none, 5000));
+    close_all((struct conn *[]){ fresh, o }, 2);
     upstream_pool_unref(p);
     balance_free(bal);
 }
